@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The arena: a sealed memfd, mapped MAP_SHARED.
+ *
+ * Sizing.  The memfd is ftruncate()d to the arena size once: that is
+ * virtual, a page costs memory only when some process touches it.  It is
+ * then sealed with F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, so no client
+ * can resize it (a shrink would SIGBUS every process mapping it) nor undo
+ * the seals.  Clients check the seals before they map it.
+ *
+ * Releasing.  This is the one fact the scavenger stands on.  The pages of
+ * a memfd are shmem pages owned by the file, not by any mapping.
+ * Measured on Linux 6.1 (Debian 12):
+ *   - madvise(MADV_DONTNEED) only drops this process's page table
+ *     entries: st_blocks does not change and the data stays, so nothing
+ *     is freed;
+ *   - madvise(MADV_FREE) fails with EINVAL on a shared mapping;
+ *   - fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) frees the
+ *     pages: st_blocks drops and the range reads back as zeros in every
+ *     process (MADV_REMOVE does the same through a mapping).
+ * So release is a punch-hole, and the kernel's own figure for what the
+ * arena holds is st_blocks * 512.  Re-using a released page costs one
+ * page fault in the process that touches it, and the page is zero, so a
+ * span made of released pages never needs zeroing.  On shared memory a
+ * read fault allocates the page as a write does (there is no shared
+ * zero page), so a process that reads idle memory brings it back.
+ *
+ * This file is the only one that calls mmap, ftruncate, fallocate or
+ * madvise on the arena.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arena.h"
+
+#define ARENA_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+/* Below this, memset is cheaper than a system call. */
+#define ARENA_ZERO_PUNCH_MIN (UINT64_C(64) << 10)
+
+static int arena_map(int fd, uint64_t size, struct arena **ret)
+{
+	struct arena *a;
+	void *base;
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (base == MAP_FAILED) {
+		int r = -errno;
+
+		free(a);
+		return r;
+	}
+	a->fd = fd;
+	a->base = base;
+	a->size = size;
+	*ret = a;
+	return 0;
+}
+
+int arena_create(uint64_t size, const char *name, struct arena **ret)
+{
+	int fd, r;
+
+	if (!size || size & (HEAP_PAGE_SIZE - 1) ||
+	    size > (HEAP_MAX_PAGES << HEAP_PAGE_SHIFT))
+		return -EINVAL;
+	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, ARENA_SEALS) < 0) {
+		r = -errno;
+		goto out_close;
+	}
+	r = arena_map(fd, size, ret);
+	if (r < 0)
+		goto out_close;
+	return 0;
+
+out_close:
+	close(fd);
+	return r;
+}
+
+int arena_attach(int fd, struct arena **ret)
+{
+	struct stat st;
+	int seals;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return -EBADF;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0)
+		return -errno;
+	if ((seals & ARENA_SEALS) != ARENA_SEALS)
+		return -EPERM;
+	if (st.st_size <= 0 || st.st_size & (off_t)(HEAP_PAGE_SIZE - 1))
+		return -EINVAL;
+	return arena_map(fd, (uint64_t)st.st_size, ret);
+}
+
+void arena_destroy(struct arena *a)
+{
+	if (!a)
+		return;
+	munmap(a->base, a->size);
+	close(a->fd);
+	free(a);
+}
+
+int arena_release(struct arena *a, uint64_t off, uint64_t len)
+{
+	if (off > a->size || len > a->size - off)
+		return -EINVAL;
+	if (fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) < 0)
+		return -errno;
+	return 0;
+}
+
+void arena_zero(struct arena *a, uint64_t off, uint64_t len)
+{
+	if (len >= ARENA_ZERO_PUNCH_MIN && arena_release(a, off, len) == 0)
+		return;
+	memset((char *)a->base + off, 0, len);
+}
+
+int arena_resident(const struct arena *a, uint64_t *ret)
+{
+	struct stat st;
+
+	if (fstat(a->fd, &st) < 0)
+		return -errno;
+	*ret = (uint64_t)st.st_blocks * 512;
+	return 0;
+}
+
+static int ops_release(void *ctx, uint64_t off, uint64_t len)
+{
+	return arena_release(ctx, off, len);
+}
+
+static void ops_zero(void *ctx, uint64_t off, uint64_t len)
+{
+	arena_zero(ctx, off, len);
+}
+
+void arena_heap_ops(struct arena *a, struct heap_ops *ret)
+{
+	ret->release = ops_release;
+	ret->zero = ops_zero;
+	ret->ctx = a;
+}

@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The span heap: creation, allocation, freeing, growth and release.
+ * The design and its invariants are described in heap_internal.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "heap_internal.h"
+
+#define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
+
+/* Byte offsets of the parts of the metadata mapping. */
+struct heap_layout {
+	uint64_t spans, freehead, released, small, size;
+	uint64_t small_words;	/* words of one size's hbm */
+};
+
+static void heap_layout(uint64_t pages, struct heap_layout *l)
+{
+	uint64_t bm = bitmap_words(pages) * 8;
+
+	l->spans = ALIGN_UP(sizeof(struct heap_meta), 4096);
+	l->freehead = ALIGN_UP(l->spans + pages * sizeof(struct span), 4096);
+	l->released = ALIGN_UP(l->freehead + bm, 4096);
+	l->small = ALIGN_UP(l->released + bm, 4096);
+	l->small_words = hbm_words(bitmap_words(pages), NULL);
+	l->size = ALIGN_UP(l->small + HEAP_SMALL_PAGES * l->small_words * 8,
+			   4096);
+}
+
+int heap_create(uint64_t arena_size, const struct heap_ops *ops,
+		struct heap **ret)
+{
+	uint64_t pages = arena_size >> HEAP_PAGE_SHIFT;
+	struct heap_layout l;
+	struct heap *h;
+	char *map;
+
+	if (!arena_size || arena_size & (HEAP_PAGE_SIZE - 1) ||
+	    pages > HEAP_MAX_PAGES || !ops || !ops->release || !ops->zero)
+		return -EINVAL;
+	heap_layout(pages, &l);
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	map = mmap(NULL, l.size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED) {
+		free(h);
+		return -ENOMEM;
+	}
+	h->map = map;
+	h->map_size = l.size;
+	h->meta = (struct heap_meta *)map;
+	h->spans = (struct span *)(map + l.spans);
+	h->freehead = (uint64_t *)(map + l.freehead);
+	h->released = (uint64_t *)(map + l.released);
+	for (unsigned int n = 1; n < HEAP_SMALL_PAGES; n++)
+		hbm_layout(&h->small[n], bitmap_words(pages),
+			   (uint64_t *)(map + l.small) + n * l.small_words);
+	h->ops = *ops;
+	h->meta->magic = HEAP_META_MAGIC;
+	h->meta->version = HEAP_META_VERSION;
+	h->meta->arena_pages = pages;
+	h->meta->grow_pages = HEAP_GROW_PAGES;
+	h->meta->tree_root = SPAN_NIL;
+	*ret = h;
+	return 0;
+}
+
+void heap_destroy(struct heap *h)
+{
+	if (!h)
+		return;
+	munmap(h->map, h->map_size);
+	free(h);
+}
+
+int heap_set_grow_pages(struct heap *h, uint64_t pages)
+{
+	if (!pages)
+		return -EINVAL;
+	h->meta->grow_pages = pages;
+	return 0;
+}
+
+void heap_owner_init(struct heap_owner *o, uint32_t id)
+{
+	o->id = id;
+	o->first = SPAN_NIL;
+	o->nspans = 0;
+	o->npages = 0;
+}
+
+/* Write the head (and tail) entries of the span [p, p + n). */
+static void span_make(struct heap *h, uint32_t p, uint32_t n,
+		      enum span_kind kind)
+{
+	span_set(h, p, kind, n);
+	if (n > 1)
+		span_set(h, p + n - 1, SPAN_TAIL, p);
+}
+
+static void span_clear(struct heap *h, uint32_t p)
+{
+	memset(&h->spans[p], 0, sizeof(h->spans[p]));
+}
+
+/*
+ * When a merged span became unused: the latest time among the parts that
+ * still hold unreleased pages, since only those are waiting to be
+ * released; a part already released entirely has nothing to wait for.
+ */
+static uint64_t merge_since(uint64_t a, bool a_dirty, uint64_t b,
+			    bool b_dirty)
+{
+	if (a_dirty != b_dirty)
+		return a_dirty ? a : b;
+	return a > b ? a : b;
+}
+
+/*
+ * Make [p, p + n) FREE with @nrel released pages, unused since @since,
+ * merge it with free neighbours and index the result.  The pages must
+ * already be counted as idle (and @nrel as released).
+ */
+static void span_free_merge(struct heap *h, uint32_t p, uint32_t n,
+			    uint32_t nrel, uint64_t since)
+{
+	uint64_t grown = h->meta->grown;
+	bool dirty = nrel < n;
+
+	if (p > 0) {
+		uint32_t q = span_head_of_last(h, p - 1);
+
+		if (span_kind(h, q) == SPAN_FREE) {
+			uint32_t qn = span_val(h, q);
+			uint32_t qrel = h->spans[q].idle.npreleased;
+
+			freeidx_remove(h, q);
+			since = merge_since(since, dirty,
+					    h->spans[q].idle.unusedsince,
+					    qrel < qn);
+			span_clear(h, p - 1);
+			span_clear(h, p);
+			p = q;
+			n += qn;
+			nrel += qrel;
+			dirty = nrel < n;
+		}
+	}
+	if (p + n < grown && span_kind(h, p + n) == SPAN_FREE) {
+		uint32_t r = p + n;
+		uint32_t rn = span_val(h, r);
+		uint32_t rrel = h->spans[r].idle.npreleased;
+
+		freeidx_remove(h, r);
+		since = merge_since(since, dirty, h->spans[r].idle.unusedsince,
+				    rrel < rn);
+		span_clear(h, r - 1);
+		span_clear(h, r);
+		n += rn;
+		nrel += rrel;
+	}
+	span_make(h, p, n, SPAN_FREE);
+	h->spans[p].idle.npreleased = nrel;
+	h->spans[p].idle.unusedsince = since;
+	freeidx_insert(h, p);
+}
+
+/*
+ * Grow the heap from the arena so that a free span of @npages exists:
+ * at least grow_pages at a time, less at the end of the arena.
+ * New pages were never touched, so they start released.
+ */
+static int heap_grow(struct heap *h, uint64_t npages, uint64_t now)
+{
+	struct heap_meta *m = h->meta;
+	uint64_t avail = m->arena_pages - m->grown;
+	uint64_t have = 0, k;
+
+	if (m->grown) {
+		uint32_t last = span_head_of_last(h, (uint32_t)m->grown - 1);
+
+		if (span_kind(h, last) == SPAN_FREE)
+			have = span_val(h, last);
+	}
+	if (have + avail < npages)
+		return -ENOMEM;
+	k = npages - have;
+	if (k < m->grow_pages)
+		k = m->grow_pages;
+	if (k > avail)
+		k = avail;
+	bitmap_set_range(h->released, m->grown, k);
+	m->idle += k;
+	m->released += k;
+	m->grown += k;
+	span_free_merge(h, (uint32_t)(m->grown - k), (uint32_t)k, (uint32_t)k,
+			now);
+	return 0;
+}
+
+/* Call @fn on every run of pages in [p, p + n) that is not released. */
+static void for_each_unreleased(struct heap *h, uint64_t p, uint64_t n,
+				void (*fn)(void *ctx, uint64_t off,
+					   uint64_t len),
+				void *ctx)
+{
+	uint64_t end = p + n, x, y;
+
+	for (x = bitmap_find(h->released, p, end, false); x < end;
+	     x = bitmap_find(h->released, y, end, false)) {
+		y = bitmap_find(h->released, x, end, true);
+		fn(ctx, x << HEAP_PAGE_SHIFT, (y - x) << HEAP_PAGE_SHIFT);
+	}
+}
+
+static void owner_link(struct heap *h, struct heap_owner *o, uint32_t p,
+		       uint32_t n)
+{
+	struct span *s = &h->spans[p];
+
+	s->use.owner = o->id;
+	s->use.prev = SPAN_NIL;
+	s->use.next = o->first;
+	if (o->first != SPAN_NIL)
+		h->spans[o->first].use.prev = p;
+	o->first = p;
+	o->nspans++;
+	o->npages += n;
+}
+
+static void owner_unlink(struct heap *h, struct heap_owner *o, uint32_t p,
+			 uint32_t n)
+{
+	struct span *s = &h->spans[p];
+
+	if (s->use.prev != SPAN_NIL)
+		h->spans[s->use.prev].use.next = s->use.next;
+	else
+		o->first = s->use.next;
+	if (s->use.next != SPAN_NIL)
+		h->spans[s->use.next].use.prev = s->use.prev;
+	o->nspans--;
+	o->npages -= n;
+}
+
+int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
+	       struct heap_owner *owner, uint64_t now, struct heap_span *ret)
+{
+	struct heap_meta *m = h->meta;
+	uint32_t p, n, nrel, rel;
+	uint64_t since;
+	int r;
+
+	if (!npages || npages > m->arena_pages || flags & ~HEAP_ALLOC_ZERO)
+		return -EINVAL;
+	p = freeidx_find(h, npages);
+	if (p == SPAN_NIL) {
+		r = heap_grow(h, npages, now);
+		if (r < 0)
+			return r;
+		p = freeidx_find(h, npages);
+		HEAP_BUG_ON(p == SPAN_NIL, "grew but no span of %lu pages",
+			    (unsigned long)npages);
+	}
+	freeidx_remove(h, p);
+	n = span_val(h, p);
+	nrel = h->spans[p].idle.npreleased;
+	since = h->spans[p].idle.unusedsince;
+	rel = (uint32_t)bitmap_count(h->released, p, npages);
+	if (n > npages) {
+		/* The rest stays free, as old as it was. */
+		uint32_t q = p + (uint32_t)npages;
+
+		span_make(h, q, n - (uint32_t)npages, SPAN_FREE);
+		h->spans[q].idle.npreleased = nrel - rel;
+		h->spans[q].idle.unusedsince = since;
+		freeidx_insert(h, q);
+	}
+	if ((flags & HEAP_ALLOC_ZERO) && rel < npages)
+		for_each_unreleased(h, p, npages, h->ops.zero, h->ops.ctx);
+	bitmap_clear_range(h->released, p, npages);
+	span_clear(h, p);
+	span_make(h, p, (uint32_t)npages, SPAN_USED);
+	owner_link(h, owner, p, (uint32_t)npages);
+	m->idle -= npages;
+	m->inuse += npages;
+	m->released -= rel;
+	m->objects++;
+	ret->off = (uint64_t)p << HEAP_PAGE_SHIFT;
+	ret->npages = npages;
+	ret->npreleased = rel;
+	return 0;
+}
+
+/* The in-use span at byte offset @off, or SPAN_NIL. */
+static uint32_t used_span_at(const struct heap *h, uint64_t off)
+{
+	uint64_t p = off >> HEAP_PAGE_SHIFT;
+
+	if (off & (HEAP_PAGE_SIZE - 1) || p >= h->meta->grown ||
+	    span_kind(h, (uint32_t)p) != SPAN_USED)
+		return SPAN_NIL;
+	return (uint32_t)p;
+}
+
+static void span_free_used(struct heap *h, uint32_t p,
+			   struct heap_owner *owner, uint64_t now)
+{
+	struct heap_meta *m = h->meta;
+	uint32_t n = span_val(h, p);
+
+	owner_unlink(h, owner, p, n);
+	m->inuse -= n;
+	m->idle += n;
+	m->objects--;
+	span_clear(h, p);
+	span_free_merge(h, p, n, 0, now);
+}
+
+int heap_free(struct heap *h, uint64_t off, struct heap_owner *owner,
+	      uint64_t now)
+{
+	uint32_t p = used_span_at(h, off);
+
+	if (p == SPAN_NIL)
+		return -EINVAL;
+	if (h->spans[p].use.owner != owner->id)
+		return -EPERM;
+	span_free_used(h, p, owner, now);
+	return 0;
+}
+
+uint64_t heap_free_owner(struct heap *h, struct heap_owner *owner,
+			 uint64_t now)
+{
+	uint64_t count = 0;
+
+	while (owner->first != SPAN_NIL) {
+		HEAP_BUG_ON(h->spans[owner->first].use.owner != owner->id,
+			    "span %u on the list of owner %u", owner->first,
+			    owner->id);
+		span_free_used(h, owner->first, owner, now);
+		count++;
+	}
+	return count;
+}
+
+int heap_span_owner(const struct heap *h, uint64_t off, uint32_t *ret_id,
+		    uint64_t *ret_npages)
+{
+	uint32_t p = used_span_at(h, off);
+
+	if (p == SPAN_NIL)
+		return -EINVAL;
+	*ret_id = h->spans[p].use.owner;
+	*ret_npages = span_val(h, p);
+	return 0;
+}
+
+static bool scavenge_eligible(const struct heap *h, uint32_t p, uint64_t now,
+			      uint64_t older_than)
+{
+	uint64_t since = h->spans[p].idle.unusedsince;
+
+	if (h->spans[p].idle.npreleased == span_val(h, p))
+		return false;
+	return !older_than || (now >= since && now - since > older_than);
+}
+
+/*
+ * Release the unreleased runs of the free span at @p, at most @limit
+ * pages (0: no limit).  Returns the pages released.
+ */
+static uint64_t scavenge_span(struct heap *h, uint32_t p, uint64_t limit)
+{
+	uint64_t end = p + span_val(h, p), done = 0, x, y;
+
+	for (x = bitmap_find(h->released, p, end, false); x < end;
+	     x = bitmap_find(h->released, y, end, false)) {
+		y = bitmap_find(h->released, x, end, true);
+		if (limit && y - x > limit - done)
+			y = x + (limit - done);
+		if (h->ops.release(h->ops.ctx, x << HEAP_PAGE_SHIFT,
+				   (y - x) << HEAP_PAGE_SHIFT) < 0) {
+			h->meta->release_errors++;
+			continue;
+		}
+		bitmap_set_range(h->released, x, y - x);
+		h->spans[p].idle.npreleased += (uint32_t)(y - x);
+		h->meta->released += y - x;
+		done += y - x;
+		if (limit && done == limit)
+			break;
+	}
+	return done;
+}
+
+int heap_scavenge(struct heap *h, uint64_t now, uint64_t older_than,
+		  uint64_t budget, uint64_t *cursor, uint64_t *ret_released)
+{
+	uint64_t grown = h->meta->grown;
+	uint64_t limit = budget >> HEAP_PAGE_SHIFT, done = 0;
+	uint64_t p = *cursor;
+
+	if (budget && !limit)
+		limit = 1;
+	for (p = bitmap_find(h->freehead, p, grown, true); p < grown;
+	     p = bitmap_find(h->freehead, p, grown, true)) {
+		uint32_t sp = (uint32_t)p;
+
+		if (scavenge_eligible(h, sp, now, older_than))
+			done += scavenge_span(h, sp, limit ? limit - done : 0);
+		if (limit && done >= limit) {
+			/* Come back to this span: it may have more. */
+			*cursor = p;
+			*ret_released = done << HEAP_PAGE_SHIFT;
+			return 0;
+		}
+		p += span_val(h, sp);
+	}
+	*cursor = 0;
+	*ret_released = done << HEAP_PAGE_SHIFT;
+	return 1;
+}
+
+void heap_stats(const struct heap *h, struct heap_stats *ret)
+{
+	const struct heap_meta *m = h->meta;
+
+	ret->arena_size = m->arena_pages << HEAP_PAGE_SHIFT;
+	ret->sys = m->grown << HEAP_PAGE_SHIFT;
+	ret->idle = m->idle << HEAP_PAGE_SHIFT;
+	ret->inuse = m->inuse << HEAP_PAGE_SHIFT;
+	ret->released = m->released << HEAP_PAGE_SHIFT;
+	ret->objects = m->objects;
+	ret->free_spans = m->nfree;
+	ret->release_errors = m->release_errors;
+	ret->meta_size = h->map_size;
+}

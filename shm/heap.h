@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The span heap: carves an arena of pages into spans, in the manner of the
+ * Go runtime's MHeap (2012), with exact accounting of released pages.
+ *
+ * The heap manages page numbers only.  It never touches the arena's
+ * memory itself: giving pages back to the OS and zeroing dirty pages go
+ * through the caller's hooks (struct heap_ops), so the same code runs over
+ * a sealed memfd in the daemon and over plain memory in tests.  It reads
+ * no clock (callers pass @now in nanoseconds), logs nothing and takes no
+ * lock: the caller serialises all calls on one heap.
+ *
+ * See heap_internal.h for the design: span states, the page map, the
+ * free index and the accounting identities that heap_check() verifies.
+ */
+#ifndef SPANHEAP_SHM_HEAP_H
+#define SPANHEAP_SHM_HEAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HEAP_PAGE_SHIFT 12
+#define HEAP_PAGE_SIZE (UINT64_C(1) << HEAP_PAGE_SHIFT)
+/* Spans shorter than this many pages have exact free lists. */
+#define HEAP_SMALL_PAGES 128
+/* Page numbers are 30 bits: an arena holds at most 4 TiB. */
+#define HEAP_MAX_PAGES (UINT64_C(1) << 30)
+/* The heap grows from the arena at least this many pages at a time. */
+#define HEAP_GROW_PAGES (UINT64_C(64) << (20 - HEAP_PAGE_SHIFT))
+
+/* heap_alloc() flags */
+#define HEAP_ALLOC_ZERO 0x1u /* the span must read as zeros */
+
+struct heap;
+
+struct heap_ops {
+	/*
+	 * Give [off, off + len) back to the OS so that it reads as zeros
+	 * and holds no memory.  Returns 0 or -errno; on failure the pages
+	 * stay counted as not released.
+	 */
+	int (*release)(void *ctx, uint64_t off, uint64_t len);
+	/* Make [off, off + len) read as zeros.  Must not fail. */
+	void (*zero)(void *ctx, uint64_t off, uint64_t len);
+	void *ctx;
+};
+
+/*
+ * An owner of in-use spans (a client of the daemon).  The heap links an
+ * owner's spans together so that all of them can be freed in one call.
+ * The caller keeps the struct alive while it owns spans.
+ */
+struct heap_owner {
+	uint32_t id;		/* non-zero, unique among live owners */
+	uint32_t first;		/* first span's page, internal */
+	uint64_t nspans;	/* in-use spans owned */
+	uint64_t npages;	/* pages in those spans */
+};
+
+/* What an allocation returns. */
+struct heap_span {
+	uint64_t off;		/* byte offset of the span in the arena */
+	uint64_t npages;	/* pages in the span (== requested) */
+	uint64_t npreleased;	/* of those, pages that came released (zero) */
+};
+
+/*
+ * MemStats of the heap, in bytes, as the seed's MStats.  After every
+ * operation: sys == idle + inuse and released <= idle.
+ */
+struct heap_stats {
+	uint64_t arena_size;	/* bytes the arena can hold */
+	uint64_t sys;		/* bytes grown from the arena */
+	uint64_t idle;		/* bytes in free spans */
+	uint64_t inuse;		/* bytes in in-use spans */
+	uint64_t released;	/* bytes of free spans given back to the OS */
+	uint64_t objects;	/* in-use spans */
+	uint64_t free_spans;	/* free spans */
+	uint64_t release_errors; /* release hook calls that failed */
+	uint64_t meta_size;	/* bytes reserved for metadata (virtual) */
+};
+
+/**
+ * heap_create() - make an empty heap over an arena of @arena_size bytes.
+ * @arena_size: a multiple of HEAP_PAGE_SIZE, at most HEAP_MAX_PAGES pages.
+ * @ops: release and zero hooks, copied.
+ * @ret: the new heap, written only on success.
+ *
+ * Metadata lives in its own anonymous mapping, reserved for the whole
+ * arena but touched only as the heap grows.
+ *
+ * Return: 0, -EINVAL for a bad size, -ENOMEM if the mapping fails.
+ */
+int heap_create(uint64_t arena_size, const struct heap_ops *ops,
+		struct heap **ret);
+
+/** heap_destroy() - unmap the metadata and free @h; NULL is fine. */
+void heap_destroy(struct heap *h);
+
+/**
+ * heap_set_grow_pages() - grow from the arena @pages pages at a time
+ * (default HEAP_GROW_PAGES).  Return: 0, or -EINVAL for 0.
+ */
+int heap_set_grow_pages(struct heap *h, uint64_t pages);
+
+/** heap_owner_init() - prepare @o as an owner with id @id (non-zero). */
+void heap_owner_init(struct heap_owner *o, uint32_t id);
+
+/**
+ * heap_alloc() - allocate a span of exactly @npages pages for @owner.
+ * @flags: HEAP_ALLOC_ZERO to have dirty pages zeroed through ops->zero.
+ * @now: the caller's clock, in ns.
+ *
+ * Best fit: the smallest free span that holds @npages, the lowest address
+ * among equals; the rest is split off and stays free.  When nothing fits
+ * the heap grows from the arena.
+ *
+ * Return: 0, -EINVAL if @npages is 0 or larger than the arena, -ENOMEM if
+ * the arena has no run of @npages free pages.
+ */
+int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
+	       struct heap_owner *owner, uint64_t now, struct heap_span *ret);
+
+/**
+ * heap_free() - free the in-use span that starts at byte offset @off.
+ *
+ * The span coalesces with free neighbours and is stamped unused at @now.
+ *
+ * Return: 0; -EINVAL if @off is not the start of an in-use span (a double
+ * free included); -EPERM if @owner does not own it.  On error nothing
+ * changes.
+ */
+int heap_free(struct heap *h, uint64_t off, struct heap_owner *owner,
+	      uint64_t now);
+
+/** heap_free_owner() - free every span @owner holds; returns the count. */
+uint64_t heap_free_owner(struct heap *h, struct heap_owner *owner,
+			 uint64_t now);
+
+/**
+ * heap_span_owner() - who owns the in-use span at @off.
+ * Return: 0 and the owner id in @ret_id and pages in @ret_npages, or
+ * -EINVAL if @off is not the start of an in-use span.
+ */
+int heap_span_owner(const struct heap *h, uint64_t off, uint32_t *ret_id,
+		    uint64_t *ret_npages);
+
+/**
+ * heap_scavenge() - release free spans unused for longer than @older_than.
+ * @now: the caller's clock, in ns.
+ * @older_than: a span is eligible when now - unusedsince > older_than.
+ * @budget: stop once this many bytes were released (0: no limit).
+ * @cursor: page to resume at, updated; start at 0.  When the pass has
+ *	covered the whole heap it is reset to 0 and 1 is returned.
+ * @ret_released: bytes released by this call.
+ *
+ * Only pages not yet released are handed to ops->release, one call per
+ * contiguous run; a failing call leaves its pages counted as not released
+ * and the pass goes on.
+ *
+ * Return: 1 when the pass completed, 0 when it stopped at @budget.
+ */
+int heap_scavenge(struct heap *h, uint64_t now, uint64_t older_than,
+		  uint64_t budget, uint64_t *cursor, uint64_t *ret_released);
+
+/** heap_stats() - fill @ret with the heap's MemStats. */
+void heap_stats(const struct heap *h, struct heap_stats *ret);
+
+/**
+ * heap_check() - verify every invariant of the design comment.
+ *
+ * Walks the page map, the free index and the counters; on any violation
+ * prints what broke to stderr and aborts.  O(pages grown).
+ */
+void heap_check(const struct heap *h);
+
+#endif

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Span heap internals, shared by heap.c, freeidx.c and heap_check.c.
+ *
+ * DESIGN
+ *
+ * The arena is an array of 4 KiB pages.  The heap has carved the first
+ * @grown of them into spans; the rest are not part of the heap yet.
+ * Every grown page belongs to exactly one span, and spans tile
+ * [0, grown) with no gap and no overlap.  A span is FREE or USED.
+ *
+ * Page map.  There is one 16-byte struct span per arena page, indexed by
+ * page number, so a span is named by its first page.  For a span [p, p+n):
+ *   - spans[p] is its head: kind FREE or USED and npages = n;
+ *   - if n > 1, spans[p + n - 1] is its tail: kind TAIL and start = p;
+ *   - every page strictly between head and tail is kind NONE.
+ * So the span of any boundary page is found in O(1), which is all that
+ * coalescing needs, and an offset is a valid span iff its page is a head:
+ * interior pages never look like heads.  Zero-filled means NONE, so the
+ * untouched part of the map costs nothing.
+ *
+ * Coalescing.  Two FREE spans are never adjacent: freeing a span merges it
+ * at once with a free left and a free right neighbour.  The merged span's
+ * npreleased is the sum of the parts'.
+ *
+ * Released pages.  The @released bitmap has bit p set iff page p lies in
+ * a FREE span and was given back to the OS (it reads as zero and holds no
+ * memory).  A FREE span's npreleased is the count of its released bits.
+ * Pages grown from the arena start released: they were never touched.  A
+ * FREE page that is not released was in use before, so it may be dirty:
+ * needzero of a span is exactly npreleased < npages, no separate flag.
+ *
+ * Free index.  Bit p of @freehead is set iff a FREE span starts at p.
+ *   - Small spans (n < HEAP_SMALL_PAGES) are indexed by exact size: for
+ *     each n an hbm over 64-page groups has bit g set iff some FREE span
+ *     of n pages starts in group g, and @nsmall[n] counts them.  The
+ *     lowest such span is found in O(levels) plus a scan of one freehead
+ *     word: best fit with the lowest address, without the seed's lists.
+ *   - Large spans live in a treap ordered by (npages, start), its links
+ *     in the span's tail entry, its priority a hash of the start page:
+ *     best fit is one O(log n) descent, not the seed's linear scan.
+ *
+ * Owners.  A USED span's head links it into its owner's list (next,
+ * prev) and names the owner id.
+ *
+ * Accounting, in pages, after every operation:
+ *   grown == idle + inuse, released <= idle,
+ *   idle == sum of FREE spans' npages, inuse == sum of USED spans' npages,
+ *   released == sum of npreleased == popcount(released bitmap),
+ *   objects == number of USED spans.
+ *
+ * Metadata holds no pointers: page numbers only, in one mapping whose
+ * header (struct heap_meta) records every count, so it could be kept in
+ * a memfd and survive the daemon.
+ */
+#ifndef SPANHEAP_SHM_HEAP_INTERNAL_H
+#define SPANHEAP_SHM_HEAP_INTERNAL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bitmap.h"
+#include "heap.h"
+
+#define SPAN_NIL UINT32_MAX
+
+enum span_kind {
+	SPAN_NONE = 0,		/* interior page, or beyond the heap */
+	SPAN_TAIL = 1,		/* last page of a span longer than one page */
+	SPAN_FREE = 2,		/* head of a free span */
+	SPAN_USED = 3,		/* head of an in-use span */
+};
+
+#define SPAN_KIND_SHIFT 30
+#define SPAN_VAL_MASK ((UINT32_C(1) << SPAN_KIND_SHIFT) - 1)
+
+/* Treap links of a large FREE span, kept in its tail entry. */
+struct span_node {
+	uint32_t left, right;
+	uint32_t unused;
+};
+
+struct span {
+	uint32_t hdr;	/* kind in the top two bits; npages (head) or start (tail) */
+	union {
+		struct {	/* USED head */
+			uint32_t next, prev;	/* owner's list */
+			uint32_t owner;
+		} use;
+		struct __attribute__((packed)) {	/* FREE head */
+			uint32_t npreleased;
+			uint64_t unusedsince;	/* ns, when it became free */
+		} idle;
+		struct span_node node;	/* TAIL of a large FREE span */
+	};
+};
+_Static_assert(sizeof(struct span) == 16, "one page map entry is 16 bytes");
+
+#define HEAP_META_MAGIC UINT64_C(0x7370616e68656170) /* "spanheap" */
+#define HEAP_META_VERSION 1
+
+/* The first bytes of the metadata mapping: every count, no pointers. */
+struct heap_meta {
+	uint64_t magic;
+	uint64_t version;
+	uint64_t arena_pages;	/* pages the arena holds */
+	uint64_t grown;		/* pages carved into spans: heap_sys */
+	uint64_t grow_pages;	/* least pages to grow by */
+	uint64_t idle;		/* pages in FREE spans */
+	uint64_t inuse;		/* pages in USED spans */
+	uint64_t released;	/* pages released, all in FREE spans */
+	uint64_t objects;	/* USED spans */
+	uint64_t nfree;		/* FREE spans */
+	uint64_t release_errors; /* ops->release calls that failed */
+	uint64_t small_mask[2];	/* bit n: nsmall[n] > 0 */
+	uint32_t nsmall[HEAP_SMALL_PAGES]; /* FREE spans of exactly n pages */
+	uint32_t tree_root;	/* treap of large FREE spans */
+	uint32_t pad;
+};
+
+/* The process-local handle: pointers into the metadata mapping. */
+struct heap {
+	struct heap_meta *meta;
+	void *map;
+	uint64_t map_size;
+	struct span *spans;	/* arena_pages entries */
+	uint64_t *freehead;	/* arena_pages bits */
+	uint64_t *released;	/* arena_pages bits */
+	struct hbm small[HEAP_SMALL_PAGES]; /* [0] unused */
+	struct heap_ops ops;
+};
+
+#define HEAP_BUG_ON(cond, ...)                                              \
+	do {                                                                \
+		if (__builtin_expect(!!(cond), 0)) {                        \
+			fprintf(stderr, "spanheap: %s:%d: heap corrupt: ",  \
+				__FILE__, __LINE__);                        \
+			fprintf(stderr, __VA_ARGS__);                       \
+			fputc('\n', stderr);                                \
+			abort();                                            \
+		}                                                           \
+	} while (0)
+
+static inline enum span_kind span_kind(const struct heap *h, uint32_t p)
+{
+	return (enum span_kind)(h->spans[p].hdr >> SPAN_KIND_SHIFT);
+}
+
+static inline uint32_t span_val(const struct heap *h, uint32_t p)
+{
+	return h->spans[p].hdr & SPAN_VAL_MASK;
+}
+
+static inline void span_set(struct heap *h, uint32_t p, enum span_kind k,
+			    uint32_t val)
+{
+	h->spans[p].hdr = ((uint32_t)k << SPAN_KIND_SHIFT) | val;
+}
+
+/* The head of the span whose last page is @p. */
+static inline uint32_t span_head_of_last(const struct heap *h, uint32_t p)
+{
+	return span_kind(h, p) == SPAN_TAIL ? span_val(h, p) : p;
+}
+
+/* freeidx.c: the index of FREE spans */
+void freeidx_insert(struct heap *h, uint32_t p);
+void freeidx_remove(struct heap *h, uint32_t p);
+/* Best fit for @npages: the head page, or SPAN_NIL if nothing fits. */
+uint32_t freeidx_find(const struct heap *h, uint64_t npages);
+/* Abort unless the index matches the counts heap_check() found. */
+void freeidx_check(const struct heap *h, const uint64_t *nsmall,
+		   uint64_t nlarge);
+uint32_t freeidx_prio(uint32_t p);
+
+#endif
