@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "shm/arena.h"
-#include "tests/testlib.h"
+#include "tests/lib/testlib.h"
 
 #define MiB (UINT64_C(1) << 20)
 

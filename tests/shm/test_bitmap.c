@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "shm/bitmap.h"
-#include "tests/testlib.h"
+#include "tests/lib/testlib.h"
 
 #define NBITS 1000
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "shm/heap_internal.h"
-#include "tests/testlib.h"
+#include "tests/lib/testlib.h"
 
 #define PG HEAP_PAGE_SIZE
 #define SEC UINT64_C(1000000000)

@@ -4,7 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "testlib.h"
+#include "tests/lib/testlib.h"
 
 int test_run_suite(Suite *s)
 {

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+/*
+ * spanctl: ask spanheapd for its MemStats, release idle memory now, run
+ * a GC pass, list clients.  A client of libspanclient like any other.
+ *
+ * Exit status: 0 success, 1 the daemon could not be reached or answered
+ * with an error, 2 usage errors.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libclient/spanheap.h"
+#include "render.h"
+#include "shm/units.h"
+
+static const char usage[] =
+	"Usage: spanctl [--socket PATH] COMMAND [ARGS]\n"
+	"Query and steer spanheapd.\n"
+	"\n"
+	"Commands:\n"
+	"  stats [--json | --prometheus]   MemStats as a table, JSON or Prometheus text\n"
+	"  clients                         connected clients and what they hold\n"
+	"  scavenge                        give every free span back to the kernel now\n"
+	"  gc                              run a GC pass now\n"
+	"  watch [--interval TIME] [--count N]\n"
+	"                                  refresh the stats table (default every 1s)\n"
+	"\n"
+	"  --socket PATH   the daemon's socket (default $" SPANHEAP_SOCKET_ENV
+	", then " SPANHEAP_DEFAULT_SOCKET ")\n"
+	"  --help          show this\n"
+	"  --version       show the version\n";
+
+static int __attribute__((format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("spanctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fputs(usage, stderr);
+	return 2;
+}
+
+static const char *socket_path(const char *opt)
+{
+	const char *env = getenv(SPANHEAP_SOCKET_ENV);
+
+	if (opt)
+		return opt;
+	return env && *env ? env : SPANHEAP_DEFAULT_SOCKET;
+}
+
+static int connect_or_say(const char *path, struct spanheap **ret)
+{
+	int r = spanheap_connect_named(path, "spanctl", ret);
+	const char *why = "";
+
+	if (r == 0)
+		return 0;
+	if (r == -ENOENT || r == -ECONNREFUSED)
+		why = " (is spanheapd running?)";
+	else if (r == -EACCES)
+		why = " (are you in the spanheap group?)";
+	else if (r == -EUSERS)
+		why = " (the daemon is at its --max-clients limit)";
+	else if (r == -EPROTONOSUPPORT)
+		why = " (spanctl and spanheapd are of different versions)";
+	fprintf(stderr, "spanctl: cannot connect to %s: %s%s\n", path,
+		strerror(-r), why);
+	return r;
+}
+
+static int daemon_error(const char *what, int r)
+{
+	fprintf(stderr, "spanctl: %s: %s\n", what, strerror(-r));
+	return 1;
+}
+
+static int get_stats(struct spanheap *h, json_t **ret)
+{
+	json_error_t jerr;
+	char *text;
+	int r = spanheap_stats_json(h, &text);
+
+	if (r < 0)
+		return daemon_error("stats", r);
+	*ret = json_loads(text, 0, &jerr);
+	free(text);
+	if (!*ret) {
+		fprintf(stderr, "spanctl: the daemon sent bad JSON: %s\n",
+			jerr.text);
+		return 1;
+	}
+	return 0;
+}
+
+enum view { VIEW_TABLE, VIEW_JSON, VIEW_PROMETHEUS, VIEW_CLIENTS };
+
+static int show(struct spanheap *h, enum view v)
+{
+	json_t *st;
+	int r = get_stats(h, &st);
+
+	if (r)
+		return r;
+	switch (v) {
+	case VIEW_JSON:
+		r = json_dumpf(st, stdout, JSON_COMPACT) < 0 ? -EIO : 0;
+		putchar('\n');
+		break;
+	case VIEW_PROMETHEUS:
+		r = render_prometheus(stdout, st);
+		break;
+	case VIEW_CLIENTS:
+		r = render_clients(stdout, st);
+		break;
+	case VIEW_TABLE:
+		r = render_table(stdout, st);
+		break;
+	}
+	json_decref(st);
+	if (r < 0) {
+		fprintf(stderr, "spanctl: unexpected stats from the daemon\n");
+		return 1;
+	}
+	return fflush(stdout) ? 1 : 0;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int watch(struct spanheap *h, uint64_t interval_ns, long count)
+{
+	struct timespec ts = { (time_t)(interval_ns / 1000000000),
+			       (long)(interval_ns % 1000000000) };
+	bool tty = isatty(STDOUT_FILENO);
+
+	signal(SIGINT, on_sigint);
+	signal(SIGTERM, on_sigint);
+	for (long i = 0; !interrupted && (count <= 0 || i < count); i++) {
+		int r;
+
+		if (i)
+			nanosleep(&ts, NULL);
+		if (interrupted)
+			break;
+		if (tty)
+			fputs("\033[H\033[2J", stdout);
+		r = show(h, VIEW_TABLE);
+		if (r)
+			return r;
+		if (!tty)
+			putchar('\n');
+	}
+	return 0;
+}
+
+enum { OPT_SOCKET = 256, OPT_HELP, OPT_VERSION, OPT_JSON, OPT_PROMETHEUS,
+       OPT_INTERVAL, OPT_COUNT };
+
+static const struct option global_opts[] = {
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option cmd_opts[] = {
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "count", required_argument, NULL, OPT_COUNT },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct cmd_args {
+	enum view view;
+	uint64_t interval_ns;
+	long count;
+	bool set_view, set_watch;
+};
+
+static int parse_cmd_opts(int argc, char **argv, struct cmd_args *a)
+{
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+", cmd_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+		case OPT_PROMETHEUS:
+			if (a->set_view)
+				return usage_error("choose one of --json and --prometheus");
+			a->view = c == OPT_JSON ? VIEW_JSON : VIEW_PROMETHEUS;
+			a->set_view = true;
+			break;
+		case OPT_INTERVAL:
+			if (units_parse_time(optarg, &a->interval_ns) ||
+			    !a->interval_ns)
+				return usage_error("invalid --interval '%s'", optarg);
+			a->set_watch = true;
+			break;
+		case OPT_COUNT:
+			errno = 0;
+			a->count = strtol(optarg, &end, 10);
+			if (errno || *end || a->count < 1)
+				return usage_error("invalid --count '%s'", optarg);
+			a->set_watch = true;
+			break;
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cmd_args a = { VIEW_TABLE, 1000000000, 0, false, false };
+	const char *sock = NULL, *cmd;
+	struct spanheap *h;
+	uint64_t n;
+	int c, r;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", global_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SOCKET:
+			sock = optarg;
+			break;
+		case OPT_HELP:
+			fputs(usage, stdout);
+			return 0;
+		case OPT_VERSION:
+			puts("spanctl " SPANHEAPD_VERSION);
+			return 0;
+		default:
+			return usage_error("unknown or incomplete option '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("no command given");
+	cmd = argv[optind];
+	if (strcmp(cmd, "stats") && strcmp(cmd, "clients") &&
+	    strcmp(cmd, "scavenge") && strcmp(cmd, "gc") &&
+	    strcmp(cmd, "watch"))
+		return usage_error("unknown command '%s'", cmd);
+	optind++;
+	/* Parse the command's own options from here on. */
+	argc -= optind - 1;
+	argv += optind - 1;
+	optind = 1;
+	r = parse_cmd_opts(argc, argv, &a);
+	if (r)
+		return r;
+	if ((a.set_view && strcmp(cmd, "stats")) ||
+	    (a.set_watch && strcmp(cmd, "watch")))
+		return usage_error("option not valid for '%s'", cmd);
+	if (connect_or_say(socket_path(sock), &h) < 0)
+		return 1;
+	if (!strcmp(cmd, "stats")) {
+		r = show(h, a.view);
+	} else if (!strcmp(cmd, "clients")) {
+		r = show(h, VIEW_CLIENTS);
+	} else if (!strcmp(cmd, "watch")) {
+		r = watch(h, a.interval_ns, a.count);
+	} else if (!strcmp(cmd, "scavenge")) {
+		r = spanheap_scavenge(h, &n);
+		if (r == 0) {
+			char s[32];
+
+			units_format_size(s, sizeof(s), n);
+			printf("released %llu bytes (%s)\n",
+			       (unsigned long long)n, s);
+		}
+		r = r < 0 ? daemon_error("scavenge", r) : 0;
+	} else {
+		r = spanheap_gc(h, &n);
+		if (r == 0)
+			printf("gc: freed %llu spans of departed clients\n",
+			       (unsigned long long)n);
+		r = r < 0 ? daemon_error("gc", r) : 0;
+	}
+	spanheap_close(h);
+	return r;
+}

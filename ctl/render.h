@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* spanctl's views of the daemon's MemStats JSON. */
+#ifndef SPANCTL_RENDER_H
+#define SPANCTL_RENDER_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+/*
+ * Each returns 0, or -EBADMSG if @stats lacks a field it needs (the
+ * daemon is of another version); what was printed before stays printed.
+ */
+int render_table(FILE *f, const json_t *stats);
+int render_clients(FILE *f, const json_t *stats);
+int render_prometheus(FILE *f, const json_t *stats);
+
+#endif

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One client connection: read requests, queue and send replies, and on
+ * disconnect free every span the client still owns.
+ *
+ * Flow control.  Replies go out with MSG_DONTWAIT.  When the socket will
+ * not take one, it waits in the client's queue, the client's read event
+ * is switched off and its write event on: a client that stops reading
+ * its replies stops being read, so it can never make the daemon hold more
+ * than one reply for it, and other clients are not disturbed.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+/* Requests served per wake-up before letting other clients run. */
+#define CLIENT_BURST 32
+/* Received fds beyond this are cut off (MSG_CTRUNC) and dropped. */
+#define CLIENT_MAX_FDS 8
+
+static void on_read(evutil_socket_t fd, short what, void *arg);
+static void on_write(evutil_socket_t fd, short what, void *arg);
+
+void client_accept(struct daemon *d, int fd)
+{
+	socklen_t len = sizeof(struct ucred);
+	struct client *c;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		log_err("out of memory for a client");
+		close(fd);
+		return;
+	}
+	c->d = d;
+	c->fd = fd;
+	c->connected_ns = daemon_now();
+	STAILQ_INIT(&c->outq);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0)
+		c->cred = (struct ucred){ 0, (uid_t)-1, (gid_t)-1 };
+	c->pidfd = c->cred.pid > 0 ?
+			   (int)syscall(SYS_pidfd_open, c->cred.pid, 0) : -1;
+	c->ev_read = event_new(d->base, fd, EV_READ | EV_PERSIST, on_read, c);
+	c->ev_write = event_new(d->base, fd, EV_WRITE | EV_PERSIST, on_write,
+				c);
+	if (!c->ev_read || !c->ev_write || event_add(c->ev_read, NULL) < 0) {
+		log_err("out of memory for a client");
+		if (c->ev_read)
+			event_free(c->ev_read);
+		if (c->ev_write)
+			event_free(c->ev_write);
+		if (c->pidfd >= 0)
+			close(c->pidfd);
+		close(fd);
+		free(c);
+		return;
+	}
+	c->id = d->next_client_id++;
+	if (!d->next_client_id)
+		d->next_client_id = 1;
+	heap_owner_init(&c->owner, c->id);
+	TAILQ_INSERT_TAIL(&d->clients, c, link);
+	d->nclients++;
+}
+
+void client_destroy(struct client *c)
+{
+	struct daemon *d = c->d;
+	struct outmsg *m;
+	uint64_t nspans, npages;
+
+	daemon_heap_lock(d);
+	nspans = c->owner.nspans;
+	npages = c->owner.npages;
+	heap_free_owner(d->heap, &c->owner, daemon_now());
+	daemon_heap_unlock(d);
+	if (c->welcomed)
+		log_info("client %u (%s, pid %d) gone; freed %llu spans, %llu pages",
+			 c->id, c->name, (int)c->cred.pid,
+			 (unsigned long long)nspans,
+			 (unsigned long long)npages);
+	while ((m = STAILQ_FIRST(&c->outq))) {
+		STAILQ_REMOVE_HEAD(&c->outq, link);
+		if (m->fd >= 0)
+			close(m->fd);
+		free(m);
+	}
+	event_free(c->ev_read);
+	event_free(c->ev_write);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	close(c->fd);
+	TAILQ_REMOVE(&d->clients, c, link);
+	d->nclients--;
+	free(c);
+}
+
+/* Send one datagram; 0 sent, -EAGAIN if the socket is full, or -errno. */
+static int send_one(int fd, const void *buf, size_t len, int pass_fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)(uintptr_t)buf, len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (pass_fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&u, 0, sizeof(u));
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
+	do
+		n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return 0;
+}
+
+int client_send(struct client *c, const void *buf, size_t len, int fd)
+{
+	struct outmsg *m;
+	int r;
+
+	if (STAILQ_EMPTY(&c->outq)) {
+		r = send_one(c->fd, buf, len, fd);
+		if (r != -EAGAIN)
+			return r;
+	}
+	m = malloc(sizeof(*m) + len);
+	if (!m)
+		return -ENOMEM;
+	m->fd = fd >= 0 ? dup(fd) : -1;
+	if (fd >= 0 && m->fd < 0) {
+		free(m);
+		return -errno;
+	}
+	m->len = len;
+	memcpy(m->buf, buf, len);
+	STAILQ_INSERT_TAIL(&c->outq, m, link);
+	event_del(c->ev_read);
+	event_add(c->ev_write, NULL);
+	return 0;
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	struct outmsg *m;
+	int r;
+
+	(void)fd, (void)what;
+	while ((m = STAILQ_FIRST(&c->outq))) {
+		r = send_one(c->fd, m->buf, m->len, m->fd);
+		if (r == -EAGAIN)
+			return;
+		if (r < 0) {
+			client_destroy(c);
+			return;
+		}
+		STAILQ_REMOVE_HEAD(&c->outq, link);
+		if (m->fd >= 0)
+			close(m->fd);
+		free(m);
+	}
+	event_del(c->ev_write);
+	if (c->closing) {
+		client_destroy(c);
+		return;
+	}
+	event_add(c->ev_read, NULL);
+}
+
+/* Close every fd a client passed us: we never take fds from clients. */
+static unsigned int drop_fds(struct msghdr *msg)
+{
+	unsigned int n = 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
+	     cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		     i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			close(fd);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * Receive one request.  Returns 1 when a message was handled, 0 when
+ * there is nothing more to read now, -1 when the client is gone (it has
+ * been destroyed).
+ */
+static int read_one(struct client *c)
+{
+	union {
+		char buf[CMSG_SPACE(CLIENT_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	/* One byte more than the largest request, to see oversized ones. */
+	uint64_t buf[PROTO_REQUEST_MAX / 8 + 1];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	ssize_t n;
+
+	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		client_destroy(c);
+		return -1;
+	}
+	if (n == 0) {
+		client_destroy(c);
+		return -1;
+	}
+	c->nrequests++;
+	if (drop_fds(&msg) || msg.msg_flags & MSG_CTRUNC)
+		dispatch_reject(c, buf, (size_t)n, -EBADMSG,
+			  "closed the file descriptors passed with a");
+	else if (msg.msg_flags & MSG_TRUNC || (size_t)n > PROTO_REQUEST_MAX)
+		dispatch_reject(c, buf, (size_t)n, -EBADMSG, "oversized");
+	else
+		dispatch_request(c, buf, (size_t)n);
+	return 1;
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)fd, (void)what;
+	for (int i = 0; i < CLIENT_BURST; i++) {
+		if (read_one(c) <= 0)
+			return;
+		if (c->closing || !STAILQ_EMPTY(&c->outq))
+			break;
+	}
+	if (c->closing && STAILQ_EMPTY(&c->outq))
+		client_destroy(c);
+}

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The daemon's life: create the arena and the heap, listen, run the
+ * event loop until SIGTERM or SIGINT, then close every client (freeing
+ * their spans) and free everything.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "daemon.h"
+#include "log.h"
+
+uint64_t daemon_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void daemon_heap_lock(struct daemon *d)
+{
+	pthread_mutex_lock(&d->heap_lock);
+	d->heap_lock_holder = pthread_self();
+	d->heap_locked = true;
+}
+
+void daemon_heap_unlock(struct daemon *d)
+{
+	daemon_assert_locked(d);
+	d->heap_locked = false;
+	pthread_mutex_unlock(&d->heap_lock);
+}
+
+void daemon_assert_locked(const struct daemon *d)
+{
+	if (!d->heap_locked || !pthread_equal(d->heap_lock_holder,
+					      pthread_self())) {
+		log_err("BUG: heap used without its lock");
+		abort();
+	}
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	log_info("caught %s, shutting down", strsignal((int)sig));
+	event_base_loopbreak(d->base);
+}
+
+int daemon_init(struct daemon *d, const struct options *opt)
+{
+	struct heap_ops ops;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->opt = *opt;
+	d->listen_fd = -1;
+	d->next_client_id = 1;
+	d->start_ns = daemon_now();
+	TAILQ_INIT(&d->clients);
+	pthread_mutex_init(&d->heap_lock, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() < 0) {
+		log_err("libevent without thread support");
+		return -ENOSYS;
+	}
+	d->base = event_base_new();
+	if (!d->base)
+		return -ENOMEM;
+	/* Before the socket exists: a SIGTERM from then on is a clean stop. */
+	d->ev_sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->ev_sigint = evsignal_new(d->base, SIGINT, on_signal, d);
+	if (!d->ev_sigterm || !d->ev_sigint ||
+	    event_add(d->ev_sigterm, NULL) || event_add(d->ev_sigint, NULL))
+		return -ENOMEM;
+	r = arena_create(opt->arena_size, "spanheapd-arena", &d->arena);
+	if (r < 0) {
+		log_err("cannot create the arena of %llu bytes: %s",
+			(unsigned long long)opt->arena_size, strerror(-r));
+		return r;
+	}
+	arena_heap_ops(d->arena, &ops);
+	r = heap_create(opt->arena_size, &ops, &d->heap);
+	if (r < 0) {
+		log_err("cannot create the heap: %s", strerror(-r));
+		return r;
+	}
+	r = server_listen(d);
+	if (r < 0)
+		return r;
+	r = scavenger_start(d);
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+int daemon_run(struct daemon *d)
+{
+	log_info("spanheapd " SPANHEAPD_VERSION " serving a %llu MiB arena on %s",
+		 (unsigned long long)(d->opt.arena_size >> 20),
+		 d->opt.socket_path);
+	stats_publish(d);
+	sd_notify(0, "READY=1");
+	if (event_base_dispatch(d->base) < 0) {
+		log_err("event loop failed");
+		return -EIO;
+	}
+	sd_notify(0, "STOPPING=1");
+	return 0;
+}
+
+void daemon_fini(struct daemon *d)
+{
+	struct client *c;
+
+	server_close(d);
+	scavenger_stop(d);
+	while ((c = TAILQ_FIRST(&d->clients)))
+		client_destroy(c);
+	if (d->ev_sigterm)
+		event_free(d->ev_sigterm);
+	if (d->ev_sigint)
+		event_free(d->ev_sigint);
+	heap_destroy(d->heap);
+	arena_destroy(d->arena);
+	if (d->base)
+		event_base_free(d->base);
+	pthread_mutex_destroy(&d->heap_lock);
+	libevent_global_shutdown();
+}

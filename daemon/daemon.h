@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spanheapd's shared state: one event loop, one arena, one heap, the
+ * connected clients.
+ *
+ * Threads and locks.  The event loop thread does all socket work.  The
+ * heap (and every heap_owner inside a client) may also be touched by work
+ * off the loop thread (the scavenger), so it is guarded by d->heap_lock;
+ * that is the only lock, so there is no lock order to keep.  Functions
+ * named *_locked need the caller to hold it and check that they do.
+ * Everything else in struct daemon and struct client belongs to the loop
+ * thread.
+ */
+#ifndef SPANHEAPD_DAEMON_H
+#define SPANHEAPD_DAEMON_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "options.h"
+#include "shm/arena.h"
+#include "shm/heap.h"
+#include "shm/proto.h"
+#include "shm/scav.h"
+
+struct event;
+struct event_base;
+
+/* One reply datagram waiting for the client's socket to take it. */
+struct outmsg {
+	STAILQ_ENTRY(outmsg) link;
+	int fd;			/* to pass with it, or -1 */
+	size_t len;
+	unsigned char buf[];
+};
+
+struct client {
+	TAILQ_ENTRY(client) link;
+	struct daemon *d;
+	int fd;
+	struct event *ev_read, *ev_write;
+	uint32_t id;
+	bool welcomed;		/* HELLO answered */
+	bool closing;		/* close once the queue is sent */
+	struct ucred cred;	/* SO_PEERCRED at accept */
+	int pidfd;		/* the peer process, to see it exit; or -1 */
+	char name[PROTO_NAME_MAX];
+	uint64_t connected_ns;
+	uint64_t nrequests;
+	unsigned int nbad;	/* bad messages, for log rate limiting */
+	/*
+	 * Replies the socket did not take yet.  While any wait, the client's
+	 * requests are not read, so one client holds at most one reply.
+	 */
+	STAILQ_HEAD(, outmsg) outq;
+	struct heap_owner owner;	/* GUARDED_BY(d->heap_lock) */
+};
+
+struct daemon {
+	struct options opt;
+	struct event_base *base;
+	struct event *ev_listen, *ev_sigterm, *ev_sigint;
+	struct event *ev_tick, *ev_step;	/* scavenger timer, pass steps */
+	int listen_fd;
+	bool own_socket;	/* we created the socket path: unlink it */
+	struct arena *arena;
+	uint64_t start_ns;
+
+	pthread_mutex_t heap_lock;
+	pthread_t heap_lock_holder;	/* valid while heap_locked */
+	bool heap_locked;
+	struct heap *heap;		/* GUARDED_BY(heap_lock) */
+	struct scav scav;		/* GUARDED_BY(heap_lock) */
+	uint64_t pass_tick;		/* scvgN of the pass in progress */
+	bool trace;			/* --trace or SPANHEAPD_TRACE=1 */
+	bool stats_file_failed;		/* logged once until it works again */
+
+	TAILQ_HEAD(, client) clients;
+	unsigned int nclients;
+	uint32_t next_client_id;
+	uint64_t refused;	/* connections refused at --max-clients */
+};
+
+/* CLOCK_MONOTONIC in ns: the clock the heap's unusedsince uses. */
+uint64_t daemon_now(void);
+
+void daemon_heap_lock(struct daemon *d);
+void daemon_heap_unlock(struct daemon *d);
+/* Abort unless this thread holds the heap lock. */
+void daemon_assert_locked(const struct daemon *d);
+
+/* daemon.c: set up and tear down everything but the loop */
+int daemon_init(struct daemon *d, const struct options *opt);
+void daemon_fini(struct daemon *d);
+int daemon_run(struct daemon *d);
+
+/* server.c: the listening socket */
+int server_listen(struct daemon *d);
+void server_close(struct daemon *d);
+
+/* client.c: one connection */
+void client_accept(struct daemon *d, int fd);
+void client_destroy(struct client *c);
+/* Queue a reply (with @fd to pass, or -1); it is sent in order. */
+int client_send(struct client *c, const void *buf, size_t len, int fd);
+
+/* dispatch.c: validate one request and answer it */
+void dispatch_request(struct client *c, const void *buf, size_t len);
+/* Answer a message that will not be served with status @err; log @why. */
+void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
+		     const char *why);
+
+/* scavenger.c: the timer, release passes and GC passes */
+int scavenger_start(struct daemon *d);
+void scavenger_stop(struct daemon *d);
+/*
+ * A GC pass now: frees the clients whose process has exited, but
+ * @except (the client asking, or NULL).  Returns the spans it freed.
+ */
+uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except);
+
+/* stats.c: MemStats as JSON; the caller frees the string */
+char *stats_json(struct daemon *d);
+/* Rewrite the stats file (if any) and the systemd status line. */
+void stats_publish(struct daemon *d);
+
+#endif

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One request from a client: validate it (proto_check_request), act on
+ * the heap under its lock, and queue the reply.  A request that fails
+ * changes nothing: batch allocations are undone, batch frees are checked
+ * in full before the first span is freed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+
+static void reply(struct client *c, const void *buf, size_t len, int fd)
+{
+	if (client_send(c, buf, len, fd) < 0)
+		c->closing = true;
+}
+
+static void reply_status(struct client *c, const struct proto_hdr *req,
+			 int status)
+{
+	struct proto_hdr hdr;
+
+	proto_hdr_init(&hdr, req->type | PROTO_REPLY, req->seq);
+	hdr.status = status;
+	reply(c, &hdr, sizeof(hdr), -1);
+}
+
+static void do_hello(struct client *c, const struct proto_hello *req)
+{
+	struct daemon *d = c->d;
+	struct proto_welcome w;
+
+	if (c->welcomed) {
+		reply_status(c, &req->hdr, -EISCONN);
+		return;
+	}
+	memcpy(c->name, req->name, sizeof(c->name));
+	c->name[sizeof(c->name) - 1] = 0;
+	/* Keep names printable: they end up in logs and JSON. */
+	for (char *p = c->name; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	memset(&w, 0, sizeof(w));
+	proto_hdr_init(&w.hdr, PROTO_WELCOME, req->hdr.seq);
+	w.page_size = (uint32_t)HEAP_PAGE_SIZE;
+	w.max_batch = PROTO_MAX_BATCH;
+	w.arena_size = d->arena->size;
+	w.client_id = c->id;
+	c->welcomed = true;
+	log_info("client %u connected: %s, pid %d, uid %u", c->id,
+		 c->name[0] ? c->name : "(unnamed)", (int)c->cred.pid,
+		 (unsigned int)c->cred.uid);
+	reply(c, &w, sizeof(w), d->arena->fd);
+}
+
+static void do_alloc(struct client *c, const struct proto_alloc *req)
+{
+	struct daemon *d = c->d;
+	struct proto_alloc_reply rep;
+	unsigned int flags = req->flags & PROTO_ALLOC_ZERO ? HEAP_ALLOC_ZERO : 0;
+	uint64_t now = daemon_now();
+	uint32_t i;
+	int r = 0;
+
+	memset(&rep, 0, proto_alloc_reply_size(0));
+	proto_hdr_init(&rep.hdr, PROTO_SPAN_ALLOC | PROTO_REPLY, req->hdr.seq);
+	daemon_heap_lock(d);
+	for (i = 0; i < req->count; i++) {
+		struct heap_span s;
+
+		r = heap_alloc(d->heap, req->npages, flags, &c->owner, now, &s);
+		if (r < 0)
+			break;
+		rep.spans[i].off = s.off;
+		rep.spans[i].npages = s.npages;
+	}
+	if (r < 0)
+		while (i-- > 0)
+			heap_free(d->heap, rep.spans[i].off, &c->owner, now);
+	daemon_heap_unlock(d);
+	if (r < 0) {
+		rep.hdr.status = r;
+		reply(c, &rep, proto_alloc_reply_size(0), -1);
+		return;
+	}
+	rep.count = req->count;
+	reply(c, &rep, proto_alloc_reply_size(rep.count), -1);
+}
+
+/* Check every offset first: nothing is freed unless all can be. */
+static int check_free_locked(struct client *c, const struct proto_free *req,
+			     uint32_t *ret_bad)
+{
+	daemon_assert_locked(c->d);
+	for (uint32_t i = 0; i < req->count; i++) {
+		uint64_t npages;
+		uint32_t owner;
+		int r = heap_span_owner(c->d->heap, req->off[i], &owner,
+					&npages);
+
+		if (r == 0 && owner != c->id)
+			r = -EPERM;
+		for (uint32_t j = 0; r == 0 && j < i; j++)
+			if (req->off[j] == req->off[i])
+				r = -EINVAL;
+		if (r < 0) {
+			*ret_bad = i;
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void do_free(struct client *c, const struct proto_free *req)
+{
+	struct daemon *d = c->d;
+	struct proto_free_reply rep;
+	uint64_t now = daemon_now();
+	uint32_t bad = 0;
+	int r;
+
+	memset(&rep, 0, sizeof(rep));
+	proto_hdr_init(&rep.hdr, PROTO_SPAN_FREE | PROTO_REPLY, req->hdr.seq);
+	daemon_heap_lock(d);
+	r = check_free_locked(c, req, &bad);
+	for (uint32_t i = 0; r == 0 && i < req->count; i++) {
+		int fr = heap_free(d->heap, req->off[i], &c->owner, now);
+
+		if (fr < 0) {
+			log_err("BUG: free of a checked span failed: %d", fr);
+			abort();
+		}
+	}
+	daemon_heap_unlock(d);
+	rep.hdr.status = r;
+	rep.count = r ? 0 : req->count;
+	rep.bad = bad;
+	reply(c, &rep, sizeof(rep), -1);
+}
+
+static void do_stats(struct client *c, const struct proto_hdr *req)
+{
+	struct proto_stats_reply *rep;
+	char *json = stats_json(c->d);
+	size_t len, off = 0;
+
+	if (!json) {
+		reply_status(c, req, -ENOMEM);
+		return;
+	}
+	rep = malloc(sizeof(*rep));
+	if (!rep) {
+		free(json);
+		reply_status(c, req, -ENOMEM);
+		return;
+	}
+	len = strlen(json);
+	do {
+		size_t n = len - off < PROTO_CHUNK_MAX ? len - off :
+							 PROTO_CHUNK_MAX;
+
+		memset(rep, 0, proto_stats_reply_size(0));
+		proto_hdr_init(&rep->hdr, PROTO_STATS | PROTO_REPLY, req->seq);
+		rep->len = (uint32_t)n;
+		rep->flags = off + n < len ? PROTO_MORE : 0;
+		memcpy(rep->data, json + off, n);
+		reply(c, rep, proto_stats_reply_size((uint32_t)n), -1);
+		off += n;
+	} while (off < len && !c->closing);
+	free(rep);
+	free(json);
+}
+
+static void do_scavenge(struct client *c, const struct proto_hdr *req)
+{
+	struct daemon *d = c->d;
+	struct proto_scavenge_reply rep;
+
+	memset(&rep, 0, sizeof(rep));
+	proto_hdr_init(&rep.hdr, PROTO_SCAVENGE | PROTO_REPLY, req->seq);
+	daemon_heap_lock(d);
+	rep.released = scav_release_all(&d->scav, d->heap);
+	daemon_heap_unlock(d);
+	log_info("client %u: released %llu bytes on demand", c->id,
+		 (unsigned long long)rep.released);
+	reply(c, &rep, sizeof(rep), -1);
+}
+
+static void do_gc(struct client *c, const struct proto_hdr *req)
+{
+	struct daemon *d = c->d;
+	struct proto_gc_reply rep;
+
+	memset(&rep, 0, sizeof(rep));
+	proto_hdr_init(&rep.hdr, PROTO_GC | PROTO_REPLY, req->seq);
+	rep.freed_spans = scavenger_gc(d, false, c);
+	rep.pause_ns = d->scav.pause_ns[(d->scav.num_gc - 1) % SCAV_PAUSES];
+	reply(c, &rep, sizeof(rep), -1);
+}
+
+void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
+		     const char *why)
+{
+	struct proto_hdr hdr = { 0 };
+
+	if (len >= sizeof(hdr))
+		memcpy(&hdr, buf, sizeof(hdr));
+	/* A client cannot fill the log: the first few are enough. */
+	if (c->nbad++ < 10)
+		log_warn("client %u (pid %d): %s %s message of %zu bytes%s",
+			 c->id, (int)c->cred.pid, why,
+			 proto_type_name(hdr.type), len,
+			 c->nbad == 10 ? "; not logging more" : "");
+	hdr.type &= (uint16_t)~PROTO_REPLY;
+	reply_status(c, &hdr, err);
+}
+
+void dispatch_request(struct client *c, const void *buf, size_t len)
+{
+	union {
+		struct proto_hdr hdr;
+		struct proto_hello hello;
+		struct proto_alloc alloc;
+		struct proto_free free;
+	} m;
+	int r = proto_check_request(buf, len);
+
+	if (r < 0) {
+		dispatch_reject(c, buf, len, r,
+				r == -EPROTONOSUPPORT ? "wrong protocol version:" :
+				r == -EOPNOTSUPP ?	"unknown request type:" :
+							"malformed");
+		if (r == -EPROTONOSUPPORT)
+			c->closing = true;
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	memcpy(&m, buf, len);
+	if (!c->welcomed && m.hdr.type != PROTO_HELLO) {
+		dispatch_reject(c, buf, len, -EPROTO, "before HELLO:");
+		return;
+	}
+	switch (m.hdr.type) {
+	case PROTO_HELLO:
+		do_hello(c, &m.hello);
+		break;
+	case PROTO_SPAN_ALLOC:
+		do_alloc(c, &m.alloc);
+		break;
+	case PROTO_SPAN_FREE:
+		do_free(c, &m.free);
+		break;
+	case PROTO_STATS:
+		do_stats(c, &m.hdr);
+		break;
+	case PROTO_SCAVENGE:
+		do_scavenge(c, &m.hdr);
+		break;
+	case PROTO_GC:
+		do_gc(c, &m.hdr);
+		break;
+	}
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* spanheapd's command line. */
+#ifndef SPANHEAPD_OPTIONS_H
+#define SPANHEAPD_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define DEFAULT_SOCKET "/run/spanheapd/spanheapd.sock"
+#define DEFAULT_SOCKET_MODE 0660
+#define DEFAULT_SCAVENGE_AFTER_NS (UINT64_C(300) * 1000000000)
+#define DEFAULT_GC_AFTER_NS (UINT64_C(120) * 1000000000)
+#define DEFAULT_MAX_CLIENTS 1024
+
+struct options {
+	const char *socket_path;
+	mode_t socket_mode;
+	gid_t socket_gid;		/* (gid_t)-1: leave the group alone */
+	uint64_t arena_size;		/* bytes */
+	uint64_t scavenge_after_ns;
+	uint64_t gc_after_ns;
+	unsigned int max_clients;
+	bool trace;
+	const char *stats_file;		/* NULL: none */
+	bool help, version;
+};
+
+/**
+ * options_parse() - parse argv into @ret.
+ * @err: on failure, a one-line reason (without the usage text).
+ *
+ * Return: 0, or -EINVAL with @err filled.  Nothing is created either way.
+ */
+int options_parse(int argc, char **argv, struct options *ret, char *err,
+		  size_t errlen);
+
+/** options_usage() - the usage text. */
+const char *options_usage(void);
+
+#endif

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Requests about the daemon as a whole: its MemStats, a scavenge and a
+ * GC pass on demand.
+ *
+ * The MemStats JSON comes in chunks of up to PROTO_CHUNK_MAX bytes that
+ * share the request's seq, all but the last flagged PROTO_MORE.  The text
+ * is capped at STATS_MAX bytes; past that, or if memory runs out, the
+ * remaining chunks are still read and dropped, so that the connection
+ * stays in step and only this call fails.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libclient/internal.h"
+
+#define STATS_MAX (UINT64_C(64) << 20)
+#define STATS_MIN_BUF 4096
+
+struct stats_text {
+	char *buf;
+	size_t len;		/* bytes of text, without the NUL */
+	size_t size;		/* bytes allocated, > len */
+};
+
+/* Append @n bytes at @data, keeping room for the final NUL. */
+static int stats_append(struct stats_text *t, const char *data, size_t n)
+{
+	if (n > STATS_MAX - t->len)
+		return -EMSGSIZE;
+	if (t->len + n >= t->size) {
+		size_t size = t->size ? t->size : STATS_MIN_BUF;
+		char *buf;
+
+		while (size <= t->len + n)
+			size *= 2;
+		if (size > STATS_MAX + 1)
+			size = STATS_MAX + 1;
+		buf = realloc(t->buf, size);
+		if (!buf)
+			return -ENOMEM;
+		t->buf = buf;
+		t->size = size;
+	}
+	memcpy(t->buf + t->len, data, n);
+	t->len += n;
+	return 0;
+}
+
+SPANHEAP_EXPORT int spanheap_stats_json(struct spanheap *h, char **ret)
+{
+	const struct proto_stats_reply *chunk = &h->reply.stats;
+	struct stats_text text = { .buf = NULL };
+	struct proto_hdr req;
+	int r, err;
+
+	/* Even an empty text needs room for its NUL. */
+	err = stats_append(&text, "", 0);
+
+	pthread_mutex_lock(&h->lock);
+	r = conn_request_locked(h, PROTO_STATS, &req, sizeof(req));
+	while (r == 0) {
+		r = conn_reply_locked(h, &req);
+		if (r < 0)
+			break;
+		if (!err)
+			err = stats_append(&text, chunk->data, chunk->len);
+		if (!(chunk->flags & PROTO_MORE))
+			break;
+	}
+	pthread_mutex_unlock(&h->lock);
+
+	if (r == 0)
+		r = err;
+	if (r < 0) {
+		free(text.buf);
+		return r;
+	}
+	text.buf[text.len] = '\0';
+	*ret = text.buf;
+	return 0;
+}
+
+SPANHEAP_EXPORT int spanheap_scavenge(struct spanheap *h,
+				      uint64_t *ret_released)
+{
+	struct proto_hdr req;
+	uint64_t released = 0;
+	int r;
+
+	pthread_mutex_lock(&h->lock);
+	r = conn_call_locked(h, PROTO_SCAVENGE, &req, sizeof(req));
+	if (r == 0)
+		released = h->reply.scavenge.released;
+	pthread_mutex_unlock(&h->lock);
+
+	if (r == 0 && ret_released)
+		*ret_released = released;
+	return r;
+}
+
+SPANHEAP_EXPORT int spanheap_gc(struct spanheap *h, uint64_t *ret_freed_spans)
+{
+	struct proto_hdr req;
+	uint64_t freed = 0;
+	int r;
+
+	pthread_mutex_lock(&h->lock);
+	r = conn_call_locked(h, PROTO_GC, &req, sizeof(req));
+	if (r == 0)
+		freed = h->reply.gc.freed_spans;
+	pthread_mutex_unlock(&h->lock);
+
+	if (r == 0 && ret_freed_spans)
+		*ret_freed_spans = freed;
+	return r;
+}

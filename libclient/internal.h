@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libspanclient internals shared by its files.  Nothing here is exported:
+ * the library is built with -fvisibility=hidden and only spanheap_* leaves
+ * it.
+ *
+ * A struct spanheap is one SOCK_SEQPACKET connection plus one mapping of
+ * the arena.  Everything but the lock's fields is fixed once
+ * spanheap_connect() returns, so spanheap_ptr(), spanheap_off() and the
+ * accessors take no lock.
+ *
+ * Locking: h->lock is the only lock.  A caller takes it around a whole
+ * operation, not just one round trip: a batch, the undo of a failed
+ * batch, or all the chunks of a STATS reply, so that the requests of two
+ * threads never interleave and every reply read is the one to the
+ * request just sent.
+ *
+ * A dead connection: once a send or receive failed, the daemon hung up,
+ * or a reply did not answer the request, the stream of replies can no
+ * longer be trusted, so every later call fails with -ENOTCONN.  The
+ * socket stays open until spanheap_close(): the daemon frees a
+ * connection's spans only when it sees it close, so the spans the caller
+ * holds stay valid memory meanwhile.
+ */
+#ifndef SPANHEAP_LIBCLIENT_INTERNAL_H
+#define SPANHEAP_LIBCLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libclient/spanheap.h"
+#include "shm/arena.h"
+#include "shm/proto.h"
+
+/* Any reply the daemon sends: the receive buffer, PROTO_REPLY_MAX bytes. */
+union conn_reply {
+	struct proto_hdr hdr;
+	struct proto_welcome welcome;
+	struct proto_alloc_reply alloc;
+	struct proto_free_reply free;
+	struct proto_stats_reply stats;
+	struct proto_scavenge_reply scavenge;
+	struct proto_gc_reply gc;
+};
+_Static_assert(sizeof(union conn_reply) == PROTO_REPLY_MAX, "conn_reply");
+
+struct spanheap {
+	int fd;				/* the connection to the daemon */
+	struct arena *arena;		/* our mapping of the arena */
+	uint32_t client_id;		/* the daemon's name for us */
+	uint32_t page_size;		/* HEAP_PAGE_SIZE */
+	pthread_mutex_t lock;		/* serialises round trips */
+	uint32_t next_seq;		/* lock: seq of the next request */
+	bool dead;			/* lock: no more requests, see above */
+	union conn_reply reply;		/* lock: the last reply received */
+};
+
+/* conn.c */
+
+/*
+ * Send @req of @len bytes as a request of @type, with the next seq.
+ * Return: 0; -ENOTCONN if the connection is dead or dies now.
+ */
+int conn_request_locked(struct spanheap *h, uint16_t type,
+			struct proto_hdr *req, size_t len);
+
+/*
+ * Receive the (next) reply to @req into h->reply and validate it.
+ * Return: the reply's status, 0 or -errno from the daemon; -ENOTCONN or
+ * -EBADMSG if the connection died or the reply was malformed, and then
+ * the connection is dead.
+ */
+int conn_reply_locked(struct spanheap *h, const struct proto_hdr *req);
+
+/* conn_request_locked() and conn_reply_locked(): one round trip. */
+int conn_call_locked(struct spanheap *h, uint16_t type,
+		     struct proto_hdr *req, size_t len);
+
+/* Mark the connection dead for a reply that was well formed but wrong. */
+int conn_broken_locked(struct spanheap *h);
+
+void conn_assert_locked(struct spanheap *h);
+
+#endif

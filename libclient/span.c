@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Spans: allocation and freeing through the daemon, in batches of up to
+ * PROTO_MAX_BATCH a round trip, and the translation between offsets and
+ * this process's pointers.
+ *
+ * An allocation batch is all or none across its round trips: when one
+ * fails, the spans the earlier ones brought are freed again before the
+ * error is returned.  A free batch is all or none per round trip only, as
+ * the daemon checks each request as a whole; what the library can check
+ * itself (alignment, bounds, an offset given twice) it checks for the
+ * whole batch before sending anything.
+ *
+ * Every span a reply names is checked to lie inside the arena before its
+ * pointer is formed: the daemon is trusted to manage the heap, not to
+ * hand out pointers into the rest of this process.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libclient/internal.h"
+
+static size_t span_min(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+static uint64_t span_arena_pages(const struct spanheap *h)
+{
+	return h->arena->size / h->page_size;
+}
+
+/* Does the span the daemon returned for @npages pages lie in the arena? */
+static bool span_ok(const struct spanheap *h, const struct proto_span *s,
+		    uint64_t npages)
+{
+	if (s->off % h->page_size || s->npages < npages ||
+	    s->npages > span_arena_pages(h))
+		return false;
+	return s->off <= h->arena->size - s->npages * h->page_size;
+}
+
+/* One SPAN_ALLOC round trip of @count spans into @ret. */
+static int span_alloc_locked(struct spanheap *h, uint64_t npages,
+			     unsigned int flags, uint32_t count,
+			     struct spanheap_span *ret)
+{
+	const struct proto_alloc_reply *rep = &h->reply.alloc;
+	struct proto_alloc req;
+	uint32_t i;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.npages = npages;
+	req.flags = flags & SPANHEAP_ZERO ? PROTO_ALLOC_ZERO : 0;
+	req.count = count;
+	r = conn_call_locked(h, PROTO_SPAN_ALLOC, &req.hdr, sizeof(req));
+	if (r < 0)
+		return r;
+	if (rep->count != count)
+		return conn_broken_locked(h);
+	for (i = 0; i < count; i++) {
+		if (!span_ok(h, &rep->spans[i], npages))
+			return conn_broken_locked(h);
+		ret[i].off = rep->spans[i].off;
+		ret[i].npages = rep->spans[i].npages;
+		ret[i].ptr = (char *)h->arena->base + ret[i].off;
+	}
+	return 0;
+}
+
+/* One SPAN_FREE round trip of the @count offsets in @req. */
+static int span_free_locked(struct spanheap *h, struct proto_free *req,
+			    uint32_t count)
+{
+	int r;
+
+	req->count = count;
+	r = conn_call_locked(h, PROTO_SPAN_FREE, &req->hdr,
+			     proto_free_size(count));
+	if (r < 0)
+		return r;
+	if (h->reply.free.count != count)
+		return conn_broken_locked(h);
+	return 0;
+}
+
+/*
+ * Free the @count spans a failing batch had allocated.  If this fails too
+ * the connection is dead or the daemon is broken; either way nothing
+ * better can be done than to return the batch's own error.
+ */
+static void span_undo_locked(struct spanheap *h,
+			     const struct spanheap_span *spans, size_t count)
+{
+	struct proto_free req;
+	size_t done, i, n;
+
+	memset(&req, 0, sizeof(req));
+	for (done = 0; done < count; done += n) {
+		n = span_min(count - done, PROTO_MAX_BATCH);
+		for (i = 0; i < n; i++)
+			req.off[i] = spans[done + i].off;
+		if (span_free_locked(h, &req, (uint32_t)n) < 0)
+			return;
+	}
+}
+
+SPANHEAP_EXPORT int spanheap_span_alloc_batch(struct spanheap *h,
+					      size_t npages,
+					      unsigned int flags, size_t count,
+					      struct spanheap_span *ret)
+{
+	struct spanheap_span *spans;
+	size_t done, n;
+	int r = 0;
+
+	if (!npages || flags & ~SPANHEAP_ZERO || !count ||
+	    npages > span_arena_pages(h))
+		return -EINVAL;
+	if (count > span_arena_pages(h) / npages)
+		return -ENOMEM;
+	/* @ret is written only on success: collect the spans aside. */
+	spans = calloc(count, sizeof(*spans));
+	if (!spans)
+		return -ENOMEM;
+
+	pthread_mutex_lock(&h->lock);
+	for (done = 0; done < count; done += n) {
+		n = span_min(count - done, PROTO_MAX_BATCH);
+		r = span_alloc_locked(h, npages, flags, (uint32_t)n,
+				      spans + done);
+		if (r < 0) {
+			span_undo_locked(h, spans, done);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+
+	if (r == 0)
+		memcpy(ret, spans, count * sizeof(*spans));
+	free(spans);
+	return r;
+}
+
+SPANHEAP_EXPORT int spanheap_span_alloc(struct spanheap *h, size_t npages,
+					unsigned int flags,
+					struct spanheap_span *ret)
+{
+	return spanheap_span_alloc_batch(h, npages, flags, 1, ret);
+}
+
+static int span_cmp_off(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Return: 0, -EINVAL if an offset appears twice in @offs, or -ENOMEM. */
+static int span_check_unique(const uint64_t *offs, size_t count)
+{
+	uint64_t *sorted;
+	size_t i, j;
+	int r = 0;
+
+	/* A batch that fits one round trip is checked in place. */
+	if (count <= PROTO_MAX_BATCH) {
+		for (i = 0; i < count; i++)
+			for (j = i + 1; j < count; j++)
+				if (offs[i] == offs[j])
+					return -EINVAL;
+		return 0;
+	}
+	sorted = malloc(count * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	memcpy(sorted, offs, count * sizeof(*sorted));
+	qsort(sorted, count, sizeof(*sorted), span_cmp_off);
+	for (i = 1; i < count; i++) {
+		if (sorted[i] == sorted[i - 1]) {
+			r = -EINVAL;
+			break;
+		}
+	}
+	free(sorted);
+	return r;
+}
+
+/* Return: 0, or -EINVAL if no span can start at one of the offsets. */
+static int span_check_offs(const struct spanheap *h, const uint64_t *offs,
+			   size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (offs[i] % h->page_size || offs[i] >= h->arena->size)
+			return -EINVAL;
+	return span_check_unique(offs, count);
+}
+
+SPANHEAP_EXPORT int spanheap_span_free_batch(struct spanheap *h,
+					     const uint64_t *offs,
+					     size_t count)
+{
+	struct proto_free req;
+	size_t done, n;
+	int r;
+
+	if (!count)
+		return -EINVAL;
+	r = span_check_offs(h, offs, count);
+	if (r < 0)
+		return r;
+
+	memset(&req, 0, sizeof(req));
+	pthread_mutex_lock(&h->lock);
+	for (done = 0; done < count; done += n) {
+		n = span_min(count - done, PROTO_MAX_BATCH);
+		memcpy(req.off, offs + done, n * sizeof(*offs));
+		r = span_free_locked(h, &req, (uint32_t)n);
+		if (r < 0)
+			break;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+SPANHEAP_EXPORT int spanheap_span_free(struct spanheap *h, uint64_t off)
+{
+	return spanheap_span_free_batch(h, &off, 1);
+}
+
+SPANHEAP_EXPORT void *spanheap_ptr(const struct spanheap *h, uint64_t off)
+{
+	if (off >= h->arena->size)
+		return NULL;
+	return (char *)h->arena->base + off;
+}
+
+SPANHEAP_EXPORT int spanheap_off(const struct spanheap *h, const void *p,
+				 uint64_t *ret)
+{
+	uintptr_t base = (uintptr_t)h->arena->base;
+	uintptr_t addr = (uintptr_t)p;
+
+	if (addr < base || addr - base >= h->arena->size)
+		return -EINVAL;
+	*ret = addr - base;
+	return 0;
+}

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The wire protocol between spanheapd and its clients (libspanclient,
+ * spanctl).  This is the only definition of it.
+ *
+ * Transport: a Unix SOCK_SEQPACKET socket, so every message is one
+ * datagram and its length is the datagram's length.  All integers are in
+ * host byte order (both ends are on one machine), every struct has
+ * explicit padding and a checked size, and no struct holds a pointer.
+ *
+ * Conversation:
+ *   client                               daemon
+ *   HELLO (magic, version, name)   ->
+ *                                  <-    WELCOME (page size, arena size,
+ *                                        client id) + arena memfd
+ *                                        (SCM_RIGHTS), once
+ *   SPAN_ALLOC / SPAN_FREE / STATS /
+ *   SCAVENGE / GC                  ->
+ *                                  <-    the reply: type | PROTO_REPLY,
+ *                                        the request's seq, a status
+ *
+ * HELLO carries seq 0.  A daemon that has no room for another client
+ * answers the connection, before or instead of reading HELLO, with a
+ * bare WELCOME header of seq 0 and status -EUSERS, and closes it.
+ *
+ * Every reply carries status 0 or -errno.  A failed request changes
+ * nothing.  STATS replies come in chunks; all but the last carry
+ * PROTO_MORE.  A request the daemon cannot parse gets a bare header reply
+ * with -EBADMSG (and, for a wrong version, -EPROTONOSUPPORT followed by
+ * the end of the connection).
+ */
+#ifndef SPANHEAP_SHM_PROTO_H
+#define SPANHEAP_SHM_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_MAGIC 0x53504850u	/* "SPHP" */
+#define PROTO_VERSION 1
+#define PROTO_MAX_BATCH 64	/* spans in one SPAN_ALLOC or SPAN_FREE */
+#define PROTO_NAME_MAX 64	/* bytes of client name, NUL padded */
+#define PROTO_CHUNK_MAX 16384	/* bytes of STATS text in one reply */
+
+enum proto_type {
+	PROTO_HELLO = 1,
+	PROTO_SPAN_ALLOC = 2,
+	PROTO_SPAN_FREE = 3,
+	PROTO_STATS = 4,
+	PROTO_SCAVENGE = 5,
+	PROTO_GC = 6,
+	PROTO_TYPE_MAX = PROTO_GC,
+};
+
+#define PROTO_REPLY 0x8000	/* set in the type of every reply */
+#define PROTO_WELCOME (PROTO_HELLO | PROTO_REPLY)
+
+/* PROTO_SPAN_ALLOC flags */
+#define PROTO_ALLOC_ZERO 0x1u	/* spans must read as zeros */
+#define PROTO_ALLOC_FLAGS PROTO_ALLOC_ZERO
+
+/* PROTO_STATS reply flags */
+#define PROTO_MORE 0x1u		/* another chunk follows */
+
+struct proto_hdr {
+	uint32_t magic;		/* PROTO_MAGIC */
+	uint16_t version;	/* PROTO_VERSION */
+	uint16_t type;		/* enum proto_type, | PROTO_REPLY in replies */
+	uint32_t seq;		/* chosen by the client, echoed in the reply */
+	int32_t status;		/* replies: 0 or -errno; requests: 0 */
+};
+_Static_assert(sizeof(struct proto_hdr) == 16, "proto_hdr");
+
+/* HELLO: the first request on a connection. */
+struct proto_hello {
+	struct proto_hdr hdr;
+	uint32_t flags;		/* 0 */
+	uint32_t pad;
+	char name[PROTO_NAME_MAX]; /* optional, NUL padded, need not end in NUL */
+};
+_Static_assert(sizeof(struct proto_hello) == 88, "proto_hello");
+
+/* WELCOME: HELLO's reply; on success the arena memfd rides along. */
+struct proto_welcome {
+	struct proto_hdr hdr;
+	uint32_t page_size;
+	uint32_t max_batch;	/* PROTO_MAX_BATCH */
+	uint64_t arena_size;	/* bytes */
+	uint32_t client_id;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct proto_welcome) == 40, "proto_welcome");
+
+/* SPAN_ALLOC: @count spans of @npages pages each, all or none. */
+struct proto_alloc {
+	struct proto_hdr hdr;
+	uint64_t npages;
+	uint32_t flags;		/* PROTO_ALLOC_* */
+	uint32_t count;		/* 1..PROTO_MAX_BATCH */
+};
+_Static_assert(sizeof(struct proto_alloc) == 32, "proto_alloc");
+
+struct proto_span {
+	uint64_t off;		/* byte offset in the arena */
+	uint64_t npages;
+};
+_Static_assert(sizeof(struct proto_span) == 16, "proto_span");
+
+/* SPAN_ALLOC's reply: @count spans, only those are sent. */
+struct proto_alloc_reply {
+	struct proto_hdr hdr;
+	uint32_t count;		/* the request's count on success, else 0 */
+	uint32_t pad;
+	struct proto_span spans[PROTO_MAX_BATCH];
+};
+_Static_assert(sizeof(struct proto_alloc_reply) == 24 + 16 * PROTO_MAX_BATCH,
+	       "proto_alloc_reply");
+
+/* SPAN_FREE: @count offsets, only those are sent; all or none. */
+struct proto_free {
+	struct proto_hdr hdr;
+	uint32_t count;		/* 1..PROTO_MAX_BATCH */
+	uint32_t pad;
+	uint64_t off[PROTO_MAX_BATCH];
+};
+_Static_assert(sizeof(struct proto_free) == 24 + 8 * PROTO_MAX_BATCH,
+	       "proto_free");
+
+struct proto_free_reply {
+	struct proto_hdr hdr;
+	uint32_t count;		/* spans freed: all on success, 0 on error */
+	uint32_t bad;		/* on error, the index of the offending offset */
+};
+_Static_assert(sizeof(struct proto_free_reply) == 24, "proto_free_reply");
+
+/* STATS, SCAVENGE and GC requests are a bare struct proto_hdr. */
+
+struct proto_stats_reply {
+	struct proto_hdr hdr;
+	uint32_t len;		/* bytes of JSON text in this chunk */
+	uint32_t flags;		/* PROTO_MORE */
+	char data[PROTO_CHUNK_MAX];
+};
+_Static_assert(sizeof(struct proto_stats_reply) == 24 + PROTO_CHUNK_MAX,
+	       "proto_stats_reply");
+
+struct proto_scavenge_reply {
+	struct proto_hdr hdr;
+	uint64_t released;	/* bytes given back to the kernel */
+};
+_Static_assert(sizeof(struct proto_scavenge_reply) == 24,
+	       "proto_scavenge_reply");
+
+struct proto_gc_reply {
+	struct proto_hdr hdr;
+	uint64_t freed_spans;	/* spans of departed clients freed */
+	uint64_t pause_ns;	/* how long the pass took */
+};
+_Static_assert(sizeof(struct proto_gc_reply) == 32, "proto_gc_reply");
+
+/* The largest request and reply; receive buffers are this big. */
+#define PROTO_REQUEST_MAX sizeof(struct proto_free)
+#define PROTO_REPLY_MAX sizeof(struct proto_stats_reply)
+
+static inline size_t proto_free_size(uint32_t count)
+{
+	return offsetof(struct proto_free, off) + count * sizeof(uint64_t);
+}
+
+static inline size_t proto_alloc_reply_size(uint32_t count)
+{
+	return offsetof(struct proto_alloc_reply, spans) +
+	       count * sizeof(struct proto_span);
+}
+
+static inline size_t proto_stats_reply_size(uint32_t len)
+{
+	return offsetof(struct proto_stats_reply, data) + len;
+}
+
+/** proto_hdr_init() - a header of @type and @seq, status 0. */
+void proto_hdr_init(struct proto_hdr *hdr, uint16_t type, uint32_t seq);
+
+/**
+ * proto_check_request() - validate a request datagram of @len bytes.
+ *
+ * Checks magic, version, type, the exact length for the type, counts and
+ * flags, before anything else reads it.
+ *
+ * Return: 0; -EBADMSG if truncated, oversized or malformed (bad magic,
+ * count, flags or length); -EPROTONOSUPPORT for another version;
+ * -EOPNOTSUPP for an unknown type.
+ */
+int proto_check_request(const void *buf, size_t len);
+
+/**
+ * proto_check_reply() - validate a reply of @len bytes to a request of
+ * @type and @seq.
+ *
+ * Return: 0 (the reply's own status is then in its header); -EBADMSG if
+ * it is malformed, not a reply to that request, or its size does not
+ * match its type and status.
+ */
+int proto_check_reply(const void *buf, size_t len, uint16_t type,
+		      uint32_t seq);
+
+/** proto_type_name() - "SPAN_ALLOC" etc., for logs; "?" if unknown. */
+const char *proto_type_name(uint16_t type);
+
+#endif

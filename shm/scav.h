@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The scavenger's decisions and bookkeeping; see scav.c for the design.
+ * Pure: it reads time only through the clock it is given and releases
+ * memory only through the heap's release hook, so its tests never sleep
+ * and need no memfd.  Not thread-safe: callers serialise, and hold the
+ * heap's lock around the calls that take a heap.
+ */
+#ifndef SPANHEAP_SHM_SCAV_H
+#define SPANHEAP_SHM_SCAV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heap.h"
+
+#define SCAV_PAUSES 256		/* GC pauses remembered, as the seed's */
+#define SCAV_CHUNK_DEFAULT (UINT64_C(4) << 20)
+
+struct scav_config {
+	uint64_t scavenge_after_ns;	/* release spans free longer than this */
+	uint64_t gc_after_ns;		/* force a GC when none ran this long */
+	uint64_t chunk_bytes;		/* release at most this much per step */
+	uint64_t (*now)(void *ctx);	/* the clock, in ns */
+	void *clock_ctx;
+};
+
+struct scav {
+	struct scav_config cfg;
+	uint64_t started;		/* clock time at scav_init() */
+	/* GC pass statistics, in the seed's MemStats terms */
+	uint64_t last_gc;		/* clock time of the last pass, 0: none */
+	uint64_t num_gc;
+	uint64_t forced_gc;
+	uint64_t pause_total_ns;
+	uint64_t pause_ns[SCAV_PAUSES];	/* pass n's pause at n % SCAV_PAUSES */
+	/* scavenger statistics */
+	uint64_t ticks;			/* the N of the scvgN trace lines */
+	uint64_t passes;		/* release passes completed */
+	uint64_t released_total;	/* bytes, by passes and on demand */
+	uint64_t released_last;		/* bytes, by the last completed pass */
+	uint64_t time_ns;		/* spent releasing */
+	uint64_t forced_releases;	/* on-demand releases (SCAVENGE) */
+	/* the pass in progress */
+	bool in_pass;
+	uint64_t cursor;
+	uint64_t released_pass;
+};
+
+/** scav_init() - start with no GC yet; the first is due gc_after from now. */
+void scav_init(struct scav *s, const struct scav_config *cfg);
+
+/** scav_tick_ns() - the timer period: min(gc_after, scavenge_after) / 2. */
+uint64_t scav_tick_ns(const struct scav_config *cfg);
+
+/** scav_gc_due() - true when no GC pass ran for longer than gc_after. */
+bool scav_gc_due(const struct scav *s);
+
+/** scav_gc_record() - account a GC pass that ran from @start to @end. */
+void scav_gc_record(struct scav *s, uint64_t start, uint64_t end, bool forced);
+
+/**
+ * scav_pause_recent() - copy up to @n most recent GC pauses, oldest first.
+ * Return: how many were copied.
+ */
+size_t scav_pause_recent(const struct scav *s, uint64_t *out, size_t n);
+
+/** scav_pass_begin() - start a release pass over the whole heap. */
+void scav_pass_begin(struct scav *s);
+
+/**
+ * scav_pass_step() - release at most chunk_bytes of spans free for longer
+ * than scavenge_after.  Heap lock held.
+ * Return: true when the pass is complete.
+ */
+bool scav_pass_step(struct scav *s, struct heap *h);
+
+/**
+ * scav_release_all() - release every free span now, whatever its age (the
+ * seed's debug.FreeOSMemory).  Heap lock held.  Return: bytes released.
+ */
+uint64_t scav_release_all(struct scav *s, struct heap *h);
+
+/* The seed's trace lines, byte for byte (no newline); snprintf's return. */
+int scav_trace_forced(char *buf, size_t len, uint64_t k);
+int scav_trace_released(char *buf, size_t len, uint64_t k, uint64_t bytes);
+int scav_trace_summary(char *buf, size_t len, uint64_t k,
+		       const struct heap_stats *st);
+
+#endif

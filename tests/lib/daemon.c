@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/lib/daemon.h"
+
+#define MAX_ARGS 32
+
+static const char *daemon_bin(void)
+{
+	const char *bin = getenv("SPANHEAPD");
+
+	return bin && *bin ? bin : "build/spanheapd";
+}
+
+static pid_t spawn(const char *const *argv, int out_fd)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (out_fd >= 0) {
+			dup2(out_fd, STDOUT_FILENO);
+			dup2(out_fd, STDERR_FILENO);
+		}
+		execv(argv[0], (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int can_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int r;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return r == 0;
+}
+
+void test_daemon_start(struct test_daemon *t, const char *const *args)
+{
+	const char *argv[MAX_ARGS];
+	char sockopt[160];
+	int n = 0, fd, status;
+	bool has_arena = false;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->dir, sizeof(t->dir), "/tmp/spanheap-test.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(t->dir));
+	snprintf(t->sock, sizeof(t->sock), "%s/spanheapd.sock", t->dir);
+	snprintf(t->log, sizeof(t->log), "%s/spanheapd.log", t->dir);
+	snprintf(sockopt, sizeof(sockopt), "--socket=%s", t->sock);
+	argv[n++] = daemon_bin();
+	argv[n++] = sockopt;
+	for (int i = 0; args && args[i]; i++) {
+		ck_assert_int_lt(n, MAX_ARGS - 2);
+		if (!strncmp(args[i], "--arena-size", 12))
+			has_arena = true;
+		argv[n++] = args[i];
+	}
+	if (!has_arena)
+		argv[n++] = "--arena-size=1G";
+	argv[n] = NULL;
+	fd = open(t->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	t->pid = spawn(argv, fd);
+	close(fd);
+	/* Up to 20 s: sanitizer builds start slowly on this VM. */
+	for (int i = 0; i < 2000; i++) {
+		if (can_connect(t->sock))
+			return;
+		if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
+			t->pid = 0;
+			ck_abort_msg("spanheapd exited at start; see %s", t->log);
+		}
+		usleep(10000);
+	}
+	ck_abort_msg("spanheapd did not start listening; see %s", t->log);
+}
+
+int test_daemon_kill(struct test_daemon *t, int sig)
+{
+	int status;
+
+	if (!t->pid)
+		return -1;
+	kill(t->pid, sig);
+	while (waitpid(t->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	t->pid = 0;
+	return status;
+}
+
+void test_daemon_stop(struct test_daemon *t)
+{
+	int status = test_daemon_kill(t, SIGTERM);
+	char cmd[128];
+
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "spanheapd did not exit cleanly (status %#x); see %s",
+		      status, t->log);
+	/* The socket is gone with the daemon. */
+	ck_assert_int_ne(access(t->sock, F_OK), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
+	if (system(cmd))
+		ck_abort_msg("cannot remove %s", t->dir);
+}
+
+int test_daemon_run(const char *const *args, char *out, size_t outlen)
+{
+	const char *argv[MAX_ARGS];
+	int pipefd[2], n = 0, status;
+	size_t got = 0;
+	pid_t pid;
+
+	argv[n++] = daemon_bin();
+	for (int i = 0; args && args[i] && n < MAX_ARGS - 1; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+	pid = spawn(argv, pipefd[1]);
+	close(pipefd[1]);
+	for (;;) {
+		char sink[256];
+		ssize_t r = read(pipefd[0], got + 1 < outlen ? out + got : sink,
+				 got + 1 < outlen ? outlen - got - 1 : sizeof(sink));
+
+		if (r <= 0)
+			break;
+		if (got + 1 < outlen)
+			got += (size_t)r;
+	}
+	if (outlen)
+		out[got] = 0;
+	close(pipefd[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
