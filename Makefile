@@ -132,6 +132,7 @@ $(CLIENT_A): $(BUILD)/libclient/spanclient.o
 	ar rcs $@ $^
 
 $(CLIENT_PC): libclient/libspanclient.pc.in Makefile
+	@mkdir -p $(@D)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
 # Tests link everything: the client library statically, the daemon's
