@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -183,7 +184,18 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 		client_destroy(c);
 		return;
 	}
-	event_add(c->ev_read, NULL);
+	if (!c->scav_wait)
+		event_add(c->ev_read, NULL);
+}
+
+void client_resume(struct client *c)
+{
+	if (!STAILQ_EMPTY(&c->outq))
+		return;		/* on_write resumes it */
+	if (c->closing)
+		client_destroy(c);
+	else
+		event_add(c->ev_read, NULL);
 }
 
 /* Close every fd a client passed us: we never take fds from clients. */
@@ -205,6 +217,17 @@ static unsigned int drop_fds(struct msghdr *msg)
 		}
 	}
 	return n;
+}
+
+/*
+ * On a seqpacket socket recvmsg() returns 0 both at the end of the
+ * connection and for an empty datagram; only the former hangs up.
+ */
+static bool peer_closed(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && p.revents & (POLLHUP | POLLRDHUP);
 }
 
 /*
@@ -234,7 +257,7 @@ static int read_one(struct client *c)
 		client_destroy(c);
 		return -1;
 	}
-	if (n == 0) {
+	if (n == 0 && peer_closed(c->fd)) {
 		client_destroy(c);
 		return -1;
 	}
@@ -257,7 +280,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < CLIENT_BURST; i++) {
 		if (read_one(c) <= 0)
 			return;
-		if (c->closing || !STAILQ_EMPTY(&c->outq))
+		if (c->closing || c->scav_wait || !STAILQ_EMPTY(&c->outq))
 			break;
 	}
 	if (c->closing && STAILQ_EMPTY(&c->outq))

@@ -51,6 +51,8 @@ struct client {
 	uint64_t connected_ns;
 	uint64_t nrequests;
 	unsigned int nbad;	/* bad messages, for log rate limiting */
+	uint64_t scav_wait;	/* waiting for forced pass number N, or 0 */
+	uint32_t scav_seq;	/* the seq of that SCAVENGE request */
 	/*
 	 * Replies the socket did not take yet.  While any wait, the client's
 	 * requests are not read, so one client holds at most one reply.
@@ -63,7 +65,8 @@ struct daemon {
 	struct options opt;
 	struct event_base *base;
 	struct event *ev_listen, *ev_sigterm, *ev_sigint;
-	struct event *ev_tick, *ev_step;	/* scavenger timer, pass steps */
+	struct event *ev_tick;		/* scavenger timer */
+	struct event *ev_done;		/* a release pass has ended */
 	int listen_fd;
 	bool own_socket;	/* we created the socket path: unlink it */
 	struct arena *arena;
@@ -74,8 +77,22 @@ struct daemon {
 	bool heap_locked;
 	struct heap *heap;		/* GUARDED_BY(heap_lock) */
 	struct scav scav;		/* GUARDED_BY(heap_lock) */
+	uint64_t ticks;			/* scavenger timer ticks */
 	uint64_t pass_tick;		/* scvgN of the pass in progress */
 	bool trace;			/* --trace or SPANHEAPD_TRACE=1 */
+
+	/* The scavenger thread and its jobs; see scavenger.c. */
+	pthread_t scav_thread;
+	bool scav_started;
+	pthread_mutex_t job_lock;	/* taken before heap_lock, never after */
+	pthread_cond_t job_cond;
+	unsigned int jobs;		/* GUARDED_BY(job_lock) */
+	bool job_stop;			/* GUARDED_BY(job_lock) */
+	bool pass_running;		/* GUARDED_BY(job_lock) */
+	bool pass_done;			/* GUARDED_BY(job_lock) */
+	uint64_t forced_asked;		/* GUARDED_BY(job_lock): forced passes asked */
+	uint64_t forced_done;		/* GUARDED_BY(job_lock): last one served */
+	uint64_t forced_bytes;		/* GUARDED_BY(job_lock): what it released */
 	bool stats_file_failed;		/* logged once until it works again */
 
 	TAILQ_HEAD(, client) clients;
@@ -104,10 +121,13 @@ void server_close(struct daemon *d);
 /* client.c: one connection */
 void client_accept(struct daemon *d, int fd);
 void client_destroy(struct client *c);
+/* Read requests again after a deferred reply was queued. */
+void client_resume(struct client *c);
 /* Queue a reply (with @fd to pass, or -1); it is sent in order. */
 int client_send(struct client *c, const void *buf, size_t len, int fd);
 
 /* dispatch.c: validate one request and answer it */
+void client_reply_scavenge(struct client *c, uint64_t released);
 void dispatch_request(struct client *c, const void *buf, size_t len);
 /* Answer a message that will not be served with status @err; log @why. */
 void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
@@ -118,9 +138,13 @@ int scavenger_start(struct daemon *d);
 void scavenger_stop(struct daemon *d);
 /*
  * A GC pass now: frees the clients whose process has exited, but
- * @except (the client asking, or NULL).  Returns the spans it freed.
+ * @except (the client asking, or NULL).  Returns the spans it freed, and
+ * its pause in @ret_pause (may be NULL).
  */
-uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except);
+uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except,
+		      uint64_t *ret_pause);
+/* A SCAVENGE request: answered by client_reply_scavenge() when done. */
+void scavenger_release_now(struct client *c);
 
 /* stats.c: MemStats as JSON; the caller frees the string */
 char *stats_json(struct daemon *d);

@@ -6,11 +6,21 @@
  * in full before the first span is freed.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
 #include "log.h"
+
+/* JSON strings must be UTF-8; ask the JSON library, not a copy of it. */
+static bool json_valid_utf8(const char *s)
+{
+	json_t *j = json_string(s);
+
+	json_decref(j);
+	return j != NULL;
+}
 
 static void reply(struct client *c, const void *buf, size_t len, int fd)
 {
@@ -43,6 +53,10 @@ static void do_hello(struct client *c, const struct proto_hello *req)
 	for (char *p = c->name; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
+	if (!json_valid_utf8(c->name))
+		for (char *p = c->name; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
 	memset(&w, 0, sizeof(w));
 	proto_hdr_init(&w.hdr, PROTO_WELCOME, req->hdr.seq);
 	w.page_size = (uint32_t)HEAP_PAGE_SIZE;
@@ -174,30 +188,31 @@ static void do_stats(struct client *c, const struct proto_hdr *req)
 	free(json);
 }
 
+/* Released in the background; the reply comes when that is done. */
 static void do_scavenge(struct client *c, const struct proto_hdr *req)
 {
-	struct daemon *d = c->d;
+	c->scav_seq = req->seq;
+	scavenger_release_now(c);
+}
+
+void client_reply_scavenge(struct client *c, uint64_t released)
+{
 	struct proto_scavenge_reply rep;
 
 	memset(&rep, 0, sizeof(rep));
-	proto_hdr_init(&rep.hdr, PROTO_SCAVENGE | PROTO_REPLY, req->seq);
-	daemon_heap_lock(d);
-	rep.released = scav_release_all(&d->scav, d->heap);
-	daemon_heap_unlock(d);
-	log_info("client %u: released %llu bytes on demand", c->id,
-		 (unsigned long long)rep.released);
+	proto_hdr_init(&rep.hdr, PROTO_SCAVENGE | PROTO_REPLY, c->scav_seq);
+	rep.released = released;
 	reply(c, &rep, sizeof(rep), -1);
+	client_resume(c);
 }
 
 static void do_gc(struct client *c, const struct proto_hdr *req)
 {
-	struct daemon *d = c->d;
 	struct proto_gc_reply rep;
 
 	memset(&rep, 0, sizeof(rep));
 	proto_hdr_init(&rep.hdr, PROTO_GC | PROTO_REPLY, req->seq);
-	rep.freed_spans = scavenger_gc(d, false, c);
-	rep.pause_ns = d->scav.pause_ns[(d->scav.num_gc - 1) % SCAV_PAUSES];
+	rep.freed_spans = scavenger_gc(c->d, false, c, &rep.pause_ns);
 	reply(c, &rep, sizeof(rep), -1);
 }
 

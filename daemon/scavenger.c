@@ -1,11 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
- * The scavenger timer and the GC pass, on the event loop.  The decisions
- * and the bookkeeping are shm/scav.c's (see its design comment); this file
- * drives them: a libevent timer ticks, a tick may force a GC pass, then a
- * release pass runs in steps of a few MiB, each step a separate event so
- * client requests are served between steps.  When a pass ends: the trace
- * lines (--trace), the stats file and the systemd status line.
+ * The scavenger on the daemon: a libevent timer on the loop thread, and a
+ * helper thread that runs release passes.  The decisions and bookkeeping
+ * are shm/scav.c's (see its design comment); this file drives them.
+ *
+ * Loop thread: each tick may force a GC pass (which runs here: it frees
+ * departed clients), then asks the helper for a pass.  SCAVENGE requests
+ * ask it for a forced pass; their replies wait until a forced pass that
+ * started after the request has ended.  When a pass ends the helper wakes
+ * the loop (ev_done), which prints the trace lines, rewrites the stats
+ * file and the systemd status line, and answers the waiting clients.
+ *
+ * Helper thread: takes runs out of the heap under d->heap_lock, punches
+ * them without it, returns them under it.  So client requests never wait
+ * for a system call of the scavenger, only for a few microseconds of
+ * bookkeeping.
+ *
+ * Lock order: d->job_lock, then d->heap_lock; never the other way.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -13,15 +24,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 
 #include "daemon.h"
 #include "log.h"
+
+enum { JOB_PASS = 1, JOB_FORCED = 2 };
 
 static uint64_t clock_now(void *ctx)
 {
 	(void)ctx;
 	return daemon_now();
+}
+
+static void heap_lock_cb(void *d)
+{
+	daemon_heap_lock(d);
+}
+
+static void heap_unlock_cb(void *d)
+{
+	daemon_heap_unlock(d);
 }
 
 /* The seed's trace lines go to stderr as they are, no priority prefix. */
@@ -39,9 +61,10 @@ static bool client_departed(const struct client *c)
 	return c->pidfd >= 0 && poll(&p, 1, 0) == 1;
 }
 
-uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except)
+uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except,
+		      uint64_t *ret_pause)
 {
-	uint64_t t0 = daemon_now(), freed = 0;
+	uint64_t t0 = daemon_now(), t1, freed = 0;
 	struct client *c, *next;
 
 	/*
@@ -60,62 +83,148 @@ uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except)
 	/* Spans are stamped unused when freed; what is left is to verify. */
 	daemon_heap_lock(d);
 	heap_check(d->heap);
-	scav_gc_record(&d->scav, t0, daemon_now(), forced);
+	t1 = daemon_now();
+	scav_gc_record(&d->scav, t0, t1, forced);
 	daemon_heap_unlock(d);
+	if (ret_pause)
+		*ret_pause = t1 - t0;
 	return freed;
 }
 
-static void pass_done(struct daemon *d)
+static void *scav_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	pthread_mutex_lock(&d->job_lock);
+	for (;;) {
+		unsigned int job;
+		uint64_t gen = 0, bytes;
+
+		while (!d->job_stop && !d->jobs)
+			pthread_cond_wait(&d->job_cond, &d->job_lock);
+		if (d->job_stop)
+			break;
+		/* On-demand first: a client is waiting for it. */
+		job = d->jobs & JOB_FORCED ? JOB_FORCED : JOB_PASS;
+		d->jobs &= ~job;
+		if (job == JOB_FORCED)
+			gen = d->forced_asked;
+		pthread_mutex_unlock(&d->job_lock);
+
+		bytes = scav_pass_run(&d->scav, d->heap, job == JOB_FORCED,
+				      heap_lock_cb, heap_unlock_cb, d);
+
+		pthread_mutex_lock(&d->job_lock);
+		if (job == JOB_FORCED) {
+			d->forced_done = gen;
+			d->forced_bytes = bytes;
+		} else {
+			d->pass_done = true;
+			d->pass_running = false;
+		}
+		event_active(d->ev_done, 0, 0);
+	}
+	pthread_mutex_unlock(&d->job_lock);
+	return NULL;
+}
+
+static void ask(struct daemon *d, unsigned int job)
+{
+	pthread_mutex_lock(&d->job_lock);
+	d->jobs |= job;
+	if (job == JOB_FORCED)
+		d->forced_asked++;
+	else
+		d->pass_running = true;
+	pthread_cond_signal(&d->job_cond);
+	pthread_mutex_unlock(&d->job_lock);
+}
+
+void scavenger_release_now(struct client *c)
+{
+	struct daemon *d = c->d;
+
+	pthread_mutex_lock(&d->job_lock);
+	c->scav_wait = d->forced_asked + 1;
+	pthread_mutex_unlock(&d->job_lock);
+	/* Read nothing more from it until it has its answer. */
+	event_del(c->ev_read);
+	ask(d, JOB_FORCED);
+}
+
+static void pass_traced(struct daemon *d)
 {
 	struct heap_stats st;
+	uint64_t released;
 	char line[256];
 
 	daemon_heap_lock(d);
 	heap_stats(d->heap, &st);
+	released = d->scav.released_last;
 	daemon_heap_unlock(d);
-	if (d->scav.released_last) {
-		scav_trace_released(line, sizeof(line), d->pass_tick,
-				    d->scav.released_last);
+	if (released) {
+		scav_trace_released(line, sizeof(line), d->pass_tick, released);
 		trace(d, line);
 	}
 	scav_trace_summary(line, sizeof(line), d->pass_tick, &st);
 	trace(d, line);
-	stats_publish(d);
 }
 
-static void on_step(evutil_socket_t fd, short what, void *arg)
+static void on_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
-	static const struct timeval now = { 0, 0 };
-	bool done;
+	uint64_t done, bytes;
+	struct client *c, *next;
+	bool pass;
 
 	(void)fd, (void)what;
-	daemon_heap_lock(d);
-	done = scav_pass_step(&d->scav, d->heap);
-	daemon_heap_unlock(d);
-	if (done)
-		pass_done(d);
-	else
-		event_add(d->ev_step, &now);	/* after pending I/O */
+	pthread_mutex_lock(&d->job_lock);
+	pass = d->pass_done;
+	d->pass_done = false;
+	done = d->forced_done;
+	bytes = d->forced_bytes;
+	pthread_mutex_unlock(&d->job_lock);
+	for (c = TAILQ_FIRST(&d->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->scav_wait && c->scav_wait <= done) {
+			c->scav_wait = 0;
+			log_info("client %u: released %llu bytes on demand",
+				 c->id, (unsigned long long)bytes);
+			client_reply_scavenge(c, bytes);
+		}
+	}
+	if (pass) {
+		pass_traced(d);
+		stats_publish(d);
+	}
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
-	uint64_t k = d->scav.ticks++;
+	uint64_t k = d->ticks++;
+	bool due, running;
 	char line[64];
 
 	(void)fd, (void)what;
-	if (scav_gc_due(&d->scav)) {
-		scavenger_gc(d, true, NULL);
+	daemon_heap_lock(d);
+	d->scav.ticks = d->ticks;
+	due = scav_gc_due(&d->scav);
+	daemon_heap_unlock(d);
+	if (due) {
+		scavenger_gc(d, true, NULL, NULL);
 		scav_trace_forced(line, sizeof(line), k);
 		trace(d, line);
 	}
-	if (d->scav.in_pass)
-		return;		/* the last pass is still going */
+	pthread_mutex_lock(&d->job_lock);
+	running = d->pass_running;
+	pthread_mutex_unlock(&d->job_lock);
+	if (running) {
+		stats_publish(d);	/* the last pass is still going */
+		return;
+	}
 	d->pass_tick = k;
-	scav_pass_begin(&d->scav);
-	on_step(-1, 0, d);
+	ask(d, JOB_PASS);
 }
 
 int scavenger_start(struct daemon *d)
@@ -126,9 +235,10 @@ int scavenger_start(struct daemon *d)
 		.chunk_bytes = SCAV_CHUNK_DEFAULT,
 		.now = clock_now,
 	};
+	const char *env = getenv("SPANHEAPD_TRACE");
 	uint64_t tick;
 	struct timeval tv;
-	const char *env = getenv("SPANHEAPD_TRACE");
+	int r;
 
 	d->trace = d->opt.trace || (env && atoi(env) > 0);
 	scav_init(&d->scav, &cfg);
@@ -137,18 +247,34 @@ int scavenger_start(struct daemon *d)
 	tv.tv_usec = (suseconds_t)(tick % 1000000000 / 1000);
 	if (!tv.tv_sec && !tv.tv_usec)
 		tv.tv_usec = 1;
+	pthread_mutex_init(&d->job_lock, NULL);
+	pthread_cond_init(&d->job_cond, NULL);
 	d->ev_tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
-	d->ev_step = evtimer_new(d->base, on_step, d);
-	if (!d->ev_tick || !d->ev_step || event_add(d->ev_tick, &tv) < 0)
+	d->ev_done = event_new(d->base, -1, 0, on_done, d);
+	if (!d->ev_tick || !d->ev_done || event_add(d->ev_tick, &tv) < 0)
 		return -ENOMEM;
+	r = pthread_create(&d->scav_thread, NULL, scav_main, d);
+	if (r) {
+		log_err("cannot start the scavenger thread: %s", strerror(r));
+		return -r;
+	}
+	d->scav_started = true;
 	return 0;
 }
 
 void scavenger_stop(struct daemon *d)
 {
+	if (d->scav_started) {
+		pthread_mutex_lock(&d->job_lock);
+		d->job_stop = true;
+		pthread_cond_signal(&d->job_cond);
+		pthread_mutex_unlock(&d->job_lock);
+		pthread_join(d->scav_thread, NULL);
+		d->scav_started = false;
+	}
 	if (d->ev_tick)
 		event_free(d->ev_tick);
-	if (d->ev_step)
-		event_free(d->ev_step);
-	d->ev_tick = d->ev_step = NULL;
+	if (d->ev_done)
+		event_free(d->ev_done);
+	d->ev_tick = d->ev_done = NULL;
 }

@@ -95,8 +95,7 @@ void heap_owner_init(struct heap_owner *o, uint32_t id)
 	o->npages = 0;
 }
 
-/* Write the head (and tail) entries of the span [p, p + n). */
-static void span_make(struct heap *h, uint32_t p, uint32_t n,
+void span_make(struct heap *h, uint32_t p, uint32_t n,
 		      enum span_kind kind)
 {
 	span_set(h, p, kind, n);
@@ -104,7 +103,7 @@ static void span_make(struct heap *h, uint32_t p, uint32_t n,
 		span_set(h, p + n - 1, SPAN_TAIL, p);
 }
 
-static void span_clear(struct heap *h, uint32_t p)
+void span_clear(struct heap *h, uint32_t p)
 {
 	memset(&h->spans[p], 0, sizeof(h->spans[p]));
 }
@@ -122,13 +121,8 @@ static uint64_t merge_since(uint64_t a, bool a_dirty, uint64_t b,
 	return a > b ? a : b;
 }
 
-/*
- * Make [p, p + n) FREE with @nrel released pages, unused since @since,
- * merge it with free neighbours and index the result.  The pages must
- * already be counted as idle (and @nrel as released).
- */
-static void span_free_merge(struct heap *h, uint32_t p, uint32_t n,
-			    uint32_t nrel, uint64_t since)
+uint32_t span_free_merge(struct heap *h, uint32_t p, uint32_t n,
+			 uint32_t nrel, uint64_t since)
 {
 	uint64_t grown = h->meta->grown;
 	bool dirty = nrel < n;
@@ -169,6 +163,7 @@ static void span_free_merge(struct heap *h, uint32_t p, uint32_t n,
 	h->spans[p].idle.npreleased = nrel;
 	h->spans[p].idle.unusedsince = since;
 	freeidx_insert(h, p);
+	return p;
 }
 
 /*
@@ -298,13 +293,14 @@ int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
 	return 0;
 }
 
-/* The in-use span at byte offset @off, or SPAN_NIL. */
+/* The in-use span at byte offset @off, or SPAN_NIL; held runs are not. */
 static uint32_t used_span_at(const struct heap *h, uint64_t off)
 {
 	uint64_t p = off >> HEAP_PAGE_SHIFT;
 
 	if (off & (HEAP_PAGE_SIZE - 1) || p >= h->meta->grown ||
-	    span_kind(h, (uint32_t)p) != SPAN_USED)
+	    span_kind(h, (uint32_t)p) != SPAN_USED ||
+	    h->spans[p].use.owner == HEAP_OWNER_SCAV)
 		return SPAN_NIL;
 	return (uint32_t)p;
 }
@@ -363,72 +359,6 @@ int heap_span_owner(const struct heap *h, uint64_t off, uint32_t *ret_id,
 	return 0;
 }
 
-static bool scavenge_eligible(const struct heap *h, uint32_t p, uint64_t now,
-			      uint64_t older_than)
-{
-	uint64_t since = h->spans[p].idle.unusedsince;
-
-	if (h->spans[p].idle.npreleased == span_val(h, p))
-		return false;
-	return !older_than || (now >= since && now - since > older_than);
-}
-
-/*
- * Release the unreleased runs of the free span at @p, at most @limit
- * pages (0: no limit).  Returns the pages released.
- */
-static uint64_t scavenge_span(struct heap *h, uint32_t p, uint64_t limit)
-{
-	uint64_t end = p + span_val(h, p), done = 0, x, y;
-
-	for (x = bitmap_find(h->released, p, end, false); x < end;
-	     x = bitmap_find(h->released, y, end, false)) {
-		y = bitmap_find(h->released, x, end, true);
-		if (limit && y - x > limit - done)
-			y = x + (limit - done);
-		if (h->ops.release(h->ops.ctx, x << HEAP_PAGE_SHIFT,
-				   (y - x) << HEAP_PAGE_SHIFT) < 0) {
-			h->meta->release_errors++;
-			continue;
-		}
-		bitmap_set_range(h->released, x, y - x);
-		h->spans[p].idle.npreleased += (uint32_t)(y - x);
-		h->meta->released += y - x;
-		done += y - x;
-		if (limit && done == limit)
-			break;
-	}
-	return done;
-}
-
-int heap_scavenge(struct heap *h, uint64_t now, uint64_t older_than,
-		  uint64_t budget, uint64_t *cursor, uint64_t *ret_released)
-{
-	uint64_t grown = h->meta->grown;
-	uint64_t limit = budget >> HEAP_PAGE_SHIFT, done = 0;
-	uint64_t p = *cursor;
-
-	if (budget && !limit)
-		limit = 1;
-	for (p = bitmap_find(h->freehead, p, grown, true); p < grown;
-	     p = bitmap_find(h->freehead, p, grown, true)) {
-		uint32_t sp = (uint32_t)p;
-
-		if (scavenge_eligible(h, sp, now, older_than))
-			done += scavenge_span(h, sp, limit ? limit - done : 0);
-		if (limit && done >= limit) {
-			/* Come back to this span: it may have more. */
-			*cursor = p;
-			*ret_released = done << HEAP_PAGE_SHIFT;
-			return 0;
-		}
-		p += span_val(h, sp);
-	}
-	*cursor = 0;
-	*ret_released = done << HEAP_PAGE_SHIFT;
-	return 1;
-}
-
 void heap_stats(const struct heap *h, struct heap_stats *ret)
 {
 	const struct heap_meta *m = h->meta;
@@ -441,5 +371,6 @@ void heap_stats(const struct heap *h, struct heap_stats *ret)
 	ret->objects = m->objects;
 	ret->free_spans = m->nfree;
 	ret->release_errors = m->release_errors;
+	ret->held = m->held << HEAP_PAGE_SHIFT;
 	ret->meta_size = h->map_size;
 }

@@ -77,6 +77,7 @@ struct heap_stats {
 	uint64_t objects;	/* in-use spans */
 	uint64_t free_spans;	/* free spans */
 	uint64_t release_errors; /* release hook calls that failed */
+	uint64_t held;		/* idle bytes held by the scavenger */
 	uint64_t meta_size;	/* bytes reserved for metadata (virtual) */
 };
 
@@ -162,6 +163,47 @@ int heap_span_owner(const struct heap *h, uint64_t off, uint32_t *ret_id,
  */
 int heap_scavenge(struct heap *h, uint64_t now, uint64_t older_than,
 		  uint64_t budget, uint64_t *cursor, uint64_t *ret_released);
+
+/* The owner id of runs the scavenger holds; never a client's. */
+#define HEAP_OWNER_SCAV UINT32_MAX
+
+/* A run of free pages taken out of the heap to be released. */
+struct heap_take {
+	uint64_t page;		/* first page */
+	uint64_t npages;
+	uint64_t unusedsince;	/* of the span it came from */
+};
+
+/**
+ * heap_scavenge_take() - take the next run of pages to release.
+ * @now, @older_than: which spans are eligible, as for heap_scavenge().
+ * @max_pages: the longest run to take (at least 1).
+ * @cursor: page to look from; start a pass at 0.
+ *
+ * The run is the first stretch of unreleased pages of the first eligible
+ * free span at or after @cursor.  Until heap_scavenge_return() no
+ * allocation can have it, so the caller may release it without the lock
+ * that serialises heap calls.  Its pages stay counted as idle.
+ *
+ * Return: true and the run in @ret, or false when the pass is complete
+ * (then @cursor is set to 0).
+ */
+bool heap_scavenge_take(struct heap *h, uint64_t now, uint64_t older_than,
+			uint64_t max_pages, uint64_t *cursor,
+			struct heap_take *ret);
+
+/** heap_release_taken() - call ops->release on @t; needs no lock. */
+int heap_release_taken(const struct heap *h, const struct heap_take *t);
+
+/**
+ * heap_scavenge_return() - give back a run from heap_scavenge_take().
+ * @release_result: what releasing it returned: 0 counts its pages as
+ *	released, -errno counts a release error and leaves them unreleased.
+ * @cursor: set to where the pass goes on: the free span the run merged
+ *	back into, so that the rest of it is seen.
+ */
+void heap_scavenge_return(struct heap *h, const struct heap_take *t,
+			  int release_result, uint64_t *cursor);
 
 /** heap_stats() - fill @ret with the heap's MemStats. */
 void heap_stats(const struct heap *h, struct heap_stats *ret);

@@ -10,6 +10,9 @@ static void check_used(const struct heap *h, uint32_t p)
 	const struct span *s = &h->spans[p];
 
 	HEAP_BUG_ON(s->use.owner == 0, "in-use span %u has no owner", p);
+	HEAP_BUG_ON(s->use.owner == HEAP_OWNER_SCAV &&
+			    (s->use.next != SPAN_NIL || s->use.prev != SPAN_NIL),
+		    "held run %u is on an owner list", p);
 	HEAP_BUG_ON(s->use.next != SPAN_NIL &&
 			    (s->use.next >= h->meta->grown ||
 			     span_kind(h, s->use.next) != SPAN_USED ||
@@ -43,6 +46,7 @@ void heap_check(const struct heap *h)
 	const struct heap_meta *m = h->meta;
 	uint64_t nsmall[HEAP_SMALL_PAGES] = { 0 };
 	uint64_t idle = 0, inuse = 0, rel = 0, objects = 0, nfree = 0;
+	uint64_t held = 0;
 	uint64_t nlarge = 0, p;
 	bool prev_free = false;
 
@@ -83,8 +87,13 @@ void heap_check(const struct heap *h)
 				    "in-use span %lu indexed as free",
 				    (unsigned long)p);
 			check_used(h, (uint32_t)p);
-			inuse += n;
-			objects++;
+			if (h->spans[p].use.owner == HEAP_OWNER_SCAV) {
+				idle += n;
+				held += n;
+			} else {
+				inuse += n;
+				objects++;
+			}
 		}
 		prev_free = k == SPAN_FREE;
 		p += n;
@@ -97,8 +106,8 @@ void heap_check(const struct heap *h)
 		    (unsigned long)idle, (unsigned long)m->idle,
 		    (unsigned long)inuse, (unsigned long)m->inuse);
 	HEAP_BUG_ON(rel != m->released || objects != m->objects ||
-			    nfree != m->nfree,
-		    "released, objects or free spans miscounted");
+			    nfree != m->nfree || held != m->held,
+		    "released, objects, free spans or held pages miscounted");
 	HEAP_BUG_ON(m->idle + m->inuse != m->grown, "sys != idle + inuse");
 	HEAP_BUG_ON(m->released > m->idle, "released > idle");
 	freeidx_check(h, nsmall, nlarge);

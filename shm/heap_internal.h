@@ -43,11 +43,19 @@
  * Owners.  A USED span's head links it into its owner's list (next,
  * prev) and names the owner id.
  *
+ * Held runs.  To release pages without holding the caller's lock, the
+ * scavenger takes a run of unreleased pages out of a free span
+ * (heap_scavenge_take) and gives it back after the system call
+ * (heap_scavenge_return).  Meanwhile the run is a USED span of owner
+ * HEAP_OWNER_SCAV, on no owner list: no allocation can hand it out and
+ * no client can free it.  Its pages still count as idle, not in use, and
+ * @held counts them.
+ *
  * Accounting, in pages, after every operation:
  *   grown == idle + inuse, released <= idle,
- *   idle == sum of FREE spans' npages, inuse == sum of USED spans' npages,
- *   released == sum of npreleased == popcount(released bitmap),
- *   objects == number of USED spans.
+ *   idle == FREE spans' npages + held, held == held runs' npages,
+ *   inuse == the other USED spans' npages, objects == their number,
+ *   released == sum of npreleased == popcount(released bitmap).
  *
  * Metadata holds no pointers: page numbers only, in one mapping whose
  * header (struct heap_meta) records every count, so it could be kept in
@@ -112,6 +120,7 @@ struct heap_meta {
 	uint64_t objects;	/* USED spans */
 	uint64_t nfree;		/* FREE spans */
 	uint64_t release_errors; /* ops->release calls that failed */
+	uint64_t held;		/* idle pages held by the scavenger */
 	uint64_t small_mask[2];	/* bit n: nsmall[n] > 0 */
 	uint32_t nsmall[HEAP_SMALL_PAGES]; /* FREE spans of exactly n pages */
 	uint32_t tree_root;	/* treap of large FREE spans */
@@ -162,6 +171,19 @@ static inline uint32_t span_head_of_last(const struct heap *h, uint32_t p)
 {
 	return span_kind(h, p) == SPAN_TAIL ? span_val(h, p) : p;
 }
+
+/* heap.c */
+/* Write the head (and tail) entries of the span [p, p + n). */
+void span_make(struct heap *h, uint32_t p, uint32_t n, enum span_kind kind);
+void span_clear(struct heap *h, uint32_t p);
+/*
+ * Make [p, p + n) FREE with @nrel released pages, unused since @since,
+ * merge it with free neighbours and index the result.  The pages must
+ * already be counted as idle (and @nrel as released).  Returns the head
+ * of the merged span.
+ */
+uint32_t span_free_merge(struct heap *h, uint32_t p, uint32_t n,
+			 uint32_t nrel, uint64_t since);
 
 /* freeidx.c: the index of FREE spans */
 void freeidx_insert(struct heap *h, uint32_t p);

@@ -44,6 +44,7 @@ struct scav {
 	uint64_t forced_releases;	/* on-demand releases (SCAVENGE) */
 	/* the pass in progress */
 	bool in_pass;
+	bool forced;
 	uint64_t cursor;
 	uint64_t released_pass;
 };
@@ -66,21 +67,36 @@ void scav_gc_record(struct scav *s, uint64_t start, uint64_t end, bool forced);
  */
 size_t scav_pause_recent(const struct scav *s, uint64_t *out, size_t n);
 
-/** scav_pass_begin() - start a release pass over the whole heap. */
-void scav_pass_begin(struct scav *s);
+/** scav_pass_begin() - start a pass over the whole heap. Heap lock held.
+ * @forced: release every free span, whatever its age (the seed's
+ *	debug.FreeOSMemory), instead of those free for scavenge_after.
+ */
+void scav_pass_begin(struct scav *s, bool forced);
 
 /**
- * scav_pass_step() - release at most chunk_bytes of spans free for longer
- * than scavenge_after.  Heap lock held.
- * Return: true when the pass is complete.
+ * scav_pass_take() - the next run of at most chunk_bytes to release.
+ * Heap lock held.
+ * Return: true and the run in @t; false when the pass is over, and then
+ * its statistics are recorded.
  */
-bool scav_pass_step(struct scav *s, struct heap *h);
+bool scav_pass_take(struct scav *s, struct heap *h, struct heap_take *t);
 
 /**
- * scav_release_all() - release every free span now, whatever its age (the
- * seed's debug.FreeOSMemory).  Heap lock held.  Return: bytes released.
+ * scav_pass_return() - account run @t, whose release returned @result
+ * and took @ns, and give it back to the heap.  Heap lock held.
  */
-uint64_t scav_release_all(struct scav *s, struct heap *h);
+void scav_pass_return(struct scav *s, struct heap *h,
+		      const struct heap_take *t, int result, uint64_t ns);
+
+/**
+ * scav_pass_run() - a whole pass: take, release and return each run, the
+ * release without the lock.  @lock and @unlock (with @ctx) guard every
+ * other step.
+ * Return: the bytes the pass released.
+ */
+uint64_t scav_pass_run(struct scav *s, struct heap *h, bool forced,
+		       void (*lock)(void *), void (*unlock)(void *),
+		       void *ctx);
 
 /* The seed's trace lines, byte for byte (no newline); snprintf's return. */
 int scav_trace_forced(char *buf, size_t len, uint64_t k);

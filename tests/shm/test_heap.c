@@ -580,6 +580,78 @@ START_TEST(test_scavenge_forced_ignores_age)
 }
 END_TEST
 
+START_TEST(test_take_holds_run)
+{
+	uint64_t a = alloc(10), cursor = 0;
+	struct heap_take t;
+	struct heap_span s;
+	struct heap_stats st;
+
+	alloc(1);
+	free_at(a, 1);
+	ck_assert(heap_scavenge_take(h, 10, 1, 4, &cursor, &t));
+	heap_check(h);
+	ck_assert_uint_eq(t.page, 0);
+	ck_assert_uint_eq(t.npages, 4);
+	st = stats();
+	/* Held pages are idle, not in use, and nobody can have them. */
+	ck_assert_uint_eq(st.inuse, PG);
+	ck_assert_uint_eq(st.held, 4 * PG);
+	ck_assert_uint_eq(st.objects, 1);
+	ck_assert_int_eq(heap_free(h, 0, &o1, 11), -EINVAL);
+	ck_assert_int_eq(heap_alloc(h, 6, 0, &o1, 11, &s), 0);
+	heap_check(h);
+	ck_assert_uint_eq(s.off, 4 * PG);
+	ck_assert_int_eq(heap_release_taken(h, &t), 0);
+	ck_assert_uint_eq(mem.last_off, 0);
+	ck_assert_uint_eq(mem.last_len, 4 * PG);
+	heap_scavenge_return(h, &t, 0, &cursor);
+	heap_check(h);
+	ck_assert_uint_eq(stats().held, 0);
+	ck_assert_uint_eq(h->spans[0].idle.npreleased, 4);
+}
+END_TEST
+
+START_TEST(test_take_pass_covers_merged_span)
+{
+	/* [0,10) released, [10,40) dirty: the pass must see all 30. */
+	uint64_t a = alloc(10), b = alloc(30), cursor = 0, total = 0;
+	struct heap_take t;
+
+	alloc(1);
+	free_at(a, 1);
+	ck_assert_uint_eq(scavenge(5, 1), 10 * PG);
+	free_at(b, 2);
+	while (heap_scavenge_take(h, 10, 1, 4, &cursor, &t)) {
+		heap_check(h);
+		total += t.npages;
+		heap_scavenge_return(h, &t, heap_release_taken(h, &t),
+				     &cursor);
+		heap_check(h);
+	}
+	ck_assert_uint_eq(total, 30);
+	ck_assert_uint_eq(cursor, 0);
+	ck_assert_uint_eq(h->spans[0].idle.npreleased, 40);
+}
+END_TEST
+
+START_TEST(test_take_failed_release)
+{
+	uint64_t a = alloc(8), cursor = 0;
+	struct heap_take t;
+
+	alloc(1);
+	free_at(a, 1);
+	ck_assert(heap_scavenge_take(h, 10, 1, 100, &cursor, &t));
+	heap_scavenge_return(h, &t, -EIO, &cursor);
+	heap_check(h);
+	ck_assert_uint_eq(stats().release_errors, 1);
+	ck_assert_uint_eq(h->spans[0].idle.npreleased, 0);
+	/* The failed run is not taken again in this pass. */
+	ck_assert(!heap_scavenge_take(h, 10, 1, 100, &cursor, &t));
+}
+END_TEST
+
 /* metadata */
 
 static uint64_t resident(void *p, uint64_t len)
@@ -730,6 +802,9 @@ START_TEST(test_random_against_model)
 	struct heap_owner *owners[2] = { &o1, &o2 };
 	uint64_t seed = test_seed("heap random"), rnd = seed, now = 0;
 	uint64_t nalloc = 0, nfree = 0, nscav = 0, released = 0;
+	uint64_t take_cursor = 0;
+	struct heap_take take;
+	bool held = false;
 	int nlive = 0;
 
 	setup_pages(RND_PAGES, true);
@@ -782,6 +857,19 @@ START_TEST(test_random_against_model)
 				owner_of[p] = 0;
 			nfree++;
 			*l = live[--nlive];
+		} else if (op < 94) {
+			/* Hold a run across the next operations. */
+			if (held) {
+				heap_scavenge_return(h, &take,
+						     heap_release_taken(h, &take),
+						     &take_cursor);
+				held = false;
+			} else {
+				held = heap_scavenge_take(h, now,
+							  (r >> 8) % 20000,
+							  1 + (r >> 30) % 32,
+							  &take_cursor, &take);
+			}
 		} else if (op < 98) {
 			uint64_t cursor = 0, bytes;
 
@@ -814,7 +902,7 @@ START_TEST(test_random_against_model)
 	/* The mix really exercised every path. */
 	ck_assert_uint_gt(nalloc, RND_OPS / 4);
 	ck_assert_uint_gt(nfree, RND_OPS / 4);
-	ck_assert_uint_gt(nscav, RND_OPS / 20);
+	ck_assert_uint_gt(nscav, RND_OPS / 40);
 	ck_assert_uint_gt(released, 0);
 	ck_assert_uint_eq(stats().inuse / PG, (uint64_t)(o1.npages + o2.npages));
 }
@@ -857,6 +945,9 @@ static Suite *heap_suite(void)
 	tcase_add_test(tc, test_scavenge_budget);
 	tcase_add_test(tc, test_scavenge_release_failure);
 	tcase_add_test(tc, test_scavenge_forced_ignores_age);
+	tcase_add_test(tc, test_take_holds_run);
+	tcase_add_test(tc, test_take_pass_covers_merged_span);
+	tcase_add_test(tc, test_take_failed_release);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("metadata");
