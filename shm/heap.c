@@ -109,23 +109,31 @@ void span_clear(struct heap *h, uint32_t p)
 }
 
 /*
- * When a merged span became unused: the latest time among the parts that
- * still hold unreleased pages, since only those are waiting to be
- * released; a part already released entirely has nothing to wait for.
+ * When a merged span became unused: the average of its parts' times,
+ * weighted by their unreleased pages, since only those wait to be
+ * released.  So a page freed next to a large old free span barely makes
+ * it younger (the seed restarted the whole span's clock, and steady small
+ * traffic next to a large free span kept it from ever being released),
+ * and a large span freed next to a small old one barely makes it older.
+ * A part already released entirely has no say.
  */
-static uint64_t merge_since(uint64_t a, bool a_dirty, uint64_t b,
-			    bool b_dirty)
+static uint64_t merge_since(uint64_t a, uint64_t a_dirty, uint64_t b,
+			    uint64_t b_dirty)
 {
-	if (a_dirty != b_dirty)
-		return a_dirty ? a : b;
-	return a > b ? a : b;
+	uint64_t base = a < b ? a : b;
+	unsigned __int128 sum;
+
+	if (!a_dirty || !b_dirty)
+		return a_dirty ? a : b_dirty ? b : (a > b ? a : b);
+	sum = (unsigned __int128)(a - base) * a_dirty +
+	      (unsigned __int128)(b - base) * b_dirty;
+	return base + (uint64_t)(sum / (a_dirty + b_dirty));
 }
 
 uint32_t span_free_merge(struct heap *h, uint32_t p, uint32_t n,
 			 uint32_t nrel, uint64_t since)
 {
 	uint64_t grown = h->meta->grown;
-	bool dirty = nrel < n;
 
 	if (p > 0) {
 		uint32_t q = span_head_of_last(h, p - 1);
@@ -135,15 +143,14 @@ uint32_t span_free_merge(struct heap *h, uint32_t p, uint32_t n,
 			uint32_t qrel = h->spans[q].idle.npreleased;
 
 			freeidx_remove(h, q);
-			since = merge_since(since, dirty,
+			since = merge_since(since, n - nrel,
 					    h->spans[q].idle.unusedsince,
-					    qrel < qn);
+					    qn - qrel);
 			span_clear(h, p - 1);
 			span_clear(h, p);
 			p = q;
 			n += qn;
 			nrel += qrel;
-			dirty = nrel < n;
 		}
 	}
 	if (p + n < grown && span_kind(h, p + n) == SPAN_FREE) {
@@ -152,8 +159,8 @@ uint32_t span_free_merge(struct heap *h, uint32_t p, uint32_t n,
 		uint32_t rrel = h->spans[r].idle.npreleased;
 
 		freeidx_remove(h, r);
-		since = merge_since(since, dirty, h->spans[r].idle.unusedsince,
-				    rrel < rn);
+		since = merge_since(since, n - nrel,
+				    h->spans[r].idle.unusedsince, rn - rrel);
 		span_clear(h, r - 1);
 		span_clear(h, r);
 		n += rn;

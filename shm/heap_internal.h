@@ -21,7 +21,8 @@
  *
  * Coalescing.  Two FREE spans are never adjacent: freeing a span merges it
  * at once with a free left and a free right neighbour.  The merged span's
- * npreleased is the sum of the parts'.
+ * npreleased is the sum of the parts', its unusedsince the average of
+ * theirs weighted by their unreleased pages (see merge_since()).
  *
  * Released pages.  The @released bitmap has bit p set iff page p lies in
  * a FREE span and was given back to the OS (it reads as zero and holds no
