@@ -15,7 +15,7 @@ VERSION := 0.1.0
 SAN ?=
 
 DEB_PKGS := pkg-config libevent-dev libsystemd-dev check libjansson-dev \
-	python3-jsonschema
+	python3-jsonschema mandoc man-db systemd
 PC_MODULES := libevent libsystemd check jansson
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -50,6 +50,22 @@ CLIENT_SO := $(BUILD)/libspanclient.so
 CLIENT_A := $(BUILD)/libspanclient.a
 CLIENT_PC := $(BUILD)/libspanclient.pc
 PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR := $(PREFIX)/bin
+SBINDIR := $(PREFIX)/sbin
+LIBDIR := $(PREFIX)/lib
+INCLUDEDIR := $(PREFIX)/include
+MANDIR := $(PREFIX)/share/man
+PKGCONFIGDIR := $(LIBDIR)/pkgconfig
+SYSCONFDIR ?= /etc
+# Where systemd looks, whatever the prefix (from pkg-config systemd).
+pc_systemd = $(or $(shell pkg-config --variable=$(1) systemd 2>/dev/null),$(2))
+UNITDIR ?= $(call pc_systemd,systemdsystemunitdir,/lib/systemd/system)
+SYSUSERSDIR ?= $(call pc_systemd,sysusersdir,/usr/lib/sysusers.d)
+TMPFILESDIR ?= $(call pc_systemd,tmpfilesdir,/usr/lib/tmpfiles.d)
+
+MAN_PAGES := $(wildcard man/*.[0-9])
+UNITS := $(BUILD)/systemd/spanheapd.service systemd/spanheapd.socket
 
 TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/lib/*.c))
 TEST_SRCS := $(wildcard tests/*/test_*.c)
@@ -66,14 +82,17 @@ PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 # check's default of 4 s a test is short on this VM under sanitizers.
 export CK_DEFAULT_TIMEOUT ?= 60
 
-.PHONY: all deps check check-sanitize bench clean run
+.PHONY: all deps check check-sanitize check-units check-man bench clean run \
+	install uninstall
 
 all: $(PROGS) $(CLIENT_SO) $(CLIENT_A) $(CLIENT_PC) $(TEST_BINS) \
-	$(BENCH_BINS)
+	$(BENCH_BINS) $(BUILD)/systemd/spanheapd.service
 
 deps:
 	@missing=; \
-	command -v pkg-config >/dev/null 2>&1 || missing=yes; \
+	for c in pkg-config mandoc man systemd-analyze; do \
+		command -v $$c >/dev/null 2>&1 || missing=yes; \
+	done; \
 	for m in $(PC_MODULES); do \
 		pkg-config --exists $$m 2>/dev/null || missing=yes; \
 	done; \
@@ -135,6 +154,10 @@ $(CLIENT_PC): libclient/libspanclient.pc.in Makefile
 	@mkdir -p $(@D)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
+$(BUILD)/systemd/spanheapd.service: systemd/spanheapd.service.in Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' $< > $@
+
 # Tests link everything: the client library statically, the daemon's
 # objects for unit tests, and start build/spanheapd for the rest.
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(CLIENT_A) \
@@ -151,6 +174,74 @@ check: all
 		$$t || failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+
+# systemd-analyze verify exits 0 on unknown keys and only warns: any
+# output at all fails.  It checks that ExecStart= exists and that the
+# Documentation= pages open, so it gets the built daemon and man pages.
+check-units: $(PROGS)
+	@rm -rf $(BUILD)/verify && mkdir -p $(BUILD)/verify/man
+	sed -e 's|@SBINDIR@|$(CURDIR)/$(BUILD)|g' systemd/spanheapd.service.in \
+		> $(BUILD)/verify/spanheapd.service
+	cp systemd/spanheapd.socket $(BUILD)/verify/
+	for p in $(MAN_PAGES); do \
+		s=$${p##*.}; mkdir -p $(BUILD)/verify/man/man$$s; \
+		cp $$p $(BUILD)/verify/man/man$$s/; \
+	done
+	@out=$$(cd $(BUILD)/verify && MANPATH=$(CURDIR)/$(BUILD)/verify/man \
+		systemd-analyze verify spanheapd.service spanheapd.socket 2>&1); \
+	if [ -n "$$out" ]; then echo "$$out"; echo "check-units: FAILED"; exit 1; fi
+	@echo "check-units: systemd-analyze verify is silent on both units"
+	@systemd-analyze security --offline=yes $(BUILD)/verify/spanheapd.service \
+		| tail -1 | tee $(BUILD)/verify/security.txt
+	@awk '/Overall exposure level/ { if ($$(NF-2) + 0 > 1.0) { \
+		print "check-units: exposure above 1.0"; exit 1 } }' \
+		$(BUILD)/verify/security.txt
+
+check-man:
+	@out=$$(mandoc -Tlint -W warning $(MAN_PAGES) 2>&1); \
+	if [ -n "$$out" ]; then echo "$$out"; echo "check-man: FAILED"; exit 1; fi
+	@echo "check-man: mandoc -Tlint is silent on $(words $(MAN_PAGES)) pages"
+
+install: $(PROGS) $(CLIENT_SO) $(CLIENT_A) $(CLIENT_PC) \
+		$(BUILD)/systemd/spanheapd.service
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 0755 $(BUILD)/spanheapd $(DESTDIR)$(SBINDIR)/spanheapd
+	install -m 0755 $(BUILD)/spanctl $(DESTDIR)$(BINDIR)/spanctl
+	install -m 0755 $(CLIENT_SO).$(CLIENT_SOVER) $(DESTDIR)$(LIBDIR)/
+	ln -sf libspanclient.so.$(CLIENT_SOVER) $(DESTDIR)$(LIBDIR)/libspanclient.so
+	install -m 0644 $(CLIENT_A) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 libclient/spanheap.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 $(CLIENT_PC) $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/spanheapd.sysusers $(DESTDIR)$(SYSUSERSDIR)/spanheapd.conf
+	install -m 0644 systemd/spanheapd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/spanheapd.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/spanheapd ] || \
+		install -m 0644 systemd/spanheapd.default $(DESTDIR)$(SYSCONFDIR)/default/spanheapd
+	for p in $(MAN_PAGES); do \
+		s=$${p##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$$s/; \
+	done
+	-[ -z "$(DESTDIR)" ] && ldconfig
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/spanheapd $(DESTDIR)$(BINDIR)/spanctl \
+		$(DESTDIR)$(LIBDIR)/libspanclient.so.$(CLIENT_SOVER) \
+		$(DESTDIR)$(LIBDIR)/libspanclient.so \
+		$(DESTDIR)$(LIBDIR)/libspanclient.a \
+		$(DESTDIR)$(INCLUDEDIR)/spanheap.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/libspanclient.pc \
+		$(DESTDIR)$(UNITDIR)/spanheapd.service \
+		$(DESTDIR)$(UNITDIR)/spanheapd.socket \
+		$(DESTDIR)$(SYSUSERSDIR)/spanheapd.conf \
+		$(DESTDIR)$(TMPFILESDIR)/spanheapd.conf
+	cmp -s systemd/spanheapd.default $(DESTDIR)$(SYSCONFDIR)/default/spanheapd && \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/default/spanheapd || true
+	for p in $(MAN_PAGES); do \
+		s=$${p##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${p##*/}; \
+	done
 
 check-sanitize:
 	$(MAKE) BUILD=$(BUILD)/sanitize \

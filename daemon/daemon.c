@@ -57,6 +57,32 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->base);
 }
 
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	/* From the loop itself: a stuck loop stops the pings. */
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* Ping systemd's watchdog at half its period, if it wants pings. */
+static int watchdog_start(struct daemon *d)
+{
+	struct timeval tv;
+	uint64_t usec;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0)
+		return 0;
+	usec /= 2;
+	tv.tv_sec = (time_t)(usec / 1000000);
+	tv.tv_usec = (suseconds_t)(usec % 1000000);
+	d->ev_watchdog = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
+	if (!d->ev_watchdog || event_add(d->ev_watchdog, &tv) < 0)
+		return -ENOMEM;
+	log_info("pinging the service manager's watchdog every %llu ms",
+		 (unsigned long long)(usec / 1000));
+	return 0;
+}
+
 int daemon_init(struct daemon *d, const struct options *opt)
 {
 	struct heap_ops ops;
@@ -101,6 +127,9 @@ int daemon_init(struct daemon *d, const struct options *opt)
 	r = scavenger_start(d);
 	if (r < 0)
 		return r;
+	r = watchdog_start(d);
+	if (r < 0)
+		return r;
 	return 0;
 }
 
@@ -108,7 +137,7 @@ int daemon_run(struct daemon *d)
 {
 	log_info("spanheapd " SPANHEAPD_VERSION " serving a %llu MiB arena on %s",
 		 (unsigned long long)(d->opt.arena_size >> 20),
-		 d->opt.socket_path);
+		 d->activated ? "the activated socket" : d->opt.socket_path);
 	stats_publish(d);
 	sd_notify(0, "READY=1");
 	if (event_base_dispatch(d->base) < 0) {
@@ -125,6 +154,8 @@ void daemon_fini(struct daemon *d)
 
 	server_close(d);
 	scavenger_stop(d);
+	if (d->ev_watchdog)
+		event_free(d->ev_watchdog);
 	while ((c = TAILQ_FIRST(&d->clients)))
 		client_destroy(c);
 	if (d->ev_sigterm)

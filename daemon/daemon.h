@@ -69,6 +69,8 @@ struct daemon {
 	struct event *ev_done;		/* a release pass has ended */
 	int listen_fd;
 	bool own_socket;	/* we created the socket path: unlink it */
+	bool activated;		/* the socket came from systemd */
+	struct event *ev_watchdog;	/* WATCHDOG=1 to systemd */
 	struct arena *arena;
 	uint64_t start_ns;
 

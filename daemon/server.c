@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The listening socket: a Unix SOCK_SEQPACKET socket at --socket, with
- * --socket-mode and --socket-group, and the accept loop that turns away
- * connections beyond --max-clients with a clear error.
+ * The listening socket: the one systemd passed (socket activation), else
+ * a Unix SOCK_SEQPACKET socket at --socket, with --socket-mode and
+ * --socket-group; and the accept loop that turns away connections beyond
+ * --max-clients with a clear error.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -102,6 +104,44 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
+/*
+ * Socket activation: systemd passed the listening socket (see
+ * systemd/spanheapd.socket).  Then --socket is ignored and the socket
+ * file is systemd's, not ours to remove.  Returns 1 if a socket was
+ * passed and taken, 0 if none was passed, or -errno.
+ */
+static int take_activated(struct daemon *d)
+{
+	int n = sd_listen_fds(1), fd = SD_LISTEN_FDS_START;
+
+	if (n <= 0)
+		return n;
+	if (n > 1) {
+		log_err("socket activation passed %d sockets, want 1", n);
+		return -EINVAL;
+	}
+	if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
+		log_err("the socket-activated fd is not a listening AF_UNIX SOCK_SEQPACKET socket");
+		return -EINVAL;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	d->listen_fd = fd;
+	d->activated = true;
+	log_info("using the socket passed by the service manager");
+	return 1;
+}
+
+static int add_listener(struct daemon *d)
+{
+	d->ev_listen = event_new(d->base, d->listen_fd, EV_READ | EV_PERSIST,
+				 on_accept, d);
+	if (!d->ev_listen || event_add(d->ev_listen, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 int server_listen(struct daemon *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -109,6 +149,9 @@ int server_listen(struct daemon *d)
 	mode_t old_umask;
 	int fd, r;
 
+	r = take_activated(d);
+	if (r)
+		return r < 0 ? r : add_listener(d);
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
@@ -151,11 +194,7 @@ int server_listen(struct daemon *d)
 		goto out_close;
 	}
 	d->listen_fd = fd;
-	d->ev_listen = event_new(d->base, fd, EV_READ | EV_PERSIST, on_accept,
-				 d);
-	if (!d->ev_listen || event_add(d->ev_listen, NULL) < 0)
-		return -ENOMEM;
-	return 0;
+	return add_listener(d);
 
 out_close:
 	close(fd);
