@@ -82,7 +82,8 @@ PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 # check's default of 4 s a test is short on this VM under sanitizers.
 export CK_DEFAULT_TIMEOUT ?= 60
 
-.PHONY: all deps check check-sanitize check-units check-man bench clean run \
+.PHONY: all deps check check-sanitize check-units check-man check-system \
+	bench clean run \
 	install uninstall
 
 all: $(PROGS) $(CLIENT_SO) $(CLIENT_A) $(CLIENT_PC) $(TEST_BINS) \
@@ -242,6 +243,11 @@ uninstall:
 	for p in $(MAN_PAGES); do \
 		s=$${p##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${p##*/}; \
 	done
+
+# A real systemd as PID 1 in private namespaces drives the installed
+# units: see tests/system/check-system.sh.  Needs root.
+check-system: all
+	bash tests/system/check-system.sh
 
 check-sanitize:
 	$(MAKE) BUILD=$(BUILD)/sanitize \
