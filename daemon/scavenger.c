@@ -265,6 +265,10 @@ int scavenger_start(struct daemon *d)
 void scavenger_stop(struct daemon *d)
 {
 	if (d->scav_started) {
+		/* A pass over many GiB ends at its next run. */
+		daemon_heap_lock(d);
+		d->scav.cancel = true;
+		daemon_heap_unlock(d);
 		pthread_mutex_lock(&d->job_lock);
 		d->job_stop = true;
 		pthread_cond_signal(&d->job_cond);

@@ -101,8 +101,8 @@ bool scav_pass_take(struct scav *s, struct heap *h, struct heap_take *t)
 	uint64_t older = s->forced ? 0 : s->cfg.scavenge_after_ns;
 	uint64_t max = s->cfg.chunk_bytes >> HEAP_PAGE_SHIFT;
 
-	if (s->in_pass && heap_scavenge_take(h, now, older, max ? max : 1,
-					     &s->cursor, t))
+	if (s->in_pass && !s->cancel &&
+	    heap_scavenge_take(h, now, older, max ? max : 1, &s->cursor, t))
 		return true;
 	if (s->in_pass) {
 		s->in_pass = false;

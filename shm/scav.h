@@ -43,6 +43,7 @@ struct scav {
 	uint64_t time_ns;		/* spent releasing */
 	uint64_t forced_releases;	/* on-demand releases (SCAVENGE) */
 	/* the pass in progress */
+	bool cancel;			/* end passes at the next run */
 	bool in_pass;
 	bool forced;
 	uint64_t cursor;
