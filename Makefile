@@ -76,6 +76,8 @@ BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
 SPANCTL_SRCS := $(wildcard ctl/*.c)
 SPANCTL_OBJS := $(SPANCTL_SRCS:%.c=$(BUILD)/%.o)
+# spanctl's objects but main, in a library its tests link.
+CTL_LIB := $(BUILD)/libctl.a
 
 PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 
@@ -130,6 +132,10 @@ $(DAEMON_LIB): $(DAEMON_OBJS)
 $(BUILD)/spanheapd: $(BUILD)/daemon/main.o $(DAEMON_LIB) $(SHM_LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
 
+$(CTL_LIB): $(filter-out $(BUILD)/ctl/main.o,$(SPANCTL_OBJS))
+	@rm -f $@
+	ar rcs $@ $^
+
 $(BUILD)/spanctl: $(SPANCTL_OBJS) $(CLIENT_A) $(SHM_LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(shell pkg-config --libs jansson) -lpthread
 
@@ -161,7 +167,7 @@ $(BUILD)/systemd/spanheapd.service: systemd/spanheapd.service.in Makefile
 
 # Tests link everything: the client library statically, the daemon's
 # objects for unit tests, and start build/spanheapd for the rest.
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(CLIENT_A) \
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(CTL_LIB) $(CLIENT_A) \
 		$(DAEMON_LIB) $(SHM_LIB) | $(PROGS)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(CHECK_LIBS) \
 		$(DAEMON_LIBS)

@@ -5,6 +5,7 @@
  * node_exporter's textfile collector.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -37,17 +38,42 @@ static const char *const required[] = {
 	"last_gc",
 };
 
+static const char *const scav_required[] = {
+	"passes", "released_bytes_total", "released_bytes_last", "time_ns",
+	"forced_releases",
+};
+
+static const char *const client_required[] = {
+	"id", "pid", "uid", "spans", "bytes",
+};
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Does @o (an object, or not) have every integer field of @keys? */
+static bool has_all(const json_t *o, const char *const *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (num(o, keys[i]) < 0)
+			return false;
+	return true;
+}
+
+/* Every field some view prints, nested ones included. */
 static int check_fields(const json_t *st)
 {
 	const json_t *sc = json_object_get(st, "scavenger");
 	const json_t *cl = json_object_get(st, "clients");
+	const json_t *list = json_object_get(cl, "list"), *c;
+	size_t i;
 
-	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-		if (num(st, required[i]) < 0)
-			return -EBADMSG;
-	if (!json_is_object(sc) || !json_is_object(cl) ||
-	    !json_is_array(json_object_get(cl, "list")))
+	if (!has_all(st, required, ARRAY_SIZE(required)) ||
+	    !has_all(sc, scav_required, ARRAY_SIZE(scav_required)) ||
+	    num(cl, "count") < 0 || !json_is_array(list))
 		return -EBADMSG;
+	json_array_foreach(list, i, c)
+		if (!has_all(c, client_required, ARRAY_SIZE(client_required)) ||
+		    !json_is_string(json_object_get(c, "name")))
+			return -EBADMSG;
 	return 0;
 }
 
@@ -155,7 +181,7 @@ int render_prometheus(FILE *f, const json_t *st)
 
 	if (check_fields(st))
 		return -EBADMSG;
-	for (i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(gauges); i++)
 		metric(f, gauges[i].name, "gauge", gauges[i].help,
 		       (double)num(st, gauges[i].key));
 	metric(f, "gc_total", "counter", "GC passes.", (double)num(st, "num_gc"));

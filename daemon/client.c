@@ -20,6 +20,8 @@
 #include "daemon.h"
 #include "log.h"
 
+/* A connection must say HELLO within this time, or it is dropped. */
+#define CLIENT_HELLO_TIMEOUT_SEC 10
 /* Requests served per wake-up before letting other clients run. */
 #define CLIENT_BURST 32
 /* Received fds beyond this are cut off (MSG_CTRUNC) and dropped. */
@@ -28,8 +30,48 @@
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 
+/* A connection that never says HELLO must not hold a slot forever. */
+static void on_hello_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)fd, (void)what;
+	if (c->welcomed)
+		return;
+	log_warn("client %u (pid %d) sent no HELLO in %d s; dropped", c->id,
+		 (int)c->cred.pid, CLIENT_HELLO_TIMEOUT_SEC);
+	client_destroy(c);
+}
+
+static bool id_live(const struct daemon *d, uint32_t id)
+{
+	const struct client *c;
+
+	TAILQ_FOREACH(c, &d->clients, link)
+		if (c->id == id)
+			return true;
+	return false;
+}
+
+/*
+ * A client id is its heap owner id: never 0 nor the scavenger's, and
+ * unique among live clients.  Once the counter has wrapped (after 2^32
+ * connections) it may meet clients that never left: skip them.  The
+ * check costs a walk of at most --max-clients entries per connection.
+ */
+static uint32_t next_id(struct daemon *d)
+{
+	for (;;) {
+		uint32_t id = d->next_client_id++;
+
+		if (id != 0 && id != HEAP_OWNER_SCAV && !id_live(d, id))
+			return id;
+	}
+}
+
 void client_accept(struct daemon *d, int fd)
 {
+	static const struct timeval hello_timeout = { CLIENT_HELLO_TIMEOUT_SEC, 0 };
 	socklen_t len = sizeof(struct ucred);
 	struct client *c;
 
@@ -50,21 +92,24 @@ void client_accept(struct daemon *d, int fd)
 	c->ev_read = event_new(d->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->ev_write = event_new(d->base, fd, EV_WRITE | EV_PERSIST, on_write,
 				c);
-	if (!c->ev_read || !c->ev_write || event_add(c->ev_read, NULL) < 0) {
+	c->ev_hello = evtimer_new(d->base, on_hello_timeout, c);
+	if (!c->ev_read || !c->ev_write || !c->ev_hello ||
+	    event_add(c->ev_read, NULL) < 0 ||
+	    event_add(c->ev_hello, &hello_timeout) < 0) {
 		log_err("out of memory for a client");
 		if (c->ev_read)
 			event_free(c->ev_read);
 		if (c->ev_write)
 			event_free(c->ev_write);
+		if (c->ev_hello)
+			event_free(c->ev_hello);
 		if (c->pidfd >= 0)
 			close(c->pidfd);
 		close(fd);
 		free(c);
 		return;
 	}
-	c->id = d->next_client_id++;
-	if (!d->next_client_id)
-		d->next_client_id = 1;
+	c->id = next_id(d);
 	heap_owner_init(&c->owner, c->id);
 	TAILQ_INSERT_TAIL(&d->clients, c, link);
 	d->nclients++;
@@ -94,6 +139,7 @@ void client_destroy(struct client *c)
 	}
 	event_free(c->ev_read);
 	event_free(c->ev_write);
+	event_free(c->ev_hello);
 	if (c->pidfd >= 0)
 		close(c->pidfd);
 	close(c->fd);

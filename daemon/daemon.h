@@ -42,6 +42,7 @@ struct client {
 	struct daemon *d;
 	int fd;
 	struct event *ev_read, *ev_write;
+	struct event *ev_hello;	/* drops it if no HELLO comes in time */
 	uint32_t id;
 	bool welcomed;		/* HELLO answered */
 	bool closing;		/* close once the queue is sent */

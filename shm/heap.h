@@ -151,8 +151,8 @@ int heap_span_owner(const struct heap *h, uint64_t off, uint32_t *ret_id,
  * @now: the caller's clock, in ns.
  * @older_than: a span is eligible when now - unusedsince > older_than.
  * @budget: stop once this many bytes were released (0: no limit).
- * @cursor: page to resume at, updated; start at 0.  When the pass has
- *	covered the whole heap it is reset to 0 and 1 is returned.
+ * @cursor: the free span to resume at, updated; start at 0.  When the
+ *	pass has covered the whole heap it is reset to 0 and 1 is returned.
  * @ret_released: bytes released by this call.
  *
  * Only pages not yet released are handed to ops->release, one call per
@@ -174,22 +174,31 @@ struct heap_take {
 	uint64_t unusedsince;	/* of the span it came from */
 };
 
+/*
+ * Where a release pass goes on: the free span at or after page @span,
+ * from page @page on within it.  A pass starts at { 0, 0 }.
+ */
+struct heap_cursor {
+	uint64_t span;
+	uint64_t page;
+};
+
 /**
  * heap_scavenge_take() - take the next run of pages to release.
  * @now, @older_than: which spans are eligible, as for heap_scavenge().
  * @max_pages: the longest run to take (at least 1).
- * @cursor: page to look from; start a pass at 0.
+ * @cursor: where the pass is.
  *
- * The run is the first stretch of unreleased pages of the first eligible
- * free span at or after @cursor.  Until heap_scavenge_return() no
+ * The run is the first stretch of unreleased pages, from the cursor on,
+ * of the first eligible free span.  Until heap_scavenge_return() no
  * allocation can have it, so the caller may release it without the lock
  * that serialises heap calls.  Its pages stay counted as idle.
  *
  * Return: true and the run in @ret, or false when the pass is complete
- * (then @cursor is set to 0).
+ * (then @cursor is back at the start).
  */
 bool heap_scavenge_take(struct heap *h, uint64_t now, uint64_t older_than,
-			uint64_t max_pages, uint64_t *cursor,
+			uint64_t max_pages, struct heap_cursor *cursor,
 			struct heap_take *ret);
 
 /** heap_release_taken() - call ops->release on @t; needs no lock. */
@@ -199,11 +208,12 @@ int heap_release_taken(const struct heap *h, const struct heap_take *t);
  * heap_scavenge_return() - give back a run from heap_scavenge_take().
  * @release_result: what releasing it returned: 0 counts its pages as
  *	released, -errno counts a release error and leaves them unreleased.
- * @cursor: set to where the pass goes on: the free span the run merged
- *	back into, so that the rest of it is seen.
+ * @cursor: set to right after the run, in the free span it merged back
+ *	into: the rest of that span is seen, a failed run is not retried
+ *	in this pass.
  */
 void heap_scavenge_return(struct heap *h, const struct heap_take *t,
-			  int release_result, uint64_t *cursor);
+			  int release_result, struct heap_cursor *cursor);
 
 /** heap_stats() - fill @ret with the heap's MemStats. */
 void heap_stats(const struct heap *h, struct heap_stats *ret);

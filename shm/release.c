@@ -32,25 +32,28 @@ static void free_piece(struct heap *h, uint32_t p, uint32_t n, uint64_t since)
 }
 
 bool heap_scavenge_take(struct heap *h, uint64_t now, uint64_t older_than,
-			uint64_t max_pages, uint64_t *cursor,
+			uint64_t max_pages, struct heap_cursor *cursor,
 			struct heap_take *ret)
 {
-	uint64_t grown = h->meta->grown, p, x, y, end;
+	uint64_t grown = h->meta->grown, p, x = 0, y, end;
 	uint64_t since;
 	uint32_t n;
 
-	for (p = bitmap_find(h->freehead, *cursor, grown, true); p < grown;
+	for (p = bitmap_find(h->freehead, cursor->span, grown, true); p < grown;
 	     p = bitmap_find(h->freehead, p + n, grown, true)) {
+		/* Pages before the cursor were tried in this pass. */
+		uint64_t from = cursor->page > p ? cursor->page : p;
+
 		n = span_val(h, (uint32_t)p);
-		if (eligible(h, (uint32_t)p, now, older_than))
+		x = bitmap_find(h->released, from, p + n, false);
+		if (x < p + n && eligible(h, (uint32_t)p, now, older_than))
 			break;
 	}
 	if (p >= grown) {
-		*cursor = 0;
+		cursor->span = cursor->page = 0;
 		return false;
 	}
 	end = p + n;
-	x = bitmap_find(h->released, p, end, false);
 	y = bitmap_find(h->released, x, end, true);
 	if (y - x > max_pages)
 		y = x + (max_pages ? max_pages : 1);
@@ -80,7 +83,7 @@ int heap_release_taken(const struct heap *h, const struct heap_take *t)
 }
 
 void heap_scavenge_return(struct heap *h, const struct heap_take *t,
-			  int release_result, uint64_t *cursor)
+			  int release_result, struct heap_cursor *cursor)
 {
 	uint32_t p = (uint32_t)t->page, n = (uint32_t)t->npages;
 	uint32_t nrel = 0;
@@ -99,15 +102,15 @@ void heap_scavenge_return(struct heap *h, const struct heap_take *t,
 	span_clear(h, p);
 	if (n > 1)
 		span_clear(h, p + n - 1);
-	p = span_free_merge(h, p, n, nrel, t->unusedsince);
-	/* A failed run is skipped, or the pass would retry it forever. */
-	*cursor = release_result ? t->page + t->npages : p;
+	cursor->span = span_free_merge(h, p, n, nrel, t->unusedsince);
+	cursor->page = t->page + t->npages;
 }
 
 int heap_scavenge(struct heap *h, uint64_t now, uint64_t older_than,
 		  uint64_t budget, uint64_t *cursor, uint64_t *ret_released)
 {
 	uint64_t limit = budget >> HEAP_PAGE_SHIFT, done = 0;
+	struct heap_cursor c = { *cursor, *cursor };
 	struct heap_take t;
 
 	if (budget && !limit)
@@ -116,15 +119,17 @@ int heap_scavenge(struct heap *h, uint64_t now, uint64_t older_than,
 		uint64_t cap = limit ? limit - done : UINT64_MAX;
 		int r;
 
-		if (!heap_scavenge_take(h, now, older_than, cap, cursor, &t)) {
+		if (!heap_scavenge_take(h, now, older_than, cap, &c, &t)) {
+			*cursor = 0;
 			*ret_released = done << HEAP_PAGE_SHIFT;
 			return 1;
 		}
 		r = heap_release_taken(h, &t);
-		heap_scavenge_return(h, &t, r, cursor);
+		heap_scavenge_return(h, &t, r, &c);
 		if (r == 0)
 			done += t.npages;
 		if (limit && done >= limit) {
+			*cursor = c.span;
 			*ret_released = done << HEAP_PAGE_SHIFT;
 			return 0;
 		}

@@ -91,7 +91,7 @@ void scav_pass_begin(struct scav *s, bool forced)
 {
 	s->in_pass = true;
 	s->forced = forced;
-	s->cursor = 0;
+	s->cursor = (struct heap_cursor){ 0, 0 };
 	s->released_pass = 0;
 }
 
@@ -106,6 +106,8 @@ bool scav_pass_take(struct scav *s, struct heap *h, struct heap_take *t)
 		return true;
 	if (s->in_pass) {
 		s->in_pass = false;
+		if (s->cancel)
+			return false;	/* cut short: not a completed pass */
 		if (s->forced) {
 			s->forced_releases++;
 		} else {

@@ -46,7 +46,7 @@ struct scav {
 	bool cancel;			/* end passes at the next run */
 	bool in_pass;
 	bool forced;
-	uint64_t cursor;
+	struct heap_cursor cursor;
 	uint64_t released_pass;
 };
 

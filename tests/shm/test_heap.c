@@ -582,7 +582,8 @@ END_TEST
 
 START_TEST(test_take_holds_run)
 {
-	uint64_t a = alloc(10), cursor = 0;
+	uint64_t a = alloc(10);
+	struct heap_cursor cursor = { 0, 0 };
 	struct heap_take t;
 	struct heap_span s;
 	struct heap_stats st;
@@ -615,7 +616,8 @@ END_TEST
 START_TEST(test_take_pass_covers_merged_span)
 {
 	/* [0,10) released, [10,40) dirty: the pass must see all 30. */
-	uint64_t a = alloc(10), b = alloc(30), cursor = 0, total = 0;
+	uint64_t a = alloc(10), b = alloc(30), total = 0;
+	struct heap_cursor cursor = { 0, 0 };
 	struct heap_take t;
 
 	alloc(1);
@@ -630,24 +632,30 @@ START_TEST(test_take_pass_covers_merged_span)
 		heap_check(h);
 	}
 	ck_assert_uint_eq(total, 30);
-	ck_assert_uint_eq(cursor, 0);
+	ck_assert_uint_eq(cursor.span, 0);
 	ck_assert_uint_eq(h->spans[0].idle.npreleased, 40);
 }
 END_TEST
 
 START_TEST(test_take_failed_release)
 {
-	uint64_t a = alloc(8), cursor = 0;
+	uint64_t a = alloc(8);
+	struct heap_cursor cursor = { 0, 0 };
 	struct heap_take t;
 
 	alloc(1);
 	free_at(a, 1);
-	ck_assert(heap_scavenge_take(h, 10, 1, 100, &cursor, &t));
+	ck_assert(heap_scavenge_take(h, 10, 1, 3, &cursor, &t));
 	heap_scavenge_return(h, &t, -EIO, &cursor);
 	heap_check(h);
 	ck_assert_uint_eq(stats().release_errors, 1);
 	ck_assert_uint_eq(h->spans[0].idle.npreleased, 0);
-	/* The failed run is not taken again in this pass. */
+	/* The failed run is not taken again, the rest of the span is. */
+	ck_assert(heap_scavenge_take(h, 10, 1, 100, &cursor, &t));
+	ck_assert_uint_eq(t.page, 3);
+	ck_assert_uint_eq(t.npages, 5);
+	heap_scavenge_return(h, &t, heap_release_taken(h, &t), &cursor);
+	ck_assert_uint_eq(h->spans[0].idle.npreleased, 5);
 	ck_assert(!heap_scavenge_take(h, 10, 1, 100, &cursor, &t));
 }
 END_TEST
@@ -802,7 +810,7 @@ START_TEST(test_random_against_model)
 	struct heap_owner *owners[2] = { &o1, &o2 };
 	uint64_t seed = test_seed("heap random"), rnd = seed, now = 0;
 	uint64_t nalloc = 0, nfree = 0, nscav = 0, released = 0;
-	uint64_t take_cursor = 0;
+	struct heap_cursor take_cursor = { 0, 0 };
 	struct heap_take take;
 	bool held = false;
 	int nlive = 0;

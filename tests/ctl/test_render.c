@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests for ctl/render.c: spanctl's table, client list and Prometheus
+ * views of a MemStats object built by hand, rendered into memory.
+ *
+ * The Makefile links no ctl/ object into the tests, so the file under
+ * test is compiled into this one.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/render.h"
+#include "tests/lib/testlib.h"
+
+#define KIB UINT64_C(1024)
+#define MIB (KIB * 1024)
+#define GIB (MIB * 1024)
+#define LAST_GC_NS UINT64_C(1700000000123456789)
+
+/* A client name with every character Prometheus wants escaped. */
+static const char nasty[] = "a\"b\\c\nd";
+
+static json_t *client(json_int_t id, const char *name, json_int_t pid,
+		      json_int_t bytes)
+{
+	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "id", id,
+			 "name", name, "pid", pid, "uid", (json_int_t)1000,
+			 "gid", (json_int_t)100, "spans", (json_int_t)3,
+			 "bytes", bytes, "requests", (json_int_t)17);
+}
+
+/* A complete MemStats object, as the daemon sends it. */
+static json_t *stats_full(void)
+{
+	json_t *st;
+
+	st = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+		       " s:I, s:I, s:I, s:I, s:I, s:[I, I],"
+		       " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
+		       " s:{s:I, s:I, s:I, s:[o, o, o]}}",
+		       "version", "0.1.0",
+		       "uptime_ns", (json_int_t)90500000000,
+		       "page_size", (json_int_t)4096,
+		       "arena_size", (json_int_t)GIB,
+		       "arena_resident", (json_int_t)(12 * MIB),
+		       "heap_sys", (json_int_t)(256 * MIB),
+		       "heap_idle", (json_int_t)(253 * MIB),
+		       "heap_inuse", (json_int_t)(3 * MIB),
+		       "heap_released", (json_int_t)(200 * MIB),
+		       "heap_objects", (json_int_t)5,
+		       "consumed", (json_int_t)(56 * MIB),
+		       "free_spans", (json_int_t)7,
+		       "last_gc", (json_int_t)LAST_GC_NS,
+		       "num_gc", (json_int_t)4,
+		       "pause_total_ns", (json_int_t)1500000,
+		       "pause_ns", (json_int_t)500000, (json_int_t)1000000,
+		       "scavenger",
+		       "passes", (json_int_t)9,
+		       "released_bytes_total", (json_int_t)(3 * GIB / 2),
+		       "released_bytes_last", (json_int_t)(512 * KIB),
+		       "time_ns", (json_int_t)250000000,
+		       "forced_releases", (json_int_t)2,
+		       "forced_gc", (json_int_t)3,
+		       "ticks", (json_int_t)11,
+		       "scavenge_after_ns", (json_int_t)300000000000,
+		       "gc_after_ns", (json_int_t)120000000000,
+		       "clients",
+		       "count", (json_int_t)3,
+		       "max", (json_int_t)1024,
+		       "refused", (json_int_t)0,
+		       "list",
+		       client(1, "worker-a", 4242, (json_int_t)(12 * KIB)),
+		       client(2, "", 4343, (json_int_t)(3 * MIB)),
+		       client(3, nasty, 4444, (json_int_t)0));
+	ck_assert_ptr_nonnull(st);
+	return st;
+}
+
+typedef int (*render_fn)(FILE *f, const json_t *st);
+
+/* Run @fn on @st into memory; the text goes to *@ret (free it). */
+static int render_into(render_fn fn, const json_t *st, char **ret)
+{
+	size_t len;
+	FILE *f = open_memstream(ret, &len);
+	int r;
+
+	ck_assert_ptr_nonnull(f);
+	r = fn(f, st);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_uint_eq(strlen(*ret), len);
+	return r;
+}
+
+static char *render_ok(render_fn fn, const json_t *st)
+{
+	char *out;
+
+	ck_assert_int_eq(render_into(fn, st, &out), 0);
+	return out;
+}
+
+/*
+ * The line of @text whose first word is @label (spaces before it are
+ * skipped), copied into @buf; aborts if there is none.
+ */
+static const char *line_of(const char *text, const char *label, char *buf,
+			   size_t len)
+{
+	size_t n = strlen(label);
+
+	for (const char *p = text; *p;) {
+		const char *end = strchrnul(p, '\n'), *q = p;
+
+		while (*q == ' ')
+			q++;
+		if (!strncmp(q, label, n) && (q[n] == ' ' || q[n] == '\t')) {
+			ck_assert_uint_lt((size_t)(end - p), len);
+			memcpy(buf, p, (size_t)(end - p));
+			buf[end - p] = 0;
+			return buf;
+		}
+		p = *end ? end + 1 : end;
+	}
+	ck_abort_msg("no line '%s' in:\n%s", label, text);
+	return NULL;
+}
+
+static void assert_has(const char *line, const char *what)
+{
+	ck_assert_msg(strstr(line, what), "'%s' not in '%s'", what, line);
+}
+
+/* ---- table ---- */
+
+START_TEST(test_table_human_sizes)
+{
+	json_t *st = stats_full();
+	char *out = render_ok(render_table, st), l[256];
+
+	assert_has(line_of(out, "arena", l, sizeof(l)), "1.0 GiB");
+	assert_has(l, "(resident 12.0 MiB)");
+	assert_has(line_of(out, "heap", l, sizeof(l)), "256.0 MiB");
+	assert_has(line_of(out, "in", l, sizeof(l)), "3.0 MiB in 5 spans");
+	assert_has(line_of(out, "idle", l, sizeof(l)),
+		   "253.0 MiB in 7 free spans");
+	assert_has(line_of(out, "released", l, sizeof(l)), "200.0 MiB");
+	assert_has(line_of(out, "consumed", l, sizeof(l)), "56.0 MiB");
+	assert_has(line_of(out, "gc", l, sizeof(l)), "4 passes");
+	assert_has(l, "1.500 ms");
+	assert_has(line_of(out, "scavenger", l, sizeof(l)), "9 passes");
+	assert_has(l, "1.5 GiB released");
+	assert_has(l, "(512.0 KiB by the last)");
+	assert_has(l, "2 on demand");
+	assert_has(line_of(out, "clients", l, sizeof(l)), "3");
+	assert_has(line_of(out, "uptime", l, sizeof(l)), "90.5 s");
+	/* No raw byte counts in a table for people. */
+	ck_assert_ptr_null(strstr(out, "1073741824"));
+	ck_assert_ptr_null(strstr(out, "268435456"));
+	free(out);
+	json_decref(st);
+}
+END_TEST
+
+START_TEST(test_table_small_and_zero)
+{
+	json_t *st = stats_full();
+	char *out, l[256];
+
+	json_object_set_new(st, "arena_resident", json_integer(0));
+	json_object_set_new(st, "consumed", json_integer(512));
+	json_object_set_new(st, "heap_released", json_integer(1536));
+	out = render_ok(render_table, st);
+	assert_has(line_of(out, "arena", l, sizeof(l)), "(resident 0 B)");
+	assert_has(line_of(out, "consumed", l, sizeof(l)), "512 B");
+	assert_has(line_of(out, "released", l, sizeof(l)), "1.5 KiB");
+	free(out);
+	json_decref(st);
+}
+END_TEST
+
+/* ---- clients ---- */
+
+START_TEST(test_clients_names_and_pids)
+{
+	json_t *st = stats_full();
+	char *out = render_ok(render_clients, st), l[256];
+	int lines = 0;
+
+	for (const char *p = out; *p; p++)
+		lines += *p == '\n';
+	/* A header, then one line a client (the newline in a name aside). */
+	ck_assert_int_ge(lines, 4);
+	assert_has(out, "NAME");
+	assert_has(out, "PID");
+	assert_has(line_of(out, "1", l, sizeof(l)), "worker-a");
+	assert_has(l, " 4242 ");
+	assert_has(l, "12.0 KiB");
+	assert_has(line_of(out, "2", l, sizeof(l)), " 4343 ");
+	assert_has(l, "3.0 MiB");
+	/* A client without a name shows as "-". */
+	assert_has(l, " - ");
+	assert_has(line_of(out, "3", l, sizeof(l)), " a\"b\\c");
+	/* Names come before pids, as the header says. */
+	ck_assert(strstr(out, "worker-a") < strstr(out, "4242"));
+	free(out);
+	json_decref(st);
+}
+END_TEST
+
+START_TEST(test_clients_empty_list)
+{
+	json_t *st = stats_full();
+	char *out;
+
+	json_object_set_new(json_object_get(st, "clients"), "list",
+			    json_array());
+	out = render_ok(render_clients, st);
+	assert_has(out, "NAME");
+	ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1);
+	free(out);
+	json_decref(st);
+}
+END_TEST
+
+/* ---- prometheus ---- */
+
+#define MAX_SAMPLES 64
+
+struct sample {
+	char name[64];
+	char labels[256];	/* between the braces, as printed */
+	double value;
+};
+
+struct exposition {
+	struct sample s[MAX_SAMPLES];
+	int n;
+	char families[MAX_SAMPLES][64];
+	int nfamilies;
+};
+
+/* [a-zA-Z_:][a-zA-Z0-9_:]* */
+static bool metric_name_ok(const char *s, size_t n)
+{
+	if (!n || isdigit((unsigned char)s[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isascii((unsigned char)s[i]) ||
+		    !(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == ':'))
+			return false;
+	return true;
+}
+
+/*
+ * Label pairs as the text format 0.0.4 has them: name="value", values
+ * escaping only \\, \" and \n.  Returns the length up to the closing
+ * brace, or 0 if malformed.
+ */
+static size_t labels_len(const char *s)
+{
+	const char *p = s;
+
+	while (*p != '}') {
+		const char *n = p;
+
+		while (*p && *p != '=')
+			p++;
+		if (*p != '=' || !metric_name_ok(n, (size_t)(p - n)) ||
+		    p[1] != '"')
+			return 0;
+		for (p += 2; *p != '"'; p++) {
+			if (!*p || *p == '\n')
+				return 0;
+			if (*p == '\\') {
+				p++;
+				if (*p != '\\' && *p != '"' && *p != 'n')
+					return 0;
+			}
+		}
+		p++;
+		if (*p == ',')
+			p++;
+		else if (*p != '}')
+			return 0;
+	}
+	return (size_t)(p - s);
+}
+
+/*
+ * Parse @text strictly: every family opens with its HELP line, then its
+ * TYPE line (counter or gauge), then its samples; every sample belongs
+ * to the family just opened; every name starts with spanheap_.
+ */
+static void parse_exposition(const char *text, struct exposition *e)
+{
+	char family[64] = "", help_for[64] = "";
+	int lineno = 0;
+
+	memset(e, 0, sizeof(*e));
+	for (const char *p = text; *p; lineno++) {
+		const char *end = strchr(p, '\n');
+		char line[512];
+		size_t len;
+
+		ck_assert_msg(end, "line %d does not end in a newline", lineno);
+		len = (size_t)(end - p);
+		ck_assert_uint_lt(len, sizeof(line));
+		memcpy(line, p, len);
+		line[len] = 0;
+		p = end + 1;
+		if (!strncmp(line, "# HELP ", 7)) {
+			char *name = line + 7, *sp = strchr(name, ' ');
+
+			ck_assert_msg(sp && sp[1], "HELP, no text: %s", line);
+			*sp = 0;
+			ck_assert(metric_name_ok(name, strlen(name)));
+			ck_assert_uint_lt(strlen(name), sizeof(help_for));
+			for (int i = 0; i < e->nfamilies; i++)
+				ck_assert_msg(strcmp(e->families[i], name),
+					      "family %s twice", name);
+			ck_assert_int_lt(e->nfamilies, MAX_SAMPLES);
+			strcpy(e->families[e->nfamilies++], name);
+			strcpy(help_for, name);
+			family[0] = 0;
+			continue;
+		}
+		if (!strncmp(line, "# TYPE ", 7)) {
+			char *name = line + 7, *sp = strchr(name, ' ');
+
+			ck_assert_msg(sp, "TYPE without a type: %s", line);
+			*sp = 0;
+			ck_assert_msg(!strcmp(name, help_for),
+				      "TYPE %s not right after its HELP", name);
+			ck_assert_msg(!strcmp(sp + 1, "counter") ||
+					      !strcmp(sp + 1, "gauge"),
+				      "type %s of %s", sp + 1, name);
+			strcpy(family, name);
+			help_for[0] = 0;
+			continue;
+		}
+		ck_assert_msg(line[0] != '#', "stray comment: %s", line);
+		{
+			struct sample *s = &e->s[e->n];
+			size_t n = strcspn(line, "{ "), l = 0;
+			char *v, *vend;
+
+			ck_assert_int_lt(e->n, MAX_SAMPLES);
+			ck_assert_msg(metric_name_ok(line, n), "bad name: %s",
+				      line);
+			ck_assert_uint_lt(n, sizeof(s->name));
+			memcpy(s->name, line, n);
+			s->name[n] = 0;
+			ck_assert_msg(!strncmp(s->name, "spanheap_", 9),
+				      "unprefixed: %s", s->name);
+			ck_assert_msg(family[0] && !strcmp(s->name, family),
+				      "sample %s without its HELP and TYPE",
+				      s->name);
+			if (line[n] == '{') {
+				l = labels_len(line + n + 1);
+				ck_assert_msg(l, "bad labels: %s", line);
+				ck_assert_uint_lt(l, sizeof(s->labels));
+				memcpy(s->labels, line + n + 1, l);
+				s->labels[l] = 0;
+				l += 2;
+			}
+			v = line + n + l;
+			ck_assert_msg(v[0] == ' ' && v[1] && v[1] != ' ',
+				      "bad value in: %s", line);
+			s->value = strtod(v + 1, &vend);
+			ck_assert_msg(!*vend, "bad value in: %s", line);
+			e->n++;
+		}
+	}
+}
+
+static const struct sample *sample(const struct exposition *e,
+				   const char *name, const char *labels)
+{
+	for (int i = 0; i < e->n; i++)
+		if (!strcmp(e->s[i].name, name) &&
+		    !strcmp(e->s[i].labels, labels ? labels : ""))
+			return &e->s[i];
+	ck_abort_msg("no sample %s{%s}", name, labels ? labels : "");
+	return NULL;
+}
+
+static void assert_value(const struct exposition *e, const char *name,
+			 const char *labels, double want)
+{
+	double got = sample(e, name, labels)->value;
+
+	ck_assert_msg(got == want, "%s{%s} is %.17g, want %.17g", name,
+		      labels ? labels : "", got, want);
+}
+
+START_TEST(test_prometheus_format)
+{
+	json_t *st = stats_full();
+	char *out = render_ok(render_prometheus, st);
+	struct exposition e;
+
+	parse_exposition(out, &e);
+	/* Every gauge and counter once, the client family once a client. */
+	ck_assert_int_eq(e.nfamilies, 18);
+	ck_assert_int_eq(e.n, 17 + 3);
+	for (int i = 0; i < e.nfamilies; i++) {
+		char type[128];
+
+		/* Counters and only they end in _total. */
+		snprintf(type, sizeof(type), "# TYPE %s %s\n", e.families[i],
+			 strstr(e.families[i], "_total") ? "counter" : "gauge");
+		assert_has(out, type);
+	}
+	free(out);
+	json_decref(st);
+}
+END_TEST
+
+START_TEST(test_prometheus_values)
+{
+	json_t *st = stats_full();
+	char *out = render_ok(render_prometheus, st);
+	struct exposition e;
+
+	parse_exposition(out, &e);
+	assert_value(&e, "spanheap_arena_size_bytes", NULL, (double)GIB);
+	assert_value(&e, "spanheap_arena_resident_bytes", NULL,
+		     (double)(12 * MIB));
+	assert_value(&e, "spanheap_heap_sys_bytes", NULL, (double)(256 * MIB));
+	assert_value(&e, "spanheap_heap_idle_bytes", NULL, (double)(253 * MIB));
+	assert_value(&e, "spanheap_heap_inuse_bytes", NULL, (double)(3 * MIB));
+	assert_value(&e, "spanheap_heap_released_bytes", NULL,
+		     (double)(200 * MIB));
+	assert_value(&e, "spanheap_consumed_bytes", NULL, (double)(56 * MIB));
+	assert_value(&e, "spanheap_heap_objects", NULL, 5);
+	assert_value(&e, "spanheap_free_spans", NULL, 7);
+	assert_value(&e, "spanheap_gc_total", NULL, 4);
+	assert_value(&e, "spanheap_gc_pause_seconds_total", NULL, 0.0015);
+	assert_value(&e, "spanheap_last_gc_timestamp_seconds", NULL,
+		     (double)LAST_GC_NS / 1e9);
+	ck_assert(fabs(sample(&e, "spanheap_last_gc_timestamp_seconds", NULL)
+			       ->value - 1700000000.123456789) < 1e-6);
+	assert_value(&e, "spanheap_scavenger_passes_total", NULL, 9);
+	assert_value(&e, "spanheap_scavenger_released_bytes_total", NULL,
+		     (double)(3 * GIB / 2));
+	assert_value(&e, "spanheap_scavenger_seconds_total", NULL, 0.25);
+	assert_value(&e, "spanheap_uptime_seconds", NULL, 90.5);
+	assert_value(&e, "spanheap_clients", NULL, 3);
+	assert_value(&e, "spanheap_client_bytes",
+		     "id=\"1\",name=\"worker-a\",pid=\"4242\"",
+		     (double)(12 * KIB));
+	assert_value(&e, "spanheap_client_bytes",
+		     "id=\"2\",name=\"\",pid=\"4343\"", (double)(3 * MIB));
+	free(out);
+	json_decref(st);
+}
+END_TEST
+
+START_TEST(test_prometheus_escapes_labels)
+{
+	json_t *st = stats_full();
+	char *out = render_ok(render_prometheus, st);
+	struct exposition e;
+
+	/* a"b\c<newline>d: each escaped, and the sample stays on one line. */
+	assert_has(out, "name=\"a\\\"b\\\\c\\nd\"");
+	parse_exposition(out, &e);
+	assert_value(&e, "spanheap_client_bytes",
+		     "id=\"3\",name=\"a\\\"b\\\\c\\nd\",pid=\"4444\"", 0);
+	free(out);
+	json_decref(st);
+}
+END_TEST
+
+START_TEST(test_prometheus_no_clients)
+{
+	json_t *st = stats_full();
+	json_t *cl = json_object_get(st, "clients");
+	char *out;
+	struct exposition e;
+
+	json_object_set_new(cl, "list", json_array());
+	json_object_set_new(cl, "count", json_integer(0));
+	out = render_ok(render_prometheus, st);
+	parse_exposition(out, &e);
+	assert_value(&e, "spanheap_clients", NULL, 0);
+	ck_assert_int_eq(e.n, 17);
+	free(out);
+	json_decref(st);
+}
+END_TEST
+
+/* ---- missing fields ---- */
+
+static const render_fn renderers[] = { render_table, render_clients,
+				       render_prometheus };
+static const char *const renderer_names[] = { "table", "clients",
+					      "prometheus" };
+
+/* Every renderer refuses @st with -EBADMSG. */
+static void assert_all_refuse(const json_t *st, const char *what)
+{
+	for (size_t i = 0; i < 3; i++) {
+		char *out;
+		int r = render_into(renderers[i], st, &out);
+
+		ck_assert_msg(r == -EBADMSG, "%s without %s: %d, want %d",
+			      renderer_names[i], what, r, -EBADMSG);
+		free(out);
+	}
+}
+
+START_TEST(test_missing_top_level_field)
+{
+	static const char *const keys[] = {
+		"arena_size", "arena_resident", "heap_sys", "heap_idle",
+		"heap_inuse", "heap_released", "heap_objects", "consumed",
+		"num_gc", "pause_total_ns", "uptime_ns", "free_spans",
+		"last_gc", "scavenger", "clients",
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_t *st = stats_full();
+
+		ck_assert_int_eq(json_object_del(st, keys[i]), 0);
+		assert_all_refuse(st, keys[i]);
+		json_decref(st);
+	}
+}
+END_TEST
+
+START_TEST(test_missing_wrong_types)
+{
+	json_t *st = stats_full();
+
+	json_object_set_new(st, "heap_sys", json_string("256M"));
+	assert_all_refuse(st, "an integer heap_sys");
+	json_decref(st);
+
+	st = stats_full();
+	json_object_set_new(st, "scavenger", json_array());
+	assert_all_refuse(st, "a scavenger object");
+	json_decref(st);
+
+	st = stats_full();
+	json_object_set_new(json_object_get(st, "clients"), "list",
+			    json_object());
+	assert_all_refuse(st, "a client list");
+	json_decref(st);
+
+	st = json_array();
+	assert_all_refuse(st, "an object");
+	json_decref(st);
+}
+END_TEST
+
+/* The nested fields each view prints. */
+static const struct {
+	render_fn fn;
+	const char *view, *object, *key;
+} nested[] = {
+	{ render_table, "table", "scavenger", "passes" },
+	{ render_table, "table", "scavenger", "released_bytes_total" },
+	{ render_table, "table", "scavenger", "released_bytes_last" },
+	{ render_table, "table", "scavenger", "forced_releases" },
+	{ render_table, "table", "clients", "count" },
+	{ render_prometheus, "prometheus", "scavenger", "passes" },
+	{ render_prometheus, "prometheus", "scavenger",
+	  "released_bytes_total" },
+	{ render_prometheus, "prometheus", "scavenger", "time_ns" },
+	{ render_prometheus, "prometheus", "clients", "count" },
+	{ render_prometheus, "prometheus", "client", "id" },
+	{ render_prometheus, "prometheus", "client", "pid" },
+	{ render_prometheus, "prometheus", "client", "bytes" },
+	{ render_clients, "clients", "client", "id" },
+	{ render_clients, "clients", "client", "pid" },
+	{ render_clients, "clients", "client", "uid" },
+	{ render_clients, "clients", "client", "spans" },
+	{ render_clients, "clients", "client", "bytes" },
+};
+
+START_TEST(test_missing_nested_field)
+{
+	json_t *st = stats_full(), *o;
+	json_t *list = json_object_get(json_object_get(st, "clients"), "list");
+	char *out;
+	int r;
+
+	if (!strcmp(nested[_i].object, "client"))
+		o = json_array_get(list, 0);
+	else
+		o = json_object_get(st, nested[_i].object);
+	ck_assert_int_eq(json_object_del(o, nested[_i].key), 0);
+	r = render_into(nested[_i].fn, st, &out);
+	ck_assert_msg(r == -EBADMSG, "%s view without %s.%s: returned %d",
+		      nested[_i].view, nested[_i].object, nested[_i].key, r);
+	free(out);
+	json_decref(st);
+}
+END_TEST
+
+static Suite *render_suite(void)
+{
+	Suite *s = suite_create("render");
+	TCase *tc;
+
+	tc = tcase_create("table");
+	tcase_add_test(tc, test_table_human_sizes);
+	tcase_add_test(tc, test_table_small_and_zero);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("clients");
+	tcase_add_test(tc, test_clients_names_and_pids);
+	tcase_add_test(tc, test_clients_empty_list);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("prometheus");
+	tcase_add_test(tc, test_prometheus_format);
+	tcase_add_test(tc, test_prometheus_values);
+	tcase_add_test(tc, test_prometheus_escapes_labels);
+	tcase_add_test(tc, test_prometheus_no_clients);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fields");
+	tcase_add_test(tc, test_missing_top_level_field);
+	tcase_add_test(tc, test_missing_wrong_types);
+	tcase_add_loop_test(tc, test_missing_nested_field, 0,
+			    (int)(sizeof(nested) / sizeof(nested[0])));
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TEST_MAIN(render_suite)
