@@ -175,7 +175,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(CTL_LIB) $(CLIENT_A) \
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CLIENT_A) $(SHM_LIB) | $(PROGS)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lpthread
 
-check: all
+check: all check-units check-man
 	@export SPANHEAPD=$(BUILD)/spanheapd SPANCTL=$(BUILD)/spanctl; failed=; \
 	for t in $(TEST_BINS); do \
 		$$t || failed="$$failed $$t"; \

@@ -96,6 +96,7 @@ int daemon_init(struct daemon *d, const struct options *opt)
 	TAILQ_INIT(&d->clients);
 	pthread_mutex_init(&d->heap_lock, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);	/* nothing to reload */
 	if (evthread_use_pthreads() < 0) {
 		log_err("libevent without thread support");
 		return -ENOSYS;

@@ -25,7 +25,7 @@ static const char usage[] =
 	"  --socket-group=GROUP   socket group, a name or a number\n"
 	"  --arena-size=SIZE      arena bytes, suffixes K M G T (default 64G)\n"
 	"  --scavenge-after=TIME  release spans free this long (default 5min)\n"
-	"  --gc-after=TIME        force a GC pass this often (default 2min)\n"
+	"  --gc-after=TIME        force a GC pass when none ran this long (default 2min)\n"
 	"  --max-clients=N        refuse connections beyond N (default 1024)\n"
 	"  --trace                print scavenger trace lines (scvgN: ...)\n"
 	"  --stats-file=PATH      rewrite MemStats JSON here every tick\n"

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -147,6 +148,9 @@ static int write_atomic(const char *path, const char *text)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
+	/* Stats are for everyone to read, whatever the service's umask. */
+	if (fchmod(fd, 0644) < 0)
+		r = -errno;
 	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
 		r = -EIO;
 	if (close(fd) < 0 && !r)

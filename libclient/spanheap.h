@@ -146,12 +146,18 @@ SPANHEAP_EXPORT int spanheap_off(const struct spanheap *h, const void *p,
 /**
  * spanheap_stats_json() - the daemon's MemStats as one JSON object.
  * @ret: a NUL-terminated string the caller frees with free().
+ *
+ * Return: 0; -ENOTCONN if the connection is gone; -EBADMSG if the reply
+ * is malformed; -EMSGSIZE beyond 64 MiB; -ENOMEM.
  */
 SPANHEAP_EXPORT int spanheap_stats_json(struct spanheap *h, char **ret);
 
 /**
  * spanheap_scavenge() - have the daemon release every free span now.
  * @ret_released: bytes given back to the kernel (may be NULL).
+ *
+ * Waits until a release pass that started after the request has ended.
+ * Return: 0; -ENOTCONN; -EBADMSG.
  */
 SPANHEAP_EXPORT int spanheap_scavenge(struct spanheap *h,
 				      uint64_t *ret_released);
@@ -159,6 +165,8 @@ SPANHEAP_EXPORT int spanheap_scavenge(struct spanheap *h,
 /**
  * spanheap_gc() - have the daemon run a GC pass now.
  * @ret_freed_spans: spans of departed clients it freed (may be NULL).
+ *
+ * Return: 0; -ENOTCONN; -EBADMSG.
  */
 SPANHEAP_EXPORT int spanheap_gc(struct spanheap *h, uint64_t *ret_freed_spans);
 
