@@ -71,6 +71,20 @@ TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/lib/*.c))
 TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
 
+# Fuzz targets: tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME/.
+# `make fuzz` builds them with clang and libFuzzer; `make check` replays
+# each corpus through the same code built with $(CC) (tests/fuzz/
+# standalone.c), so a fixed crash stays fixed without clang.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE \
+	-DSPANHEAPD_VERSION='"$(VERSION)"' -I. \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/%)
+
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
@@ -85,11 +99,11 @@ PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 export CK_DEFAULT_TIMEOUT ?= 60
 
 .PHONY: all deps check check-sanitize check-units check-man check-system \
-	bench clean run \
+	bench clean run fuzz deps-fuzz \
 	install uninstall
 
 all: $(PROGS) $(CLIENT_SO) $(CLIENT_A) $(CLIENT_PC) $(TEST_BINS) \
-	$(BENCH_BINS) $(BUILD)/systemd/spanheapd.service
+	$(FUZZ_REPLAY) $(BENCH_BINS) $(BUILD)/systemd/spanheapd.service
 
 deps:
 	@missing=; \
@@ -180,6 +194,12 @@ check: all check-units check-man
 	for t in $(TEST_BINS); do \
 		$$t || failed="$$failed $$t"; \
 	done; \
+	for f in $(FUZZ_TARGETS); do \
+		$(BUILD)/tests/fuzz/$$f tests/fuzz/corpus/$${f#fuzz_} \
+			2>$(BUILD)/tests/fuzz/$$f.log || \
+			{ tail -n 40 $(BUILD)/tests/fuzz/$$f.log; \
+			  failed="$$failed $(BUILD)/tests/fuzz/$$f"; }; \
+	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
 # systemd-analyze verify exits 0 on unknown keys and only warns: any
@@ -254,6 +274,44 @@ uninstall:
 # units: see tests/system/check-system.sh.  Needs root.
 check-system: all
 	bash tests/system/check-system.sh
+
+# A fuzz target replayed over its corpus: no libFuzzer, no check.
+$(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
+		$(BUILD)/tests/fuzz/standalone.o $(DAEMON_LIB) $(SHM_LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
+
+# The daemon's and shm's sources go into the target, built with clang.
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(DAEMON_SRCS) \
+		$(SHM_SRCS) | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(DAEMON_SRCS) $(SHM_SRCS) \
+		$(DAEMON_LIBS)
+
+# New inputs go to $(BUILD)/fuzz/corpus/NAME; copy the ones worth
+# keeping (and every crash, once fixed) to tests/fuzz/corpus/NAME.
+# clang with libFuzzer's runtime: Debian's clang and libclang-rt-14-dev.
+deps-fuzz: deps
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' \
+		| $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null || \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq clang libclang-rt-14-dev >/dev/null; \
+	else \
+		echo "make fuzz needs: sudo apt-get install clang libclang-rt-14-dev"; \
+		exit 1; \
+	fi
+
+$(FUZZ_BINS): | deps-fuzz
+
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$${t#fuzz_}; \
+		echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		$(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) \
+			-close_fd_mask=2 -artifact_prefix=$(BUILD)/fuzz/ \
+			$(BUILD)/fuzz/corpus/$${t#fuzz_} \
+			tests/fuzz/corpus/$${t#fuzz_} || exit 1; \
+	done
 
 check-sanitize:
 	$(MAKE) BUILD=$(BUILD)/sanitize \

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests for daemon/client.c, in process: a struct daemon with a small
+ * arena and heap but no listening socket, and clients accepted on one
+ * end of socketpairs.  Client ids (the heap's owner ids, which must be
+ * unique among live owners and never the scavenger's), and the reply
+ * queue that keeps order when the socket is full.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "tests/lib/testlib.h"
+
+#define ARENA (UINT64_C(4) << 20)
+
+static struct daemon d;
+
+static void setup(void)
+{
+	struct heap_ops ops;
+
+	memset(&d, 0, sizeof(d));
+	d.opt.max_clients = DEFAULT_MAX_CLIENTS;
+	d.listen_fd = -1;
+	d.next_client_id = 1;
+	TAILQ_INIT(&d.clients);
+	pthread_mutex_init(&d.heap_lock, NULL);
+	d.base = event_base_new();
+	ck_assert_ptr_nonnull(d.base);
+	ck_assert_int_eq(arena_create(ARENA, "test-arena", &d.arena), 0);
+	arena_heap_ops(d.arena, &ops);
+	ck_assert_int_eq(heap_create(ARENA, &ops, &d.heap), 0);
+}
+
+static void teardown(void)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&d.clients)))
+		client_destroy(c);
+	heap_destroy(d.heap);
+	arena_destroy(d.arena);
+	event_base_free(d.base);
+	pthread_mutex_destroy(&d.heap_lock);
+}
+
+/* Accept a client on a new socketpair; its peer end goes to @ret_peer. */
+static struct client *accept_one(int *ret_peer)
+{
+	struct client *c;
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
+					     SOCK_CLOEXEC, 0, sv), 0);
+	client_accept(&d, sv[0]);
+	TAILQ_FOREACH(c, &d.clients, link)
+		if (c->fd == sv[0])
+			break;
+	ck_assert_ptr_nonnull(c);
+	*ret_peer = sv[1];
+	return c;
+}
+
+/* Every live client's id is non-zero, not the scavenger's, unique. */
+static void assert_ids_ok(void)
+{
+	struct client *c, *o;
+
+	TAILQ_FOREACH(c, &d.clients, link) {
+		ck_assert_uint_ne(c->id, 0);
+		ck_assert_msg(c->id != HEAP_OWNER_SCAV,
+			      "a client got the scavenger's owner id %u",
+			      c->id);
+		ck_assert_uint_eq(c->owner.id, c->id);
+		for (o = TAILQ_NEXT(c, link); o; o = TAILQ_NEXT(o, link))
+			ck_assert_msg(o->id != c->id,
+				      "two live clients with id %u", c->id);
+	}
+}
+
+/* ---- accept ---- */
+
+START_TEST(test_ids_differ)
+{
+	int peer[8];
+
+	for (int i = 0; i < 8; i++)
+		accept_one(&peer[i]);
+	ck_assert_uint_eq(d.nclients, 8);
+	assert_ids_ok();
+	for (int i = 0; i < 8; i++)
+		close(peer[i]);
+}
+END_TEST
+
+/* 2^32 connections later, the counter wraps: ids stay valid. */
+START_TEST(test_ids_across_wrap)
+{
+	int peer[6];
+
+	d.next_client_id = UINT32_MAX - 2;
+	for (int i = 0; i < 6; i++) {
+		accept_one(&peer[i]);
+		assert_ids_ok();
+	}
+	for (int i = 0; i < 6; i++)
+		close(peer[i]);
+}
+END_TEST
+
+/*
+ * After a wrap the counter meets clients that never left: their ids
+ * must not be handed out again, or one could free the other's spans.
+ */
+START_TEST(test_ids_skip_live_after_wrap)
+{
+	struct heap_span s;
+	struct client *a, *b;
+	int pa, pb;
+
+	a = accept_one(&pa);
+	daemon_heap_lock(&d);
+	ck_assert_int_eq(heap_alloc(d.heap, 1, 0, &a->owner, 0, &s), 0);
+	daemon_heap_unlock(&d);
+	d.next_client_id = a->id;	/* as if it had wrapped */
+	b = accept_one(&pb);
+	assert_ids_ok();
+	daemon_heap_lock(&d);
+	ck_assert_int_eq(heap_free(d.heap, s.off, &b->owner, 0), -EPERM);
+	daemon_heap_unlock(&d);
+	close(pa);
+	close(pb);
+}
+END_TEST
+
+START_TEST(test_destroy_frees_spans)
+{
+	struct heap_stats hs;
+	struct heap_span s;
+	struct client *c;
+	int peer;
+
+	c = accept_one(&peer);
+	daemon_heap_lock(&d);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(heap_alloc(d.heap, 3, 0, &c->owner, 0, &s),
+				 0);
+	daemon_heap_unlock(&d);
+	client_destroy(c);
+	ck_assert_uint_eq(d.nclients, 0);
+	daemon_heap_lock(&d);
+	heap_stats(d.heap, &hs);
+	heap_check(d.heap);
+	daemon_heap_unlock(&d);
+	ck_assert_uint_eq(hs.inuse, 0);
+	ck_assert_uint_eq(hs.objects, 0);
+	close(peer);
+}
+END_TEST
+
+/* ---- send ---- */
+
+/*
+ * Replies the socket cannot take wait in order, reading stops meanwhile,
+ * and the loop sends them all once the peer reads.
+ */
+START_TEST(test_send_queues_in_order)
+{
+	struct proto_hdr hdr, got;
+	struct client *c;
+	uint32_t sent = 0, next = 0;
+	int peer;
+
+	c = accept_one(&peer);
+	while (STAILQ_EMPTY(&c->outq)) {
+		proto_hdr_init(&hdr, PROTO_STATS | PROTO_REPLY, sent++);
+		ck_assert_int_eq(client_send(c, &hdr, sizeof(hdr), -1), 0);
+		ck_assert_uint_lt(sent, 100000);
+	}
+	for (int i = 0; i < 10; i++, sent++) {
+		proto_hdr_init(&hdr, PROTO_STATS | PROTO_REPLY, sent);
+		ck_assert_int_eq(client_send(c, &hdr, sizeof(hdr), -1), 0);
+	}
+	ck_assert(!event_pending(c->ev_read, EV_READ, NULL));
+	ck_assert(event_pending(c->ev_write, EV_WRITE, NULL));
+	while (next < sent) {
+		ssize_t n = recv(peer, &got, sizeof(got), MSG_DONTWAIT);
+
+		if (n < 0) {
+			ck_assert_int_eq(errno, EAGAIN);
+			ck_assert_int_eq(event_base_loop(d.base,
+							 EVLOOP_ONCE), 0);
+			continue;
+		}
+		ck_assert_int_eq(n, sizeof(got));
+		ck_assert_uint_eq(got.seq, next);
+		next++;
+	}
+	event_base_loop(d.base, EVLOOP_NONBLOCK);
+	ck_assert(STAILQ_EMPTY(&c->outq));
+	ck_assert(event_pending(c->ev_read, EV_READ, NULL));
+	ck_assert(!event_pending(c->ev_write, EV_WRITE, NULL));
+	close(peer);
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+	Suite *s = suite_create("daemon-client");
+	TCase *tc;
+
+	tc = tcase_create("accept");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_ids_differ);
+	tcase_add_test(tc, test_ids_across_wrap);
+	tcase_add_test(tc, test_ids_skip_live_after_wrap);
+	tcase_add_test(tc, test_destroy_frees_spans);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("send");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_send_queues_in_order);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TEST_MAIN(client_suite)

@@ -1,0 +1,628 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests for daemon/options.c: the command line, and what the spanheapd
+ * binary does with a bad one (exit 2, one line of reason, the usage,
+ * nothing created).  The size and time parsers it relies on live in
+ * shm/units.c; their cases are here until tests/shm/test_units.c exists.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/options.h"
+#include "shm/arena.h"
+#include "shm/units.h"
+#include "tests/lib/daemon.h"
+#include "tests/lib/testlib.h"
+
+#define US UINT64_C(1000)
+#define MS UINT64_C(1000000)
+#define SEC UINT64_C(1000000000)
+#define MIN (60 * SEC)
+#define HOUR (3600 * SEC)
+#define DAY (86400 * SEC)
+#define POISON UINT64_C(0xdeadbeefdeadbeef)
+
+/* ---- units_parse_size, as options_parse() uses it ---- */
+
+static void size_ok(const char *s, uint64_t want)
+{
+	uint64_t v = POISON;
+	int r = units_parse_size(s, &v);
+
+	ck_assert_msg(r == 0, "size \"%s\": %d", s, r);
+	ck_assert_msg(v == want, "size \"%s\" = %llu, want %llu", s,
+		      (unsigned long long)v, (unsigned long long)want);
+}
+
+/* @s is refused with @err, and the output is not written. */
+static void size_bad(const char *s, int err)
+{
+	uint64_t v = POISON;
+	int r = units_parse_size(s, &v);
+
+	ck_assert_msg(r == err, "size \"%s\": %d, want %d", s, r, err);
+	ck_assert_msg(v == POISON, "size \"%s\": output written", s);
+}
+
+START_TEST(test_size_plain)
+{
+	size_ok("0", 0);
+	size_ok("1", 1);
+	size_ok("4096", 4096);
+	size_ok("007", 7);
+	size_ok("18446744073709551615", UINT64_MAX);
+}
+END_TEST
+
+START_TEST(test_size_suffixes)
+{
+	size_ok("1K", 1024);
+	size_ok("1k", 1024);
+	size_ok("2M", UINT64_C(2) << 20);
+	size_ok("3G", UINT64_C(3) << 30);
+	size_ok("4T", UINT64_C(4) << 40);
+	size_ok("64g", UINT64_C(64) << 30);
+	size_ok("0K", 0);
+	size_ok("1KiB", 1024);
+	size_ok("1KB", 1024);
+	size_ok("512MiB", UINT64_C(512) << 20);
+	size_ok("512MB", UINT64_C(512) << 20);
+	size_ok("1GiB", UINT64_C(1) << 30);
+	size_ok("1TB", UINT64_C(1) << 40);
+	size_ok("16777215T", UINT64_MAX - ((UINT64_C(1) << 40) - 1));
+}
+END_TEST
+
+START_TEST(test_size_bad_strings)
+{
+	static const char *const bad[] = {
+		"", "K", "KiB", "-1", "+1", " 1", "1 ", "1 K", "1X", "1E",
+		"1P", "1KiBB", "1Ki", "1iB", "1Kb", "1KIB", "1.5G",
+		"0x10", "1K2", "1KK", "one",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		size_bad(bad[i], -EINVAL);
+}
+END_TEST
+
+/* Too big for 64 bits is -ERANGE, whether in the digits or the unit. */
+START_TEST(test_size_overflow)
+{
+	size_bad("16777216T", -ERANGE);
+	size_bad("17179869184G", -ERANGE);
+	size_bad("18014398509481984K", -ERANGE);
+	size_bad("18446744073709551615K", -ERANGE);
+	size_bad("18446744073709551616", -ERANGE);
+	size_bad("99999999999999999999999", -ERANGE);
+}
+END_TEST
+
+/* ---- units_parse_time, as options_parse() uses it ---- */
+
+static void time_ok(const char *s, uint64_t want)
+{
+	uint64_t v = POISON;
+	int r = units_parse_time(s, &v);
+
+	ck_assert_msg(r == 0, "time \"%s\": %d", s, r);
+	ck_assert_msg(v == want, "time \"%s\" = %llu, want %llu", s,
+		      (unsigned long long)v, (unsigned long long)want);
+}
+
+static void time_bad(const char *s, int err)
+{
+	uint64_t v = POISON;
+	int r = units_parse_time(s, &v);
+
+	ck_assert_msg(r == err, "time \"%s\": %d, want %d", s, r, err);
+	ck_assert_msg(v == POISON, "time \"%s\": output written", s);
+}
+
+START_TEST(test_time_units)
+{
+	time_ok("7us", 7 * US);
+	time_ok("7usec", 7 * US);
+	time_ok("200ms", 200 * MS);
+	time_ok("200msec", 200 * MS);
+	time_ok("5s", 5 * SEC);
+	time_ok("5sec", 5 * SEC);
+	time_ok("1second", SEC);
+	time_ok("5seconds", 5 * SEC);
+	time_ok("5min", 5 * MIN);
+	time_ok("5m", 5 * MIN);
+	time_ok("1minute", MIN);
+	time_ok("5minutes", 5 * MIN);
+	time_ok("2h", 2 * HOUR);
+	time_ok("2hr", 2 * HOUR);
+	time_ok("1hour", HOUR);
+	time_ok("2hours", 2 * HOUR);
+	time_ok("3d", 3 * DAY);
+	time_ok("1day", DAY);
+	time_ok("3days", 3 * DAY);
+	time_ok("0ms", 0);
+}
+END_TEST
+
+START_TEST(test_time_bare_seconds)
+{
+	time_ok("90", 90 * SEC);
+	time_ok("0", 0);
+	time_ok("  90  ", 90 * SEC);
+	time_ok("18446744073", UINT64_C(18446744073) * SEC);
+}
+END_TEST
+
+START_TEST(test_time_combos)
+{
+	time_ok("1h 30min", HOUR + 30 * MIN);
+	time_ok("1h30min", HOUR + 30 * MIN);
+	time_ok("1h   30min", HOUR + 30 * MIN);
+	time_ok("5 min", 5 * MIN);
+	time_ok("1d 2h 3min 4s 5ms 6us",
+		DAY + 2 * HOUR + 3 * MIN + 4 * SEC + 5 * MS + 6 * US);
+	time_ok("1s 500ms", SEC + 500 * MS);
+	time_ok("2min 30", 2 * MIN + 30 * SEC);
+	time_ok("1h 1h", 2 * HOUR);
+}
+END_TEST
+
+START_TEST(test_time_bad)
+{
+	static const char *const bad[] = {
+		"", "   ", "s", "ms", "-5s", "+5s", "5x", "5 mins", "5S", "5H",
+		"5M", "5y", "1.5s", "1h,30min", "1h-30min", "5 s x", "five",
+		"5_s", "0x10s",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		time_bad(bad[i], -EINVAL);
+}
+END_TEST
+
+START_TEST(test_time_overflow)
+{
+	time_ok("213503d", UINT64_C(213503) * DAY);
+	time_bad("213504d", -ERANGE);
+	time_bad("213503d 213503d", -ERANGE);
+	time_bad("18446744073709551616", -ERANGE);
+	time_bad("18446744073709551615us", -ERANGE);
+	time_bad("18446744074", -ERANGE);
+	time_bad("1h 18446744073", -ERANGE);
+}
+END_TEST
+
+/* ---- options_parse ---- */
+
+#define MAX_ARGS 16
+
+static char *argv_buf[MAX_ARGS];
+static char err[256];
+
+/* options_parse() of "spanheapd" and the NULL-terminated @args. */
+static int parse(struct options *o, const char *const *args)
+{
+	int argc = 0;
+
+	argv_buf[argc++] = (char *)(uintptr_t)"spanheapd";
+	for (int i = 0; args && args[i]; i++) {
+		ck_assert_int_lt(argc, MAX_ARGS - 1);
+		argv_buf[argc++] = (char *)(uintptr_t)args[i];
+	}
+	argv_buf[argc] = NULL;
+	memset(err, 0, sizeof(err));
+	memset(o, 0xa5, sizeof(*o));
+	return options_parse(argc, argv_buf, o, err, sizeof(err));
+}
+
+#define PARSE(o, ...) parse(o, (const char *const[]){ __VA_ARGS__, NULL })
+
+/* The options are refused with a one-line reason that contains @word. */
+#define PARSE_BAD(word, ...)                                              \
+	do {                                                              \
+		struct options o_;                                        \
+		int r_ = PARSE(&o_, __VA_ARGS__);                         \
+		ck_assert_msg(r_ == -EINVAL, "%s accepted", #__VA_ARGS__); \
+		ck_assert_msg(err[0] && !strchr(err, '\n'),               \
+			      "not a one-line reason: '%s'", err);        \
+		ck_assert_msg(strstr(err, word), "'%s' does not say '%s'", \
+			      err, word);                                 \
+	} while (0)
+
+START_TEST(test_parse_defaults)
+{
+	struct options o;
+
+	ck_assert_int_eq(parse(&o, NULL), 0);
+	ck_assert_str_eq(o.socket_path, DEFAULT_SOCKET);
+	ck_assert_str_eq(o.socket_path, "/run/spanheapd/spanheapd.sock");
+	ck_assert_uint_eq(o.socket_mode, 0660);
+	ck_assert_uint_eq(o.socket_gid, (gid_t)-1);
+	ck_assert_uint_eq(o.arena_size, UINT64_C(64) << 30);
+	ck_assert_uint_eq(o.scavenge_after_ns, 5 * MIN);
+	ck_assert_uint_eq(o.gc_after_ns, 2 * MIN);
+	ck_assert_uint_eq(o.max_clients, 1024);
+	ck_assert(!o.trace);
+	ck_assert_ptr_null(o.stats_file);
+	ck_assert(!o.help);
+	ck_assert(!o.version);
+}
+END_TEST
+
+START_TEST(test_parse_every_option)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--socket=/tmp/a b/s.sock",
+			       "--socket-mode=0600", "--socket-group=0",
+			       "--arena-size=2G", "--scavenge-after=10s",
+			       "--gc-after=1min 30s", "--max-clients=5",
+			       "--trace", "--stats-file=/tmp/stats.json"),
+			 0);
+	ck_assert_str_eq(o.socket_path, "/tmp/a b/s.sock");
+	ck_assert_uint_eq(o.socket_mode, 0600);
+	ck_assert_uint_eq(o.socket_gid, 0);
+	ck_assert_uint_eq(o.arena_size, UINT64_C(2) << 30);
+	ck_assert_uint_eq(o.scavenge_after_ns, 10 * SEC);
+	ck_assert_uint_eq(o.gc_after_ns, 90 * SEC);
+	ck_assert_uint_eq(o.max_clients, 5);
+	ck_assert(o.trace);
+	ck_assert_str_eq(o.stats_file, "/tmp/stats.json");
+	ck_assert(!o.help);
+	ck_assert(!o.version);
+}
+END_TEST
+
+START_TEST(test_parse_separate_values)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--socket", "/tmp/s.sock", "--arena-size",
+			       "8M", "--max-clients", "7", "--socket-mode",
+			       "640"),
+			 0);
+	ck_assert_str_eq(o.socket_path, "/tmp/s.sock");
+	ck_assert_uint_eq(o.arena_size, UINT64_C(8) << 20);
+	ck_assert_uint_eq(o.max_clients, 7);
+	ck_assert_uint_eq(o.socket_mode, 0640);
+}
+END_TEST
+
+START_TEST(test_parse_last_wins)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--arena-size=1G", "--arena-size=4M"), 0);
+	ck_assert_uint_eq(o.arena_size, UINT64_C(4) << 20);
+}
+END_TEST
+
+START_TEST(test_parse_help_version)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--help"), 0);
+	ck_assert(o.help);
+	ck_assert(!o.version);
+	ck_assert_int_eq(PARSE(&o, "--version"), 0);
+	ck_assert(o.version);
+	ck_assert(!o.help);
+}
+END_TEST
+
+START_TEST(test_parse_group)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--socket-group=root"), 0);
+	ck_assert_uint_eq(o.socket_gid, 0);
+	ck_assert_int_eq(PARSE(&o, "--socket-group=4242"), 0);
+	ck_assert_uint_eq(o.socket_gid, 4242);
+	PARSE_BAD("no-such-group-here", "--socket-group=no-such-group-here");
+	PARSE_BAD("group", "--socket-group=");
+}
+END_TEST
+
+START_TEST(test_parse_unknown_option)
+{
+	PARSE_BAD("--bogus", "--bogus");
+	PARSE_BAD("--bogus=1", "--bogus=1");
+	PARSE_BAD("-x", "-x");
+	PARSE_BAD("--trace=1", "--trace=1");
+}
+END_TEST
+
+START_TEST(test_parse_missing_value)
+{
+	PARSE_BAD("--socket", "--socket");
+	PARSE_BAD("--arena-size", "--trace", "--arena-size");
+	PARSE_BAD("--max-clients", "--max-clients");
+	PARSE_BAD("--scavenge-after", "--scavenge-after");
+}
+END_TEST
+
+START_TEST(test_parse_positional)
+{
+	PARSE_BAD("foo", "foo");
+	PARSE_BAD("foo", "--trace", "foo");
+	PARSE_BAD("foo", "foo", "--trace");
+}
+END_TEST
+
+START_TEST(test_parse_arena_size)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--arena-size=4K"), 0);
+	ck_assert_uint_eq(o.arena_size, 4096);
+	ck_assert_int_eq(PARSE(&o, "--arena-size=4T"), 0);
+	ck_assert_uint_eq(o.arena_size, UINT64_C(4) << 40);
+	ck_assert_int_eq(PARSE(&o, "--arena-size=12288"), 0);
+	ck_assert_uint_eq(o.arena_size, 12288);
+	PARSE_BAD("--arena-size", "--arena-size=4097");
+	PARSE_BAD("--arena-size", "--arena-size=1K");
+	PARSE_BAD("--arena-size", "--arena-size=0");
+	PARSE_BAD("--arena-size", "--arena-size=0G");
+	PARSE_BAD("--arena-size", "--arena-size=4398046515200");
+	PARSE_BAD("--arena-size", "--arena-size=5T");
+	PARSE_BAD("--arena-size", "--arena-size=16777216T");
+	PARSE_BAD("--arena-size", "--arena-size=lots");
+	PARSE_BAD("--arena-size", "--arena-size=");
+}
+END_TEST
+
+START_TEST(test_parse_max_clients)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--max-clients=1"), 0);
+	ck_assert_uint_eq(o.max_clients, 1);
+	ck_assert_int_eq(PARSE(&o, "--max-clients=1000000"), 0);
+	ck_assert_uint_eq(o.max_clients, 1000000);
+	PARSE_BAD("--max-clients", "--max-clients=0");
+	PARSE_BAD("--max-clients", "--max-clients=-1");
+	PARSE_BAD("--max-clients", "--max-clients=1000001");
+	PARSE_BAD("--max-clients", "--max-clients=18446744073709551617");
+	PARSE_BAD("--max-clients", "--max-clients=3x");
+	PARSE_BAD("--max-clients", "--max-clients= 3");
+	PARSE_BAD("--max-clients", "--max-clients=");
+}
+END_TEST
+
+START_TEST(test_parse_socket_mode)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--socket-mode=0777"), 0);
+	ck_assert_uint_eq(o.socket_mode, 0777);
+	ck_assert_int_eq(PARSE(&o, "--socket-mode=0"), 0);
+	ck_assert_uint_eq(o.socket_mode, 0);
+	PARSE_BAD("999", "--socket-mode=999");
+	PARSE_BAD("--socket-mode", "--socket-mode=0668");
+	PARSE_BAD("--socket-mode", "--socket-mode=10000");
+	PARSE_BAD("--socket-mode", "--socket-mode=rw");
+	PARSE_BAD("--socket-mode", "--socket-mode=");
+	PARSE_BAD("--socket-mode", "--socket-mode=-1");
+}
+END_TEST
+
+START_TEST(test_parse_socket_path)
+{
+	struct options o;
+	char path[160], opt[180];
+
+	/* sun_path holds 107 bytes and the NUL. */
+	memset(path, 'a', sizeof(path));
+	path[0] = '/';
+	path[108] = 0;
+	snprintf(opt, sizeof(opt), "--socket=%s", path);
+	PARSE_BAD("--socket", opt);
+	path[107] = 0;
+	snprintf(opt, sizeof(opt), "--socket=%s", path);
+	ck_assert_int_eq(PARSE(&o, opt), 0);
+	ck_assert_str_eq(o.socket_path, path);
+	PARSE_BAD("--socket", "--socket=");
+	PARSE_BAD("--stats-file", "--stats-file=");
+}
+END_TEST
+
+START_TEST(test_parse_times)
+{
+	PARSE_BAD("--scavenge-after", "--scavenge-after=0");
+	PARSE_BAD("--gc-after", "--gc-after=0s");
+	PARSE_BAD("--scavenge-after", "--scavenge-after=soon");
+	PARSE_BAD("--gc-after", "--gc-after=5 parsecs");
+	PARSE_BAD("--gc-after", "--gc-after=213504d");
+}
+END_TEST
+
+/* The reason names the option, not the program. */
+START_TEST(test_parse_unknown_short_cluster)
+{
+	PARSE_BAD("-x", "-xy");
+	ck_assert_msg(!strstr(err, "spanheapd"), "reason: %s", err);
+}
+END_TEST
+
+/* Parsing is a pure function of argv: an earlier error leaves no trace. */
+START_TEST(test_parse_repeatable)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-xy"), -EINVAL);
+	ck_assert_int_eq(PARSE(&o, "--max-clients=3"), 0);
+	ck_assert_uint_eq(o.max_clients, 3);
+	PARSE_BAD("--bogus", "--trace", "--bogus", "--help");
+	ck_assert_int_eq(parse(&o, NULL), 0);
+	ck_assert(!o.trace);
+	ck_assert(!o.help);
+	ck_assert_uint_eq(o.max_clients, DEFAULT_MAX_CLIENTS);
+}
+END_TEST
+
+/* ---- the binary ---- */
+
+static char out[16384];
+
+/* A fresh temp dir for a socket path that must never be created. */
+static void tmpdir(char *dir, size_t len)
+{
+	snprintf(dir, len, "/tmp/spanheap-opt.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void rmdir_all(const char *dir)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		ck_abort_msg("cannot remove %s", dir);
+}
+
+/*
+ * Run spanheapd with --socket under a temp dir and the bad @arg: it
+ * exits 2, says "spanheapd: <reason>" naming @word on one line, then
+ * the usage, and creates nothing.
+ */
+static void run_bad(const char *arg, const char *word)
+{
+	char dir[64], sock[128], sub[96];
+	const char *args[4];
+	const char *nl;
+	int code;
+
+	tmpdir(dir, sizeof(dir));
+	snprintf(sub, sizeof(sub), "%s/x", dir);
+	snprintf(sock, sizeof(sock), "--socket=%s/s.sock", sub);
+	args[0] = sock;
+	args[1] = "--arena-size=4M";
+	args[2] = arg;
+	args[3] = NULL;
+	code = test_daemon_run(args, out, sizeof(out));
+	ck_assert_msg(code == 2, "%s: exit %d, want 2", arg, code);
+	ck_assert_msg(!strncmp(out, "spanheapd: ", 11),
+		      "%s: the first line is not 'spanheapd: <reason>': %.200s",
+		      arg, out);
+	nl = strchr(out, '\n');
+	ck_assert_ptr_nonnull(nl);
+	ck_assert_msg(memmem(out, (size_t)(nl - out), word, strlen(word)),
+		      "%s: the reason does not name '%s': %.*s", arg, word,
+		      (int)(nl - out), out);
+	ck_assert_str_eq(nl + 1, options_usage());
+	ck_assert_msg(access(sub, F_OK) < 0 && errno == ENOENT,
+		      "%s: %s was created", arg, sub);
+	rmdir_all(dir);
+}
+
+START_TEST(test_bin_bad_options)
+{
+	run_bad("--max-clients=0", "--max-clients");
+	run_bad("--bogus", "--bogus");
+	run_bad("extra", "extra");
+	run_bad("--arena-size=4097", "--arena-size");
+	run_bad("--socket-mode=999", "999");
+	run_bad("--scavenge-after=0", "--scavenge-after");
+	run_bad("--socket-group=no-such-group-here", "no-such-group-here");
+	run_bad("--socket", "--socket");
+}
+END_TEST
+
+START_TEST(test_bin_help)
+{
+	const char *args[] = { "--help", NULL };
+
+	ck_assert_int_eq(test_daemon_run(args, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, options_usage());
+	ck_assert(!strncmp(out, "Usage: spanheapd ", 17));
+}
+END_TEST
+
+START_TEST(test_bin_version)
+{
+	const char *args[] = { "--version", NULL };
+
+	ck_assert_int_eq(test_daemon_run(args, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "spanheapd " SPANHEAPD_VERSION "\n");
+}
+END_TEST
+
+/* The reason and usage go to stderr, --help's usage to stdout. */
+START_TEST(test_bin_streams)
+{
+	const char *bin = getenv("SPANHEAPD");
+	char cmd[512];
+	size_t n;
+	FILE *p;
+
+	if (!bin || !*bin)
+		bin = "build/spanheapd";
+	snprintf(cmd, sizeof(cmd), "exec '%s' --bogus 2>/dev/null", bin);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	ck_assert_int_eq(pclose(p), 2 << 8);
+	ck_assert_uint_eq(n, 0);
+	snprintf(cmd, sizeof(cmd), "exec '%s' --help 2>&1 >/dev/null", bin);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	ck_assert_int_eq(pclose(p), 0);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+static Suite *options_suite(void)
+{
+	Suite *s = suite_create("options");
+	TCase *tc;
+
+	tc = tcase_create("parse_size");
+	tcase_add_test(tc, test_size_plain);
+	tcase_add_test(tc, test_size_suffixes);
+	tcase_add_test(tc, test_size_bad_strings);
+	tcase_add_test(tc, test_size_overflow);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("parse_time");
+	tcase_add_test(tc, test_time_units);
+	tcase_add_test(tc, test_time_bare_seconds);
+	tcase_add_test(tc, test_time_combos);
+	tcase_add_test(tc, test_time_bad);
+	tcase_add_test(tc, test_time_overflow);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("options_parse");
+	tcase_add_test(tc, test_parse_defaults);
+	tcase_add_test(tc, test_parse_every_option);
+	tcase_add_test(tc, test_parse_separate_values);
+	tcase_add_test(tc, test_parse_last_wins);
+	tcase_add_test(tc, test_parse_help_version);
+	tcase_add_test(tc, test_parse_group);
+	tcase_add_test(tc, test_parse_unknown_option);
+	tcase_add_test(tc, test_parse_missing_value);
+	tcase_add_test(tc, test_parse_positional);
+	tcase_add_test(tc, test_parse_arena_size);
+	tcase_add_test(tc, test_parse_max_clients);
+	tcase_add_test(tc, test_parse_socket_mode);
+	tcase_add_test(tc, test_parse_socket_path);
+	tcase_add_test(tc, test_parse_times);
+	tcase_add_test(tc, test_parse_unknown_short_cluster);
+	tcase_add_test(tc, test_parse_repeatable);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("binary");
+	tcase_add_test(tc, test_bin_bad_options);
+	tcase_add_test(tc, test_bin_help);
+	tcase_add_test(tc, test_bin_version);
+	tcase_add_test(tc, test_bin_streams);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TEST_MAIN(options_suite)

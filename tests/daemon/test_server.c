@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests for daemon/server.c against the real spanheapd over raw sockets:
+ * the listening socket (its mode, group and directories, a second daemon,
+ * a stale file), the handshake that hands out the sealed arena, the
+ * --max-clients limit, and shutdown on SIGTERM and SIGINT.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/daemon/wire.h"
+#include "tests/lib/daemon.h"
+#include "tests/lib/testlib.h"
+
+#define ARENA_1G (UINT64_C(1) << 30)
+
+static const char *daemon_bin(void)
+{
+	const char *bin = getenv("SPANHEAPD");
+
+	return bin && *bin ? bin : "build/spanheapd";
+}
+
+static void make_tmpdir(char *dir, size_t len)
+{
+	snprintf(dir, len, "/tmp/spanheap-srv.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void remove_tree(const char *dir)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		ck_abort_msg("cannot remove %s", dir);
+}
+
+static bool can_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int r;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return r == 0;
+}
+
+static pid_t spawn_daemon(const char *sock, const char *const *args,
+			  const char *log)
+{
+	const char *argv[16];
+	char sockopt[160];
+	int n = 0, fd;
+	pid_t pid;
+
+	snprintf(sockopt, sizeof(sockopt), "--socket=%s", sock);
+	argv[n++] = daemon_bin();
+	argv[n++] = sockopt;
+	argv[n++] = "--arena-size=64M";
+	for (int i = 0; args && args[i]; i++) {
+		ck_assert_int_lt(n, 15);
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		execv(argv[0], (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	close(fd);
+	return pid;
+}
+
+/*
+ * Start spanheapd on @sock, a path of the caller's choosing inside the
+ * temp dir @dir, so that test_daemon_stop() works on @t as on one that
+ * test_daemon_start() made.
+ */
+static void start_at(struct test_daemon *t, const char *dir, const char *sock,
+		     const char *const *args)
+{
+	int status;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->dir, sizeof(t->dir), "%s", dir);
+	snprintf(t->sock, sizeof(t->sock), "%s", sock);
+	snprintf(t->log, sizeof(t->log), "%s/spanheapd.log", dir);
+	t->pid = spawn_daemon(sock, args, t->log);
+	for (int i = 0; i < 2000; i++) {
+		if (can_connect(t->sock))
+			return;
+		if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
+			t->pid = 0;
+			ck_abort_msg("spanheapd exited; see %s", t->log);
+		}
+		usleep(10000);
+	}
+	ck_abort_msg("spanheapd did not start listening; see %s", t->log);
+}
+
+/* The file at @path is a socket with permissions @mode. */
+static void assert_socket_mode(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_msg((st.st_mode & 07777) == mode, "mode %o, want %o",
+		      (unsigned int)(st.st_mode & 07777), (unsigned int)mode);
+}
+
+/* ---- hello ---- */
+
+START_TEST(test_hello_welcome_with_sealed_memfd)
+{
+	struct test_daemon t;
+	struct proto_welcome w;
+	char link[PATH_MAX], proc[64];
+	struct stat st;
+	int fd, memfd, seals;
+	ssize_t n;
+	void *p;
+
+	test_daemon_start(&t, NULL);
+	fd = wire_connect(t.sock);
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(wire_hello(fd, "hello-test", &w, &memfd), 0);
+	ck_assert_uint_eq(w.hdr.seq, 0);
+	ck_assert_uint_eq(w.page_size, 4096);
+	ck_assert_uint_eq(w.max_batch, PROTO_MAX_BATCH);
+	ck_assert_uint_eq(w.arena_size, ARENA_1G);
+	ck_assert_uint_ne(w.client_id, 0);
+	ck_assert_uint_eq(w.pad, 0);
+
+	seals = fcntl(memfd, F_GET_SEALS);
+	ck_assert_int_ge(seals, 0);
+	ck_assert_int_eq(seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+			 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	/* Clients write their spans: the arena must stay writable. */
+	ck_assert_int_eq(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE), 0);
+	ck_assert_int_eq(fstat(memfd, &st), 0);
+	ck_assert_uint_eq((uint64_t)st.st_size, ARENA_1G);
+	ck_assert_int_lt(ftruncate(memfd, 4096), 0);
+	ck_assert_int_eq(errno, EPERM);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", memfd);
+	n = readlink(proc, link, sizeof(link) - 1);
+	ck_assert_int_gt(n, 0);
+	link[n] = 0;
+	ck_assert_msg(!strncmp(link, "/memfd:", 7), "not a memfd: %s", link);
+	ck_assert_int_eq(fcntl(memfd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	munmap(p, 4096);
+	close(memfd);
+	close(fd);
+	test_daemon_stop(&t);
+}
+END_TEST
+
+START_TEST(test_hello_client_ids_differ)
+{
+	struct test_daemon t;
+	struct proto_welcome w[8];
+	int fd[8];
+
+	test_daemon_start(&t, NULL);
+	for (int i = 0; i < 8; i++) {
+		fd[i] = wire_connect(t.sock);
+		ck_assert_int_eq(wire_hello(fd[i], "ids", &w[i], NULL), 0);
+		ck_assert_uint_ne(w[i].client_id, 0);
+		for (int j = 0; j < i; j++)
+			ck_assert_uint_ne(w[i].client_id, w[j].client_id);
+		/* Closing one must not let its id be handed out again. */
+		if (i == 3)
+			close(fd[0]);
+	}
+	for (int i = 1; i < 8; i++)
+		close(fd[i]);
+	test_daemon_stop(&t);
+}
+END_TEST
+
+/* ---- socket ---- */
+
+START_TEST(test_socket_default_mode)
+{
+	struct test_daemon t;
+
+	test_daemon_start(&t, NULL);
+	assert_socket_mode(t.sock, 0660);
+	test_daemon_stop(&t);
+}
+END_TEST
+
+START_TEST(test_socket_mode_option)
+{
+	static const struct {
+		const char *arg;
+		mode_t mode;
+	} modes[] = {
+		{ "--socket-mode=0600", 0600 },
+		{ "--socket-mode=666", 0666 },
+		{ "--socket-mode=0640", 0640 },
+	};
+	struct test_daemon t;
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		const char *args[] = { modes[i].arg, NULL };
+
+		test_daemon_start(&t, args);
+		assert_socket_mode(t.sock, modes[i].mode);
+		test_daemon_stop(&t);
+	}
+}
+END_TEST
+
+START_TEST(test_socket_group_option)
+{
+	const char *args[] = { "--socket-group=4242", NULL };
+	struct test_daemon t;
+	struct stat st;
+
+	if (geteuid() != 0)
+		return;		/* only root may give the socket away */
+	test_daemon_start(&t, args);
+	ck_assert_int_eq(stat(t.sock, &st), 0);
+	ck_assert_uint_eq(st.st_gid, 4242);
+	assert_socket_mode(t.sock, 0660);
+	test_daemon_stop(&t);
+}
+END_TEST
+
+START_TEST(test_socket_creates_parent_dirs)
+{
+	struct test_daemon t;
+	char dir[64], sock[128], sub[96];
+	struct stat st;
+	int fd;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(sub, sizeof(sub), "%s/a/b/c", dir);
+	snprintf(sock, sizeof(sock), "%s/s.sock", sub);
+	start_at(&t, dir, sock, NULL);
+	ck_assert_int_eq(stat(sub, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	fd = wire_open(sock, "parents");
+	close(fd);
+	test_daemon_stop(&t);
+}
+END_TEST
+
+START_TEST(test_socket_second_daemon_refused)
+{
+	struct test_daemon t;
+	char sockopt[160], out[4096];
+	const char *args[] = { sockopt, "--arena-size=4M", NULL };
+	struct stat before, after;
+	int fd, code;
+	json_t *j;
+
+	test_daemon_start(&t, NULL);
+	fd = wire_open(t.sock, "first");
+	ck_assert_int_eq(stat(t.sock, &before), 0);
+	snprintf(sockopt, sizeof(sockopt), "--socket=%s", t.sock);
+	code = test_daemon_run(args, out, sizeof(out));
+	ck_assert_msg(code != 0, "a second daemon started on %s", t.sock);
+	ck_assert_msg(code < 128, "the second daemon crashed: %d: %s", code,
+		      out);
+	ck_assert_msg(strstr(out, "another spanheapd"),
+		      "no clear reason: %s", out);
+	/* The first still owns the path, and serves old and new clients. */
+	ck_assert_int_eq(stat(t.sock, &after), 0);
+	ck_assert_uint_eq(before.st_ino, after.st_ino);
+	j = wire_stats(fd);
+	json_decref(j);
+	close(fd);
+	fd = wire_open(t.sock, "after");
+	close(fd);
+	test_daemon_stop(&t);
+}
+END_TEST
+
+START_TEST(test_socket_stale_replaced)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct test_daemon t;
+	char dir[64], sock[100];
+	struct stat st;
+	int fd;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+	close(fd);
+	ck_assert_int_eq(stat(sock, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert(!can_connect(sock));
+
+	start_at(&t, dir, sock, NULL);
+	fd = wire_open(sock, "stale");
+	close(fd);
+	assert_socket_mode(sock, 0660);
+	test_daemon_stop(&t);
+}
+END_TEST
+
+/* Something that is not a socket at the path is left alone. */
+START_TEST(test_socket_not_a_socket_kept)
+{
+	char dir[64], sock[128], sockopt[160], out[4096];
+	const char *args[] = { sockopt, "--arena-size=4M", NULL };
+	struct stat st;
+	int fd, code;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+	snprintf(sockopt, sizeof(sockopt), "--socket=%s", sock);
+	fd = open(sock, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "keep", 4), 4);
+	close(fd);
+	code = test_daemon_run(args, out, sizeof(out));
+	ck_assert_msg(code != 0 && code < 128, "exit %d", code);
+	ck_assert_int_eq(stat(sock, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(st.st_size, 4);
+	remove_tree(dir);
+}
+END_TEST
+
+/* ---- max_clients ---- */
+
+/* The connection at @fd was refused: a bare -EUSERS WELCOME, then EOF. */
+static void assert_refused(int fd)
+{
+	union {
+		struct proto_hdr hdr;
+		char buf[PROTO_REPLY_MAX];
+	} u;
+	size_t n = wire_recv(fd, u.buf, sizeof(u.buf));
+
+	ck_assert_uint_eq(n, sizeof(struct proto_hdr));
+	ck_assert_uint_eq(u.hdr.magic, PROTO_MAGIC);
+	ck_assert_uint_eq(u.hdr.version, PROTO_VERSION);
+	ck_assert_uint_eq(u.hdr.type, PROTO_WELCOME);
+	ck_assert_uint_eq(u.hdr.seq, 0);
+	ck_assert_int_eq(u.hdr.status, -EUSERS);
+	ck_assert_int_eq(proto_check_reply(u.buf, n, PROTO_HELLO, 0), 0);
+	ck_assert(wire_closed(fd));
+}
+
+START_TEST(test_max_clients_refused)
+{
+	const char *args[] = { "--max-clients=3", NULL };
+	struct test_daemon t;
+	int fd[4];
+	json_t *j, *c;
+
+	test_daemon_start(&t, args);
+	for (int i = 0; i < 3; i++)
+		fd[i] = wire_open(t.sock, "max");
+	fd[3] = wire_connect(t.sock);
+	assert_refused(fd[3]);
+	close(fd[3]);
+	/* Connections that never said HELLO count as well. */
+	close(fd[2]);
+	j = wire_stats(fd[0]);
+	json_decref(j);
+	fd[2] = wire_connect(t.sock);
+	fd[3] = wire_connect(t.sock);
+	assert_refused(fd[3]);
+	close(fd[3]);
+
+	j = wire_stats(fd[0]);
+	c = json_object_get(j, "clients");
+	ck_assert_uint_eq(wire_json_u64(c, "refused"), 2);
+	ck_assert_uint_eq(wire_json_u64(c, "max"), 3);
+	ck_assert_uint_eq(wire_json_u64(c, "count"), 2);
+	json_decref(j);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	test_daemon_stop(&t);
+}
+END_TEST
+
+START_TEST(test_max_clients_slot_freed)
+{
+	const char *args[] = { "--max-clients=3", NULL };
+	struct test_daemon t;
+	int fd[3], extra;
+	json_t *j;
+
+	test_daemon_start(&t, args);
+	for (int i = 0; i < 3; i++)
+		fd[i] = wire_open(t.sock, "slot");
+	extra = wire_connect(t.sock);
+	assert_refused(extra);
+	close(extra);
+
+	/*
+	 * After a round trip on another connection begun after the close,
+	 * the daemon has seen it: both were ready before it answered.
+	 */
+	close(fd[1]);
+	j = wire_stats(fd[0]);
+	json_decref(j);
+	fd[1] = wire_connect(t.sock);
+	ck_assert_int_eq(wire_hello(fd[1], "slot-again", NULL, NULL), 0);
+	wire_alloc1(fd[1], 1);
+
+	extra = wire_connect(t.sock);
+	assert_refused(extra);
+	close(extra);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	test_daemon_stop(&t);
+}
+END_TEST
+
+/* ---- shutdown ---- */
+
+static void assert_clean_exit(struct test_daemon *t, int sig)
+{
+	char sock[sizeof(t->sock)], dir[sizeof(t->dir)];
+	int status;
+
+	snprintf(sock, sizeof(sock), "%s", t->sock);
+	snprintf(dir, sizeof(dir), "%s", t->dir);
+	status = test_daemon_kill(t, sig);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "spanheapd after signal %d: status %#x; see %s", sig,
+		      status, t->log);
+	ck_assert_msg(access(sock, F_OK) < 0 && errno == ENOENT,
+		      "%s left behind", sock);
+	remove_tree(dir);
+}
+
+START_TEST(test_sigterm_exits_0)
+{
+	struct test_daemon t;
+	int fd;
+
+	test_daemon_start(&t, NULL);
+	fd = wire_open(t.sock, "idle");
+	assert_clean_exit(&t, SIGTERM);
+	ck_assert(wire_closed(fd));
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_sigint_exits_0)
+{
+	struct test_daemon t;
+
+	test_daemon_start(&t, NULL);
+	assert_clean_exit(&t, SIGINT);
+}
+END_TEST
+
+START_TEST(test_sigterm_with_spans_held)
+{
+	struct test_daemon t;
+	struct proto_alloc_reply rep;
+	struct proto_hdr hdr;
+	int fd[4], sent = 0;
+
+	test_daemon_start(&t, NULL);
+	for (int i = 0; i < 3; i++) {
+		fd[i] = wire_open(t.sock, "holder");
+		ck_assert_int_eq(wire_alloc(fd[i], 1 + (uint64_t)i * 7,
+					    PROTO_MAX_BATCH, 0, &rep), 0);
+		wire_alloc1(fd[i], 300);
+	}
+	/* One more that holds spans and has unread replies queued. */
+	fd[3] = wire_open(t.sock, "flooder");
+	wire_alloc1(fd[3], 2);
+	wire_hdr(&hdr, PROTO_STATS);
+	while (sent < 10000 && send(fd[3], &hdr, sizeof(hdr),
+				    MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		sent++;
+	ck_assert_int_gt(sent, 0);
+	assert_clean_exit(&t, SIGTERM);
+	for (int i = 0; i < 4; i++)
+		close(fd[i]);
+}
+END_TEST
+
+/* A SIGTERM while the scavenger thread works for a client. */
+START_TEST(test_sigterm_during_scavenge)
+{
+	const uint64_t pages = 16384;	/* 64 MiB */
+	struct test_daemon t;
+	struct proto_hdr h;
+	int fd, memfd;
+	uint64_t off;
+	void *base;
+
+	test_daemon_start(&t, NULL);
+	fd = wire_connect(t.sock);
+	ck_assert_int_eq(wire_hello(fd, "scavenging", NULL, &memfd), 0);
+	off = wire_alloc1(fd, pages);
+	base = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    memfd, (off_t)off);
+	ck_assert_ptr_ne(base, MAP_FAILED);
+	memset(base, 1, pages * 4096);
+	munmap(base, pages * 4096);
+	ck_assert_int_eq(wire_free1(fd, off), 0);
+	wire_hdr(&h, PROTO_SCAVENGE);
+	wire_send(fd, &h, sizeof(h));
+	assert_clean_exit(&t, SIGTERM);
+	close(memfd);
+	close(fd);
+}
+END_TEST
+
+/*
+ * The daemon answers connections only once it will also shut down
+ * cleanly: a SIGTERM right after the first successful connect must end
+ * it with status 0 and no socket file, never kill it outright.
+ */
+START_TEST(test_sigterm_right_after_start)
+{
+	for (int round = 0; round < 50; round++) {
+		char dir[64], sock[128], log[128];
+		struct timespec t0, now;
+		int status;
+		pid_t pid;
+
+		make_tmpdir(dir, sizeof(dir));
+		snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+		snprintf(log, sizeof(log), "%s/spanheapd.log", dir);
+		pid = spawn_daemon(sock, NULL, log);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		while (!can_connect(sock)) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			ck_assert_msg(now.tv_sec - t0.tv_sec < 20,
+				      "spanheapd did not start; see %s", log);
+			ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0);
+		}
+		kill(pid, SIGTERM);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			      "round %d: SIGTERM just after listen: status %#x",
+			      round, status);
+		ck_assert_msg(access(sock, F_OK) < 0, "round %d: %s left",
+			      round, sock);
+		remove_tree(dir);
+	}
+}
+END_TEST
+
+static Suite *server_suite(void)
+{
+	Suite *s = suite_create("server");
+	TCase *tc;
+
+	tc = tcase_create("hello");
+	tcase_add_test(tc, test_hello_welcome_with_sealed_memfd);
+	tcase_add_test(tc, test_hello_client_ids_differ);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("socket");
+	tcase_add_test(tc, test_socket_default_mode);
+	tcase_add_test(tc, test_socket_mode_option);
+	tcase_add_test(tc, test_socket_group_option);
+	tcase_add_test(tc, test_socket_creates_parent_dirs);
+	tcase_add_test(tc, test_socket_second_daemon_refused);
+	tcase_add_test(tc, test_socket_stale_replaced);
+	tcase_add_test(tc, test_socket_not_a_socket_kept);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("max_clients");
+	tcase_add_test(tc, test_max_clients_refused);
+	tcase_add_test(tc, test_max_clients_slot_freed);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shutdown");
+	tcase_add_test(tc, test_sigterm_exits_0);
+	tcase_add_test(tc, test_sigint_exits_0);
+	tcase_add_test(tc, test_sigterm_with_spans_held);
+	tcase_add_test(tc, test_sigterm_during_scavenge);
+	tcase_add_test(tc, test_sigterm_right_after_start);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TEST_MAIN(server_suite)
