@@ -22,8 +22,6 @@
 
 /* A connection must say HELLO within this time, or it is dropped. */
 #define CLIENT_HELLO_TIMEOUT_SEC 10
-/* Requests served per wake-up before letting other clients run. */
-#define CLIENT_BURST 32
 /* Received fds beyond this are cut off (MSG_CTRUNC) and dropped. */
 #define CLIENT_MAX_FDS 8
 
@@ -318,17 +316,19 @@ static int read_one(struct client *c)
 	return 1;
 }
 
+/*
+ * One request per wake-up: a libspanclient connection never has a second
+ * request waiting (it holds its lock for a whole round trip), so reading
+ * again would only cost a recvmsg that fails with EAGAIN.  Level-triggered
+ * events bring us back at once for pipelined requests.
+ */
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
 
 	(void)fd, (void)what;
-	for (int i = 0; i < CLIENT_BURST; i++) {
-		if (read_one(c) <= 0)
-			return;
-		if (c->closing || c->scav_wait || !STAILQ_EMPTY(&c->outq))
-			break;
-	}
+	if (read_one(c) < 0)
+		return;
 	if (c->closing && STAILQ_EMPTY(&c->outq))
 		client_destroy(c);
 }
