@@ -20,8 +20,6 @@
 #include "daemon.h"
 #include "log.h"
 
-/* A connection must say HELLO within this time, or it is dropped. */
-#define CLIENT_HELLO_TIMEOUT_SEC 10
 /* Received fds beyond this are cut off (MSG_CTRUNC) and dropped. */
 #define CLIENT_MAX_FDS 8
 
@@ -36,8 +34,8 @@ static void on_hello_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	if (c->welcomed)
 		return;
-	log_warn("client %u (pid %d) sent no HELLO in %d s; dropped", c->id,
-		 (int)c->cred.pid, CLIENT_HELLO_TIMEOUT_SEC);
+	log_warn("client %u (pid %d) sent no HELLO in time; dropped", c->id,
+		 (int)c->cred.pid);
 	client_destroy(c);
 }
 
@@ -69,7 +67,6 @@ static uint32_t next_id(struct daemon *d)
 
 void client_accept(struct daemon *d, int fd)
 {
-	static const struct timeval hello_timeout = { CLIENT_HELLO_TIMEOUT_SEC, 0 };
 	socklen_t len = sizeof(struct ucred);
 	struct client *c;
 
@@ -93,7 +90,7 @@ void client_accept(struct daemon *d, int fd)
 	c->ev_hello = evtimer_new(d->base, on_hello_timeout, c);
 	if (!c->ev_read || !c->ev_write || !c->ev_hello ||
 	    event_add(c->ev_read, NULL) < 0 ||
-	    event_add(c->ev_hello, &hello_timeout) < 0) {
+	    event_add(c->ev_hello, &d->hello_timeout) < 0) {
 		log_err("out of memory for a client");
 		if (c->ev_read)
 			event_free(c->ev_read);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "options.h"
 #include "shm/arena.h"
@@ -28,6 +29,9 @@
 
 struct event;
 struct event_base;
+
+/* A connection must say HELLO within this time, or it is dropped. */
+#define DAEMON_HELLO_TIMEOUT_SEC 10
 
 /* One reply datagram waiting for the client's socket to take it. */
 struct outmsg {
@@ -101,6 +105,7 @@ struct daemon {
 	TAILQ_HEAD(, client) clients;
 	unsigned int nclients;
 	uint32_t next_client_id;
+	struct timeval hello_timeout;	/* to say HELLO after connecting */
 	uint64_t refused;	/* connections refused at --max-clients */
 };
 

@@ -28,6 +28,7 @@ static void setup(void)
 	d.opt.max_clients = DEFAULT_MAX_CLIENTS;
 	d.listen_fd = -1;
 	d.next_client_id = 1;
+	d.hello_timeout = (struct timeval){ 10, 0 };
 	TAILQ_INIT(&d.clients);
 	pthread_mutex_init(&d.heap_lock, NULL);
 	d.base = event_base_new();
@@ -209,6 +210,41 @@ START_TEST(test_send_queues_in_order)
 }
 END_TEST
 
+/* ---- hello timeout ---- */
+
+static void run_loop_ms(int ms)
+{
+	struct timeval tv = { 0, ms * 1000 };
+
+	event_base_loopexit(d.base, &tv);
+	event_base_dispatch(d.base);
+}
+
+START_TEST(test_silent_client_dropped)
+{
+	struct proto_hello hello;
+	int quiet, talker;
+	struct client *c;
+	char buf[64];
+
+	d.hello_timeout = (struct timeval){ 0, 100000 };
+	accept_one(&quiet);
+	c = accept_one(&talker);
+	memset(&hello, 0, sizeof(hello));
+	proto_hdr_init(&hello.hdr, PROTO_HELLO, 0);
+	ck_assert_int_eq(send(talker, &hello, sizeof(hello), 0),
+			 sizeof(hello));
+	run_loop_ms(400);
+	/* The one that said HELLO stays, the silent one is gone. */
+	ck_assert_uint_eq(d.nclients, 1);
+	ck_assert_ptr_eq(TAILQ_FIRST(&d.clients), c);
+	ck_assert(c->welcomed);
+	ck_assert_int_eq(recv(quiet, buf, sizeof(buf), MSG_DONTWAIT), 0);
+	close(quiet);
+	close(talker);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("daemon-client");
@@ -225,6 +261,11 @@ static Suite *client_suite(void)
 	tc = tcase_create("send");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_send_queues_in_order);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hello_timeout");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_silent_client_dropped);
 	suite_add_tcase(s, tc);
 	return s;
 }
