@@ -98,7 +98,7 @@ PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 # check's default of 4 s a test is short on this VM under sanitizers.
 export CK_DEFAULT_TIMEOUT ?= 60
 
-.PHONY: all deps check check-sanitize check-units check-man check-system \
+.PHONY: all deps check check-sanitize check-tsan check-units check-man check-system \
 	bench clean run fuzz deps-fuzz \
 	install uninstall
 
@@ -317,6 +317,10 @@ check-sanitize:
 	$(MAKE) BUILD=$(BUILD)/sanitize \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 		check
+
+# The daemon has a scavenger thread and the library is used from many.
+check-tsan:
+	$(MAKE) BUILD=$(BUILD)/tsan SAN="-fsanitize=thread" check
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
