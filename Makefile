@@ -273,7 +273,7 @@ uninstall:
 # A real systemd as PID 1 in private namespaces drives the installed
 # units: see tests/system/check-system.sh.  Needs root.
 check-system: all
-	bash tests/system/check-system.sh
+	BUILD=$(BUILD) bash tests/system/check-system.sh
 
 # A fuzz target replayed over its corpus: no libFuzzer, no check.
 $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \

@@ -86,6 +86,7 @@ struct daemon {
 	struct scav scav;		/* GUARDED_BY(heap_lock) */
 	uint64_t ticks;			/* scavenger timer ticks */
 	uint64_t pass_tick;		/* scvgN of the pass in progress */
+	uint64_t release_errors_seen;	/* failed releases already logged */
 	bool trace;			/* --trace or SPANHEAPD_TRACE=1 */
 
 	/* The scavenger thread and its jobs; see scavenger.c. */

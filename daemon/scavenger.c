@@ -170,6 +170,24 @@ static void pass_traced(struct daemon *d)
 	trace(d, line);
 }
 
+/* A release that fails leaves memory with the kernel: say so, once a pass. */
+static void log_release_errors(struct daemon *d)
+{
+	uint64_t n;
+	int err;
+
+	daemon_heap_lock(d);
+	n = d->scav.release_errors;
+	err = d->scav.last_release_error;
+	daemon_heap_unlock(d);
+	if (n == d->release_errors_seen)
+		return;
+	log_warn("scavenger: %llu releases failed (%llu in all), the last with: %s; those pages stay counted as not released",
+		 (unsigned long long)(n - d->release_errors_seen),
+		 (unsigned long long)n, strerror(-err));
+	d->release_errors_seen = n;
+}
+
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -184,6 +202,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	done = d->forced_done;
 	bytes = d->forced_bytes;
 	pthread_mutex_unlock(&d->job_lock);
+	log_release_errors(d);
 	for (c = TAILQ_FIRST(&d->clients); c; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (c->scav_wait && c->scav_wait <= done) {

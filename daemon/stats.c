@@ -51,12 +51,13 @@ static uint64_t to_unix_ns(uint64_t mono)
 
 static json_t *scavenger_json(const struct scav *s)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "passes", (json_int_t)s->passes,
 			 "released_bytes_total", (json_int_t)s->released_total,
 			 "released_bytes_last", (json_int_t)s->released_last,
 			 "time_ns", (json_int_t)s->time_ns,
 			 "forced_releases", (json_int_t)s->forced_releases,
+			 "release_errors", (json_int_t)s->release_errors,
 			 "forced_gc", (json_int_t)s->forced_gc,
 			 "ticks", (json_int_t)s->ticks,
 			 "scavenge_after_ns", (json_int_t)s->cfg.scavenge_after_ns,

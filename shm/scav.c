@@ -123,6 +123,10 @@ void scav_pass_return(struct scav *s, struct heap *h,
 {
 	heap_scavenge_return(h, t, result, &s->cursor);
 	s->time_ns += ns;
+	if (result < 0) {
+		s->release_errors++;
+		s->last_release_error = result;
+	}
 	if (result == 0) {
 		s->released_pass += t->npages << HEAP_PAGE_SHIFT;
 		s->released_total += t->npages << HEAP_PAGE_SHIFT;

@@ -42,6 +42,8 @@ struct scav {
 	uint64_t released_last;		/* bytes, by the last completed pass */
 	uint64_t time_ns;		/* spent releasing */
 	uint64_t forced_releases;	/* on-demand releases (SCAVENGE) */
+	uint64_t release_errors;	/* runs whose release failed */
+	int last_release_error;		/* -errno of the last one */
 	/* the pass in progress */
 	bool cancel;			/* end passes at the next run */
 	bool in_pass;

@@ -634,6 +634,8 @@ START_TEST(test_chunk_one_release_fails)
 	ck_assert(!page_released(a + 3 * MIB - PG));
 	ck_assert(page_released(a + 3 * MIB));
 	ck_assert_uint_eq(s.released_last, 9 * MIB);
+	ck_assert_uint_eq(s.release_errors, 1);
+	ck_assert_int_lt(s.last_release_error, 0);
 
 	/* The next pass releases just the chunk that failed. */
 	calls = fk.ncalls;
