@@ -1,0 +1,606 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests for daemon/dispatch.c against the real spanheapd over raw sockets:
+ * what no client can break.  SCAVENGE runs on the daemon's scavenger
+ * thread and is answered in request order while other clients allocate,
+ * free and leave; random datagrams and a client that never reads its
+ * replies cannot hurt the daemon or other clients.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tests/daemon/dispatch_fixture.h"
+#include "tests/daemon/wire.h"
+#include "tests/lib/testlib.h"
+
+/* ---- scavenge ---- */
+
+/* Send a bare request of @type; returns its seq. */
+static uint32_t send_bare(int fd, uint16_t type)
+{
+	struct proto_hdr h;
+	uint32_t seq = wire_hdr(&h, type);
+
+	wire_send(fd, &h, sizeof(h));
+	return seq;
+}
+
+/* Replies come in the order of the requests, SCAVENGE's too. */
+START_TEST(test_scavenge_pipelined)
+{
+	union {
+		struct proto_scavenge_reply rep;
+		char buf[PROTO_REPLY_MAX];
+	} u;
+	struct proto_alloc a;
+	uint32_t s1, s2, s3, s4;
+	int fd = wire_open(td.sock, "pipeline");
+	json_t *j;
+
+	ck_assert_int_eq(wire_free1(fd, wire_alloc1(fd, 500)), 0);
+	s1 = send_bare(fd, PROTO_SCAVENGE);
+	s2 = send_bare(fd, PROTO_STATS);
+	memset(&a, 0, sizeof(a));
+	s3 = wire_hdr(&a.hdr, PROTO_SPAN_ALLOC);
+	a.npages = 1;
+	a.count = 1;
+	wire_send(fd, &a, sizeof(a));
+	s4 = send_bare(fd, PROTO_SCAVENGE);
+	ck_assert_int_eq(wire_reply(fd, PROTO_SCAVENGE, s1, u.buf,
+				    sizeof(u.buf), NULL), 0);
+	j = wire_stats_recv(fd, s2, NULL);
+	assert_identities(j);
+	/* The first SCAVENGE was answered after its pass. */
+	ck_assert_uint_eq(wire_json_u64(j, "heap_released"),
+			  wire_json_u64(j, "heap_idle"));
+	json_decref(j);
+	ck_assert_int_eq(wire_reply(fd, PROTO_SPAN_ALLOC, s3, u.buf,
+				    sizeof(u.buf), NULL), 0);
+	ck_assert_int_eq(wire_reply(fd, PROTO_SCAVENGE, s4, u.buf,
+				    sizeof(u.buf), NULL), 0);
+	assert_works(fd);
+	close(fd);
+}
+END_TEST
+
+/* A client busy while a SCAVENGE runs, with the spans it holds. */
+struct busy {
+	int fd;
+	struct span live[64];
+	size_t n;
+	uint64_t rng;
+	const unsigned char *base;	/* the arena, mapped */
+};
+
+/*
+ * One step of the busy client: free a span or take a zeroed one, then
+ * check a STATS snapshot.
+ */
+static void busy_step(struct busy *b)
+{
+	struct proto_alloc_reply rep;
+	uint64_t np = 1 + test_rand(&b->rng) % 64;
+	json_t *j;
+
+	if (b->n == 64 || (b->n && test_rand(&b->rng) % 2)) {
+		size_t i = test_rand(&b->rng) % b->n;
+
+		ck_assert_int_eq(wire_free1(b->fd, b->live[i].off), 0);
+		b->live[i] = b->live[--b->n];
+	} else if (wire_alloc(b->fd, np, 1, PROTO_ALLOC_ZERO, &rep) == 0) {
+		b->live[b->n].off = rep.spans[0].off;
+		b->live[b->n++].npages = np;
+		assert_disjoint(b->live, b->n);
+		assert_zero(b->base + rep.spans[0].off, np * PG);
+	}
+	j = wire_stats(b->fd);
+	assert_identities(j);
+	json_decref(j);
+}
+
+/*
+ * SCAVENGE runs on the daemon's scavenger thread while other clients
+ * allocate and free: every STATS snapshot keeps the identities, spans
+ * never overlap, zeroed spans read as zeros, and the daemon's own
+ * heap_check() (a GC pass) passes at the end.
+ */
+START_TEST(test_scavenge_concurrent)
+{
+	union {
+		struct proto_scavenge_reply rep;
+		char buf[PROTO_REPLY_MAX];
+	} u;
+	static struct busy b;
+	int a = wire_connect(td.sock), memfd;
+	unsigned char *base;
+
+	ck_assert_int_eq(wire_hello(a, "scavenger", NULL, &memfd), 0);
+	base = mmap(NULL, ARENA_PAGES * PG, PROT_READ | PROT_WRITE,
+		    MAP_SHARED, memfd, 0);
+	ck_assert_ptr_ne(base, MAP_FAILED);
+	memset(&b, 0, sizeof(b));
+	b.fd = wire_open(td.sock, "busy");
+	b.rng = test_seed("dispatch scavenge concurrent");
+	b.base = base;
+	for (int round = 0; round < 20; round++) {
+		uint64_t off = wire_alloc1(a, 2048);
+		uint32_t seq;
+
+		/* Dirty pages, so that the pass has work to do. */
+		memset(base + off, 0x5a, 2048 * PG);
+		ck_assert_int_eq(wire_free1(a, off), 0);
+		seq = send_bare(a, PROTO_SCAVENGE);
+		for (int k = 0; k < 20; k++)
+			busy_step(&b);
+		ck_assert_int_eq(wire_reply(a, PROTO_SCAVENGE, seq, u.buf,
+					    sizeof(u.buf), NULL), 0);
+	}
+	wire_gc(b.fd);
+	munmap(base, ARENA_PAGES * PG);
+	close(memfd);
+	close(a);
+	close(b.fd);
+}
+END_TEST
+
+/* A client gone while its SCAVENGE runs: its spans go, the daemon stays. */
+START_TEST(test_scavenge_then_close)
+{
+	struct wire_heap before, after;
+	int other = wire_open(td.sock, "stays"), fd;
+
+	wire_heap(other, &before);
+	for (int i = 0; i < 10; i++) {
+		fd = wire_open(td.sock, "leaves");
+		wire_alloc1(fd, 100);
+		ck_assert_int_eq(wire_free1(fd, wire_alloc1(fd, 1000)), 0);
+		send_bare(fd, PROTO_SCAVENGE);
+		close(fd);
+	}
+	for (int i = 0; i < 100; i++) {
+		wire_heap(other, &after);
+		if (after.inuse == before.inuse)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_eq(after.inuse, before.inuse);
+	ck_assert_uint_eq(after.objects, before.objects);
+	assert_works(other);
+	close(other);
+}
+END_TEST
+
+/* ---- robustness ---- */
+
+#define MAX_LIVE 4096
+
+/* The live spans of one connection. */
+struct live {
+	struct span s[MAX_LIVE];
+	size_t n;
+};
+
+/*
+ * The random test: one connection sends junk and mangled requests, the
+ * other behaves; both hold spans, so junk frees can hit either's.
+ */
+struct rnd {
+	uint64_t rng;
+	int bad, good;
+	struct live junk, fine;		/* spans of bad and of good */
+	unsigned int reconnects, served;
+};
+
+/* The reply to any request the random test sends. */
+union rnd_reply {
+	struct proto_hdr hdr;
+	struct proto_alloc_reply alloc;
+	struct proto_free_reply free;
+	struct proto_stats_reply stats;
+	char buf[PROTO_REPLY_MAX];
+};
+
+static bool live_has(const struct live *l, uint64_t off)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->s[i].off == off)
+			return true;
+	return false;
+}
+
+static void live_del(struct live *l, uint64_t off)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->s[i].off == off) {
+			l->s[i] = l->s[--l->n];
+			return;
+		}
+	ck_abort_msg("span %#llx is not live", (unsigned long long)off);
+}
+
+/* Add @s to @l after checking it is sane and overlaps nothing live. */
+static void live_add(struct rnd *r, struct live *l, struct span s)
+{
+	const struct live *both[2] = { &r->junk, &r->fine };
+
+	if (s.off % PG || s.npages == 0 ||
+	    s.off + s.npages * PG > ARENA_PAGES * PG)
+		ck_abort_msg("bad span %#llx+%llu", (unsigned long long)s.off,
+			     (unsigned long long)s.npages);
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < both[k]->n; i++)
+			if (spans_overlap(&s, &both[k]->s[i]))
+				ck_abort_msg("span %#llx overlaps another",
+					     (unsigned long long)s.off);
+	if (l->n == MAX_LIVE)
+		ck_abort_msg("too many live spans");
+	l->s[l->n++] = s;
+}
+
+/*
+ * The status that a valid SPAN_FREE from the junk connection must get,
+ * and the index it must name, as the protocol defines them.
+ */
+static int free_expect(const struct rnd *r, const struct proto_free *f,
+		       uint32_t *ret_bad)
+{
+	for (uint32_t i = 0; i < f->count; i++) {
+		int st = 0;
+
+		if (live_has(&r->fine, f->off[i]))
+			st = -EPERM;
+		else if (!live_has(&r->junk, f->off[i]))
+			st = -EINVAL;
+		for (uint32_t j = 0; st == 0 && j < i; j++)
+			if (f->off[j] == f->off[i])
+				st = -EINVAL;
+		if (st) {
+			*ret_bad = i;
+			return st;
+		}
+	}
+	return 0;
+}
+
+static void fill_random(void *buf, size_t len, uint64_t *rng)
+{
+	unsigned char *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		p[i] = (unsigned char)test_rand(rng);
+}
+
+/* A valid request of a random type into @buf (zeroed); its length. */
+static size_t random_request(unsigned char *buf, struct rnd *r)
+{
+	uint32_t seq = (uint32_t)test_rand(&r->rng);
+	struct proto_hello hello;
+	struct proto_alloc a;
+	struct proto_free f;
+	struct proto_hdr h;
+
+	switch (test_rand(&r->rng) % 4) {
+	case 0:
+		memset(&a, 0, sizeof(a));
+		proto_hdr_init(&a.hdr, PROTO_SPAN_ALLOC, seq);
+		a.npages = 1 + test_rand(&r->rng) % 40;
+		a.count = 1 + (uint32_t)(test_rand(&r->rng) % 4);
+		a.flags = (uint32_t)(test_rand(&r->rng) % 2);
+		memcpy(buf, &a, sizeof(a));
+		return sizeof(a);
+	case 1:
+		memset(&f, 0, sizeof(f));
+		proto_hdr_init(&f.hdr, PROTO_SPAN_FREE, seq);
+		f.count = 1 + (uint32_t)(test_rand(&r->rng) % 3);
+		for (uint32_t i = 0; i < f.count; i++) {
+			const struct live *l = test_rand(&r->rng) % 4 ?
+						       &r->junk : &r->fine;
+
+			f.off[i] = l->n ? l->s[test_rand(&r->rng) % l->n].off :
+					  test_rand(&r->rng) % ARENA_PAGES * PG;
+		}
+		memcpy(buf, &f, proto_free_size(f.count));
+		return proto_free_size(f.count);
+	case 2:
+		memset(&hello, 0, sizeof(hello));
+		proto_hdr_init(&hello.hdr, PROTO_HELLO, seq);
+		fill_random(hello.name, sizeof(hello.name), &r->rng);
+		memcpy(buf, &hello, sizeof(hello));
+		return sizeof(hello);
+	default:
+		proto_hdr_init(&h, (uint16_t)(PROTO_STATS +
+					      test_rand(&r->rng) % 3), seq);
+		memcpy(buf, &h, sizeof(h));
+		return sizeof(h);
+	}
+}
+
+/*
+ * One random datagram into @buf; returns its length.  A third are
+ * random bytes, a third a valid header with a random body, a third a
+ * valid request, half of those with bytes changed or the length nudged.
+ */
+static size_t random_datagram(unsigned char *buf, size_t size, struct rnd *r)
+{
+	uint64_t *rng = &r->rng;
+	struct proto_hdr h;
+	size_t len;
+
+	switch (test_rand(rng) % 3) {
+	case 0:
+		len = 1 + test_rand(rng) % 700;
+		fill_random(buf, len, rng);
+		return len;
+	case 1:
+		len = sizeof(h) + test_rand(rng) % (700 - sizeof(h));
+		fill_random(buf, len, rng);
+		proto_hdr_init(&h, (uint16_t)(test_rand(rng) % 8),
+			       (uint32_t)test_rand(rng));
+		memcpy(buf, &h, sizeof(h));
+		return len;
+	}
+	memset(buf, 0, size);
+	len = random_request(buf, r);
+	switch (test_rand(rng) % 6) {
+	case 0:
+		for (int k = 0; k < 3; k++) {
+			size_t at = test_rand(rng) % len;
+
+			buf[at] = (unsigned char)test_rand(rng);
+		}
+		break;
+	case 1:
+		len -= 1 + test_rand(rng) % (len - 1) / 2;
+		break;
+	case 2:
+		len += 1 + test_rand(rng) % 16;
+		break;
+	}
+	return len;
+}
+
+/*
+ * The reply @u (status @st) to the valid request @buf of datagram @i
+ * must be what the protocol promises; the live spans follow it.
+ */
+static void check_valid(struct rnd *r, int i, const unsigned char *buf,
+			size_t len, int st, const union rnd_reply *u)
+{
+	struct proto_alloc a;
+	struct proto_free f;
+	uint32_t bad = 0;
+	int want;
+
+	switch (u->hdr.type & (uint16_t)~PROTO_REPLY) {
+	case PROTO_HELLO:
+		if (st != -EISCONN)
+			ck_abort_msg("datagram %d: HELLO got %d", i, st);
+		return;
+	case PROTO_SPAN_ALLOC:
+		memcpy(&a, buf, sizeof(a));
+		want = a.npages && a.npages <= ARENA_PAGES ? 0 : -EINVAL;
+		if (st != want && !(want == 0 && st == -ENOMEM))
+			ck_abort_msg("datagram %d: ALLOC of %llu pages got %d",
+				     i, (unsigned long long)a.npages, st);
+		for (uint32_t k = 0; st == 0 && k < u->alloc.count; k++)
+			live_add(r, &r->junk,
+				 (struct span){ u->alloc.spans[k].off,
+						u->alloc.spans[k].npages });
+		return;
+	case PROTO_SPAN_FREE:
+		memset(&f, 0, sizeof(f));
+		memcpy(&f, buf, len);
+		want = free_expect(r, &f, &bad);
+		if (st != want || (st && u->free.bad != bad))
+			ck_abort_msg("datagram %d: FREE got %d at %u, "
+				     "want %d at %u", i, st, u->free.bad, want,
+				     bad);
+		for (uint32_t k = 0; st == 0 && k < f.count; k++)
+			live_del(&r->junk, f.off[k]);
+		return;
+	default:
+		if (st)
+			ck_abort_msg("datagram %d: %s got %d", i,
+				     proto_type_name(u->hdr.type), st);
+	}
+}
+
+/* Datagram @i from the junk connection, and its reply. */
+static void junk_step(struct rnd *r, int i)
+{
+	static unsigned char buf[PROTO_REQUEST_MAX + 256];
+	static union rnd_reply u;
+	size_t len = random_datagram(buf, sizeof(buf), r);
+	int check = len > PROTO_REQUEST_MAX ? -EBADMSG :
+					      proto_check_request(buf, len);
+	struct proto_hdr h;
+	int st;
+
+	memset(&h, 0, sizeof(h));
+	if (len >= sizeof(h))
+		memcpy(&h, buf, sizeof(h));
+	h.type &= (uint16_t)~PROTO_REPLY;
+	wire_send(r->bad, buf, len);
+	do
+		st = wire_reply(r->bad, h.type, h.seq, u.buf, sizeof(u.buf),
+				NULL);
+	while (check == 0 && st == 0 && h.type == PROTO_STATS &&
+	       u.stats.flags & PROTO_MORE);
+	if (check == 0) {
+		check_valid(r, i, buf, len, st, &u);
+		return;
+	}
+	if (st != check)
+		ck_abort_msg("datagram %d (%zu bytes, %s): status %d, want %d",
+			     i, len, proto_type_name(h.type), st, check);
+	if (check == -EPROTONOSUPPORT) {
+		/* That one ends the connection, and frees its spans. */
+		ck_assert(wire_closed(r->bad));
+		close(r->bad);
+		r->junk.n = 0;
+		r->bad = wire_open(td.sock, "random");
+		r->reconnects++;
+	}
+}
+
+/* Meanwhile the good connection allocates and frees, and must not fail. */
+static void good_step(struct rnd *r, int i)
+{
+	struct proto_alloc_reply rep;
+	uint64_t off[16];
+	uint32_t count;
+
+	if (i % 4 == 0) {
+		count = 1 + (uint32_t)(test_rand(&r->rng) % 4);
+		ck_assert_int_eq(wire_alloc(r->good,
+					    1 + test_rand(&r->rng) % 32,
+					    count, 0, &rep), 0);
+		for (uint32_t k = 0; k < count; k++)
+			live_add(r, &r->fine,
+				 (struct span){ rep.spans[k].off,
+						rep.spans[k].npages });
+	} else if (i % 4 == 2 && r->fine.n) {
+		/* One at random, or 16 at once when that many pile up. */
+		if (r->fine.n >= 16) {
+			count = 16;
+			for (uint32_t k = 0; k < count; k++)
+				off[k] = r->fine.s[k].off;
+		} else {
+			count = 1;
+			off[0] = r->fine.s[test_rand(&r->rng) % r->fine.n].off;
+		}
+		ck_assert_int_eq(wire_free(r->good, off, count, NULL), 0);
+		for (uint32_t k = 0; k < count; k++)
+			live_del(&r->fine, off[k]);
+	} else {
+		return;
+	}
+	r->served++;
+}
+
+START_TEST(test_random_datagrams)
+{
+	static struct rnd r;
+	uint64_t pages = 0;
+	json_t *j;
+
+	memset(&r, 0, sizeof(r));
+	r.rng = test_seed("dispatch random datagrams");
+	r.bad = wire_open(td.sock, "random");
+	r.good = wire_open(td.sock, "good");
+	for (int i = 0; i < 2000; i++) {
+		junk_step(&r, i);
+		good_step(&r, i);
+	}
+	/* A GC pass runs the daemon's own heap_check(). */
+	wire_gc(r.good);
+	j = wire_stats(r.good);
+	assert_identities(j);
+	for (size_t k = 0; k < r.junk.n; k++)
+		pages += r.junk.s[k].npages;
+	for (size_t k = 0; k < r.fine.n; k++)
+		pages += r.fine.s[k].npages;
+	ck_assert_uint_eq(wire_json_u64(j, "heap_inuse"), pages * PG);
+	ck_assert_uint_eq(wire_json_u64(j, "heap_objects"),
+			  r.junk.n + r.fine.n);
+	json_decref(j);
+	ck_assert_int_eq(kill(td.pid, 0), 0);
+	fprintf(stderr, "random datagrams: %u reconnects, %u good requests, "
+		"%zu junk spans live\n", r.reconnects, r.served, r.junk.n);
+	close(r.bad);
+	close(r.good);
+}
+END_TEST
+
+/*
+ * A client that sends STATS after STATS and never reads: the daemon
+ * stops reading it instead of queueing replies, so its memory stays put
+ * and everyone else is served; the client later gets every reply, in
+ * order.
+ */
+START_TEST(test_stats_flood_bounded)
+{
+	int flood = wire_open(td.sock, "flood"), other;
+	const uint32_t first = 0x100000;	/* seqs of our own */
+	uint64_t rss0, rss1;
+	struct proto_hdr h;
+	int sent = 0;
+	json_t *j;
+
+	other = wire_open(td.sock, "other");
+	for (int i = 0; i < 20; i++)
+		json_decref(wire_stats(flood));
+	rss0 = wire_rss_kib(td.pid);
+	while (sent < 10000) {
+		struct pollfd p = { .fd = flood, .events = POLLOUT };
+
+		proto_hdr_init(&h, PROTO_STATS, first + (uint32_t)sent);
+		if (send(flood, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL) ==
+		    (ssize_t)sizeof(h)) {
+			sent++;
+			continue;
+		}
+		ck_assert_int_eq(errno, EAGAIN);
+		if (poll(&p, 1, 300) == 0)
+			break;	/* the daemon stopped reading us */
+	}
+	ck_assert_msg(sent < 10000, "the daemon took 10000 requests unread");
+	rss1 = wire_rss_kib(td.pid);
+	ck_assert_msg(rss1 < rss0 + 4096, "RSS grew from %llu to %llu KiB",
+		      (unsigned long long)rss0, (unsigned long long)rss1);
+
+	/* Others are served meanwhile. */
+	j = wire_stats(other);
+	assert_identities(j);
+	json_decref(j);
+	assert_works(other);
+
+	/* Every request got its reply, in order. */
+	for (int i = 0; i < sent; i++) {
+		j = wire_stats_recv(flood, first + (uint32_t)i, NULL);
+		json_decref(j);
+	}
+	assert_works(flood);
+	fprintf(stderr, "stats flood: %d requests before the daemon stopped "
+		"reading; RSS %llu -> %llu KiB\n", sent,
+		(unsigned long long)rss0, (unsigned long long)rss1);
+	close(flood);
+	close(other);
+}
+END_TEST
+
+static Suite *dispatch_robust_suite(void)
+{
+	Suite *s = suite_create("dispatch-robust");
+	TCase *tc;
+
+	tc = tcase_create("scavenge");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_scavenge_pipelined);
+	tcase_add_test(tc, test_scavenge_concurrent);
+	tcase_add_test(tc, test_scavenge_then_close);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("robustness");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_random_datagrams);
+	tcase_set_timeout(tc, 300);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("flow_control");
+	tcase_add_checked_fixture(tc, setup_no_quarantine, teardown);
+	tcase_add_test(tc, test_stats_flood_bounded);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TEST_MAIN(dispatch_robust_suite)

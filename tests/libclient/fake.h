@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fake daemon that the tests of libclient/ talk to: a thread that
+ * listens on a socket in a temp dir, sends a scripted WELCOME with a real
+ * sealed memfd, and answers requests with a bump allocator that knows
+ * which spans are live.  A test changes the WELCOME script or hooks
+ * single requests to send wrong, failing or malformed replies.  The fake
+ * records what it received; a test reads the record only after
+ * fake_join(), which also fails the test if the fake saw a malformed
+ * request.
+ *
+ * The fake lives in a header because the Makefile builds one program per
+ * tests/DIR/test_*.c and links only tests/lib/ besides.
+ */
+#ifndef SPANHEAP_TESTS_LIBCLIENT_FAKE_H
+#define SPANHEAP_TESTS_LIBCLIENT_FAKE_H
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "libclient/spanheap.h"
+#include "shm/arena.h"
+#include "shm/proto.h"
+
+#define PG HEAP_PAGE_SIZE
+#define FAKE_ARENA_SIZE (UINT64_C(64) << 20)
+#define FAKE_PAGES (FAKE_ARENA_SIZE / PG)
+#define FAKE_CLIENT_ID 42
+#define FAKE_RELEASED (UINT64_C(123) * PG)
+#define FAKE_GC_FREED 7
+#define FAKE_STATS "{\"fake\":true}"
+#define FAKE_MAX_CONN 16	/* connections one test can script */
+#define FAKE_MAX_RECORD 1024	/* offsets the record keeps */
+#define FAKE_MAX_REQS 64	/* per-request counts the record keeps */
+
+/* Any request; proto_check_request() has vetted it before it is read. */
+union fake_req {
+	struct proto_hdr hdr;
+	struct proto_hello hello;
+	struct proto_alloc alloc;
+	struct proto_free free;
+};
+
+/* What the fake answers to HELLO on one connection. */
+struct fake_welcome {
+	struct proto_welcome msg;
+	size_t len;		/* bytes of msg sent */
+	int nfds;		/* copies of fd sent along */
+	int fd;			/* -1: the arena's memfd */
+	bool early;		/* send before reading HELLO */
+	bool hang_up;		/* close the connection after sending */
+};
+
+struct fake {
+	char dir[32];			/* /tmp/spanheap-client.XXXXXX */
+	char path[64];
+	int lfd;
+	struct arena *arena;		/* the fake daemon's own mapping */
+	pthread_t thread;
+	bool running;
+
+	/* The script, set before fake_start(). */
+	int nconn;
+	struct fake_welcome welcome[FAKE_MAX_CONN];
+	/* Answers a request itself if it returns true. */
+	bool (*hook)(struct fake *f, int cfd, const union fake_req *req);
+
+	/* The record, written by the fake thread. */
+	int conn;			/* connections accepted - 1 */
+	uint32_t seq;			/* the seq the next request must have */
+	struct proto_hello hello;	/* the last HELLO */
+	unsigned int nreq[PROTO_TYPE_MAX + 1];
+	struct proto_alloc last_alloc;
+	uint32_t alloc_count[FAKE_MAX_REQS];
+	uint32_t free_count[FAKE_MAX_REQS];
+	uint64_t allocated[FAKE_MAX_RECORD];
+	size_t nallocated;
+	uint64_t freed[FAKE_MAX_RECORD];
+	size_t nfreed;
+	uint64_t next_page;
+	uint32_t *live;			/* pages of the live span at a page */
+	char failure[256];		/* the first thing that went wrong */
+};
+
+static struct fake fk;
+
+static inline void fake_fail(struct fake *f, const char *what)
+{
+	if (!f->failure[0])
+		snprintf(f->failure, sizeof(f->failure), "fake daemon: %s",
+			 what);
+}
+
+static inline void fake_send(int cfd, const void *buf, size_t len, int fd,
+			     int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf,
+			     .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	int i;
+
+	if (nfds) {
+		memset(&control, 0, sizeof(control));
+		msg.msg_control = control.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		for (i = 0; i < nfds; i++)
+			memcpy(CMSG_DATA(c) + i * sizeof(fd), &fd, sizeof(fd));
+	}
+	/* The client may have hung up already; it tells what it saw. */
+	sendmsg(cfd, &msg, MSG_NOSIGNAL);
+}
+
+static inline void fake_reply_hdr(struct proto_hdr *hdr,
+				  const union fake_req *req, int32_t status)
+{
+	proto_hdr_init(hdr, req->hdr.type | PROTO_REPLY, req->hdr.seq);
+	hdr->status = status;
+}
+
+/* A bare header with @status, the daemon's way to refuse a request. */
+static inline void fake_refuse(int cfd, const union fake_req *req,
+			       int32_t status)
+{
+	struct proto_hdr hdr;
+
+	fake_reply_hdr(&hdr, req, status);
+	fake_send(cfd, &hdr, sizeof(hdr), -1, 0);
+}
+
+static inline void fake_chunk(int cfd, const union fake_req *req,
+			      const char *data, size_t len, bool more)
+{
+	static struct proto_stats_reply rep;
+
+	memset(&rep, 0, proto_stats_reply_size(0));
+	fake_reply_hdr(&rep.hdr, req, 0);
+	rep.len = (uint32_t)len;
+	rep.flags = more ? PROTO_MORE : 0;
+	memcpy(rep.data, data, len);
+	fake_send(cfd, &rep, proto_stats_reply_size(rep.len), -1, 0);
+}
+
+static inline void fake_alloc(struct fake *f, int cfd,
+			      const union fake_req *req)
+{
+	const struct proto_alloc *a = &req->alloc;
+	struct proto_alloc_reply rep;
+	uint32_t i;
+
+	f->last_alloc = *a;
+	if (f->nreq[PROTO_SPAN_ALLOC] <= FAKE_MAX_REQS)
+		f->alloc_count[f->nreq[PROTO_SPAN_ALLOC] - 1] = a->count;
+	if (a->npages > FAKE_PAGES ||
+	    f->next_page + a->npages * a->count > FAKE_PAGES) {
+		fake_refuse(cfd, req, -ENOMEM);
+		return;
+	}
+	memset(&rep, 0, sizeof(rep));
+	fake_reply_hdr(&rep.hdr, req, 0);
+	rep.count = a->count;
+	for (i = 0; i < a->count; i++) {
+		rep.spans[i].off = f->next_page * PG;
+		rep.spans[i].npages = a->npages;
+		f->live[f->next_page] = (uint32_t)a->npages;
+		f->next_page += a->npages;
+		if (f->nallocated < FAKE_MAX_RECORD)
+			f->allocated[f->nallocated++] = rep.spans[i].off;
+	}
+	fake_send(cfd, &rep, proto_alloc_reply_size(rep.count), -1, 0);
+}
+
+static inline bool fake_live(const struct fake *f, uint64_t off)
+{
+	return off % PG == 0 && off / PG < FAKE_PAGES && f->live[off / PG];
+}
+
+static inline void fake_free(struct fake *f, int cfd, const union fake_req *req)
+{
+	const struct proto_free *m = &req->free;
+	struct proto_free_reply rep;
+	uint32_t i, j;
+
+	if (f->nreq[PROTO_SPAN_FREE] <= FAKE_MAX_REQS)
+		f->free_count[f->nreq[PROTO_SPAN_FREE] - 1] = m->count;
+	for (i = 0; i < m->count; i++)
+		if (f->nfreed < FAKE_MAX_RECORD)
+			f->freed[f->nfreed++] = m->off[i];
+	memset(&rep, 0, sizeof(rep));
+	for (i = 0; i < m->count; i++) {
+		bool ok = fake_live(f, m->off[i]);
+
+		for (j = 0; j < i; j++)
+			ok = ok && m->off[j] != m->off[i];
+		if (!ok) {
+			fake_reply_hdr(&rep.hdr, req, -EINVAL);
+			rep.bad = i;
+			fake_send(cfd, &rep, sizeof(rep), -1, 0);
+			return;
+		}
+	}
+	for (i = 0; i < m->count; i++)
+		f->live[m->off[i] / PG] = 0;
+	fake_reply_hdr(&rep.hdr, req, 0);
+	rep.count = m->count;
+	fake_send(cfd, &rep, sizeof(rep), -1, 0);
+}
+
+/* The answers of a daemon that works. */
+static inline void fake_answer(struct fake *f, int cfd,
+			       const union fake_req *req)
+{
+	switch (req->hdr.type) {
+	case PROTO_SPAN_ALLOC:
+		fake_alloc(f, cfd, req);
+		break;
+	case PROTO_SPAN_FREE:
+		fake_free(f, cfd, req);
+		break;
+	case PROTO_STATS:
+		fake_chunk(cfd, req, FAKE_STATS, strlen(FAKE_STATS), false);
+		break;
+	case PROTO_SCAVENGE: {
+		struct proto_scavenge_reply rep = { .released = FAKE_RELEASED };
+
+		fake_reply_hdr(&rep.hdr, req, 0);
+		fake_send(cfd, &rep, sizeof(rep), -1, 0);
+		break;
+	}
+	case PROTO_GC: {
+		struct proto_gc_reply rep = { .freed_spans = FAKE_GC_FREED };
+
+		fake_reply_hdr(&rep.hdr, req, 0);
+		fake_send(cfd, &rep, sizeof(rep), -1, 0);
+		break;
+	}
+	default:
+		fake_fail(f, "unexpected request type");
+	}
+}
+
+/* Receive one request; false at the end of the connection. */
+static inline bool fake_recv(struct fake *f, int cfd, union fake_req *req)
+{
+	ssize_t n = recv(cfd, req, sizeof(*req), 0);
+
+	if (n <= 0)
+		return false;
+	if (proto_check_request(req, (size_t)n) != 0) {
+		fake_fail(f, "malformed request");
+		return false;
+	}
+	f->nreq[req->hdr.type]++;
+	/* HELLO is 0, the requests that follow count from 1. */
+	if (req->hdr.seq != f->seq++) {
+		fake_fail(f, "request out of sequence");
+		return false;
+	}
+	return true;
+}
+
+/* Play the WELCOME script; true if the conversation goes on. */
+static inline bool fake_welcome(struct fake *f, int cfd)
+{
+	const struct fake_welcome *w = &f->welcome[f->conn];
+	union fake_req req;
+
+	if (!w->early) {
+		if (!fake_recv(f, cfd, &req))
+			return false;
+		if (req.hdr.type != PROTO_HELLO || req.hdr.seq != 0) {
+			fake_fail(f, "first request is not HELLO with seq 0");
+			return false;
+		}
+		f->hello = req.hello;
+	}
+	fake_send(cfd, &w->msg, w->len, w->fd < 0 ? f->arena->fd : w->fd,
+		  w->nfds);
+	return !w->early && !w->hang_up && w->msg.hdr.status == 0;
+}
+
+static inline void fake_serve(struct fake *f, int cfd)
+{
+	union fake_req req;
+
+	if (!fake_welcome(f, cfd))
+		return;
+	while (fake_recv(f, cfd, &req)) {
+		if (req.hdr.type == PROTO_HELLO) {
+			fake_fail(f, "HELLO twice");
+			return;
+		}
+		if (!f->hook || !f->hook(f, cfd, &req))
+			fake_answer(f, cfd, &req);
+	}
+}
+
+static inline void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	int cfd;
+
+	for (f->conn = 0; f->conn < f->nconn; f->conn++) {
+		cfd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (cfd < 0) {
+			fake_fail(f, "accept failed");
+			break;
+		}
+		f->seq = 0;
+		fake_serve(f, cfd);
+		close(cfd);
+	}
+	return NULL;
+}
+
+static inline void fake_default_welcome(struct fake_welcome *w)
+{
+	memset(w, 0, sizeof(*w));
+	proto_hdr_init(&w->msg.hdr, PROTO_WELCOME, 0);
+	w->msg.page_size = PG;
+	w->msg.max_batch = PROTO_MAX_BATCH;
+	w->msg.arena_size = FAKE_ARENA_SIZE;
+	w->msg.client_id = FAKE_CLIENT_ID;
+	w->len = sizeof(w->msg);
+	w->nfds = 1;
+	w->fd = -1;
+}
+
+static inline void setup(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int i;
+
+	memset(&fk, 0, sizeof(fk));
+	strcpy(fk.dir, "/tmp/spanheap-client.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(fk.dir));
+	snprintf(fk.path, sizeof(fk.path), "%s/fake.sock", fk.dir);
+	strcpy(sa.sun_path, fk.path);
+	fk.lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fk.lfd, 0);
+	ck_assert_int_eq(bind(fk.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fk.lfd, FAKE_MAX_CONN), 0);
+	ck_assert_int_eq(arena_create(FAKE_ARENA_SIZE, "spanheap-fake",
+				      &fk.arena), 0);
+	fk.live = calloc(FAKE_PAGES, sizeof(*fk.live));
+	ck_assert_ptr_nonnull(fk.live);
+	/* Page 0 stays unused, so that a span's pointer is never the base. */
+	fk.next_page = 1;
+	fk.nconn = 1;
+	for (i = 0; i < FAKE_MAX_CONN; i++)
+		fake_default_welcome(&fk.welcome[i]);
+}
+
+static inline void teardown(void)
+{
+	if (fk.running) {
+		pthread_cancel(fk.thread);
+		pthread_join(fk.thread, NULL);
+	}
+	close(fk.lfd);
+	unlink(fk.path);
+	rmdir(fk.dir);
+	arena_destroy(fk.arena);
+	free(fk.live);
+}
+
+static inline void fake_start(void)
+{
+	ck_assert_int_eq(pthread_create(&fk.thread, NULL, fake_main, &fk), 0);
+	fk.running = true;
+}
+
+/* Wait for the fake to finish its script; its record is then readable. */
+static inline void fake_join(void)
+{
+	ck_assert(fk.running);
+	ck_assert_int_eq(pthread_join(fk.thread, NULL), 0);
+	fk.running = false;
+	ck_assert_msg(!fk.failure[0], "%s", fk.failure);
+}
+
+static inline struct spanheap *fake_connect(void)
+{
+	struct spanheap *h = NULL;
+
+	fake_start();
+	ck_assert_int_eq(spanheap_connect(fk.path, &h), 0);
+	return h;
+}
+
+static inline size_t fake_live_spans(void)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < FAKE_PAGES; i++)
+		n += fk.live[i] != 0;
+	return n;
+}
+
+/* A TCase whose every test gets a fresh fake, not yet started. */
+static inline TCase *fake_tcase(const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	return tc;
+}
+
+#endif
