@@ -146,7 +146,12 @@ static int write_atomic(const char *path, const char *text)
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path,
 			     (int)getpid()) >= sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* Never follow a link someone left at the temporary name. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0644);
+	if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+				       O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	/* Stats are for everyone to read, whatever the service's umask. */
