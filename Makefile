@@ -59,7 +59,7 @@ MANDIR := $(PREFIX)/share/man
 PKGCONFIGDIR := $(LIBDIR)/pkgconfig
 SYSCONFDIR ?= /etc
 # Where systemd looks, whatever the prefix (from pkg-config systemd).
-pc_systemd = $(or $(shell pkg-config --variable=$(1) systemd 2>/dev/null),$(2))
+pc_systemd = $(or $(shell PKG_CONFIG_SYSROOT_DIR= pkg-config --variable=$(1) systemd 2>/dev/null),$(2))
 UNITDIR ?= $(call pc_systemd,systemdsystemunitdir,/lib/systemd/system)
 SYSUSERSDIR ?= $(call pc_systemd,sysusersdir,/usr/lib/sysusers.d)
 TMPFILESDIR ?= $(call pc_systemd,tmpfilesdir,/usr/lib/tmpfiles.d)
@@ -99,6 +99,7 @@ PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 export CK_DEFAULT_TIMEOUT ?= 60
 
 .PHONY: all deps check check-sanitize check-tsan check-units check-man check-system \
+	check-install \
 	bench clean run fuzz deps-fuzz \
 	install uninstall
 
@@ -189,7 +190,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(CTL_LIB) $(CLIENT_A) \
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CLIENT_A) $(SHM_LIB) | $(PROGS)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lpthread
 
-check: all check-units check-man
+check: all check-units check-man check-install
 	@export SPANHEAPD=$(BUILD)/spanheapd SPANCTL=$(BUILD)/spanctl; failed=; \
 	for t in $(TEST_BINS); do \
 		$$t || failed="$$failed $$t"; \
@@ -223,6 +224,11 @@ check-units: $(PROGS)
 	@awk '/Overall exposure level/ { if ($$(NF-2) + 0 > 1.0) { \
 		print "check-units: exposure above 1.0"; exit 1 } }' \
 		$(BUILD)/verify/security.txt
+
+# make install into a staging tree, build a program with pkg-config
+# against it, run it, make uninstall.
+check-install: all
+	BUILD=$(BUILD) bash tests/install/check-install.sh
 
 check-man:
 	@out=$$(mandoc -Tlint -W warning $(MAN_PAGES) 2>&1); \

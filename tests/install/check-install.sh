@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# make install into a staging tree; a program outside the tree builds with
+# pkg-config against it and talks to the installed daemon; make uninstall
+# then leaves nothing behind.  Prints "N passed, M failed".
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD:-build}
+stage=$(mktemp -d /tmp/spanheap-install.XXXXXX)
+pass=0 fail=0 daemon=
+
+cleanup() {
+	[ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+	rm -rf "$stage"
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+
+cd "$top"
+root=$stage/root
+check "make install DESTDIR" make -s install DESTDIR="$root" PREFIX=/usr/local BUILD="$build" >/dev/null
+check "libspanclient.so is a link to the SONAME" \
+	test "$(readlink "$root/usr/local/lib/libspanclient.so")" = libspanclient.so.0
+check "the .so exports only spanheap_*" \
+	sh -c "! nm -D --defined-only '$root/usr/local/lib/libspanclient.so.0' | awk '\$2 ~ /[TDB]/ && \$3 !~ /^spanheap_/' | grep -q ."
+
+export PKG_CONFIG_SYSROOT_DIR=$root PKG_CONFIG_PATH=$root/usr/local/lib/pkgconfig
+check "pkg-config finds libspanclient" pkg-config --exists libspanclient
+# shellcheck disable=SC2046
+check "a program outside the tree builds with pkg-config" \
+	cc -o "$stage/prog" tests/install/prog.c $(pkg-config --cflags --libs libspanclient)
+check "and statically" \
+	cc -o "$stage/prog-static" tests/install/prog.c \
+	$(pkg-config --cflags libspanclient) "$root/usr/local/lib/libspanclient.a" -lpthread
+
+"$root/usr/local/sbin/spanheapd" --socket="$stage/s.sock" --arena-size=1G 2>"$stage/log" &
+daemon=$!
+for _ in $(seq 200); do [ -S "$stage/s.sock" ] && break; sleep 0.05; done
+check "the installed daemon listens" test -S "$stage/s.sock"
+check "the program runs against it" sh -c \
+	"LD_LIBRARY_PATH='$root/usr/local/lib' '$stage/prog' '$stage/s.sock' | grep -q 'freed 16 pages'"
+check "the static one too" sh -c "SPANHEAP_SOCKET='$stage/s.sock' '$stage/prog-static' | grep -q 'freed 16 pages'"
+check "the installed spanctl talks to it" \
+	sh -c "LD_LIBRARY_PATH='$root/usr/local/lib' '$root/usr/local/bin/spanctl' --socket '$stage/s.sock' stats --json | grep -q heap_sys"
+check "man finds the installed pages" \
+	sh -c "MANPATH='$root/usr/local/share/man' man -w spanheap_span_alloc spanheapd spanctl libspanclient spanheapd-stats >/dev/null"
+kill "$daemon"; wait "$daemon"; rc=$?; daemon=
+check "the daemon exits 0 on SIGTERM" test "$rc" = 0
+
+check "make uninstall DESTDIR" make -s uninstall DESTDIR="$root" PREFIX=/usr/local BUILD="$build" >/dev/null
+left=$(find "$root" -type f -o -type l)
+check "uninstall leaves no file behind" test -z "$left"
+[ -n "$left" ] && echo "$left" | sed 's/^/# left: /'
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
