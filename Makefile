@@ -228,7 +228,7 @@ check-units: $(PROGS)
 # make install into a staging tree, build a program with pkg-config
 # against it, run it, make uninstall.
 check-install: all
-	BUILD=$(BUILD) bash tests/install/check-install.sh
+	BUILD=$(BUILD) SAN="$(SAN)" bash tests/install/check-install.sh
 
 check-man:
 	@out=$$(mandoc -Tlint -W warning $(MAN_PAGES) 2>&1); \

@@ -5,6 +5,8 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-build}
+# A sanitizer build's library needs its runtime in the program too.
+san=${SAN:-}
 stage=$(mktemp -d /tmp/spanheap-install.XXXXXX)
 pass=0 fail=0 daemon=
 
@@ -30,9 +32,9 @@ export PKG_CONFIG_SYSROOT_DIR=$root PKG_CONFIG_PATH=$root/usr/local/lib/pkgconfi
 check "pkg-config finds libspanclient" pkg-config --exists libspanclient
 # shellcheck disable=SC2046
 check "a program outside the tree builds with pkg-config" \
-	cc -o "$stage/prog" tests/install/prog.c $(pkg-config --cflags --libs libspanclient)
+	cc $san -o "$stage/prog" tests/install/prog.c $(pkg-config --cflags --libs libspanclient)
 check "and statically" \
-	cc -o "$stage/prog-static" tests/install/prog.c \
+	cc $san -o "$stage/prog-static" tests/install/prog.c \
 	$(pkg-config --cflags libspanclient) "$root/usr/local/lib/libspanclient.a" -lpthread
 
 "$root/usr/local/sbin/spanheapd" --socket="$stage/s.sock" --arena-size=1G 2>"$stage/log" &
