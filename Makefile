@@ -15,7 +15,7 @@ VERSION := 0.1.0
 SAN ?=
 
 DEB_PKGS := pkg-config libevent-dev libsystemd-dev check libjansson-dev \
-	python3-jsonschema mandoc man-db systemd
+	python3-jsonschema mandoc man-db systemd valgrind
 PC_MODULES := libevent libsystemd check jansson
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -99,7 +99,7 @@ PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 export CK_DEFAULT_TIMEOUT ?= 60
 
 .PHONY: all deps check check-sanitize check-tsan check-units check-man check-system \
-	check-install \
+	check-install check-valgrind \
 	bench clean run fuzz deps-fuzz \
 	install uninstall
 
@@ -108,7 +108,7 @@ all: $(PROGS) $(CLIENT_SO) $(CLIENT_A) $(CLIENT_PC) $(TEST_BINS) \
 
 deps:
 	@missing=; \
-	for c in pkg-config mandoc man systemd-analyze; do \
+	for c in pkg-config mandoc man systemd-analyze valgrind; do \
 		command -v $$c >/dev/null 2>&1 || missing=yes; \
 	done; \
 	for m in $(PC_MODULES); do \
@@ -323,6 +323,21 @@ check-sanitize:
 	$(MAKE) BUILD=$(BUILD)/sanitize \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 		check
+
+# Memcheck over the suites that run in one process (no daemon to start,
+# no 64 GiB mapping, no deliberate aborts): one case at a time, unforked.
+VALGRIND_RUNS := shm/test_bitmap shm/test_units shm/test_scav \
+	shm/test_scav_pass shm/test_heap:alloc shm/test_heap:free \
+	shm/test_heap:scavenge ctl/test_render daemon/test_client \
+	libclient/test_client libclient/test_client_span
+check-valgrind: all
+	@failed=; for r in $(VALGRIND_RUNS); do \
+		t=$${r%%:*}; c=$${r#$$t}; c=$${c#:}; \
+		env CK_FORK=no $${c:+CK_RUN_CASE=$$c} valgrind -q --error-exitcode=9 \
+			--leak-check=full --errors-for-leak-kinds=definite \
+			$(BUILD)/tests/$$t || failed="$$failed $$r"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
 # The daemon has a scavenger thread and the library is used from many.
 check-tsan:

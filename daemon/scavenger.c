@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,12 +54,18 @@ static void trace(struct daemon *d, const char *line)
 		fprintf(stderr, "%s\n", line);
 }
 
-/* Has the process that opened this connection exited? */
+/*
+ * Has the process that opened this connection exited?  A pidfd says so
+ * for sure.  Without one (a kernel before 5.3) kill(pid, 0) can only err
+ * on the safe side: a reused pid looks alive, never the other way.
+ */
 static bool client_departed(const struct client *c)
 {
 	struct pollfd p = { .fd = c->pidfd, .events = POLLIN };
 
-	return c->pidfd >= 0 && poll(&p, 1, 0) == 1;
+	if (c->pidfd >= 0)
+		return poll(&p, 1, 0) == 1;
+	return c->cred.pid > 0 && kill(c->cred.pid, 0) < 0 && errno == ESRCH;
 }
 
 uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except,
