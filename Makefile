@@ -176,9 +176,12 @@ $(CLIENT_PC): libclient/libspanclient.pc.in Makefile
 	@mkdir -p $(@D)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
-$(BUILD)/systemd/spanheapd.service: systemd/spanheapd.service.in Makefile
+# The unit in the tree names the default prefix; an install elsewhere
+# gets its own copy.
+UNIT_SBINDIR := /usr/local/sbin
+$(BUILD)/systemd/spanheapd.service: systemd/spanheapd.service Makefile
 	@mkdir -p $(@D)
-	sed -e 's|@SBINDIR@|$(SBINDIR)|g' $< > $@
+	sed -e 's|^ExecStart=$(UNIT_SBINDIR)/|ExecStart=$(SBINDIR)/|' $< > $@
 
 # Tests link everything: the client library statically, the daemon's
 # objects for unit tests, and start build/spanheapd for the rest.
@@ -208,7 +211,7 @@ check: all check-units check-man check-install
 # Documentation= pages open, so it gets the built daemon and man pages.
 check-units: $(PROGS)
 	@rm -rf $(BUILD)/verify && mkdir -p $(BUILD)/verify/man
-	sed -e 's|@SBINDIR@|$(CURDIR)/$(BUILD)|g' systemd/spanheapd.service.in \
+	sed -e 's|^ExecStart=$(UNIT_SBINDIR)/|ExecStart=$(CURDIR)/$(BUILD)/|' systemd/spanheapd.service \
 		> $(BUILD)/verify/spanheapd.service
 	cp systemd/spanheapd.socket $(BUILD)/verify/
 	for p in $(MAN_PAGES); do \
