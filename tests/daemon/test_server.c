@@ -47,18 +47,6 @@ static void remove_tree(const char *dir)
 		ck_abort_msg("cannot remove %s", dir);
 }
 
-static bool can_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	int r;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	return r == 0;
-}
-
 static pid_t spawn_daemon(const char *sock, const char *const *args,
 			  const char *log)
 {
@@ -106,7 +94,7 @@ static void start_at(struct test_daemon *t, const char *dir, const char *sock,
 	snprintf(t->log, sizeof(t->log), "%s/spanheapd.log", dir);
 	t->pid = spawn_daemon(sock, args, t->log);
 	for (int i = 0; i < 2000; i++) {
-		if (can_connect(t->sock))
+		if (test_can_connect(t->sock))
 			return;
 		if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
 			t->pid = 0;
@@ -316,7 +304,7 @@ START_TEST(test_socket_stale_replaced)
 	close(fd);
 	ck_assert_int_eq(stat(sock, &st), 0);
 	ck_assert(S_ISSOCK(st.st_mode));
-	ck_assert(!can_connect(sock));
+	ck_assert(!test_can_connect(sock));
 
 	start_at(&t, dir, sock, NULL);
 	fd = wire_open(sock, "stale");
@@ -553,7 +541,7 @@ START_TEST(test_sigterm_right_after_start)
 		snprintf(log, sizeof(log), "%s/spanheapd.log", dir);
 		pid = spawn_daemon(sock, NULL, log);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		while (!can_connect(sock)) {
+		while (!test_can_connect(sock)) {
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			ck_assert_msg(now.tv_sec - t0.tv_sec < 20,
 				      "spanheapd did not start; see %s", log);

@@ -40,7 +40,7 @@ static pid_t spawn(const char *const *argv, int out_fd)
 	return pid;
 }
 
-static int can_connect(const char *path)
+bool test_can_connect(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -82,7 +82,7 @@ void test_daemon_start(struct test_daemon *t, const char *const *args)
 	close(fd);
 	/* Up to 20 s: sanitizer builds start slowly on this VM. */
 	for (int i = 0; i < 2000; i++) {
-		if (can_connect(t->sock))
+		if (test_can_connect(t->sock))
 			return;
 		if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
 			t->pid = 0;

@@ -7,6 +7,7 @@
 #ifndef SPANHEAP_TESTS_DAEMON_H
 #define SPANHEAP_TESTS_DAEMON_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct test_daemon {
@@ -28,6 +29,9 @@ void test_daemon_stop(struct test_daemon *t);
 
 /* The daemon's exit status after SIGTERM, without checking it. */
 int test_daemon_kill(struct test_daemon *t, int sig);
+
+/* Does something accept SOCK_SEQPACKET connections at @path? */
+bool test_can_connect(const char *path);
 
 /* Run the daemon binary with @args to completion; returns its exit code. */
 int test_daemon_run(const char *const *args, char *out, size_t outlen);
