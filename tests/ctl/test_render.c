@@ -6,15 +6,14 @@
  * The Makefile links no ctl/ object into the tests, so the file under
  * test is compiled into this one.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl/render.h"
+#include "tests/ctl/prom.h"
 #include "tests/lib/testlib.h"
 
 #define KIB UINT64_C(1024)
@@ -230,157 +229,8 @@ END_TEST
 
 /* ---- prometheus ---- */
 
-#define MAX_SAMPLES 64
-
-struct sample {
-	char name[64];
-	char labels[256];	/* between the braces, as printed */
-	double value;
-};
-
-struct exposition {
-	struct sample s[MAX_SAMPLES];
-	int n;
-	char families[MAX_SAMPLES][64];
-	int nfamilies;
-};
-
-/* [a-zA-Z_:][a-zA-Z0-9_:]* */
-static bool metric_name_ok(const char *s, size_t n)
-{
-	if (!n || isdigit((unsigned char)s[0]))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isascii((unsigned char)s[i]) ||
-		    !(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == ':'))
-			return false;
-	return true;
-}
-
-/*
- * Label pairs as the text format 0.0.4 has them: name="value", values
- * escaping only \\, \" and \n.  Returns the length up to the closing
- * brace, or 0 if malformed.
- */
-static size_t labels_len(const char *s)
-{
-	const char *p = s;
-
-	while (*p != '}') {
-		const char *n = p;
-
-		while (*p && *p != '=')
-			p++;
-		if (*p != '=' || !metric_name_ok(n, (size_t)(p - n)) ||
-		    p[1] != '"')
-			return 0;
-		for (p += 2; *p != '"'; p++) {
-			if (!*p || *p == '\n')
-				return 0;
-			if (*p == '\\') {
-				p++;
-				if (*p != '\\' && *p != '"' && *p != 'n')
-					return 0;
-			}
-		}
-		p++;
-		if (*p == ',')
-			p++;
-		else if (*p != '}')
-			return 0;
-	}
-	return (size_t)(p - s);
-}
-
-/*
- * Parse @text strictly: every family opens with its HELP line, then its
- * TYPE line (counter or gauge), then its samples; every sample belongs
- * to the family just opened; every name starts with spanheap_.
- */
-static void parse_exposition(const char *text, struct exposition *e)
-{
-	char family[64] = "", help_for[64] = "";
-	int lineno = 0;
-
-	memset(e, 0, sizeof(*e));
-	for (const char *p = text; *p; lineno++) {
-		const char *end = strchr(p, '\n');
-		char line[512];
-		size_t len;
-
-		ck_assert_msg(end, "line %d does not end in a newline", lineno);
-		len = (size_t)(end - p);
-		ck_assert_uint_lt(len, sizeof(line));
-		memcpy(line, p, len);
-		line[len] = 0;
-		p = end + 1;
-		if (!strncmp(line, "# HELP ", 7)) {
-			char *name = line + 7, *sp = strchr(name, ' ');
-
-			ck_assert_msg(sp && sp[1], "HELP, no text: %s", line);
-			*sp = 0;
-			ck_assert(metric_name_ok(name, strlen(name)));
-			ck_assert_uint_lt(strlen(name), sizeof(help_for));
-			for (int i = 0; i < e->nfamilies; i++)
-				ck_assert_msg(strcmp(e->families[i], name),
-					      "family %s twice", name);
-			ck_assert_int_lt(e->nfamilies, MAX_SAMPLES);
-			strcpy(e->families[e->nfamilies++], name);
-			strcpy(help_for, name);
-			family[0] = 0;
-			continue;
-		}
-		if (!strncmp(line, "# TYPE ", 7)) {
-			char *name = line + 7, *sp = strchr(name, ' ');
-
-			ck_assert_msg(sp, "TYPE without a type: %s", line);
-			*sp = 0;
-			ck_assert_msg(!strcmp(name, help_for),
-				      "TYPE %s not right after its HELP", name);
-			ck_assert_msg(!strcmp(sp + 1, "counter") ||
-					      !strcmp(sp + 1, "gauge"),
-				      "type %s of %s", sp + 1, name);
-			strcpy(family, name);
-			help_for[0] = 0;
-			continue;
-		}
-		ck_assert_msg(line[0] != '#', "stray comment: %s", line);
-		{
-			struct sample *s = &e->s[e->n];
-			size_t n = strcspn(line, "{ "), l = 0;
-			char *v, *vend;
-
-			ck_assert_int_lt(e->n, MAX_SAMPLES);
-			ck_assert_msg(metric_name_ok(line, n), "bad name: %s",
-				      line);
-			ck_assert_uint_lt(n, sizeof(s->name));
-			memcpy(s->name, line, n);
-			s->name[n] = 0;
-			ck_assert_msg(!strncmp(s->name, "spanheap_", 9),
-				      "unprefixed: %s", s->name);
-			ck_assert_msg(family[0] && !strcmp(s->name, family),
-				      "sample %s without its HELP and TYPE",
-				      s->name);
-			if (line[n] == '{') {
-				l = labels_len(line + n + 1);
-				ck_assert_msg(l, "bad labels: %s", line);
-				ck_assert_uint_lt(l, sizeof(s->labels));
-				memcpy(s->labels, line + n + 1, l);
-				s->labels[l] = 0;
-				l += 2;
-			}
-			v = line + n + l;
-			ck_assert_msg(v[0] == ' ' && v[1] && v[1] != ' ',
-				      "bad value in: %s", line);
-			s->value = strtod(v + 1, &vend);
-			ck_assert_msg(!*vend, "bad value in: %s", line);
-			e->n++;
-		}
-	}
-}
-
-static const struct sample *sample(const struct exposition *e,
-				   const char *name, const char *labels)
+static const struct prom_sample *sample(const struct prom_exposition *e,
+					const char *name, const char *labels)
 {
 	for (int i = 0; i < e->n; i++)
 		if (!strcmp(e->s[i].name, name) &&
@@ -390,7 +240,7 @@ static const struct sample *sample(const struct exposition *e,
 	return NULL;
 }
 
-static void assert_value(const struct exposition *e, const char *name,
+static void assert_value(const struct prom_exposition *e, const char *name,
 			 const char *labels, double want)
 {
 	double got = sample(e, name, labels)->value;
@@ -403,9 +253,9 @@ START_TEST(test_prometheus_format)
 {
 	json_t *st = stats_full();
 	char *out = render_ok(render_prometheus, st);
-	struct exposition e;
+	struct prom_exposition e;
 
-	parse_exposition(out, &e);
+	prom_parse(out, &e);
 	/* Every gauge and counter once, the client family once a client. */
 	ck_assert_int_eq(e.nfamilies, 18);
 	ck_assert_int_eq(e.n, 17 + 3);
@@ -426,9 +276,9 @@ START_TEST(test_prometheus_values)
 {
 	json_t *st = stats_full();
 	char *out = render_ok(render_prometheus, st);
-	struct exposition e;
+	struct prom_exposition e;
 
-	parse_exposition(out, &e);
+	prom_parse(out, &e);
 	assert_value(&e, "spanheap_arena_size_bytes", NULL, (double)GIB);
 	assert_value(&e, "spanheap_arena_resident_bytes", NULL,
 		     (double)(12 * MIB));
@@ -466,11 +316,11 @@ START_TEST(test_prometheus_escapes_labels)
 {
 	json_t *st = stats_full();
 	char *out = render_ok(render_prometheus, st);
-	struct exposition e;
+	struct prom_exposition e;
 
 	/* a"b\c<newline>d: each escaped, and the sample stays on one line. */
 	assert_has(out, "name=\"a\\\"b\\\\c\\nd\"");
-	parse_exposition(out, &e);
+	prom_parse(out, &e);
 	assert_value(&e, "spanheap_client_bytes",
 		     "id=\"3\",name=\"a\\\"b\\\\c\\nd\",pid=\"4444\"", 0);
 	free(out);
@@ -483,12 +333,12 @@ START_TEST(test_prometheus_no_clients)
 	json_t *st = stats_full();
 	json_t *cl = json_object_get(st, "clients");
 	char *out;
-	struct exposition e;
+	struct prom_exposition e;
 
 	json_object_set_new(cl, "list", json_array());
 	json_object_set_new(cl, "count", json_integer(0));
 	out = render_ok(render_prometheus, st);
-	parse_exposition(out, &e);
+	prom_parse(out, &e);
 	assert_value(&e, "spanheap_clients", NULL, 0);
 	ck_assert_int_eq(e.n, 17);
 	free(out);

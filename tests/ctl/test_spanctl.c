@@ -5,12 +5,10 @@
  * daemon's --stats-file are validated against docs/memstats.schema.json
  * with python3-jsonschema.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +20,7 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
+#include "tests/ctl/prom.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
 
@@ -357,77 +356,12 @@ START_TEST(test_stats_json)
 }
 END_TEST
 
-/* [a-zA-Z_:][a-zA-Z0-9_:]* */
-static bool name_ok(const char *s, size_t n)
-{
-	if (!n || isdigit((unsigned char)s[0]))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isascii((unsigned char)s[i]) ||
-		    !(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == ':'))
-			return false;
-	return true;
-}
-
-/* {a="x",b="y\"z"}: the length through the closing brace, 0 if bad. */
-static size_t labels_len(const char *s)
-{
-	const char *p = s + 1;
-
-	if (*s != '{')
-		return 0;
-	while (*p != '}') {
-		const char *n = p;
-
-		while (*p && *p != '=')
-			p++;
-		if (*p != '=' || !name_ok(n, (size_t)(p - n)) || p[1] != '"')
-			return 0;
-		for (p += 2; *p != '"'; p++) {
-			if (!*p)
-				return 0;
-			if (*p == '\\' && !strchr("\\\"n", *++p))
-				return 0;
-		}
-		p++;
-		if (*p == ',')
-			p++;
-		else if (*p != '}')
-			return 0;
-	}
-	return (size_t)(p - s) + 1;
-}
-
-/* Is @line a sample: `name{labels} value` or `name value`? */
-static bool sample_ok(const char *line)
-{
-	size_t n = strcspn(line, "{ ");
-	const char *v;
-	char *end;
-
-	if (!name_ok(line, n) || strncmp(line, "spanheap_", 9))
-		return false;
-	v = line + n;
-	if (*v == '{') {
-		size_t l = labels_len(v);
-
-		if (!l)
-			return false;
-		v += l;
-	}
-	if (v[0] != ' ' || !v[1] || v[1] == ' ')
-		return false;
-	strtod(v + 1, &end);
-	return !*end;
-}
-
 START_TEST(test_stats_prometheus)
 {
 	const char *args[] = { "stats", "--prometheus", NULL };
 	struct spanheap *c;
 	struct run r;
-	int samples = 0, help = 0, type = 0;
-	char *save, *line;
+	struct prom_exposition e;
 
 	ck_assert_int_eq(spanheap_connect_named(td.sock, "prom\"te\\st", &c),
 			 0);
@@ -437,22 +371,9 @@ START_TEST(test_stats_prometheus)
 	/* The client's name escaped, and spanctl's own connection. */
 	ck_assert_ptr_nonnull(strstr(r.out, "name=\"prom\\\"te\\\\st\""));
 	ck_assert_ptr_nonnull(strstr(r.out, "name=\"spanctl\""));
-	for (line = strtok_r(r.out, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, "# HELP ", 7)) {
-			help++;
-			continue;
-		}
-		if (!strncmp(line, "# TYPE ", 7)) {
-			type++;
-			continue;
-		}
-		ck_assert_msg(line[0] != '#', "stray comment: %s", line);
-		ck_assert_msg(sample_ok(line), "not a sample: '%s'", line);
-		samples++;
-	}
-	ck_assert_int_gt(samples, 10);
-	ck_assert_int_eq(help, type);
+	/* Every HELP with its TYPE, no stray comment, every sample valid. */
+	prom_parse(r.out, &e);
+	ck_assert_int_gt(e.n, 10);
 	run_free(&r);
 	spanheap_close(c);
 }
