@@ -225,26 +225,66 @@ static void tree_check(const struct heap *h, uint32_t p, uint32_t parent,
 	tree_check(h, tree(h, p)->right, p, c);
 }
 
+/* For each small size, how many 64-page groups hold a free span of it. */
+static void count_groups(const struct heap *h, uint64_t *ngroups)
+{
+	uint64_t groups = bitmap_words(h->meta->grown);
+
+	for (uint64_t g = 0; g < groups; g++) {
+		uint64_t w = h->freehead[g], seen[2] = { 0, 0 };
+
+		for (; w; w &= w - 1) {
+			uint32_t q = ((uint32_t)g << 6) +
+				     (uint32_t)__builtin_ctzll(w);
+			uint32_t n = span_val(h, q);
+
+			if (n < HEAP_SMALL_PAGES && !bit_test(seen, n)) {
+				bit_set(seen, n);
+				ngroups[n]++;
+			}
+		}
+	}
+}
+
+/*
+ * O(free spans + set bits), not O(sizes x groups): a 64 GiB heap has 2^18
+ * groups.  Every set bit names a group that holds its size, and there are
+ * as many set bits as such groups, so the two sets are equal.
+ */
 void freeidx_check(const struct heap *h, const uint64_t *nsmall,
 		   uint64_t nlarge)
 {
 	const struct heap_meta *m = h->meta;
 	uint64_t groups = bitmap_words(m->grown);
+	uint64_t ngroups[HEAP_SMALL_PAGES] = { 0 };
 	struct tree_check c = { 0, SPAN_NIL };
 
+	count_groups(h, ngroups);
 	for (uint32_t n = 1; n < HEAP_SMALL_PAGES; n++) {
 		const struct hbm *b = &h->small[n];
+		uint64_t set = 0;
 
 		HEAP_BUG_ON(m->nsmall[n] != nsmall[n],
 			    "%u free spans of %u pages counted, %lu found",
 			    m->nsmall[n], n, (unsigned long)nsmall[n]);
 		HEAP_BUG_ON(bit_test(m->small_mask, n) != (nsmall[n] > 0),
 			    "size mask wrong for %u pages", n);
-		for (uint64_t g = 0; g < groups; g++)
-			HEAP_BUG_ON(bit_test(b->level[0], g) !=
-					    group_has_size(h, (uint32_t)g, n),
-				    "group %lu of size %u indexed wrongly",
-				    (unsigned long)g, n);
+		for (uint64_t i = 0; i < bitmap_words(groups); i++) {
+			for (uint64_t w = b->level[0][i]; w; w &= w - 1) {
+				uint64_t g = (i << 6) +
+					     (uint64_t)__builtin_ctzll(w);
+
+				HEAP_BUG_ON(g >= groups ||
+						    !group_has_size(h, (uint32_t)g,
+								    n),
+					    "group %lu indexed for size %u wrongly",
+					    (unsigned long)g, n);
+				set++;
+			}
+		}
+		HEAP_BUG_ON(set != ngroups[n],
+			    "%lu groups indexed for size %u, %lu hold it",
+			    (unsigned long)set, n, (unsigned long)ngroups[n]);
 		HEAP_BUG_ON(!hbm_consistent(b, groups),
 			    "summary levels of size %u are wrong", n);
 	}

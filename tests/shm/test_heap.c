@@ -759,6 +759,14 @@ START_TEST(test_check_small_index)
 }
 END_TEST
 
+START_TEST(test_check_small_index_extra)
+{
+	/* Group 1 holds no free 7-page span. */
+	hbm_set(&h->small[7], 1);
+	heap_check(h);
+}
+END_TEST
+
 START_TEST(test_check_tree)
 {
 	h->meta->tree_root = SPAN_NIL;
@@ -973,6 +981,7 @@ static Suite *heap_suite(void)
 				    SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_freehead_bit, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_small_index, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_small_index_extra, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_tree, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_adjacent_free, SIGABRT);
 	suite_add_tcase(s, tc);
