@@ -274,16 +274,7 @@ START_TEST(test_close_frees_spans)
 			  before.inuse + (3 * PROTO_MAX_BATCH + 1001) * PG);
 	ck_assert_uint_eq(during.objects, before.objects + PROTO_MAX_BATCH + 2);
 	close(fd);
-	/*
-	 * The close is seen in the daemon's next loop turn; a STATS sent
-	 * now may still be read first, so ask again for up to a second.
-	 */
-	for (int i = 0; i < 100; i++) {
-		wire_heap(other, &after);
-		if (after.inuse == before.inuse)
-			break;
-		usleep(10000);
-	}
+	wire_heap_wait_inuse(other, before.inuse, &after);
 	ck_assert_uint_eq(after.inuse, before.inuse);
 	ck_assert_uint_eq(after.objects, before.objects);
 	close(other);

@@ -164,12 +164,7 @@ START_TEST(test_scavenge_then_close)
 		send_bare(fd, PROTO_SCAVENGE);
 		close(fd);
 	}
-	for (int i = 0; i < 100; i++) {
-		wire_heap(other, &after);
-		if (after.inuse == before.inuse)
-			break;
-		usleep(10000);
-	}
+	wire_heap_wait_inuse(other, before.inuse, &after);
 	ck_assert_uint_eq(after.inuse, before.inuse);
 	ck_assert_uint_eq(after.objects, before.objects);
 	assert_works(other);

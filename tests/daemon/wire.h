@@ -417,6 +417,22 @@ static inline void wire_heap_unchanged(const struct wire_heap *a,
 	ck_assert_uint_eq(a->free_spans, b->free_spans);
 }
 
+/*
+ * Read the heap's figures into @ret until in-use bytes are back to
+ * @inuse, for up to a second: a client's close is seen in the daemon's
+ * next loop turn, so a STATS sent right after may still be read first.
+ */
+static inline void wire_heap_wait_inuse(int fd, uint64_t inuse,
+					struct wire_heap *ret)
+{
+	for (int i = 0; i < 100; i++) {
+		wire_heap(fd, ret);
+		if (ret->inuse == inuse)
+			return;
+		usleep(10000);
+	}
+}
+
 /* GC; fails the test unless it succeeds.  Returns the reply. */
 static inline struct proto_gc_reply wire_gc(int fd)
 {
