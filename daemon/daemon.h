@@ -4,10 +4,11 @@
  * connected clients.
  *
  * Threads and locks.  The event loop thread does all socket work.  The
- * heap (and every heap_owner inside a client) may also be touched by work
- * off the loop thread (the scavenger), so it is guarded by d->heap_lock;
- * that is the only lock, so there is no lock order to keep.  Functions
- * named *_locked need the caller to hold it and check that they do.
+ * scavenger thread (scavenger.c) also touches the heap, the scavenger's
+ * statistics and every heap_owner inside a client, so those are guarded
+ * by d->heap_lock; the jobs handed to that thread are guarded by
+ * d->job_lock.  Lock order: job_lock, then heap_lock.  Functions named
+ * *_locked need the caller to hold heap_lock and check that they do.
  * Everything else in struct daemon and struct client belongs to the loop
  * thread.
  */

@@ -23,7 +23,7 @@ static inline struct span_node *tree(const struct heap *h, uint32_t p)
 }
 
 /* A fixed mix of the page number (Murmur3's finaliser). */
-uint32_t freeidx_prio(uint32_t p)
+static uint32_t prio(uint32_t p)
 {
 	p ^= p >> 16;
 	p *= 0x85ebca6bu;
@@ -50,7 +50,7 @@ static uint32_t treap_insert(struct heap *h, uint32_t root, uint32_t p)
 	if (key_less(h, p, root)) {
 		c = treap_insert(h, tree(h, root)->left, p);
 		tree(h, root)->left = c;
-		if (freeidx_prio(c) > freeidx_prio(root)) {
+		if (prio(c) > prio(root)) {
 			tree(h, root)->left = tree(h, c)->right;
 			tree(h, c)->right = root;
 			return c;
@@ -58,7 +58,7 @@ static uint32_t treap_insert(struct heap *h, uint32_t root, uint32_t p)
 	} else {
 		c = treap_insert(h, tree(h, root)->right, p);
 		tree(h, root)->right = c;
-		if (freeidx_prio(c) > freeidx_prio(root)) {
+		if (prio(c) > prio(root)) {
 			tree(h, root)->right = tree(h, c)->left;
 			tree(h, c)->left = root;
 			return c;
@@ -74,7 +74,7 @@ static uint32_t treap_join(struct heap *h, uint32_t a, uint32_t b)
 		return b;
 	if (b == SPAN_NIL)
 		return a;
-	if (freeidx_prio(a) > freeidx_prio(b)) {
+	if (prio(a) > prio(b)) {
 		tree(h, a)->right = treap_join(h, tree(h, a)->right, b);
 		return a;
 	}
@@ -215,7 +215,7 @@ static void tree_check(const struct heap *h, uint32_t p, uint32_t parent,
 	HEAP_BUG_ON(span_kind(h, p) != SPAN_FREE ||
 			    span_val(h, p) < HEAP_SMALL_PAGES,
 		    "tree node %u is not a large free span", p);
-	HEAP_BUG_ON(parent != SPAN_NIL && freeidx_prio(p) > freeidx_prio(parent),
+	HEAP_BUG_ON(parent != SPAN_NIL && prio(p) > prio(parent),
 		    "tree node %u outranks its parent %u", p, parent);
 	tree_check(h, tree(h, p)->left, p, c);
 	HEAP_BUG_ON(c->prev != SPAN_NIL && !key_less(h, c->prev, p),

@@ -194,6 +194,5 @@ uint32_t freeidx_find(const struct heap *h, uint64_t npages);
 /* Abort unless the index matches the counts heap_check() found. */
 void freeidx_check(const struct heap *h, const uint64_t *nsmall,
 		   uint64_t nlarge);
-uint32_t freeidx_prio(uint32_t p);
 
 #endif
