@@ -277,5 +277,9 @@ void dispatch_request(struct client *c, const void *buf, size_t len)
 	case PROTO_GC:
 		do_gc(c, &m.hdr);
 		break;
+	case PROTO_CLIENTS:
+		/* Not served yet: the client list is in STATS. */
+		reply_status(c, &m.hdr, -EOPNOTSUPP);
+		break;
 	}
 }

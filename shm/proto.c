@@ -59,10 +59,18 @@ int proto_check_request(const void *buf, size_t len)
 		if (len < proto_free_size(0))
 			return -EBADMSG;
 		memcpy(&m, buf, proto_free_size(0));
-		if (!batch_ok(m.count) || m.pad ||
+		if (!batch_ok(m.count) || m.flags & ~PROTO_FREE_FLAGS ||
 		    len != proto_free_size(m.count))
 			return -EBADMSG;
 		return 0;
+	}
+	case PROTO_CLIENTS: {
+		struct proto_clients m;
+
+		if (len != sizeof(m))
+			return -EBADMSG;
+		memcpy(&m, buf, sizeof(m));
+		return m.max >= 1 && m.max <= PROTO_CLIENTS_PAGE ? 0 : -EBADMSG;
 	}
 	case PROTO_STATS:
 	case PROTO_SCAVENGE:
@@ -81,8 +89,6 @@ static size_t reply_size(uint16_t type)
 		return sizeof(struct proto_welcome);
 	case PROTO_SPAN_FREE:
 		return sizeof(struct proto_free_reply);
-	case PROTO_SCAVENGE:
-		return sizeof(struct proto_scavenge_reply);
 	case PROTO_GC:
 		return sizeof(struct proto_gc_reply);
 	default:
@@ -116,7 +122,19 @@ int proto_check_reply(const void *buf, size_t len, uint16_t type,
 			return -EBADMSG;
 		return 0;
 	}
-	if (type == PROTO_STATS) {
+	if (type == PROTO_SCAVENGE) {
+		struct proto_scavenge_reply m;
+
+		if (len != sizeof(m))
+			return -EBADMSG;
+		memcpy(&m, buf, sizeof(m));
+		/* Progress comes only while a pass runs: never with an error. */
+		if (m.flags & ~PROTO_MORE || m.pad ||
+		    (m.flags & PROTO_MORE && hdr.status))
+			return -EBADMSG;
+		return 0;
+	}
+	if (type == PROTO_STATS || type == PROTO_CLIENTS) {
 		struct proto_stats_reply m;
 
 		if (len < proto_stats_reply_size(0))
@@ -138,6 +156,7 @@ const char *proto_type_name(uint16_t type)
 		[PROTO_HELLO] = "HELLO",	[PROTO_SPAN_ALLOC] = "SPAN_ALLOC",
 		[PROTO_SPAN_FREE] = "SPAN_FREE", [PROTO_STATS] = "STATS",
 		[PROTO_SCAVENGE] = "SCAVENGE",	[PROTO_GC] = "GC",
+		[PROTO_CLIENTS] = "CLIENTS",
 	};
 
 	type &= (uint16_t)~PROTO_REPLY;

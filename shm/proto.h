@@ -15,7 +15,7 @@
  *                                        client id) + arena memfd
  *                                        (SCM_RIGHTS), once
  *   SPAN_ALLOC / SPAN_FREE / STATS /
- *   SCAVENGE / GC                  ->
+ *   SCAVENGE / GC / CLIENTS        ->
  *                                  <-    the reply: type | PROTO_REPLY,
  *                                        the request's seq, a status
  *
@@ -24,8 +24,11 @@
  * bare WELCOME header of seq 0 and status -EUSERS, and closes it.
  *
  * Every reply carries status 0 or -errno.  A failed request changes
- * nothing.  STATS replies come in chunks; all but the last carry
- * PROTO_MORE.  A request the daemon cannot parse gets a bare header reply
+ * nothing.  STATS and CLIENTS replies come in chunks of JSON text; all
+ * but the last carry PROTO_MORE.  A SCAVENGE that waits for its release
+ * pass is answered with progress replies (PROTO_MORE, the bytes released
+ * so far) about once a second while the pass runs, then the final one:
+ * a client bounds its wait by that progress, not by the pass's length.  A request the daemon cannot parse gets a bare header reply
  * with -EBADMSG (and, for a wrong version, -EPROTONOSUPPORT followed by
  * the end of the connection).
  */
@@ -36,10 +39,11 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC 0x53504850u	/* "SPHP" */
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define PROTO_MAX_BATCH 64	/* spans in one SPAN_ALLOC or SPAN_FREE */
 #define PROTO_NAME_MAX 64	/* bytes of client name, NUL padded */
 #define PROTO_CHUNK_MAX 16384	/* bytes of STATS text in one reply */
+#define PROTO_CLIENTS_PAGE 64	/* clients in one CLIENTS reply, at most */
 
 enum proto_type {
 	PROTO_HELLO = 1,
@@ -48,7 +52,8 @@ enum proto_type {
 	PROTO_STATS = 4,
 	PROTO_SCAVENGE = 5,
 	PROTO_GC = 6,
-	PROTO_TYPE_MAX = PROTO_GC,
+	PROTO_CLIENTS = 7,
+	PROTO_TYPE_MAX = PROTO_CLIENTS,
 };
 
 #define PROTO_REPLY 0x8000	/* set in the type of every reply */
@@ -58,8 +63,12 @@ enum proto_type {
 #define PROTO_ALLOC_ZERO 0x1u	/* spans must read as zeros */
 #define PROTO_ALLOC_FLAGS PROTO_ALLOC_ZERO
 
-/* PROTO_STATS reply flags */
-#define PROTO_MORE 0x1u		/* another chunk follows */
+/* PROTO_SPAN_FREE flags */
+#define PROTO_FREE_CHECK 0x1u	/* check every offset, free nothing */
+#define PROTO_FREE_FLAGS PROTO_FREE_CHECK
+
+/* PROTO_STATS, PROTO_CLIENTS and PROTO_SCAVENGE reply flags */
+#define PROTO_MORE 0x1u		/* another reply to this request follows */
 
 struct proto_hdr {
 	uint32_t magic;		/* PROTO_MAGIC */
@@ -115,11 +124,15 @@ struct proto_alloc_reply {
 _Static_assert(sizeof(struct proto_alloc_reply) == 24 + 16 * PROTO_MAX_BATCH,
 	       "proto_alloc_reply");
 
-/* SPAN_FREE: @count offsets, only those are sent; all or none. */
+/*
+ * SPAN_FREE: @count offsets, only those are sent; all or none.  With
+ * PROTO_FREE_CHECK the daemon answers as it would but frees nothing, so a
+ * client can check a batch of several requests before freeing any of it.
+ */
 struct proto_free {
 	struct proto_hdr hdr;
 	uint32_t count;		/* 1..PROTO_MAX_BATCH */
-	uint32_t pad;
+	uint32_t flags;		/* PROTO_FREE_* */
 	uint64_t off[PROTO_MAX_BATCH];
 };
 _Static_assert(sizeof(struct proto_free) == 24 + 8 * PROTO_MAX_BATCH,
@@ -134,6 +147,22 @@ _Static_assert(sizeof(struct proto_free_reply) == 24, "proto_free_reply");
 
 /* STATS, SCAVENGE and GC requests are a bare struct proto_hdr. */
 
+/*
+ * CLIENTS: one page of the client list, the clients whose id is above
+ * @after (0 for the first page), in id order, at most @max of them
+ * (1..PROTO_CLIENTS_PAGE).  The reply is JSON text in STATS-style chunks:
+ *   {"clients": [ {...}, ... ], "next": ID}
+ * with the entries of MemStats' clients.list; "next" is the @after of the
+ * following page, 0 when this was the last one.
+ */
+struct proto_clients {
+	struct proto_hdr hdr;
+	uint32_t after;		/* client id to start after */
+	uint32_t max;		/* 1..PROTO_CLIENTS_PAGE */
+};
+_Static_assert(sizeof(struct proto_clients) == 24, "proto_clients");
+
+/* The reply to STATS and CLIENTS: one chunk of JSON text. */
 struct proto_stats_reply {
 	struct proto_hdr hdr;
 	uint32_t len;		/* bytes of JSON text in this chunk */
@@ -145,9 +174,11 @@ _Static_assert(sizeof(struct proto_stats_reply) == 24 + PROTO_CHUNK_MAX,
 
 struct proto_scavenge_reply {
 	struct proto_hdr hdr;
-	uint64_t released;	/* bytes given back to the kernel */
+	uint64_t released;	/* bytes given back to the kernel (so far) */
+	uint32_t flags;		/* PROTO_MORE: progress, the pass goes on */
+	uint32_t pad;
 };
-_Static_assert(sizeof(struct proto_scavenge_reply) == 24,
+_Static_assert(sizeof(struct proto_scavenge_reply) == 32,
 	       "proto_scavenge_reply");
 
 struct proto_gc_reply {

@@ -368,7 +368,7 @@ START_TEST(test_free_bad_length)
 	wire_hdr(&f.hdr, PROTO_SPAN_FREE);
 	send_expect(fd, &f, proto_free_size(0), -EBADMSG);
 	f.count = 2;
-	f.pad = 1;
+	f.flags = 0x2;	/* no such flag */
 	wire_hdr(&f.hdr, PROTO_SPAN_FREE);
 	send_expect(fd, &f, proto_free_size(2), -EBADMSG);
 	wire_heap(fd, &after);
