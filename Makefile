@@ -48,7 +48,6 @@ CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/shm/proto.o \
 CLIENT_SOVER := 0
 CLIENT_SO := $(BUILD)/libspanclient.so
 CLIENT_A := $(BUILD)/libspanclient.a
-CLIENT_PC := $(BUILD)/libspanclient.pc
 PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR := $(PREFIX)/bin
@@ -57,15 +56,18 @@ LIBDIR := $(PREFIX)/lib
 INCLUDEDIR := $(PREFIX)/include
 MANDIR := $(PREFIX)/share/man
 PKGCONFIGDIR := $(LIBDIR)/pkgconfig
-SYSCONFDIR ?= /etc
-# Where systemd looks, whatever the prefix (from pkg-config systemd).
-pc_systemd = $(or $(shell PKG_CONFIG_SYSROOT_DIR= pkg-config --variable=$(1) systemd 2>/dev/null),$(2))
-UNITDIR ?= $(call pc_systemd,systemdsystemunitdir,/lib/systemd/system)
+# A system prefix installs the units, sysusers, tmpfiles and defaults
+# where systemd looks (pkg-config systemd); any other prefix (a user's
+# PREFIX=$$HOME/.local) keeps them under the prefix, so that an install
+# as a user never writes outside it.  Each can be set on its own.
+SYSTEM_PREFIX := $(filter /usr /usr/local,$(PREFIX))
+pc_systemd = $(if $(SYSTEM_PREFIX),$(or $(shell PKG_CONFIG_SYSROOT_DIR= pkg-config --variable=$(1) systemd 2>/dev/null),$(2)),$(PREFIX)$(2))
+SYSCONFDIR ?= $(if $(SYSTEM_PREFIX),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(call pc_systemd,systemdsystemunitdir,/lib/systemd/system)
 SYSUSERSDIR ?= $(call pc_systemd,sysusersdir,/usr/lib/sysusers.d)
 TMPFILESDIR ?= $(call pc_systemd,tmpfilesdir,/usr/lib/tmpfiles.d)
 
 MAN_PAGES := $(wildcard man/*.[0-9])
-UNITS := $(BUILD)/systemd/spanheapd.service systemd/spanheapd.socket
 
 TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/lib/*.c))
 TEST_SRCS := $(wildcard tests/*/test_*.c)
@@ -103,8 +105,8 @@ export CK_DEFAULT_TIMEOUT ?= 60
 	bench clean run fuzz deps-fuzz \
 	install uninstall
 
-all: $(PROGS) $(CLIENT_SO) $(CLIENT_A) $(CLIENT_PC) $(TEST_BINS) \
-	$(FUZZ_REPLAY) $(BENCH_BINS) $(BUILD)/systemd/spanheapd.service
+all: $(PROGS) $(CLIENT_SO) $(CLIENT_A) $(TEST_BINS) \
+	$(FUZZ_REPLAY) $(BENCH_BINS)
 
 deps:
 	@missing=; \
@@ -172,16 +174,10 @@ $(CLIENT_A): $(BUILD)/libclient/spanclient.o
 	@rm -f $@
 	ar rcs $@ $^
 
-$(CLIENT_PC): libclient/libspanclient.pc.in Makefile
-	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
-
-# The unit in the tree names the default prefix; an install elsewhere
-# gets its own copy.
+# The unit in the tree names the default prefix.  It and the .pc file are
+# written at install time for the PREFIX of the install, never built
+# ahead: a file built for one prefix cannot end up in another.
 UNIT_SBINDIR := /usr/local/sbin
-$(BUILD)/systemd/spanheapd.service: systemd/spanheapd.service Makefile
-	@mkdir -p $(@D)
-	sed -e 's|^ExecStart=$(UNIT_SBINDIR)/|ExecStart=$(SBINDIR)/|' $< > $@
 
 # Tests link everything: the client library statically, the daemon's
 # objects for unit tests, and start build/spanheapd for the rest.
@@ -238,46 +234,45 @@ check-man:
 	if [ -n "$$out" ]; then echo "$$out"; echo "check-man: FAILED"; exit 1; fi
 	@echo "check-man: mandoc -Tlint is silent on $(words $(MAN_PAGES)) pages"
 
-install: $(PROGS) $(CLIENT_SO) $(CLIENT_A) $(CLIENT_PC) \
-		$(BUILD)/systemd/spanheapd.service
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
-		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
-		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/default
-	install -m 0755 $(BUILD)/spanheapd $(DESTDIR)$(SBINDIR)/spanheapd
-	install -m 0755 $(BUILD)/spanctl $(DESTDIR)$(BINDIR)/spanctl
-	install -m 0755 $(CLIENT_SO).$(CLIENT_SOVER) $(DESTDIR)$(LIBDIR)/
-	ln -sf libspanclient.so.$(CLIENT_SOVER) $(DESTDIR)$(LIBDIR)/libspanclient.so
-	install -m 0644 $(CLIENT_A) $(DESTDIR)$(LIBDIR)/
-	install -m 0644 libclient/spanheap.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 0644 $(CLIENT_PC) $(DESTDIR)$(PKGCONFIGDIR)/
-	install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
-	install -m 0644 systemd/spanheapd.sysusers $(DESTDIR)$(SYSUSERSDIR)/spanheapd.conf
-	install -m 0644 systemd/spanheapd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/spanheapd.conf
-	[ -e $(DESTDIR)$(SYSCONFDIR)/default/spanheapd ] || \
-		install -m 0644 systemd/spanheapd.default $(DESTDIR)$(SYSCONFDIR)/default/spanheapd
-	for p in $(MAN_PAGES); do \
-		s=$${p##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
-		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$$s/; \
+# What make install puts where, as MODE:SOURCE:DESTINATION: one list for
+# install and uninstall.  The unit and the .pc file are written for the
+# install's own PREFIX; the library's link and the defaults file follow.
+INSTALL_LIST := \
+	0755:$(BUILD)/spanheapd:$(SBINDIR)/spanheapd \
+	0755:$(BUILD)/spanctl:$(BINDIR)/spanctl \
+	0755:$(CLIENT_SO).$(CLIENT_SOVER):$(LIBDIR)/libspanclient.so.$(CLIENT_SOVER) \
+	0644:$(CLIENT_A):$(LIBDIR)/libspanclient.a \
+	0644:libclient/spanheap.h:$(INCLUDEDIR)/spanheap.h \
+	0644:systemd/spanheapd.socket:$(SYSTEMDUNITDIR)/spanheapd.socket \
+	0644:systemd/spanheapd.sysusers:$(SYSUSERSDIR)/spanheapd.conf \
+	0644:systemd/spanheapd.tmpfiles:$(TMPFILESDIR)/spanheapd.conf \
+	$(foreach p,$(MAN_PAGES),0644:$(p):$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+INSTALL_MADE := $(SYSTEMDUNITDIR)/spanheapd.service \
+	$(PKGCONFIGDIR)/libspanclient.pc $(LIBDIR)/libspanclient.so
+
+install: $(PROGS) $(CLIENT_SO) $(CLIENT_A)
+	@set -e; for e in $(INSTALL_LIST); do \
+		m=$${e%%:*}; r=$${e#*:}; \
+		install -D -m $$m "$${r%%:*}" "$(DESTDIR)$${r#*:}"; \
 	done
-	-[ -z "$(DESTDIR)" ] && ldconfig
+	@install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	sed -e 's|^ExecStart=$(UNIT_SBINDIR)/|ExecStart=$(SBINDIR)/|' \
+		systemd/spanheapd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/spanheapd.service
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		libclient/libspanclient.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libspanclient.pc
+	ln -sf libspanclient.so.$(CLIENT_SOVER) $(DESTDIR)$(LIBDIR)/libspanclient.so
+	@[ -e $(DESTDIR)$(SYSCONFDIR)/default/spanheapd ] || \
+		install -D -m 0644 systemd/spanheapd.default $(DESTDIR)$(SYSCONFDIR)/default/spanheapd
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+	@echo "installed under $(DESTDIR)$(PREFIX); units in $(DESTDIR)$(SYSTEMDUNITDIR)"
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/spanheapd $(DESTDIR)$(BINDIR)/spanctl \
-		$(DESTDIR)$(LIBDIR)/libspanclient.so.$(CLIENT_SOVER) \
-		$(DESTDIR)$(LIBDIR)/libspanclient.so \
-		$(DESTDIR)$(LIBDIR)/libspanclient.a \
-		$(DESTDIR)$(INCLUDEDIR)/spanheap.h \
-		$(DESTDIR)$(PKGCONFIGDIR)/libspanclient.pc \
-		$(DESTDIR)$(UNITDIR)/spanheapd.service \
-		$(DESTDIR)$(UNITDIR)/spanheapd.socket \
-		$(DESTDIR)$(SYSUSERSDIR)/spanheapd.conf \
-		$(DESTDIR)$(TMPFILESDIR)/spanheapd.conf
-	cmp -s systemd/spanheapd.default $(DESTDIR)$(SYSCONFDIR)/default/spanheapd && \
-		rm -f $(DESTDIR)$(SYSCONFDIR)/default/spanheapd || true
-	for p in $(MAN_PAGES); do \
-		s=$${p##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${p##*/}; \
+	@for e in $(INSTALL_LIST); do \
+		r=$${e#*:}; rm -f "$(DESTDIR)$${r#*:}"; \
 	done
+	rm -f $(addprefix $(DESTDIR),$(INSTALL_MADE))
+	@if cmp -s systemd/spanheapd.default $(DESTDIR)$(SYSCONFDIR)/default/spanheapd; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/default/spanheapd; fi
 
 # A real systemd as PID 1 in private namespaces drives the installed
 # units: see tests/system/check-system.sh.  Needs root.

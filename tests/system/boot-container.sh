@@ -100,7 +100,7 @@ if console=$(tty); then
 fi
 
 # The project, installed the way a user would, into the overlay.
-make -s -C "$src" BUILD="$build" install DESTDIR="$root" PREFIX=/usr/local ||
+make -s -C "$src" BUILD="$build" install DESTDIR="$root" PREFIX=/usr ||
 	die "make install failed"
 install -m 0755 "$work/spanuse" "$root/usr/local/bin/spanuse"
 

@@ -238,8 +238,7 @@ preflight() {
 		command -v "$c" >/dev/null || missing="$missing $c"
 	done
 	for c in /lib/systemd/systemd "$src/$build/spanheapd" \
-		"$src/$build/spanctl" "$src/$build/libspanclient.a" \
-		"$src/$build/systemd/spanheapd.service"; do
+		"$src/$build/spanctl" "$src/$build/libspanclient.a"; do
 		[ -e "$c" ] || missing="$missing $c"
 	done
 	grep -qw overlay /proc/filesystems || missing="$missing overlayfs"
