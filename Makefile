@@ -344,12 +344,17 @@ check-tsan:
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
 
-# A daemon for trying things out: no root, no system paths.  Talk to it
-# with SPANHEAP_SOCKET=run/spanheapd.sock build/spanctl stats.
+# A daemon for trying things out: no root, no system paths, and settings
+# that show something within a minute (spans free for 20 s are released,
+# the scavenger ticks every 10 s and prints the seed's trace lines).
+# Talk to it with SPANHEAP_SOCKET=run/spanheapd.sock build/spanctl stats;
+# change the settings with RUN_ARGS="--scavenge-after=5min ...".
 RUN_DIR := $(CURDIR)/run
-RUN_ARGS ?= --trace
+RUN_ARGS ?= --trace --scavenge-after=20s --gc-after=20s --arena-size=4G
 run: $(PROGS) $(CLIENT_SO)
 	@mkdir -p $(RUN_DIR)
+	@echo "spanheapd on $(RUN_DIR)/spanheapd.sock with $(RUN_ARGS) (RUN_ARGS=... to change)"
+	@echo "in another terminal: export SPANHEAP_SOCKET=$(RUN_DIR)/spanheapd.sock; build/spanctl watch"
 	$(BUILD)/spanheapd --socket=$(RUN_DIR)/spanheapd.sock \
 		--stats-file=$(RUN_DIR)/memstats.json $(RUN_ARGS)
 
