@@ -239,14 +239,20 @@ void client_resume(struct client *c)
 		event_add(c->ev_read, NULL);
 }
 
-/* Close every fd a client passed us: we never take fds from clients. */
+/*
+ * Close every fd a client passed us: we never take fds from clients.
+ * recvmsg() has installed each one it fits into our control buffer (the
+ * kernel drops those that do not fit and says MSG_CTRUNC), so every fd in
+ * every SCM_RIGHTS header here is ours to close, and nothing else is.
+ */
 static unsigned int drop_fds(struct msghdr *msg)
 {
 	unsigned int n = 0;
 
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
 	     cm = CMSG_NXTHDR(msg, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0))
 			continue;
 		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		     i++) {
@@ -275,6 +281,11 @@ static bool peer_closed(int fd)
  * Receive one request.  Returns 1 when a message was handled, 0 when
  * there is nothing more to read now, -1 when the client is gone (it has
  * been destroyed).
+ *
+ * Every datagram that recvmsg() returns has its passed fds closed before
+ * anything else looks at it, whatever comes next: an empty datagram with
+ * fds followed by a hang-up would otherwise leak them for good.  A failed
+ * recvmsg() installs none.
  */
 static int read_one(struct client *c)
 {
@@ -289,6 +300,7 @@ static int read_one(struct client *c)
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
 	};
+	bool had_fds;
 	ssize_t n;
 
 	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -298,12 +310,13 @@ static int read_one(struct client *c)
 		client_destroy(c);
 		return -1;
 	}
+	had_fds = drop_fds(&msg) || msg.msg_flags & MSG_CTRUNC;
 	if (n == 0 && peer_closed(c->fd)) {
 		client_destroy(c);
 		return -1;
 	}
 	c->nrequests++;
-	if (drop_fds(&msg) || msg.msg_flags & MSG_CTRUNC)
+	if (had_fds)
 		dispatch_reject(c, buf, (size_t)n, -EBADMSG,
 			  "closed the file descriptors passed with a");
 	else if (msg.msg_flags & MSG_TRUNC || (size_t)n > PROTO_REQUEST_MAX)

@@ -3,17 +3,24 @@
  * Tests for daemon/client.c, in process: a struct daemon with a small
  * arena and heap but no listening socket, and clients accepted on one
  * end of socketpairs.  Client ids (the heap's owner ids, which must be
- * unique among live owners and never the scavenger's), and the reply
- * queue that keeps order when the socket is full.
+ * unique among live owners and never the scavenger's), the reply queue
+ * that keeps order when the socket is full, and the receive path, which
+ * must close every file descriptor a client passes whatever the datagram
+ * and however the connection ends; that last also against the real
+ * spanheapd, counting its /proc/PID/fd.
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "tests/daemon/wire.h"
+#include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
 
 #define ARENA (UINT64_C(4) << 20)
@@ -245,6 +252,192 @@ START_TEST(test_silent_client_dropped)
 }
 END_TEST
 
+/* ---- receive ---- */
+
+/*
+ * @n pipes: the write ends go to @wr, to be passed to the daemon, the
+ * read ends (non-blocking) to @rd.  A read end sees EOF once every copy
+ * of its write end is closed.
+ */
+static void make_pipes(int *rd, int *wr, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		int p[2];
+
+		ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+		rd[i] = p[0];
+		wr[i] = p[1];
+	}
+}
+
+/* Every write end was closed by the daemon: the read ends see EOF. */
+static void assert_pipes_closed(int *rd, unsigned int n, const char *what)
+{
+	char c;
+
+	for (unsigned int i = 0; i < n; i++) {
+		ssize_t r = read(rd[i], &c, 1);
+
+		ck_assert_msg(r == 0, "%s: the daemon kept passed fd %u of %u",
+			      what, i, n);
+		close(rd[i]);
+	}
+}
+
+/* Run the loop until no client is left (a bound of 1000 rounds). */
+static void run_until_no_clients(void)
+{
+	for (int i = 0; i < 1000 && d.nclients; i++)
+		ck_assert_int_ge(event_base_loop(d.base, EVLOOP_ONCE |
+						 EVLOOP_NONBLOCK), 0);
+	ck_assert_uint_eq(d.nclients, 0);
+}
+
+/*
+ * Datagrams of @len bytes (0: empty) carrying @nfds fds, then a hang-up
+ * before the daemon has read anything: every fd is closed all the same.
+ */
+static void hangup_with_fds(size_t len, unsigned int nfds, const char *what)
+{
+	char junk[64];
+	int rd[32], wr[32], peer;
+
+	ck_assert_uint_le(len, sizeof(junk));
+	memset(junk, 0x5a, sizeof(junk));
+	make_pipes(rd, wr, nfds);
+	accept_one(&peer);
+	wire_send_fds(peer, junk, len, wr, nfds);
+	for (unsigned int i = 0; i < nfds; i++)
+		close(wr[i]);
+	close(peer);
+	run_until_no_clients();
+	assert_pipes_closed(rd, nfds, what);
+}
+
+START_TEST(test_fds_empty_datagram_then_hangup)
+{
+	hangup_with_fds(0, 3, "empty datagram, hang-up");
+}
+END_TEST
+
+START_TEST(test_fds_garbage_then_hangup)
+{
+	hangup_with_fds(5, 3, "5 bytes of garbage, hang-up");
+}
+END_TEST
+
+/* More than CLIENT_MAX_FDS (8): the kernel cuts the rest (MSG_CTRUNC). */
+START_TEST(test_fds_truncated_then_hangup)
+{
+	hangup_with_fds(0, 12, "12 fds on an empty datagram, hang-up");
+	hangup_with_fds(16, 32, "32 fds on garbage, hang-up");
+}
+END_TEST
+
+/* An empty datagram with fds on a live connection: refused, fds closed. */
+START_TEST(test_fds_empty_datagram_connected)
+{
+	union {
+		struct proto_hdr hdr;
+		char buf[PROTO_REPLY_MAX];
+	} u;
+	int rd[3], wr[3], peer;
+	ssize_t n;
+
+	make_pipes(rd, wr, 3);
+	accept_one(&peer);
+	wire_send_fds(peer, NULL, 0, wr, 3);
+	for (int i = 0; i < 3; i++)
+		close(wr[i]);
+	for (int i = 0; i < 1000; i++) {
+		n = recv(peer, u.buf, sizeof(u.buf), MSG_DONTWAIT);
+		if (n >= 0 || errno != EAGAIN)
+			break;
+		ck_assert_int_ge(event_base_loop(d.base, EVLOOP_ONCE |
+						 EVLOOP_NONBLOCK), 0);
+	}
+	ck_assert_int_eq(n, sizeof(u.hdr));
+	ck_assert_int_eq(u.hdr.status, -EBADMSG);
+	ck_assert_uint_eq(d.nclients, 1);
+	assert_pipes_closed(rd, 3, "empty datagram, connected");
+	close(peer);
+}
+END_TEST
+
+/* Wait up to 30 s for spanheapd @pid to hold exactly @want fds. */
+static unsigned int wait_fd_count(pid_t pid, unsigned int want)
+{
+	unsigned int n = wire_fd_count(pid);
+
+	for (int i = 0; i < 3000 && n != want; i++) {
+		usleep(10000);
+		n = wire_fd_count(pid);
+	}
+	return n;
+}
+
+/*
+ * 200 connections pass fds in every way a client can, and hang up
+ * without reading a reply: afterwards the daemon holds exactly the fds
+ * it held before.  Before the fix every empty datagram with fds leaked
+ * them: about +3 fds a connection.
+ */
+START_TEST(test_fds_churn_daemon)
+{
+	struct test_daemon t;
+	unsigned int before, after;
+	struct proto_hdr h;
+	char junk[16];
+	int fds[12], null, keep;
+
+	test_daemon_start(&t, NULL);
+	keep = wire_open(t.sock, "keeps-count");
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(null, 0);
+	for (int i = 0; i < 12; i++)
+		fds[i] = null;
+	memset(junk, 0xa5, sizeof(junk));
+	before = wire_fd_count(t.pid);
+	for (int i = 0; i < 200; i++) {
+		int fd = wire_connect(t.sock);
+
+		switch (i % 5) {
+		case 0:		/* the campaign's: empty, 3 fds, hang up */
+			wire_send_fds(fd, NULL, 0, fds, 3);
+			break;
+		case 1:		/* garbage with fds */
+			wire_send_fds(fd, junk, sizeof(junk), fds, 3);
+			break;
+		case 2:		/* beyond CLIENT_MAX_FDS: cut off */
+			wire_send_fds(fd, NULL, 0, fds, 12);
+			break;
+		case 3:		/* a request with fds, then more */
+			wire_hdr(&h, PROTO_STATS);
+			wire_send_fds(fd, &h, sizeof(h), fds, 2);
+			wire_send_fds(fd, NULL, 0, fds, 1);
+			break;
+		case 4:		/* after HELLO */
+			ck_assert_int_eq(wire_hello(fd, "churn", NULL, NULL),
+					 0);
+			wire_send_fds(fd, NULL, 0, fds, 3);
+			break;
+		}
+		close(fd);
+	}
+	after = wait_fd_count(t.pid, before);
+	fprintf(stderr, "fds churn: %u fds before, %u after 200 connections\n",
+		before, after);
+	ck_assert_msg(after == before,
+		      "spanheapd holds %u fds after 200 connections, %u before",
+		      after, before);
+	/* The daemon still serves. */
+	wire_alloc1(keep, 1);
+	close(keep);
+	close(null);
+	test_daemon_stop(&t);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("daemon-client");
@@ -266,6 +459,16 @@ static Suite *client_suite(void)
 	tc = tcase_create("hello_timeout");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_silent_client_dropped);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("receive");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_fds_empty_datagram_then_hangup);
+	tcase_add_test(tc, test_fds_garbage_then_hangup);
+	tcase_add_test(tc, test_fds_truncated_then_hangup);
+	tcase_add_test(tc, test_fds_empty_datagram_connected);
+	tcase_add_test(tc, test_fds_churn_daemon);
+	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;
 }
