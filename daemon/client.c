@@ -34,8 +34,9 @@ static void on_hello_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	if (c->welcomed)
 		return;
-	log_warn("client %u (pid %d) sent no HELLO in time; dropped", c->id,
-		 (int)c->cred.pid);
+	log_limited(&c->d->log_silent, 4,
+		    "client %u (pid %d) sent no HELLO in time; dropped", c->id,
+		    (int)c->cred.pid);
 	client_destroy(c);
 }
 
@@ -122,10 +123,11 @@ void client_destroy(struct client *c)
 	heap_free_owner(d->heap, &c->owner, daemon_now());
 	daemon_heap_unlock(d);
 	if (c->welcomed)
-		log_info("client %u (%s, pid %d) gone; freed %llu spans, %llu pages",
-			 c->id, c->name, (int)c->cred.pid,
-			 (unsigned long long)nspans,
-			 (unsigned long long)npages);
+		log_limited(&d->log_gone, 6,
+			    "client %u (%s, pid %d) gone; freed %llu spans, %llu pages",
+			    c->id, c->name, (int)c->cred.pid,
+			    (unsigned long long)nspans,
+			    (unsigned long long)npages);
 	while ((m = STAILQ_FIRST(&c->outq))) {
 		STAILQ_REMOVE_HEAD(&c->outq, link);
 		if (m->fd >= 0)

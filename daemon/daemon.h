@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "log.h"
 #include "options.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
@@ -56,7 +57,7 @@ struct client {
 	char name[PROTO_NAME_MAX];
 	uint64_t connected_ns;
 	uint64_t nrequests;
-	unsigned int nbad;	/* bad messages, for log rate limiting */
+	uint64_t nbad;		/* bad messages, saturating: a client drives it */
 	uint64_t scav_wait;	/* waiting for forced pass number N, or 0 */
 	uint32_t scav_seq;	/* the seq of that SCAVENGE request */
 	/*
@@ -109,6 +110,8 @@ struct daemon {
 	uint32_t next_client_id;
 	struct timeval hello_timeout;	/* to say HELLO after connecting */
 	uint64_t refused;	/* connections refused at --max-clients */
+	/* Lines any client can cause, each kind rate-limited (log.h). */
+	struct log_limit log_connected, log_gone, log_silent, log_bad;
 };
 
 /* CLOCK_MONOTONIC in ns: the clock the heap's unusedsince uses. */

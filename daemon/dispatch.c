@@ -64,9 +64,10 @@ static void do_hello(struct client *c, const struct proto_hello *req)
 	w.arena_size = d->arena->size;
 	w.client_id = c->id;
 	c->welcomed = true;
-	log_info("client %u connected: %s, pid %d, uid %u", c->id,
-		 c->name[0] ? c->name : "(unnamed)", (int)c->cred.pid,
-		 (unsigned int)c->cred.uid);
+	log_limited(&d->log_connected, 6,
+		    "client %u connected: %s, pid %d, uid %u", c->id,
+		    c->name[0] ? c->name : "(unnamed)", (int)c->cred.pid,
+		    (unsigned int)c->cred.uid);
 	reply(c, &w, sizeof(w), d->arena->fd);
 }
 
@@ -223,12 +224,18 @@ void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
 
 	if (len >= sizeof(hdr))
 		memcpy(&hdr, buf, sizeof(hdr));
-	/* A client cannot fill the log: the first few are enough. */
-	if (c->nbad++ < 10)
-		log_warn("client %u (pid %d): %s %s message of %zu bytes%s",
-			 c->id, (int)c->cred.pid, why,
-			 proto_type_name(hdr.type), len,
-			 c->nbad == 10 ? "; not logging more" : "");
+	/*
+	 * A client cannot fill the log: the first few of each are enough,
+	 * and clients that come and go are limited together.
+	 */
+	if (c->nbad < UINT64_MAX)
+		c->nbad++;
+	if (c->nbad <= 10)
+		log_limited(&c->d->log_bad, 4,
+			    "client %u (pid %d): %s %s message of %zu bytes%s",
+			    c->id, (int)c->cred.pid, why,
+			    proto_type_name(hdr.type), len,
+			    c->nbad == 10 ? "; not logging more" : "");
 	hdr.type &= (uint16_t)~PROTO_REPLY;
 	reply_status(c, &hdr, err);
 }

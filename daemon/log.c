@@ -2,21 +2,71 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
-void log_msg(int prio, const char *fmt, ...)
+/* One write per line, so lines from threads never interleave. */
+static void log_line(int prio, uint64_t missed, const char *fmt, va_list ap)
 {
 	char line[1024];
-	va_list ap;
-	int n;
+	size_t n;
 
-	/* One write per line, so lines from threads never interleave. */
-	n = snprintf(line, sizeof(line), "<%d>", prio);
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	n = (int)strlen(line);
+	n = (size_t)snprintf(line, sizeof(line), "<%d>", prio);
+	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	n = strlen(line);
+	if (missed)
+		snprintf(line + n, sizeof(line) - n - 1,
+			 " (%llu similar messages suppressed)",
+			 (unsigned long long)missed);
+	n = strlen(line);
 	line[n++] = '\n';
-	fwrite(line, 1, (size_t)n, stderr);
+	fwrite(line, 1, n, stderr);
+}
+
+void log_msg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(prio, 0, fmt, ap);
+	va_end(ap);
+}
+
+bool log_limit_check(struct log_limit *l, unsigned int burst,
+		     uint64_t interval_ns, uint64_t now_ns,
+		     uint64_t *ret_missed)
+{
+	/* A clock that went back also begins a window: never stuck. */
+	if (!l->begun || now_ns < l->begin_ns ||
+	    now_ns - l->begin_ns >= interval_ns) {
+		l->begun = true;
+		l->begin_ns = now_ns;
+		l->printed = 0;
+	}
+	if (l->printed >= burst) {
+		if (l->missed < UINT64_MAX)
+			l->missed++;
+		return false;
+	}
+	l->printed++;
+	*ret_missed = l->missed;
+	l->missed = 0;
+	return true;
+}
+
+void log_limited(struct log_limit *l, int prio, const char *fmt, ...)
+{
+	struct timespec ts;
+	uint64_t now, missed;
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (!log_limit_check(l, LOG_LIMIT_BURST, LOG_LIMIT_INTERVAL_NS, now,
+			     &missed))
+		return;
+	va_start(ap, fmt);
+	log_line(prio, missed, fmt, ap);
+	va_end(ap);
 }

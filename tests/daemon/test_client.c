@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/log.h"
 #include "tests/daemon/wire.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
@@ -438,6 +440,161 @@ START_TEST(test_fds_churn_daemon)
 }
 END_TEST
 
+/* ---- logs a client drives ---- */
+
+static char stderr_path[] = "/tmp/spanheap-client-log.XXXXXX";
+static int saved_stderr = -1;
+
+/* Send this process's stderr (the daemon's log) to a temp file. */
+static void capture_stderr(void)
+{
+	int fd = mkstemp(stderr_path);
+
+	ck_assert_int_ge(fd, 0);
+	fflush(stderr);
+	saved_stderr = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved_stderr, 0);
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+}
+
+/* Restore stderr; returns the lines logged since capture_stderr(). */
+static unsigned int captured_lines(void)
+{
+	unsigned int lines = 0;
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	fflush(stderr);
+	ck_assert_int_eq(dup2(saved_stderr, STDERR_FILENO), STDERR_FILENO);
+	close(saved_stderr);
+	fd = open(stderr_path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+	close(fd);
+	unlink(stderr_path);
+	return lines;
+}
+
+/*
+ * nbad, the count of a client's bad messages, saturates: a client that
+ * sends 2^64 of them (or 2^32, when it was an unsigned int) neither
+ * wraps it nor starts being logged again.
+ */
+START_TEST(test_nbad_saturates)
+{
+	const __typeof__(((struct client *)0)->nbad) max = -1;
+	union {
+		struct proto_hdr hdr;
+		char buf[PROTO_REPLY_MAX];
+	} u;
+	struct client *c;
+	char junk[5] = "junk";
+	int peer;
+
+	c = accept_one(&peer);
+	c->nbad = max - 1;
+	capture_stderr();
+	for (int i = 0; i < 3; i++) {
+		ssize_t n = -1;
+
+		wire_send(peer, junk, sizeof(junk));
+		for (int k = 0; k < 1000 && n < 0; k++) {
+			ck_assert_int_ge(event_base_loop(d.base, EVLOOP_ONCE |
+							 EVLOOP_NONBLOCK), 0);
+			n = recv(peer, u.buf, sizeof(u.buf), MSG_DONTWAIT);
+		}
+		ck_assert_int_eq(n, sizeof(u.hdr));
+		ck_assert_int_eq(u.hdr.status, -EBADMSG);
+	}
+	ck_assert_uint_eq(captured_lines(), 0);
+	ck_assert_msg(c->nbad == max, "nbad %llu, want the maximum",
+		      (unsigned long long)c->nbad);
+	ck_assert_uint_ge(sizeof(c->nbad), 8);
+	close(peer);
+}
+END_TEST
+
+/* The lines in spanheapd's log at @path. */
+static unsigned int log_lines(const char *path)
+{
+	unsigned int lines = 0;
+	char buf[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+	close(fd);
+	return lines;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * 500 connect, HELLO, hang-up cycles: the "connected" and "gone" lines
+ * are rate-limited, each kind to LOG_LIMIT_BURST lines per window of
+ * LOG_LIMIT_INTERVAL_NS, so the log grows by at most that over the time
+ * the cycles took, not by a line per event (1000 lines before).
+ */
+START_TEST(test_churn_log_bounded)
+{
+	const uint64_t window_ms = LOG_LIMIT_INTERVAL_NS / 1000000;
+	struct test_daemon t;
+	unsigned int before, after, bound;
+	uint64_t t0, elapsed;
+	int keep;
+	json_t *j;
+
+	test_daemon_start(&t, NULL);
+	keep = wire_open(t.sock, "watcher");
+	before = log_lines(t.log);
+	t0 = now_ms();
+	for (int i = 0; i < 500; i++) {
+		int fd = wire_open(t.sock, "churn");
+
+		close(fd);
+	}
+	/* Every hang-up has been seen once only the watcher is left. */
+	for (int i = 0; i < 3000; i++) {
+		uint64_t n;
+
+		j = wire_stats(keep);
+		n = wire_json_u64(json_object_get(j, "clients"), "count");
+		json_decref(j);
+		if (n == 1)
+			break;
+		usleep(10000);
+	}
+	elapsed = now_ms() - t0;
+	after = log_lines(t.log);
+	/*
+	 * Two kinds, each at most a burst in every window the cycles
+	 * touched: windows last at least window_ms, so a stretch of
+	 * elapsed ms meets at most elapsed / window_ms + 2 of them.
+	 */
+	bound = 2 * LOG_LIMIT_BURST * (unsigned int)(elapsed / window_ms + 2);
+	fprintf(stderr, "churn: 500 cycles in %llu ms logged %u lines (bound %u)\n",
+		(unsigned long long)elapsed, after - before, bound);
+	ck_assert_msg(after - before <= bound,
+		      "500 connections logged %u lines in %llu ms; want at most %u",
+		      after - before, (unsigned long long)elapsed, bound);
+	close(keep);
+	test_daemon_stop(&t);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("daemon-client");
@@ -468,6 +625,13 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_fds_truncated_then_hangup);
 	tcase_add_test(tc, test_fds_empty_datagram_connected);
 	tcase_add_test(tc, test_fds_churn_daemon);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("logs");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_nbad_saturates);
+	tcase_add_test(tc, test_churn_log_bounded);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;

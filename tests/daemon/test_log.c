@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests for daemon/log.c: the one-write lines with their priority
+ * prefix, and the rate limit that keeps lines a client can cause from
+ * filling the journal (log_limit_check() on an injected clock, and
+ * log_limited()'s "suppressed" suffix).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "tests/lib/testlib.h"
+
+static char path[] = "/tmp/spanheap-log.XXXXXX";
+static char out[8192];
+static int saved = -1;
+
+/* Send stderr to a temp file until end_capture(). */
+static void begin_capture(void)
+{
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+}
+
+/* Restore stderr; what was written goes to out[]. */
+static void end_capture(void)
+{
+	ssize_t n;
+	int fd;
+
+	fflush(stderr);
+	ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, out, sizeof(out) - 1);
+	ck_assert_int_ge(n, 0);
+	out[n] = 0;
+	close(fd);
+	unlink(path);
+	memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+}
+
+static unsigned int count_lines(const char *s)
+{
+	unsigned int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* ---- log_msg ---- */
+
+START_TEST(test_msg_prefix_and_newline)
+{
+	begin_capture();
+	log_warn("a %s of %d", "line", 7);
+	log_info("second");
+	end_capture();
+	ck_assert_str_eq(out, "<4>a line of 7\n<6>second\n");
+}
+END_TEST
+
+/* A line too long for the buffer is cut, but still ends the line. */
+START_TEST(test_msg_long_line_cut)
+{
+	static char big[4000];
+
+	memset(big, 'x', sizeof(big) - 1);
+	begin_capture();
+	log_err("%s", big);
+	end_capture();
+	ck_assert_uint_eq(count_lines(out), 1);
+	ck_assert_uint_eq(strlen(out), 1023);
+	ck_assert(!strncmp(out, "<3>xxx", 6));
+	ck_assert_int_eq(out[1022], '\n');
+}
+END_TEST
+
+/* ---- log_limit_check ---- */
+
+START_TEST(test_limit_burst_then_window)
+{
+	struct log_limit l = { 0 };
+	uint64_t missed = 99;
+
+	/* A zero state at time 0 is a fresh limit. */
+	for (int i = 0; i < 3; i++) {
+		missed = 99;
+		ck_assert(log_limit_check(&l, 3, 100, 0, &missed));
+		ck_assert_uint_eq(missed, 0);
+	}
+	missed = 99;
+	ck_assert(!log_limit_check(&l, 3, 100, 1, &missed));
+	ck_assert(!log_limit_check(&l, 3, 100, 50, &missed));
+	ck_assert(!log_limit_check(&l, 3, 100, 99, &missed));
+	/* Nothing is written when the line is suppressed. */
+	ck_assert_uint_eq(missed, 99);
+	/* The next window: the first line says what was missed. */
+	ck_assert(log_limit_check(&l, 3, 100, 100, &missed));
+	ck_assert_uint_eq(missed, 3);
+	ck_assert(log_limit_check(&l, 3, 100, 150, &missed));
+	ck_assert_uint_eq(missed, 0);
+	ck_assert(log_limit_check(&l, 3, 100, 199, &missed));
+	ck_assert(!log_limit_check(&l, 3, 100, 199, &missed));
+	/* A window begins at the first line after the last one ended. */
+	ck_assert(log_limit_check(&l, 3, 100, 1000, &missed));
+	ck_assert_uint_eq(missed, 1);
+	ck_assert(log_limit_check(&l, 3, 100, 1099, &missed));
+	ck_assert(log_limit_check(&l, 3, 100, 1099, &missed));
+	ck_assert(!log_limit_check(&l, 3, 100, 1099, &missed));
+}
+END_TEST
+
+/* However many calls, a window never lets more than its burst through. */
+START_TEST(test_limit_bounded)
+{
+	struct log_limit l = { 0 };
+	unsigned int printed = 0;
+	uint64_t missed, total_missed = 0;
+
+	for (uint64_t t = 0; t < 100000; t++) {
+		if (log_limit_check(&l, 5, 1000, t, &missed)) {
+			printed++;
+			total_missed += missed;
+		}
+	}
+	ck_assert_uint_eq(printed, 5 * 100);
+	/* Every suppressed line but the last window's is reported. */
+	ck_assert_uint_eq(total_missed + l.missed, 100000 - printed);
+}
+END_TEST
+
+/* A clock that goes back starts a window rather than locking up. */
+START_TEST(test_limit_clock_back)
+{
+	struct log_limit l = { 0 };
+	uint64_t missed;
+
+	ck_assert(log_limit_check(&l, 1, 100, 5000, &missed));
+	ck_assert(!log_limit_check(&l, 1, 100, 5001, &missed));
+	ck_assert(log_limit_check(&l, 1, 100, 10, &missed));
+	ck_assert_uint_eq(missed, 1);
+}
+END_TEST
+
+START_TEST(test_limit_missed_saturates)
+{
+	struct log_limit l = { .begun = true, .begin_ns = 0,
+			       .printed = 1, .missed = UINT64_MAX - 1 };
+	uint64_t missed;
+
+	ck_assert(!log_limit_check(&l, 1, 100, 1, &missed));
+	ck_assert(!log_limit_check(&l, 1, 100, 2, &missed));
+	ck_assert_uint_eq(l.missed, UINT64_MAX);
+	ck_assert(log_limit_check(&l, 1, 100, 100, &missed));
+	ck_assert_uint_eq(missed, UINT64_MAX);
+}
+END_TEST
+
+/* ---- log_limited ---- */
+
+START_TEST(test_limited_lines)
+{
+	struct log_limit l = { 0 };
+	char want[64];
+
+	begin_capture();
+	for (int i = 0; i < LOG_LIMIT_BURST + 7; i++)
+		log_limited(&l, 6, "event %d", i);
+	/* As if the window had ended: the next line reports the 7. */
+	l.begin_ns -= LOG_LIMIT_INTERVAL_NS;
+	log_limited(&l, 6, "event last");
+	log_limited(&l, 6, "event after");
+	end_capture();
+	ck_assert_uint_eq(count_lines(out), LOG_LIMIT_BURST + 2);
+	ck_assert(!strncmp(out, "<6>event 0\n<6>event 1\n", 22));
+	snprintf(want, sizeof(want), "<6>event %d\n", LOG_LIMIT_BURST - 1);
+	ck_assert_ptr_nonnull(strstr(out, want));
+	snprintf(want, sizeof(want), "<6>event %d\n", LOG_LIMIT_BURST);
+	ck_assert_ptr_null(strstr(out, want));
+	ck_assert_ptr_nonnull(strstr(out,
+		"\n<6>event last (7 similar messages suppressed)\n"
+		"<6>event after\n"));
+}
+END_TEST
+
+static Suite *log_suite(void)
+{
+	Suite *s = suite_create("log");
+	TCase *tc;
+
+	tc = tcase_create("log_msg");
+	tcase_add_test(tc, test_msg_prefix_and_newline);
+	tcase_add_test(tc, test_msg_long_line_cut);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("log_limit_check");
+	tcase_add_test(tc, test_limit_burst_then_window);
+	tcase_add_test(tc, test_limit_bounded);
+	tcase_add_test(tc, test_limit_clock_back);
+	tcase_add_test(tc, test_limit_missed_saturates);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("log_limited");
+	tcase_add_test(tc, test_limited_lines);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TEST_MAIN(log_suite)
