@@ -143,6 +143,7 @@ void client_destroy(struct client *c)
 	TAILQ_REMOVE(&d->clients, c, link);
 	d->nclients--;
 	free(c);
+	server_resume_accept(d);	/* its fds are free now */
 }
 
 /* Send one datagram; 0 sent, -EAGAIN if the socket is full, or -errno. */

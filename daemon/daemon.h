@@ -77,6 +77,13 @@ struct daemon {
 	int listen_fd;
 	bool own_socket;	/* we created the socket path: unlink it */
 	bool activated;		/* the socket came from systemd */
+	/* server.c: accepting when file descriptors run out */
+	int reserve_fd;		/* /dev/null, given up to refuse at EMFILE */
+	struct event *ev_accept_retry;	/* switches ev_listen on again */
+	bool accept_paused;	/* ev_listen off until then */
+	unsigned int accept_pause_ms;	/* the last pause; 0 once accepting */
+	uint64_t nofile_refused;	/* connections refused with -EMFILE */
+	struct log_limit log_nofile, log_refused;
 	struct event *ev_watchdog;	/* WATCHDOG=1 to systemd */
 	struct arena *arena;
 	uint64_t start_ns;
@@ -130,6 +137,8 @@ int daemon_run(struct daemon *d);
 /* server.c: the listening socket */
 int server_listen(struct daemon *d);
 void server_close(struct daemon *d);
+/* A client has gone and freed its fds: accept again if paused. */
+void server_resume_accept(struct daemon *d);
 
 /* client.c: one connection */
 void client_accept(struct daemon *d, int fd);

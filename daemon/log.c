@@ -7,6 +7,7 @@
 #include "log.h"
 
 /* One write per line, so lines from threads never interleave. */
+__attribute__((format(printf, 3, 0)))
 static void log_line(int prio, uint64_t missed, const char *fmt, va_list ap)
 {
 	char line[1024];
@@ -55,18 +56,35 @@ bool log_limit_check(struct log_limit *l, unsigned int burst,
 	return true;
 }
 
-void log_limited(struct log_limit *l, int prio, const char *fmt, ...)
+__attribute__((format(printf, 5, 0)))
+static void vlog_limited(struct log_limit *l, unsigned int burst,
+			 uint64_t interval_ns, int prio, const char *fmt,
+			 va_list ap)
 {
 	struct timespec ts;
 	uint64_t now, missed;
-	va_list ap;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	if (!log_limit_check(l, LOG_LIMIT_BURST, LOG_LIMIT_INTERVAL_NS, now,
-			     &missed))
-		return;
+	if (log_limit_check(l, burst, interval_ns, now, &missed))
+		log_line(prio, missed, fmt, ap);
+}
+
+void log_limited(struct log_limit *l, int prio, const char *fmt, ...)
+{
+	va_list ap;
+
 	va_start(ap, fmt);
-	log_line(prio, missed, fmt, ap);
+	vlog_limited(l, LOG_LIMIT_BURST, LOG_LIMIT_INTERVAL_NS, prio, fmt, ap);
+	va_end(ap);
+}
+
+void log_limited_rate(struct log_limit *l, unsigned int burst,
+		      uint64_t interval_ns, int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_limited(l, burst, interval_ns, prio, fmt, ap);
 	va_end(ap);
 }

@@ -65,4 +65,9 @@ bool log_limit_check(struct log_limit *l, unsigned int burst,
 void log_limited(struct log_limit *l, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/** log_limited_rate() - log_limited() at @burst lines per @interval_ns. */
+void log_limited_rate(struct log_limit *l, unsigned int burst,
+		      uint64_t interval_ns, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
 #endif

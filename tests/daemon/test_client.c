@@ -518,22 +518,6 @@ START_TEST(test_nbad_saturates)
 }
 END_TEST
 
-/* The lines in spanheapd's log at @path. */
-static unsigned int log_lines(const char *path)
-{
-	unsigned int lines = 0;
-	char buf[4096];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	ck_assert_int_ge(fd, 0);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		for (ssize_t i = 0; i < n; i++)
-			lines += buf[i] == '\n';
-	close(fd);
-	return lines;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -559,7 +543,7 @@ START_TEST(test_churn_log_bounded)
 
 	test_daemon_start(&t, NULL);
 	keep = wire_open(t.sock, "watcher");
-	before = log_lines(t.log);
+	before = test_file_lines(t.log);
 	t0 = now_ms();
 	for (int i = 0; i < 500; i++) {
 		int fd = wire_open(t.sock, "churn");
@@ -578,7 +562,7 @@ START_TEST(test_churn_log_bounded)
 		usleep(10000);
 	}
 	elapsed = now_ms() - t0;
-	after = log_lines(t.log);
+	after = test_file_lines(t.log);
 	/*
 	 * Two kinds, each at most a burst in every window the cycles
 	 * touched: windows last at least window_ms, so a stretch of

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,10 +16,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "libclient/spanheap.h"
 #include "tests/daemon/wire.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
@@ -427,6 +430,178 @@ START_TEST(test_max_clients_slot_freed)
 }
 END_TEST
 
+/* ---- out of file descriptors ---- */
+
+/*
+ * HELLO on a fresh connection @fd, then wait up to @ms for the answer.
+ * Returns 0 if welcomed, the error status of a refusal (the connection
+ * is then closed by the daemon), or 1 if nothing came.
+ */
+static int hello_within(int fd, int ms)
+{
+	union {
+		struct proto_welcome w;
+		char buf[PROTO_REPLY_MAX];
+	} u;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct proto_hello h;
+	size_t n;
+	int memfd;
+
+	memset(&h, 0, sizeof(h));
+	proto_hdr_init(&h.hdr, PROTO_HELLO, 0);
+	memcpy(h.name, "nofile", 6);
+	/* A refused connection may be gone before HELLO: that is fine. */
+	send(fd, &h, sizeof(h), MSG_NOSIGNAL);
+	if (poll(&p, 1, ms) != 1)
+		return 1;
+	n = wire_recv_fd(fd, u.buf, sizeof(u.buf), &memfd);
+	ck_assert_uint_gt(n, 0);
+	ck_assert_int_eq(proto_check_reply(u.buf, n, PROTO_HELLO, 0), 0);
+	if (memfd >= 0)
+		close(memfd);
+	if (u.w.hdr.status == 0)
+		return 0;
+	ck_assert_uint_eq(n, sizeof(struct proto_hdr));
+	ck_assert(wire_closed(fd));
+	return u.w.hdr.status;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A child that connects to @path every 10 ms and holds the connection
+ * (up to 50 at a time, then it closes the oldest), until killed.
+ */
+static pid_t connect_in_background(const char *path)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fds[50];
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+		for (int i = 0; i < 50; i++)
+			fds[i] = -1;
+		for (unsigned int i = 0;; i++) {
+			int *fd = &fds[i % 50];
+
+			if (*fd >= 0)
+				close(*fd);
+			*fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+			if (*fd >= 0 && connect(*fd, (struct sockaddr *)&sa,
+						sizeof(sa)) < 0) {
+				close(*fd);
+				*fd = -1;
+			}
+			usleep(10000);
+		}
+	}
+	return pid;
+}
+
+/*
+ * At its fd limit with connections waiting in the backlog, the daemon
+ * must not spin on accept() (it used all of a CPU and logged ~10 MB/s of
+ * "cannot accept"): it refuses the connections it cannot serve with a
+ * clear -EMFILE, warns at a bounded rate, keeps serving its clients, and
+ * accepts again once clients leave.
+ */
+START_TEST(test_nofile_no_spin)
+{
+	const struct test_daemon_opts opts = { .nofile = 40 };
+	enum { MAX_KEPT = 64, WAITING = 30 };
+	int kept[MAX_KEPT], waiting[WAITING], nkept = 0, refused = 1, fd, r;
+	struct spanheap *h;
+	pid_t connector;
+	unsigned long long cpu0, cpu1;
+	unsigned int lines0, lines1;
+	uint64_t t0, t1, cpu_ms;
+	struct stat st0, st1;
+	struct test_daemon t;
+
+	test_daemon_start_opts(&t, NULL, &opts);
+	/* Connect until the daemon cannot take one more. */
+	while (nkept < MAX_KEPT) {
+		fd = wire_connect(t.sock);
+		refused = hello_within(fd, 5000);
+		if (refused) {
+			close(fd);
+			break;
+		}
+		kept[nkept++] = fd;
+	}
+	ck_assert_msg(nkept > 0 && nkept < MAX_KEPT,
+		      "%d clients under RLIMIT_NOFILE %u", nkept, opts.nofile);
+	/* More keep coming: they wait in the backlog. */
+	for (int i = 0; i < WAITING; i++)
+		waiting[i] = wire_connect(t.sock);
+	connector = connect_in_background(t.sock);
+
+	ck_assert_int_eq(stat(t.log, &st0), 0);
+	lines0 = test_file_lines(t.log);
+	cpu0 = test_cpu_ticks(t.pid);
+	t0 = mono_ms();
+	/* About 2 s, in which an old client is served as usual. */
+	for (int i = 0; i < 10; i++) {
+		json_t *j = wire_stats(kept[0]);
+
+		json_decref(j);
+		usleep(200000);
+	}
+	cpu1 = test_cpu_ticks(t.pid);
+	t1 = mono_ms();
+	lines1 = test_file_lines(t.log);
+	ck_assert_int_eq(stat(t.log, &st1), 0);
+	kill(connector, SIGKILL);
+	ck_assert_int_eq(waitpid(connector, NULL, 0), connector);
+	cpu_ms = (cpu1 - cpu0) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK);
+	fprintf(stderr,
+		"nofile: %d clients; over %llu ms the daemon used %llu ms of CPU (%.0f%%) and logged %u lines, %lld bytes\n",
+		nkept, (unsigned long long)(t1 - t0),
+		(unsigned long long)cpu_ms, 100.0 * (double)cpu_ms /
+		(double)(t1 - t0), lines1 - lines0,
+		(long long)(st1.st_size - st0.st_size));
+	ck_assert_msg(cpu_ms * 2 < t1 - t0,
+		      "spanheapd used %llu ms of CPU in %llu ms at EMFILE",
+		      (unsigned long long)cpu_ms,
+		      (unsigned long long)(t1 - t0));
+	ck_assert_msg(lines1 - lines0 < 20, "%u lines logged at EMFILE",
+		      lines1 - lines0);
+	/* The one turned away was told why, and so is the library. */
+	ck_assert_int_eq(refused, -EMFILE);
+	ck_assert_int_eq(spanheap_connect(t.sock, &h), -EMFILE);
+
+	/* Once clients leave, a new connection is served. */
+	for (int i = 0; i < WAITING; i++)
+		close(waiting[i]);
+	for (int i = 0; i < 3; i++)
+		close(kept[--nkept]);
+	t0 = mono_ms();
+	do {
+		fd = wire_connect(t.sock);
+		r = hello_within(fd, 30000);
+		if (r)
+			close(fd);
+	} while (r == -EMFILE && mono_ms() - t0 < 30000);
+	ck_assert_int_eq(r, 0);
+	wire_alloc1(fd, 1);
+	wire_alloc1(kept[0], 1);
+	close(fd);
+	for (int i = 0; i < nkept; i++)
+		close(kept[i]);
+	test_daemon_stop(&t);
+}
+END_TEST
+
 /* ---- shutdown ---- */
 
 static void assert_clean_exit(struct test_daemon *t, int sig)
@@ -585,6 +760,11 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_max_clients_refused);
 	tcase_add_test(tc, test_max_clients_slot_freed);
 	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("nofile");
+	tcase_add_test(tc, test_nofile_no_spin);
+	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shutdown");

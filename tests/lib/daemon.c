@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -24,16 +25,20 @@ static const char *daemon_bin(void)
 	return bin && *bin ? bin : "build/spanheapd";
 }
 
-static pid_t spawn(const char *const *argv, int out_fd)
+static pid_t spawn(const char *const *argv, int out_fd, unsigned int nofile)
 {
 	pid_t pid = fork();
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		struct rlimit rl = { nofile, nofile };
+
 		if (out_fd >= 0) {
 			dup2(out_fd, STDOUT_FILENO);
 			dup2(out_fd, STDERR_FILENO);
 		}
+		if (nofile && setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			_exit(126);
 		execv(argv[0], (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
@@ -53,6 +58,12 @@ bool test_can_connect(const char *path)
 }
 
 void test_daemon_start(struct test_daemon *t, const char *const *args)
+{
+	test_daemon_start_opts(t, args, NULL);
+}
+
+void test_daemon_start_opts(struct test_daemon *t, const char *const *args,
+			    const struct test_daemon_opts *opts)
 {
 	const char *argv[MAX_ARGS];
 	char sockopt[160];
@@ -78,7 +89,7 @@ void test_daemon_start(struct test_daemon *t, const char *const *args)
 	argv[n] = NULL;
 	fd = open(t->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ck_assert_int_ge(fd, 0);
-	t->pid = spawn(argv, fd);
+	t->pid = spawn(argv, fd, opts ? opts->nofile : 0);
 	close(fd);
 	/* Up to 20 s: sanitizer builds start slowly on this VM. */
 	for (int i = 0; i < 2000; i++) {
@@ -121,6 +132,43 @@ void test_daemon_stop(struct test_daemon *t)
 		ck_abort_msg("cannot remove %s", t->dir);
 }
 
+unsigned int test_file_lines(const char *path)
+{
+	unsigned int lines = 0;
+	char buf[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	ck_assert_msg(fd >= 0, "cannot open %s: %s", path, strerror(errno));
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+	close(fd);
+	return lines;
+}
+
+unsigned long long test_cpu_ticks(pid_t pid)
+{
+	unsigned long long utime, stime;
+	char path[64], buf[1024], *p;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	/* The name in parentheses may hold anything: skip past its end. */
+	p = strrchr(buf, ')');
+	ck_assert_ptr_nonnull(p);
+	/* Fields 3 to 13, then utime (14) and stime (15). */
+	n = sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+		   &utime, &stime);
+	ck_assert_int_eq(n, 2);
+	return utime + stime;
+}
+
 int test_daemon_run(const char *const *args, char *out, size_t outlen)
 {
 	const char *argv[MAX_ARGS];
@@ -133,7 +181,7 @@ int test_daemon_run(const char *const *args, char *out, size_t outlen)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
-	pid = spawn(argv, pipefd[1]);
+	pid = spawn(argv, pipefd[1], 0);
 	close(pipefd[1]);
 	for (;;) {
 		char sink[256];

@@ -24,6 +24,19 @@ struct test_daemon {
  */
 void test_daemon_start(struct test_daemon *t, const char *const *args);
 
+/* What test_daemon_start_opts() sets up besides the arguments. */
+struct test_daemon_opts {
+	/*
+	 * RLIMIT_NOFILE, both soft and hard (the daemon raises its soft
+	 * limit to the hard one); 0 leaves the limit as it is.
+	 */
+	unsigned int nofile;
+};
+
+/* test_daemon_start(), with @opts (may be NULL). */
+void test_daemon_start_opts(struct test_daemon *t, const char *const *args,
+			    const struct test_daemon_opts *opts);
+
 /* SIGTERM it, wait, and check it exited 0; removes the temp dir. */
 void test_daemon_stop(struct test_daemon *t);
 
@@ -32,6 +45,12 @@ int test_daemon_kill(struct test_daemon *t, int sig);
 
 /* Does something accept SOCK_SEQPACKET connections at @path? */
 bool test_can_connect(const char *path);
+
+/* The lines (newlines) in the file at @path, such as a daemon's log. */
+unsigned int test_file_lines(const char *path);
+
+/* The CPU time process @pid has used (utime + stime), in clock ticks. */
+unsigned long long test_cpu_ticks(pid_t pid);
 
 /* Run the daemon binary with @args to completion; returns its exit code. */
 int test_daemon_run(const char *const *args, char *out, size_t outlen);
