@@ -92,6 +92,7 @@ int daemon_init(struct daemon *d, const struct options *opt)
 	d->opt = *opt;
 	d->listen_fd = -1;
 	d->reserve_fd = -1;
+	d->lock_fd = -1;
 	d->next_client_id = 1;
 	d->hello_timeout = (struct timeval){ DAEMON_HELLO_TIMEOUT_SEC, 0 };
 	d->start_ns = daemon_now();

@@ -75,7 +75,10 @@ struct daemon {
 	struct event *ev_tick;		/* scavenger timer */
 	struct event *ev_done;		/* a release pass has ended */
 	int listen_fd;
-	bool own_socket;	/* we created the socket path: unlink it */
+	int lock_fd;		/* flock()ed "<socket>.lock", or -1 */
+	bool own_socket;	/* we bound the socket at the path */
+	dev_t sock_dev;		/* it, while own_socket: unlink only it */
+	ino_t sock_ino;
 	bool activated;		/* the socket came from systemd */
 	/* server.c: accepting when file descriptors run out */
 	int reserve_fd;		/* /dev/null, given up to refuse at EMFILE */

@@ -30,9 +30,11 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -67,26 +69,106 @@ static int make_parent(const char *path)
 }
 
 /*
- * A socket file left at @path: refuse if a daemon still answers there,
- * else remove the stale file.
+ * One daemon per socket path.  Before it looks at the path, a daemon
+ * takes an exclusive flock() on "<path>.lock" and holds it for its life.
+ * Without it, a daemon that found another's socket bound but not yet
+ * listening took it for stale and removed it, and both ran.  The lock
+ * file is never unlinked: had the first holder unlinked it at exit, a
+ * daemon that opened it just before could hold a lock on the unlinked
+ * file while the next one locks a new file, and both would run.
+ *
+ * Only the lock's holder looks at a socket file at the path, and removes
+ * it only if connect() says ECONNREFUSED: nobody listens, it is stale.  A
+ * live listener of any kind is left alone and the daemon refuses to
+ * start: connect() succeeds (a daemon of a version that does not lock),
+ * says EAGAIN (its backlog is full) or EPROTOTYPE (another program's
+ * SOCK_STREAM socket).  At exit the daemon unlinks the path only if it
+ * still names the socket it bound (the same st_dev and st_ino).  Socket
+ * activation needs none of this: that socket is systemd's.
  */
-static int clear_stale(const struct sockaddr_un *sa)
+static int lock_path(struct daemon *d, const char *path)
 {
+	char lock[PATH_MAX];
 	struct stat st;
 	int fd, r;
 
-	if (lstat(sa->sun_path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	/* Neither a symlink followed nor a FIFO waited on. */
+	fd = open(lock, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+			O_NONBLOCK | O_NOCTTY, 0600);
+	if (fd < 0) {
+		r = -errno;
+		log_err("cannot open the lock file %s: %s", lock, strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_err("cannot use %s: the lock file %s is not a regular file; remove it",
+			path, lock);
+		close(fd);
 		return -EEXIST;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		close(fd);
+		if (r == -EWOULDBLOCK) {
+			log_err("cannot use %s: another spanheapd serves it (it holds %s); stop that one or choose another --socket",
+				path, lock);
+			return -EADDRINUSE;
+		}
+		log_err("cannot lock %s: %s", lock, strerror(-r));
+		return r;
+	}
+	d->lock_fd = fd;
+	return 0;
+}
+
+/*
+ * A file left at the path, with the lock held: remove it if it is a
+ * socket nobody listens on; refuse anything else.
+ */
+static int clear_stale(const struct sockaddr_un *sa)
+{
+	const char *path = sa->sun_path;
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		r = -errno;
+		log_err("cannot use %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_err("cannot use %s: a file that is not a socket is there; remove it or choose another --socket",
+			path);
+		return -EEXIST;
+	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? -errno : 0;
 	close(fd);
-	if (r == 0)
+	if (r == -ECONNREFUSED) {
+		if (unlink(path) < 0 && errno != ENOENT) {
+			r = -errno;
+			log_err("cannot remove the stale socket %s: %s", path,
+				strerror(-r));
+			return r;
+		}
+		log_info("removed the stale socket %s", path);
+		return 0;
+	}
+	if (r == 0 || r == -EAGAIN || r == -EPROTOTYPE) {
+		log_err("cannot use %s: a program listens there (%s); stop it or choose another --socket",
+			path, r == -EPROTOTYPE ?
+				"on a socket of another type" :
+				"a spanheapd that takes no lock, or another program");
 		return -EADDRINUSE;
-	return unlink(sa->sun_path) < 0 ? -errno : 0;
+	}
+	log_err("cannot use %s: cannot tell whether a program listens there: %s",
+		path, strerror(-r));
+	return r;
 }
 
 #define ACCEPT_PAUSE_MIN_MS 100
@@ -280,6 +362,7 @@ int server_listen(struct daemon *d)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = d->opt.socket_path;
 	mode_t old_umask;
+	struct stat st;
 	int fd, r;
 
 	r = take_activated(d);
@@ -294,13 +377,12 @@ int server_listen(struct daemon *d)
 			strerror(-r));
 		return r;
 	}
-	r = clear_stale(&sa);
-	if (r < 0) {
-		log_err("cannot use %s: %s", path,
-			r == -EADDRINUSE ? "another spanheapd is listening there" :
-					   strerror(-r));
+	r = lock_path(d, path);
+	if (r < 0)
 		return r;
-	}
+	r = clear_stale(&sa);
+	if (r < 0)
+		return r;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -313,7 +395,15 @@ int server_listen(struct daemon *d)
 		log_err("cannot bind %s: %s", path, strerror(-r));
 		goto out_close;
 	}
+	if (lstat(path, &st) < 0) {
+		r = -errno;
+		log_err("cannot find the socket just bound at %s: %s", path,
+			strerror(-r));
+		goto out_close;
+	}
 	d->own_socket = true;
+	d->sock_dev = st.st_dev;
+	d->sock_ino = st.st_ino;
 	if (d->opt.socket_gid != (gid_t)-1 &&
 	    chown(path, (uid_t)-1, d->opt.socket_gid) < 0) {
 		r = -errno;
@@ -354,7 +444,21 @@ void server_close(struct daemon *d)
 		d->listen_fd = -1;
 	}
 	if (d->own_socket) {
-		unlink(d->opt.socket_path);
+		const char *path = d->opt.socket_path;
+		struct stat st;
+
+		/* Not a socket that replaced ours: it is not ours to remove. */
+		if (lstat(path, &st) == 0) {
+			if (st.st_dev == d->sock_dev && st.st_ino == d->sock_ino)
+				unlink(path);
+			else
+				log_notice("leaving %s alone: it is no longer the socket this daemon bound",
+					   path);
+		}
 		d->own_socket = false;
+	}
+	if (d->lock_fd >= 0) {
+		close(d->lock_fd);
+		d->lock_fd = -1;
 	}
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -50,8 +51,13 @@ static void remove_tree(const char *dir)
 		ck_abort_msg("cannot remove %s", dir);
 }
 
-static pid_t spawn_daemon(const char *sock, const char *const *args,
-			  const char *log)
+/*
+ * Fork spanheapd on @sock with @args, its output to @log.  With a @gate
+ * pipe the child waits to exec until its read end sees EOF, so that a
+ * test can let two daemons go at once by closing the write end.
+ */
+static pid_t spawn_gated(const char *sock, const char *const *args,
+			 const char *log, const int *gate)
 {
 	const char *argv[16];
 	char sockopt[160];
@@ -72,13 +78,26 @@ static pid_t spawn_daemon(const char *sock, const char *const *args,
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		char c;
+
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
+		if (gate) {
+			close(gate[1]);
+			if (read(gate[0], &c, 1) < 0)
+				_exit(126);
+		}
 		execv(argv[0], (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
 	close(fd);
 	return pid;
+}
+
+static pid_t spawn_daemon(const char *sock, const char *const *args,
+			  const char *log)
+{
+	return spawn_gated(sock, args, log, NULL);
 }
 
 /*
@@ -337,6 +356,274 @@ START_TEST(test_socket_not_a_socket_kept)
 	ck_assert_int_eq(stat(sock, &st), 0);
 	ck_assert(S_ISREG(st.st_mode));
 	ck_assert_int_eq(st.st_size, 4);
+	remove_tree(dir);
+}
+END_TEST
+
+/* ---- one daemon per path ---- */
+
+/* Wait up to @ms for @pid to exit; its status, or -1 if it still runs. */
+static int wait_exit(pid_t pid, int ms)
+{
+	int status;
+
+	for (int i = 0; i < ms / 10; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* Kill @pid if it still runs (a daemon that should have refused). */
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* The whole of the file at @path, in @buf. */
+static void read_log(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, len - 1);
+	ck_assert_int_ge(n, 0);
+	buf[n] = 0;
+	close(fd);
+}
+
+/*
+ * A daemon started on @sock must refuse: exit 1 within 30 s, and say
+ * @word.  Returns its log in @out.
+ */
+static void assert_daemon_refuses(const char *sock, const char *log,
+				  const char *word, char *out, size_t len)
+{
+	pid_t pid = spawn_daemon(sock, NULL, log);
+	int status = wait_exit(pid, 30000);
+
+	if (status == -1) {
+		reap(pid);
+		read_log(log, out, len);
+		ck_abort_msg("a second spanheapd runs on %s: %s", sock, out);
+	}
+	read_log(log, out, len);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+		      "status %#x: %s", status, out);
+	ck_assert_msg(strstr(out, word), "no clear reason ('%s'): %s", word,
+		      out);
+}
+
+/* A socket of @type bound at @path, listening if @do_listen. */
+static int bind_at(const char *path, int type, bool do_listen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	if (do_listen)
+		ck_assert_int_eq(listen(fd, 8), 0);
+	return fd;
+}
+
+/* Does a SOCK_STREAM listener answer at @path? */
+static bool stream_connects(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int r;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return r == 0;
+}
+
+/* The daemon holds "<socket>.lock", mode 0600, for its life only. */
+START_TEST(test_lock_file)
+{
+	struct test_daemon t;
+	char lock[160];
+	struct stat st;
+	int fd;
+
+	test_daemon_start(&t, NULL);
+	snprintf(lock, sizeof(lock), "%s.lock", t.sock);
+	ck_assert_int_eq(stat(lock, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	fd = open(lock, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_lt(flock(fd, LOCK_EX | LOCK_NB), 0);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	ck_assert_int_eq(test_daemon_kill(&t, SIGTERM), 0);
+	/* Released, and left in place: never unlinked. */
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	close(fd);
+	ck_assert_int_eq(stat(lock, &st), 0);
+	remove_tree(t.dir);
+}
+END_TEST
+
+/*
+ * Two daemons started at once on one path: one serves, the other says
+ * another spanheapd serves the path and exits 1, and the first's socket
+ * outlives it.  Before the lock, a daemon that found the other's socket
+ * bound but not yet listening took it for stale and unlinked it, or the
+ * two raced to bind.
+ */
+START_TEST(test_two_at_once)
+{
+	for (int round = 0; round < 10; round++) {
+		char dir[64], sock[100], log[2][128], out[4096];
+		int gate[2], status[2] = { -1, -1 }, winner = -1;
+		struct stat st0, st1;
+		struct test_daemon t;
+		pid_t pid[2];
+		int fd;
+
+		make_tmpdir(dir, sizeof(dir));
+		snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+		ck_assert_int_eq(pipe2(gate, O_CLOEXEC), 0);
+		for (int i = 0; i < 2; i++) {
+			snprintf(log[i], sizeof(log[i]), "%s/%c.log", dir,
+				 'a' + i);
+			pid[i] = spawn_gated(sock, NULL, log[i], gate);
+		}
+		close(gate[0]);
+		close(gate[1]);	/* go */
+		/* One exits; the other listens. */
+		for (int i = 0; i < 3000 && winner < 0; i++) {
+			for (int k = 0; k < 2; k++)
+				if (status[k] == -1 &&
+				    waitpid(pid[k], &status[k], WNOHANG) == 0)
+					status[k] = -1;
+			if ((status[0] == -1) != (status[1] == -1) &&
+			    test_can_connect(sock))
+				winner = status[0] == -1 ? 0 : 1;
+			else
+				usleep(10000);
+		}
+		if (winner < 0) {
+			for (int k = 0; k < 2; k++)
+				if (status[k] == -1)
+					reap(pid[k]);
+			ck_abort_msg("round %d: statuses %#x %#x; see %s", round,
+				     status[0], status[1], dir);
+		}
+		read_log(log[!winner], out, sizeof(out));
+		ck_assert_msg(WIFEXITED(status[!winner]) &&
+			      WEXITSTATUS(status[!winner]) == 1,
+			      "round %d: the second: status %#x: %s", round,
+			      status[!winner], out);
+		ck_assert_msg(strstr(out, "another spanheapd"),
+			      "round %d: no clear reason: %s", round, out);
+		ck_assert_msg(strstr(out, sock), "round %d: no path: %s",
+			      round, out);
+		/* The first serves, on the socket it made. */
+		memset(&t, 0, sizeof(t));
+		snprintf(t.dir, sizeof(t.dir), "%s", dir);
+		snprintf(t.sock, sizeof(t.sock), "%s", sock);
+		snprintf(t.log, sizeof(t.log), "%s", log[winner]);
+		t.pid = pid[winner];
+		ck_assert_int_eq(stat(sock, &st0), 0);
+		fd = wire_open(sock, "winner");
+		wire_alloc1(fd, 1);
+		close(fd);
+		ck_assert_int_eq(stat(sock, &st1), 0);
+		ck_assert_uint_eq(st0.st_ino, st1.st_ino);
+		test_daemon_stop(&t);
+	}
+}
+END_TEST
+
+/*
+ * While a daemon holds the lock, a socket at the path that nobody
+ * listens on (as the first daemon's is between bind() and listen()) is
+ * not the second daemon's to remove: it refuses and leaves it.  Nor does
+ * the first, at exit, unlink a socket that is not the one it bound.
+ */
+START_TEST(test_locked_path_left_alone)
+{
+	char log2[160], out[4096];
+	struct test_daemon t;
+	struct stat st, now;
+	int fd, status;
+
+	test_daemon_start(&t, NULL);
+	/* Someone removed its socket, and a bound one took the path. */
+	ck_assert_int_eq(unlink(t.sock), 0);
+	fd = bind_at(t.sock, SOCK_SEQPACKET, false);
+	ck_assert_int_eq(stat(t.sock, &st), 0);
+	ck_assert(!test_can_connect(t.sock));
+	snprintf(log2, sizeof(log2), "%s/second.log", t.dir);
+	assert_daemon_refuses(t.sock, log2, "another spanheapd", out,
+			      sizeof(out));
+	ck_assert_msg(strstr(out, t.sock), "the path is not named: %s", out);
+	ck_assert_int_eq(stat(t.sock, &now), 0);
+	ck_assert_uint_eq(now.st_ino, st.st_ino);
+	/* The first exits cleanly and leaves the socket that is not its. */
+	status = test_daemon_kill(&t, SIGTERM);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "status %#x", status);
+	ck_assert_int_eq(stat(t.sock, &now), 0);
+	ck_assert_uint_eq(now.st_ino, st.st_ino);
+	close(fd);
+	remove_tree(t.dir);
+}
+END_TEST
+
+/* A socket that replaced the daemon's is not unlinked at exit. */
+START_TEST(test_replaced_socket_kept)
+{
+	struct test_daemon t;
+	char moved[160];
+	struct stat st, now;
+	int fd, status;
+
+	test_daemon_start(&t, NULL);
+	snprintf(moved, sizeof(moved), "%s/moved.sock", t.dir);
+	ck_assert_int_eq(rename(t.sock, moved), 0);
+	fd = bind_at(t.sock, SOCK_SEQPACKET, true);
+	ck_assert_int_eq(stat(t.sock, &st), 0);
+	status = test_daemon_kill(&t, SIGTERM);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "status %#x", status);
+	ck_assert_msg(stat(t.sock, &now) == 0 && now.st_ino == st.st_ino,
+		      "the daemon unlinked a socket it did not bind");
+	ck_assert(test_can_connect(t.sock));
+	close(fd);
+	remove_tree(t.dir);
+}
+END_TEST
+
+/*
+ * Another program's SOCK_STREAM listener at the path: connect() with
+ * SOCK_SEQPACKET fails (EPROTOTYPE), which is no sign of a stale file.
+ * The daemon refuses and leaves it; before, it unlinked it and ran.
+ */
+START_TEST(test_stream_listener_kept)
+{
+	char dir[64], sock[100], log[128], out[4096];
+	struct stat st, now;
+	int fd;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+	snprintf(log, sizeof(log), "%s/spanheapd.log", dir);
+	fd = bind_at(sock, SOCK_STREAM, true);
+	ck_assert_int_eq(stat(sock, &st), 0);
+	assert_daemon_refuses(sock, log, "listens", out, sizeof(out));
+	ck_assert_msg(strstr(out, sock), "the path is not named: %s", out);
+	ck_assert_int_eq(stat(sock, &now), 0);
+	ck_assert_uint_eq(now.st_ino, st.st_ino);
+	ck_assert(stream_connects(sock));
+	close(fd);
 	remove_tree(dir);
 }
 END_TEST
@@ -754,6 +1041,15 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_socket_stale_replaced);
 	tcase_add_test(tc, test_socket_not_a_socket_kept);
 	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("one_per_path");
+	tcase_add_test(tc, test_lock_file);
+	tcase_add_test(tc, test_two_at_once);
+	tcase_add_test(tc, test_locked_path_left_alone);
+	tcase_add_test(tc, test_replaced_socket_kept);
+	tcase_add_test(tc, test_stream_listener_kept);
+	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("max_clients");
