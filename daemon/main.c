@@ -29,7 +29,7 @@ int main(int argc, char **argv)
 	int r;
 
 	if (options_parse(argc, argv, &opt, err, sizeof(err)) < 0) {
-		fprintf(stderr, "spanheapd: %s\n%s", err, options_usage());
+		fprintf(stderr, "spanheapd: %s; see spanheapd --help\n", err);
 		return 2;
 	}
 	if (opt.help) {

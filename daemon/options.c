@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * spanheapd's command line: getopt_long, sizes and systemd-style times.
- * Every value is checked here; main() prints the reason and the usage and
- * exits 2 before anything is created.
+ * Every value is checked here; main() prints the one-line reason with a
+ * hint to --help and exits 2 before anything is created.
+ *
+ * A number is its digits and nothing else.  strtoul() alone would take
+ * leading spaces and a sign, and wrap a negative value around: "-0" is
+ * 0 and "-18446744073709551615" is 1.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -39,31 +43,54 @@ const char *options_usage(void)
 	return usage;
 }
 
-static int parse_mode(const char *s, mode_t *ret)
+/*
+ * @s in @base (at most 10): digits only, no sign, no space; at most @max.
+ * Return: 0, -EINVAL if malformed, -ERANGE if above @max.
+ */
+static int parse_digits(const char *s, int base, unsigned long long max,
+			unsigned long long *ret)
 {
-	unsigned long v;
+	unsigned long long v;
 	char *end;
 
-	errno = 0;
-	v = strtoul(s, &end, 8);
-	if (errno || !*s || *end || v > 07777)
+	if (!*s)
 		return -EINVAL;
-	*ret = (mode_t)v;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p >= '0' + base)
+			return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || *end || v > max)
+		return -ERANGE;
+	*ret = v;
 	return 0;
 }
 
+static int parse_mode(const char *s, mode_t *ret)
+{
+	unsigned long long v;
+	int r = parse_digits(s, 8, 07777, &v);
+
+	if (r == 0)
+		*ret = (mode_t)v;
+	return r;
+}
+
+/* A number below (gid_t)-1 (which means no group), or a group's name. */
 static int parse_group(const char *s, gid_t *ret)
 {
+	unsigned long long v;
 	struct group *g;
-	unsigned long v;
-	char *end;
+	int r = parse_digits(s, 10, (gid_t)-2, &v);
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*s && !*end && !errno && v < (gid_t)-1) {
-		*ret = (gid_t)v;
-		return 0;
+	if (r != -EINVAL) {
+		if (r == 0)
+			*ret = (gid_t)v;
+		return r;
 	}
+	/* Signed or spaced, it is a number gone wrong, not a name. */
+	if (!*s || *s == '-' || *s == '+' || isspace((unsigned char)*s))
+		return -EINVAL;
 	g = getgrnam(s);
 	if (!g)
 		return -ENOENT;
@@ -100,27 +127,58 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* A time for option @name; returns 0 or -EINVAL with @err filled. */
+static int set_time(const char *name, const char *arg, uint64_t *ret,
+		    char *err, size_t errlen)
+{
+	int r = units_parse_time(arg, ret);
+
+	if (r == -ERANGE)
+		snprintf(err, errlen, "invalid --%s '%s': too long, want at most 213503d",
+			 name, arg);
+	else if (r < 0)
+		snprintf(err, errlen,
+			 "invalid --%s '%s': want a time such as 200ms, 5min or \"1h 30min\"",
+			 name, arg);
+	return r < 0 ? -EINVAL : 0;
+}
+
 /* Check one option's value; returns 0 or -EINVAL with @err filled. */
 static int set_option(struct options *o, int c, const char *arg, char *err,
 		      size_t errlen)
 {
 	unsigned long long n;
-	char *end;
+	int r;
 
 	switch (c) {
 	case OPT_SOCKET:
-		if (!*arg || strlen(arg) >= 108)
-			goto bad;
+		if (!*arg || strlen(arg) >= 108) {
+			snprintf(err, errlen,
+				 "invalid --socket '%s': want a path of 1 to 107 bytes",
+				 arg);
+			return -EINVAL;
+		}
 		o->socket_path = arg;
 		return 0;
 	case OPT_SOCKET_MODE:
-		return parse_mode(arg, &o->socket_mode) ? -1 : 0;
-	case OPT_SOCKET_GROUP:
-		if (parse_group(arg, &o->socket_gid)) {
-			snprintf(err, errlen, "unknown group '%s'", arg);
+		if (parse_mode(arg, &o->socket_mode)) {
+			snprintf(err, errlen,
+				 "invalid --socket-mode '%s': want an octal mode such as 0660, at most 07777",
+				 arg);
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_SOCKET_GROUP:
+		r = parse_group(arg, &o->socket_gid);
+		if (r == -ENOENT)
+			snprintf(err, errlen,
+				 "unknown group '%s' for --socket-group: want a group name or a number",
+				 arg);
+		else if (r < 0)
+			snprintf(err, errlen,
+				 "invalid --socket-group '%s': want a group name or a number below %u",
+				 arg, (unsigned int)(gid_t)-1);
+		return r < 0 ? -EINVAL : 0;
 	case OPT_ARENA_SIZE:
 		if (units_parse_size(arg, &o->arena_size) || !o->arena_size ||
 		    o->arena_size % HEAP_PAGE_SIZE ||
@@ -132,25 +190,29 @@ static int set_option(struct options *o, int c, const char *arg, char *err,
 		}
 		return 0;
 	case OPT_SCAVENGE_AFTER:
-		return units_parse_time(arg, &o->scavenge_after_ns) ? -1 : 0;
+		return set_time("scavenge-after", arg, &o->scavenge_after_ns,
+				err, errlen);
 	case OPT_GC_AFTER:
-		return units_parse_time(arg, &o->gc_after_ns) ? -1 : 0;
+		return set_time("gc-after", arg, &o->gc_after_ns, err, errlen);
 	case OPT_MAX_CLIENTS:
-		errno = 0;
-		n = strtoull(arg, &end, 10);
-		if (errno || !isdigit((unsigned char)*arg) || *end || !n ||
-		    n > 1000000)
-			goto bad;
+		if (parse_digits(arg, 10, 1000000, &n) || !n) {
+			snprintf(err, errlen,
+				 "invalid --max-clients '%s': want a number from 1 to 1000000",
+				 arg);
+			return -EINVAL;
+		}
 		o->max_clients = (unsigned int)n;
 		return 0;
 	case OPT_STATS_FILE:
-		if (!*arg)
-			goto bad;
+		if (!*arg) {
+			snprintf(err, errlen, "invalid --stats-file '': want a path");
+			return -EINVAL;
+		}
 		o->stats_file = arg;
 		return 0;
 	}
-bad:
-	return -1;
+	snprintf(err, errlen, "invalid value '%s'", arg);
+	return -EINVAL;
 }
 
 int options_parse(int argc, char **argv, struct options *o, char *err,
@@ -189,14 +251,8 @@ int options_parse(int argc, char **argv, struct options *o, char *err,
 					 argv[optind - 1]);
 			return -EINVAL;
 		default:
-			err[0] = 0;
-			if (set_option(o, c, optarg, err, errlen)) {
-				if (!err[0])
-					snprintf(err, errlen,
-						 "invalid value '%s' for --%s",
-						 optarg, long_options[idx].name);
+			if (set_option(o, c, optarg, err, errlen))
 				return -EINVAL;
-			}
 		}
 	}
 	if (optind < argc) {

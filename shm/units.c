@@ -5,7 +5,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,42 +70,49 @@ static uint64_t time_unit(const char *s, size_t n)
 	return 0;
 }
 
+/*
+ * Numbers, each with its unit or none, spaces only between them: none
+ * before the first or after the last, and no sign, as for every option.
+ */
 int units_parse_time(const char *s, uint64_t *ret_ns)
 {
 	uint64_t total = 0;
-	bool any = false;
 
-	for (;;) {
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	while (*s) {
 		unsigned long long v;
+		const char *u, *e;
 		uint64_t unit;
-		const char *u;
 		char *end;
 
-		while (isspace((unsigned char)*s))
-			s++;
-		if (!*s)
-			break;
 		if (!isdigit((unsigned char)*s))
 			return -EINVAL;
 		errno = 0;
 		v = strtoull(s, &end, 10);
 		if (errno)
 			return -ERANGE;
-		while (isspace((unsigned char)*end))
-			end++;
-		for (u = end; isalpha((unsigned char)*u); u++)
+		/* Spaces may part a number from its unit: "5 min". */
+		for (u = end; isspace((unsigned char)*u); u++)
 			;
-		unit = time_unit(end, (size_t)(u - end));
+		if (!isalpha((unsigned char)*u))
+			u = end;
+		for (e = u; isalpha((unsigned char)*e); e++)
+			;
+		unit = time_unit(u, (size_t)(e - u));
 		if (!unit)
 			return -EINVAL;
 		if (v > (UINT64_MAX - total) / unit)
 			return -ERANGE;
 		total += v * unit;
-		any = true;
-		s = u;
+		s = e;
+		if (isspace((unsigned char)*s)) {
+			while (isspace((unsigned char)*s))
+				s++;
+			if (!isdigit((unsigned char)*s))
+				return -EINVAL;
+		}
 	}
-	if (!any)
-		return -EINVAL;
 	*ret_ns = total;
 	return 0;
 }
