@@ -44,6 +44,11 @@
 #include "daemon.h"
 #include "log.h"
 
+#define ACCEPT_PAUSE_MIN_MS 100
+#define ACCEPT_PAUSE_MAX_MS 1000
+#define ACCEPT_WARN_INTERVAL_NS (UINT64_C(5) * 1000000000)
+#define ACCEPT_REFUSE_BATCH 64	/* refused in one go at EMFILE */
+
 /* mkdir -p of @path's parent directory. */
 static int make_parent(const char *path)
 {
@@ -171,11 +176,6 @@ static int clear_stale(const struct sockaddr_un *sa)
 	return r;
 }
 
-#define ACCEPT_PAUSE_MIN_MS 100
-#define ACCEPT_PAUSE_MAX_MS 1000
-#define ACCEPT_WARN_INTERVAL_NS (UINT64_C(5) * 1000000000)
-#define ACCEPT_REFUSE_BATCH 64
-
 /*
  * Tell a connection we cannot take it, and why (-errno), then drop it.
  * Closing a socket with datagrams unread resets the connection, and the
@@ -247,10 +247,13 @@ static void pause_accept(struct daemon *d, int err)
 	d->accept_paused = true;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	log_limited_rate(&d->log_nofile, 1, ACCEPT_WARN_INTERVAL_NS, 4,
-			 "cannot accept connections: %s (%u clients, open files limited to %llu); not accepting for %u ms, %llu connections refused with EMFILE so far; raise the limit of open files (LimitNOFILE=, ulimit -n) or lower --max-clients",
+			 "cannot accept connections: %s (%u clients, open files limited to %llu); not accepting for %u ms, %llu connections refused with EMFILE so far%s",
 			 strerror(err), d->nclients,
 			 (unsigned long long)rl.rlim_cur, ms,
-			 (unsigned long long)d->nofile_refused);
+			 (unsigned long long)d->nofile_refused,
+			 err == EMFILE ? "; raise the limit of open files (LimitNOFILE=, ulimit -n) or lower --max-clients" :
+			 err == ENFILE ? "; the system's file table is full (sysctl fs.file-max)" :
+					 "");
 }
 
 static void listen_again(struct daemon *d)
