@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "shm/units.h"
 
 uint64_t daemon_now(void)
 {
@@ -115,8 +116,15 @@ int daemon_init(struct daemon *d, const struct options *opt)
 		return -ENOMEM;
 	r = arena_create(opt->arena_size, "spanheapd-arena", &d->arena);
 	if (r < 0) {
-		log_err("cannot create the arena of %llu bytes: %s",
-			(unsigned long long)opt->arena_size, strerror(-r));
+		char size[32];
+
+		units_format_size(size, sizeof(size), opt->arena_size);
+		log_err("cannot create the arena of %s (--arena-size=%llu): %s%s",
+			size, (unsigned long long)opt->arena_size,
+			strerror(-r),
+			r == -ENOMEM || r == -EINVAL ?
+				"; the address space may be limited (ulimit -v, or valgrind, which maps at most about 32 GiB): choose a smaller --arena-size" :
+				"");
 		return r;
 	}
 	arena_heap_ops(d->arena, &ops);

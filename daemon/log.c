@@ -1,19 +1,34 @@
 // SPDX-License-Identifier: MIT
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+
+/*
+ * The sd-daemon "<N>" prefix tells journald a line's priority.  It is
+ * for the journal (JOURNAL_STREAM names the stream systemd connected
+ * us to) or anything else that is not a person at a terminal; a terminal
+ * gets plain lines.  Asked at every line: lines are rare and stderr may
+ * be redirected at any time.
+ */
+static bool log_prefixed(void)
+{
+	return getenv("JOURNAL_STREAM") || !isatty(STDERR_FILENO);
+}
 
 /* One write per line, so lines from threads never interleave. */
 __attribute__((format(printf, 3, 0)))
 static void log_line(int prio, uint64_t missed, const char *fmt, va_list ap)
 {
 	char line[1024];
-	size_t n;
+	size_t n = 0;
 
-	n = (size_t)snprintf(line, sizeof(line), "<%d>", prio);
+	if (log_prefixed())
+		n = (size_t)snprintf(line, sizeof(line), "<%d>", prio);
 	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	n = strlen(line);
 	if (missed)

@@ -33,7 +33,7 @@ static const char usage[] =
 	"  --max-clients=N        refuse connections beyond N (default 1024)\n"
 	"  --trace                print scavenger trace lines (scvgN: ...)\n"
 	"  --stats-file=PATH      rewrite MemStats JSON here every tick\n"
-	"  --help                 show this and exit\n"
+	"  -h, --help             show this and exit\n"
 	"  --version              show the version and exit\n"
 	"\n"
 	"TIME takes systemd-style units: us, ms, s, min, h, d (\"200ms\", \"5min\").\n";
@@ -152,10 +152,15 @@ static int set_option(struct options *o, int c, const char *arg, char *err,
 
 	switch (c) {
 	case OPT_SOCKET:
-		if (!*arg || strlen(arg) >= 108) {
+		if (!*arg) {
+			snprintf(err, errlen, "invalid --socket '': want a path");
+			return -EINVAL;
+		}
+		if (strlen(arg) >= OPTIONS_SOCKET_PATH_MAX + 1) {
+			/* The kernel's limit: sun_path holds 107 bytes and a NUL. */
 			snprintf(err, errlen,
-				 "invalid --socket '%s': want a path of 1 to 107 bytes",
-				 arg);
+				 "invalid --socket: path too long (%zu > %d bytes); choose a shorter path",
+				 strlen(arg), OPTIONS_SOCKET_PATH_MAX);
 			return -EINVAL;
 		}
 		o->socket_path = arg;
@@ -230,11 +235,12 @@ int options_parse(int argc, char **argv, struct options *o, char *err,
 	o->max_clients = DEFAULT_MAX_CLIENTS;
 	optind = 0;	/* 0, not 1: GNU getopt forgets its state */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", long_options, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", long_options, &idx)) != -1) {
 		switch (c) {
 		case OPT_TRACE:
 			o->trace = true;
 			break;
+		case 'h':
 		case OPT_HELP:
 			o->help = true;
 			break;

@@ -9,6 +9,8 @@
 
 #define DEFAULT_SOCKET "/run/spanheapd/spanheapd.sock"
 #define DEFAULT_SOCKET_MODE 0660
+/* Bytes of a socket path: what sockaddr_un's sun_path holds, less its NUL. */
+#define OPTIONS_SOCKET_PATH_MAX 107
 #define DEFAULT_SCAVENGE_AFTER_NS (UINT64_C(300) * 1000000000)
 #define DEFAULT_GC_AFTER_NS (UINT64_C(120) * 1000000000)
 #define DEFAULT_MAX_CLIENTS 1024

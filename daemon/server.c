@@ -360,6 +360,18 @@ static int add_listener(struct daemon *d)
 	return 0;
 }
 
+/*
+ * Why a user cannot use the default socket: its directory is the system
+ * service's, made by systemd (RuntimeDirectory=) or root.
+ */
+static const char *not_for_users(const char *path, int err)
+{
+	if ((err != -EACCES && err != -EPERM && err != -EROFS) ||
+	    geteuid() == 0 || strcmp(path, DEFAULT_SOCKET))
+		return "";
+	return "; " DEFAULT_SOCKET " is the system service's socket, in a directory only root and the service may write: as a user, give --socket=PATH (e.g. --socket=$XDG_RUNTIME_DIR/spanheapd.sock)";
+}
+
 int server_listen(struct daemon *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -376,8 +388,8 @@ int server_listen(struct daemon *d)
 	strcpy(sa.sun_path, path);
 	r = make_parent(path);
 	if (r < 0) {
-		log_err("cannot create the directory of %s: %s", path,
-			strerror(-r));
+		log_err("cannot create the directory of %s: %s%s", path,
+			strerror(-r), not_for_users(path, r));
 		return r;
 	}
 	r = lock_path(d, path);
@@ -395,7 +407,8 @@ int server_listen(struct daemon *d)
 	umask(old_umask);
 	if (r < 0) {
 		r = -errno;
-		log_err("cannot bind %s: %s", path, strerror(-r));
+		log_err("cannot bind %s: %s%s", path, strerror(-r),
+			not_for_users(path, r));
 		goto out_close;
 	}
 	if (lstat(path, &st) < 0) {

@@ -50,6 +50,51 @@ static void end_capture(void)
 	memcpy(path + strlen(path) - 6, "XXXXXX", 6);
 }
 
+/*
+ * At a terminal a person reads the lines: no "<N>" prefix.  Under
+ * systemd (JOURNAL_STREAM) or into a file or pipe: the prefix.
+ */
+START_TEST(test_msg_prefix_only_off_a_terminal)
+{
+	char buf[256], *name;
+	int master, slave, saved_err;
+	ssize_t n;
+
+	master = posix_openpt(O_RDWR | O_NOCTTY);
+	ck_assert_int_ge(master, 0);
+	ck_assert_int_eq(grantpt(master), 0);
+	ck_assert_int_eq(unlockpt(master), 0);
+	name = ptsname(master);
+	ck_assert_ptr_nonnull(name);
+	slave = open(name, O_RDWR | O_NOCTTY);
+	ck_assert_int_ge(slave, 0);
+	fflush(stderr);
+	saved_err = dup(STDERR_FILENO);
+	ck_assert_int_eq(dup2(slave, STDERR_FILENO), STDERR_FILENO);
+	unsetenv("JOURNAL_STREAM");
+	log_warn("to a person");
+	setenv("JOURNAL_STREAM", "8:1234", 1);
+	log_warn("to the journal");
+	unsetenv("JOURNAL_STREAM");
+	fflush(stderr);
+	ck_assert_int_eq(dup2(saved_err, STDERR_FILENO), STDERR_FILENO);
+	close(saved_err);
+	close(slave);
+	n = read(master, buf, sizeof(buf) - 1);
+	ck_assert_int_gt(n, 0);
+	buf[n] = 0;
+	close(master);
+	/* The terminal turns \n into \r\n. */
+	ck_assert_msg(!strncmp(buf, "to a person\r\n<4>to the journal\r\n", n),
+		      "got '%s'", buf);
+
+	begin_capture();
+	log_warn("to a file");
+	end_capture();
+	ck_assert_str_eq(out, "<4>to a file\n");
+}
+END_TEST
+
 static unsigned int count_lines(const char *s)
 {
 	unsigned int n = 0;
@@ -203,6 +248,7 @@ static Suite *log_suite(void)
 	tc = tcase_create("log_msg");
 	tcase_add_test(tc, test_msg_prefix_and_newline);
 	tcase_add_test(tc, test_msg_long_line_cut);
+	tcase_add_test(tc, test_msg_prefix_only_off_a_terminal);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("log_limit_check");

@@ -138,6 +138,8 @@ START_TEST(test_parse_help_version)
 	ck_assert_int_eq(PARSE(&o, "--help"), 0);
 	ck_assert(o.help);
 	ck_assert(!o.version);
+	ck_assert_int_eq(PARSE(&o, "-h"), 0);
+	ck_assert(o.help);
 	ck_assert_int_eq(PARSE(&o, "--version"), 0);
 	ck_assert(o.version);
 	ck_assert(!o.help);
@@ -423,6 +425,8 @@ START_TEST(test_bin_bad_options)
 	run_bad("--socket-mode=999", "999");
 	run_bad("--scavenge-after=0", "--scavenge-after");
 	run_bad("--socket-group=no-such-group-here", "no-such-group-here");
+	run_bad("--socket=/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"path too long (114 > 107 bytes)");
 	run_bad("--socket", "--socket");
 }
 END_TEST
@@ -434,6 +438,9 @@ START_TEST(test_bin_help)
 	ck_assert_int_eq(test_daemon_run(args, out, sizeof(out)), 0);
 	ck_assert_str_eq(out, options_usage());
 	ck_assert(!strncmp(out, "Usage: spanheapd ", 17));
+	args[0] = "-h";
+	ck_assert_int_eq(test_daemon_run(args, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, options_usage());
 }
 END_TEST
 

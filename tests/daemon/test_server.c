@@ -1021,6 +1021,41 @@ START_TEST(test_sigterm_right_after_start)
 }
 END_TEST
 
+/*
+ * A user who runs spanheapd without --socket learns why the default
+ * cannot be theirs and what to pass instead.
+ */
+START_TEST(test_user_needs_socket)
+{
+	const char *args[] = { "--arena-size=4M", NULL };
+	struct test_daemon_opts o = { .uid = 65534 };	/* nobody */
+	static char out[4096];
+
+	ck_assert_int_eq(test_daemon_run_opts(args, &o, out, sizeof(out)), 1);
+	ck_assert_msg(strstr(out, "/run/spanheapd") &&
+		      strstr(out, "as a user, give --socket=PATH"),
+		      "no reason given: %s", out);
+}
+END_TEST
+
+/* An arena the address space cannot hold names its size and the option. */
+START_TEST(test_arena_too_big)
+{
+	char sock[128];
+	const char *args[] = { sock, "--arena-size=4G", NULL };
+	struct test_daemon_opts o = { .as_bytes = UINT64_C(1) << 30 };
+	static char out[4096];
+
+	snprintf(sock, sizeof(sock), "--socket=/tmp/spanheap-as.%d.sock",
+		 (int)getpid());
+	ck_assert_int_eq(test_daemon_run_opts(args, &o, out, sizeof(out)), 1);
+	ck_assert_msg(strstr(out, "cannot create the arena of 4.0 GiB") &&
+		      strstr(out, "choose a smaller --arena-size"),
+		      "unclear: %s", out);
+	unlink(sock + 9);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1061,6 +1096,11 @@ static Suite *server_suite(void)
 	tc = tcase_create("nofile");
 	tcase_add_test(tc, test_nofile_no_spin);
 	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_test(tc, test_user_needs_socket);
+	tcase_add_test(tc, test_arena_too_big);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shutdown");

@@ -2,6 +2,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,19 +26,31 @@ static const char *daemon_bin(void)
 	return bin && *bin ? bin : "build/spanheapd";
 }
 
-static pid_t spawn(const char *const *argv, int out_fd, unsigned int nofile)
+static pid_t spawn(const char *const *argv, int out_fd,
+		   const struct test_daemon_opts *opts)
 {
-	pid_t pid = fork();
+	static const struct test_daemon_opts none;
+	pid_t pid;
 
+	if (!opts)
+		opts = &none;
+	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		struct rlimit rl = { nofile, nofile };
+		struct rlimit rl = { opts->nofile, opts->nofile };
+		struct rlimit as = { opts->as_bytes, opts->as_bytes };
 
 		if (out_fd >= 0) {
 			dup2(out_fd, STDOUT_FILENO);
 			dup2(out_fd, STDERR_FILENO);
 		}
-		if (nofile && setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		if (opts->nofile && setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			_exit(126);
+		if (opts->as_bytes && setrlimit(RLIMIT_AS, &as) < 0)
+			_exit(126);
+		if (opts->uid && (setgroups(0, NULL) < 0 ||
+				  setresgid(opts->uid, opts->uid, opts->uid) < 0 ||
+				  setresuid(opts->uid, opts->uid, opts->uid) < 0))
 			_exit(126);
 		execv(argv[0], (char *const *)(uintptr_t)argv);
 		_exit(127);
@@ -89,7 +102,7 @@ void test_daemon_start_opts(struct test_daemon *t, const char *const *args,
 	argv[n] = NULL;
 	fd = open(t->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ck_assert_int_ge(fd, 0);
-	t->pid = spawn(argv, fd, opts ? opts->nofile : 0);
+	t->pid = spawn(argv, fd, opts);
 	close(fd);
 	/* Up to 20 s: sanitizer builds start slowly on this VM. */
 	for (int i = 0; i < 2000; i++) {
@@ -171,6 +184,13 @@ unsigned long long test_cpu_ticks(pid_t pid)
 
 int test_daemon_run(const char *const *args, char *out, size_t outlen)
 {
+	return test_daemon_run_opts(args, NULL, out, outlen);
+}
+
+int test_daemon_run_opts(const char *const *args,
+			 const struct test_daemon_opts *opts, char *out,
+			 size_t outlen)
+{
 	const char *argv[MAX_ARGS];
 	int pipefd[2], n = 0, status;
 	size_t got = 0;
@@ -181,7 +201,7 @@ int test_daemon_run(const char *const *args, char *out, size_t outlen)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
-	pid = spawn(argv, pipefd[1], 0);
+	pid = spawn(argv, pipefd[1], opts);
 	close(pipefd[1]);
 	for (;;) {
 		char sink[256];

@@ -31,6 +31,10 @@ struct test_daemon_opts {
 	 * limit to the hard one); 0 leaves the limit as it is.
 	 */
 	unsigned int nofile;
+	/* Run as this uid and its group (0: as we are), e.g. nobody's. */
+	uid_t uid;
+	/* RLIMIT_AS in bytes, soft and hard; 0 leaves it as it is. */
+	unsigned long long as_bytes;
 };
 
 /* test_daemon_start(), with @opts (may be NULL). */
@@ -54,5 +58,10 @@ unsigned long long test_cpu_ticks(pid_t pid);
 
 /* Run the daemon binary with @args to completion; returns its exit code. */
 int test_daemon_run(const char *const *args, char *out, size_t outlen);
+
+/* test_daemon_run() with @opts (may be NULL). */
+int test_daemon_run_opts(const char *const *args,
+			 const struct test_daemon_opts *opts, char *out,
+			 size_t outlen);
 
 #endif
