@@ -75,6 +75,27 @@ uint64_t bitmap_find(const uint64_t *bm, uint64_t start, uint64_t end,
 	return end;
 }
 
+uint64_t bitmap_find_last(const uint64_t *bm, uint64_t start, uint64_t end,
+			  bool val)
+{
+	uint64_t i = end;
+
+	while (i > start) {
+		uint64_t w = (i - 1) >> 6;
+		uint64_t bits = val ? bm[w] : ~bm[w];
+		unsigned int top = (unsigned int)((i - 1) & 63);
+
+		if (top < 63)
+			bits &= (UINT64_C(2) << top) - 1;
+		if (bits) {
+			i = (w << 6) + 63 - (uint64_t)__builtin_clzll(bits);
+			return i >= start ? i : end;
+		}
+		i = w << 6;
+	}
+	return end;
+}
+
 uint64_t hbm_words(uint64_t nbits, unsigned int *ret_nlevels)
 {
 	uint64_t total = 0, n = bitmap_words(nbits ? nbits : 1);

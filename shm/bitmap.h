@@ -46,6 +46,9 @@ uint64_t bitmap_count(const uint64_t *bm, uint64_t start, uint64_t n);
 /* First index in [start, end) whose bit equals @val, or @end if none. */
 uint64_t bitmap_find(const uint64_t *bm, uint64_t start, uint64_t end,
 		     bool val);
+/* Last index in [start, end) whose bit equals @val, or @end if none. */
+uint64_t bitmap_find_last(const uint64_t *bm, uint64_t start, uint64_t end,
+			  bool val);
 
 /* A hierarchical bitmap; level[0] holds the bits, level[nlevels-1] is one word. */
 struct hbm {

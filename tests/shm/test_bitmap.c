@@ -56,6 +56,15 @@ START_TEST(test_ranges_against_model)
 					     (unsigned long long)seed, v,
 					     (unsigned long)a,
 					     (unsigned long)e);
+			want = e;
+			for (uint64_t i = a; i < e; i++)
+				if (model[i] == v)
+					want = i;
+			if (bitmap_find_last(bm, a, e, v) != want)
+				ck_abort_msg("seed %llu: find last %d in [%lu, %lu)",
+					     (unsigned long long)seed, v,
+					     (unsigned long)a,
+					     (unsigned long)e);
 		}
 	}
 	check_model();
@@ -77,6 +86,13 @@ START_TEST(test_range_edges)
 	ck_assert_uint_eq(bitmap_find(bm, 0, 63, true), 63);
 	ck_assert_uint_eq(bitmap_find(bm, 65, 128, true), 128);
 	ck_assert_uint_eq(bitmap_find(bm, 128, 192, false), 192);
+	ck_assert_uint_eq(bitmap_find_last(bm, 0, 256, true), 191);
+	ck_assert_uint_eq(bitmap_find_last(bm, 0, 128, true), 64);
+	ck_assert_uint_eq(bitmap_find_last(bm, 0, 64, true), 63);
+	ck_assert_uint_eq(bitmap_find_last(bm, 0, 63, true), 63);
+	ck_assert_uint_eq(bitmap_find_last(bm, 65, 128, true), 128);
+	ck_assert_uint_eq(bitmap_find_last(bm, 128, 192, false), 192);
+	ck_assert_uint_eq(bitmap_find_last(bm, 0, 0, true), 0);
 }
 END_TEST
 
