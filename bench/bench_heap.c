@@ -69,7 +69,7 @@ static void die(const char *what, int r)
 
 static struct heap *make_heap(struct heap_owner *o)
 {
-	struct heap_ops ops = { no_release, no_zero, NULL };
+	struct heap_ops ops = { .release = no_release, .zero = no_zero };
 	struct heap *h;
 	int r = heap_create(ARENA, &ops, &h);
 

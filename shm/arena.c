@@ -20,10 +20,28 @@
  *     process (MADV_REMOVE does the same through a mapping).
  * So release is a punch-hole, and the kernel's own figure for what the
  * arena holds is st_blocks * 512.  Re-using a released page costs one
- * page fault in the process that touches it, and the page is zero, so a
- * span made of released pages never needs zeroing.  On shared memory a
- * read fault allocates the page as a write does (there is no shared
- * zero page), so a process that reads idle memory brings it back.
+ * page fault in the process that touches it, and the page is zero
+ * unless a client wrote there since.  On shared memory a read fault
+ * allocates the page as a write does (there is no shared zero page), so
+ * a process that reads idle memory brings it back.
+ *
+ * What holds memory.  lseek(SEEK_DATA / SEEK_HOLE) on the memfd walks
+ * its extents of resident (or swapped-out) pages, a page at a time, in
+ * time that follows the extents, not the range: the kernel's truth of
+ * which pages hold anything, whatever the heap believes.  Every client
+ * maps the whole arena writable, so any page may hold a client's bytes.
+ * One blind spot, measured: pages fallocate()d but never written or read
+ * are holes to SEEK_DATA (and absent to mincore()), yet they hold memory
+ * and count in st_blocks.  They read as zeros, so zeroing may skip them;
+ * finding them takes st_blocks and punching (see shm/scav.c).  Punching
+ * a hole where nothing is costs well under a microsecond.
+ *
+ * Zeroing.  arena_zero() never touches this process's mapping (a memset
+ * there would fault every page of the range into the daemon, and charge
+ * it to the daemon's cgroup): it walks the data extents of the range,
+ * punches the large ones and pwrite()s zeros over the small ones, whose
+ * pages are resident already.  Holes read as zeros and are skipped, so
+ * it costs what the range holds, not its length.
  *
  * This file is the only one that calls mmap, ftruncate, fallocate or
  * madvise on the arena.
@@ -41,8 +59,11 @@
 
 #define ARENA_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
-/* Below this, memset is cheaper than a system call. */
+/* Extents below this are zeroed with pwrite(), larger ones punched. */
 #define ARENA_ZERO_PUNCH_MIN (UINT64_C(64) << 10)
+
+/* What arena_zero() writes: bss, so reading it costs no memory. */
+static const char zeros[ARENA_ZERO_PUNCH_MIN];
 
 static int arena_map(int fd, uint64_t size, struct arena **ret)
 {
@@ -128,11 +149,79 @@ int arena_release(struct arena *a, uint64_t off, uint64_t len)
 	return 0;
 }
 
+int arena_next_data(const struct arena *a, uint64_t off,
+		    uint64_t *ret_start, uint64_t *ret_end)
+{
+	off_t start, end;
+
+	if (off >= a->size)
+		return -ENXIO;
+	start = lseek(a->fd, (off_t)off, SEEK_DATA);
+	if (start < 0)
+		return -errno;
+	end = lseek(a->fd, start, SEEK_HOLE);
+	if (end < 0)
+		return -errno;
+	*ret_start = (uint64_t)start;
+	*ret_end = (uint64_t)end < a->size ? (uint64_t)end : a->size;
+	return 0;
+}
+
+/* Write zeros over [off, off + len) through the file, not the mapping. */
+static int zero_write(int fd, uint64_t off, uint64_t len)
+{
+	while (len) {
+		size_t n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+		ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		off += (uint64_t)w;
+		len -= (uint64_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Zero one extent.  If the chosen call fails, a punch still makes it
+ * zero; should that fail too, a memset through the mapping does, at the
+ * price of faulting the pages in: the hook must not fail.
+ */
+static void zero_extent(struct arena *a, uint64_t off, uint64_t len)
+{
+	int r;
+
+	if (len >= ARENA_ZERO_PUNCH_MIN)
+		r = arena_release(a, off, len);
+	else
+		r = zero_write(a->fd, off, len);
+	if (r < 0 && arena_release(a, off, len) < 0)
+		memset((char *)a->base + off, 0, len);
+}
+
 void arena_zero(struct arena *a, uint64_t off, uint64_t len)
 {
-	if (len >= ARENA_ZERO_PUNCH_MIN && arena_release(a, off, len) == 0)
-		return;
-	memset((char *)a->base + off, 0, len);
+	uint64_t end = off + len, start, stop;
+	int r;
+
+	while (off < end) {
+		r = arena_next_data(a, off, &start, &stop);
+		if (r == -ENXIO || (r == 0 && start >= end))
+			return;
+		if (r < 0) {
+			/* The extents cannot be seen: zero it all. */
+			zero_extent(a, off, end - off);
+			return;
+		}
+		if (stop > end)
+			stop = end;
+		zero_extent(a, start, stop - start);
+		off = stop;
+	}
 }
 
 int arena_resident(const struct arena *a, uint64_t *ret)
@@ -155,9 +244,22 @@ static void ops_zero(void *ctx, uint64_t off, uint64_t len)
 	arena_zero(ctx, off, len);
 }
 
+static int ops_next_data(void *ctx, uint64_t off, uint64_t *ret_start,
+			 uint64_t *ret_end)
+{
+	return arena_next_data(ctx, off, ret_start, ret_end);
+}
+
+static int ops_resident(void *ctx, uint64_t *ret)
+{
+	return arena_resident(ctx, ret);
+}
+
 void arena_heap_ops(struct arena *a, struct heap_ops *ret)
 {
 	ret->release = ops_release;
 	ret->zero = ops_zero;
 	ret->ctx = a;
+	ret->next_data = ops_next_data;
+	ret->resident = ops_resident;
 }

@@ -52,8 +52,27 @@ void arena_destroy(struct arena *a);
  */
 int arena_release(struct arena *a, uint64_t off, uint64_t len);
 
-/** arena_zero() - make [off, off + len) read as zeros. */
+/**
+ * arena_zero() - make [off, off + len) read as zeros, in every mapping.
+ *
+ * Only the range's data extents are cleared (punched, or overwritten
+ * with pwrite() when small): holes are skipped, and no page is faulted
+ * into this process nor allocated.  Never fails.
+ */
 void arena_zero(struct arena *a, uint64_t off, uint64_t len);
+
+/**
+ * arena_next_data() - the first extent at or after @off that holds memory.
+ * @ret_start, @ret_end: the extent [start, end), page-aligned, clipped to
+ *	the arena; written only on success.
+ *
+ * The memfd's own truth (lseek SEEK_DATA, SEEK_HOLE): pages any process
+ * wrote or read through its mapping, fallocate()d, or swapped out.
+ *
+ * Return: 0; -ENXIO if nothing holds memory from @off on; or -errno.
+ */
+int arena_next_data(const struct arena *a, uint64_t off,
+		    uint64_t *ret_start, uint64_t *ret_end);
 
 /**
  * arena_resident() - bytes of the arena that hold memory, as the kernel
@@ -61,7 +80,7 @@ void arena_zero(struct arena *a, uint64_t off, uint64_t len);
  */
 int arena_resident(const struct arena *a, uint64_t *ret);
 
-/** arena_heap_ops() - heap hooks that release and zero through @a. */
+/** arena_heap_ops() - heap hooks that release, zero and find data in @a. */
 void arena_heap_ops(struct arena *a, struct heap_ops *ret);
 
 #endif

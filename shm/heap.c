@@ -109,6 +109,30 @@ void span_clear(struct heap *h, uint32_t p)
 }
 
 /*
+ * Give back the pages of the page map that lie wholly within the entries
+ * [lo, hi) and hold at least one of [from, to).  The caller knows that
+ * [lo, hi) is all zero (a span's interior), which is what a discarded
+ * page of this private anonymous mapping reads as.
+ */
+void span_map_discard(struct heap *h, uint64_t lo, uint64_t hi,
+		      uint64_t from, uint64_t to)
+{
+	uint64_t base = (uint64_t)(uintptr_t)h->spans;
+	uint64_t a = ALIGN_UP(base + lo * sizeof(struct span), 4096);
+	uint64_t b = (base + hi * sizeof(struct span)) & ~UINT64_C(4095);
+	uint64_t c = (base + from * sizeof(struct span)) & ~UINT64_C(4095);
+	uint64_t d = ALIGN_UP(base + to * sizeof(struct span), 4096);
+
+	if (a < c)
+		a = c;
+	if (b > d)
+		b = d;
+	/* If it fails, the memory stays: nothing else changes. */
+	if (a < b)
+		madvise((void *)(uintptr_t)a, b - a, MADV_DONTNEED);
+}
+
+/*
  * When a merged span became unused: the average of its parts' times,
  * weighted by their unreleased pages, since only those wait to be
  * released.  So a page freed next to a large old free span barely makes
@@ -206,21 +230,6 @@ static int heap_grow(struct heap *h, uint64_t npages, uint64_t now)
 	return 0;
 }
 
-/* Call @fn on every run of pages in [p, p + n) that is not released. */
-static void for_each_unreleased(struct heap *h, uint64_t p, uint64_t n,
-				void (*fn)(void *ctx, uint64_t off,
-					   uint64_t len),
-				void *ctx)
-{
-	uint64_t end = p + n, x, y;
-
-	for (x = bitmap_find(h->released, p, end, false); x < end;
-	     x = bitmap_find(h->released, y, end, false)) {
-		y = bitmap_find(h->released, x, end, true);
-		fn(ctx, x << HEAP_PAGE_SHIFT, (y - x) << HEAP_PAGE_SHIFT);
-	}
-}
-
 static void owner_link(struct heap *h, struct heap_owner *o, uint32_t p,
 		       uint32_t n)
 {
@@ -284,8 +293,10 @@ int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
 		h->spans[q].idle.unusedsince = since;
 		freeidx_insert(h, q);
 	}
-	if ((flags & HEAP_ALLOC_ZERO) && rel < npages)
-		for_each_unreleased(h, p, npages, h->ops.zero, h->ops.ctx);
+	/* Released is not untouched: the arena says what is there. */
+	if (flags & HEAP_ALLOC_ZERO)
+		h->ops.zero(h->ops.ctx, (uint64_t)p << HEAP_PAGE_SHIFT,
+			    npages << HEAP_PAGE_SHIFT);
 	bitmap_clear_range(h->released, p, npages);
 	span_clear(h, p);
 	span_make(h, p, (uint32_t)npages, SPAN_USED);
@@ -339,19 +350,31 @@ int heap_free(struct heap *h, uint64_t off, struct heap_owner *owner,
 	return 0;
 }
 
-uint64_t heap_free_owner(struct heap *h, struct heap_owner *owner,
-			 uint64_t now)
+uint64_t heap_free_owner_each(struct heap *h, struct heap_owner *owner,
+			      uint64_t now,
+			      void (*fn)(void *ctx, uint64_t page,
+					 uint64_t npages),
+			      void *ctx)
 {
 	uint64_t count = 0;
 
 	while (owner->first != SPAN_NIL) {
-		HEAP_BUG_ON(h->spans[owner->first].use.owner != owner->id,
-			    "span %u on the list of owner %u", owner->first,
-			    owner->id);
-		span_free_used(h, owner->first, owner, now);
+		uint32_t p = owner->first;
+
+		HEAP_BUG_ON(h->spans[p].use.owner != owner->id,
+			    "span %u on the list of owner %u", p, owner->id);
+		if (fn)
+			fn(ctx, p, span_val(h, p));
+		span_free_used(h, p, owner, now);
 		count++;
 	}
 	return count;
+}
+
+uint64_t heap_free_owner(struct heap *h, struct heap_owner *owner,
+			 uint64_t now)
+{
+	return heap_free_owner_each(h, owner, now, NULL, NULL);
 }
 
 int heap_span_owner(const struct heap *h, uint64_t off, uint32_t *ret_id,

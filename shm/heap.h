@@ -40,9 +40,27 @@ struct heap_ops {
 	 * stay counted as not released.
 	 */
 	int (*release)(void *ctx, uint64_t off, uint64_t len);
-	/* Make [off, off + len) read as zeros.  Must not fail. */
+	/*
+	 * Make [off, off + len) read as zeros, whatever any process wrote
+	 * there, at a cost that follows what the range holds.  Must not
+	 * fail.
+	 */
 	void (*zero)(void *ctx, uint64_t off, uint64_t len);
 	void *ctx;
+	/*
+	 * Optional.  The first extent [*ret_start, *ret_end) at or after
+	 * @off that holds memory, as the arena itself says (not the heap):
+	 * 0, -ENXIO if none, or -errno.  Without it the stray sweep
+	 * (heap_stray_next()) finds nothing to look at.
+	 */
+	int (*next_data)(void *ctx, uint64_t off, uint64_t *ret_start,
+			 uint64_t *ret_end);
+	/*
+	 * Optional.  Bytes of the arena that hold memory, as the kernel
+	 * counts them: 0 or -errno.  It also counts pages fallocate()d but
+	 * never written, which next_data cannot see.
+	 */
+	int (*resident)(void *ctx, uint64_t *ret);
 };
 
 /*
@@ -109,7 +127,9 @@ void heap_owner_init(struct heap_owner *o, uint32_t id);
 
 /**
  * heap_alloc() - allocate a span of exactly @npages pages for @owner.
- * @flags: HEAP_ALLOC_ZERO to have dirty pages zeroed through ops->zero.
+ * @flags: HEAP_ALLOC_ZERO to have the whole span zeroed through
+ *	ops->zero, released pages included: they are zero unless a client
+ *	wrote there since, which only the arena can tell.
  * @now: the caller's clock, in ns.
  *
  * Best fit: the smallest free span that holds @npages, the lowest address
@@ -137,6 +157,17 @@ int heap_free(struct heap *h, uint64_t off, struct heap_owner *owner,
 /** heap_free_owner() - free every span @owner holds; returns the count. */
 uint64_t heap_free_owner(struct heap *h, struct heap_owner *owner,
 			 uint64_t now);
+
+/**
+ * heap_free_owner_each() - heap_free_owner(), and tell @fn about each span.
+ * @fn: called with @ctx, the span's first page and its pages, before the
+ *	span is freed; it must not call into the heap.
+ */
+uint64_t heap_free_owner_each(struct heap *h, struct heap_owner *owner,
+			      uint64_t now,
+			      void (*fn)(void *ctx, uint64_t page,
+					 uint64_t npages),
+			      void *ctx);
 
 /**
  * heap_span_owner() - who owns the in-use span at @off.
@@ -214,6 +245,83 @@ int heap_release_taken(const struct heap *h, const struct heap_take *t);
  */
 void heap_scavenge_return(struct heap *h, const struct heap_take *t,
 			  int release_result, struct heap_cursor *cursor);
+
+/**
+ * heap_scavenge_take_range() - take the next run to release within a range.
+ * @end: the first page past the range.
+ * @max_pages: the longest run to take (at least 1).
+ * @cursor: @page is where to look from, in [range start, @end); @span a
+ *	guess of the free span that holds it (checked, so any value will
+ *	do).  heap_scavenge_return() leaves it right for the next call.
+ *
+ * As heap_scavenge_take(), but whatever the spans' age, and only the
+ * unreleased pages of free spans inside [cursor->page, @end): what a
+ * departed client held, released at once.
+ *
+ * Return: true and the run in @ret, or false when the range holds no
+ * more unreleased free page.
+ */
+bool heap_scavenge_take_range(struct heap *h, uint64_t end,
+			      uint64_t max_pages, struct heap_cursor *cursor,
+			      struct heap_take *ret);
+
+/*
+ * A run of stray pages: pages that hold memory (as ops->next_data says)
+ * that no span accounts for, because the heap counts them as released or
+ * they lie beyond the heap.  A client wrote there through its mapping,
+ * or fallocate()d the memfd.
+ */
+struct heap_stray {
+	uint64_t page;		/* first page */
+	uint64_t npages;
+};
+
+/**
+ * heap_next_data() - the first extent at or after page @page that holds
+ * memory, as the arena says: pages [*ret_start, *ret_end).  Needs no
+ * lock: it reads only the arena.
+ *
+ * Return: 0; -ENXIO if none; -EOPNOTSUPP without a next_data hook; or
+ * the hook's -errno.
+ */
+int heap_next_data(const struct heap *h, uint64_t page, uint64_t *ret_start,
+		   uint64_t *ret_end);
+
+/**
+ * heap_resident() - bytes the arena holds (ops->resident).  Needs no lock.
+ * Return: 0; -EOPNOTSUPP without the hook; or its -errno.
+ */
+int heap_resident(const struct heap *h, uint64_t *ret);
+
+/**
+ * heap_stray_next() - the first stray run in pages [@page, @end).
+ * @end: the end of a data extent from heap_next_data() (or of the
+ *	arena, to take every page that may be stray as a candidate).
+ * @max_pages: the longest run to return (at least 1).
+ * @ret_next: when none is found, the page to go on from: no page of
+ *	[@page, *ret_next) is stray.  It may lie past @end (the next data
+ *	to look at is there), or before it (the scan is bounded, so that
+ *	one call under the caller's lock stays short: go on from there).
+ *
+ * Needs the caller's lock, held until the run is released with
+ * heap_release_stray(): stray pages belong to no span, so releasing
+ * them loses nobody's data only while no allocation can hand them out.
+ *
+ * Return: true and the run in @ret, or false and @ret_next.
+ */
+bool heap_stray_next(const struct heap *h, uint64_t page, uint64_t end,
+		     uint64_t max_pages, struct heap_stray *ret,
+		     uint64_t *ret_next);
+
+/**
+ * heap_release_stray() - call ops->release on @st, still stray (checked:
+ * a run that is not aborts).  Needs the caller's lock, held since
+ * heap_stray_next() found the run.  Changes no count: stray pages are
+ * counted as released (or not grown) already.
+ *
+ * Return: what ops->release returned.
+ */
+int heap_release_stray(const struct heap *h, const struct heap_stray *st);
 
 /** heap_stats() - fill @ret with the heap's MemStats. */
 void heap_stats(const struct heap *h, struct heap_stats *ret);

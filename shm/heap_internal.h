@@ -25,11 +25,29 @@
  * theirs weighted by their unreleased pages (see merge_since()).
  *
  * Released pages.  The @released bitmap has bit p set iff page p lies in
- * a FREE span and was given back to the OS (it reads as zero and holds no
- * memory).  A FREE span's npreleased is the count of its released bits.
- * Pages grown from the arena start released: they were never touched.  A
- * FREE page that is not released was in use before, so it may be dirty:
- * needzero of a span is exactly npreleased < npages, no separate flag.
+ * a FREE span and was given back to the OS.  A FREE span's npreleased is
+ * the count of its released bits.  Pages grown from the arena start
+ * released: no span held them.  A FREE page that is not released was in
+ * use before, so it is dirty.  "Released" means given back by the heap,
+ * not "nobody wrote there": every client maps the whole arena writable
+ * and may write into released pages, or beyond @grown, as well as into
+ * its spans.  So the heap's counts say what spans account for, and only
+ * the arena (ops->next_data, the memfd's SEEK_DATA) says what pages
+ * really hold:
+ *   - HEAP_ALLOC_ZERO hands the whole span to ops->zero, which clears
+ *     what the arena holds there, released pages included;
+ *   - stray pages, that hold memory although released or not grown, are
+ *     found by the scavenger's sweep (heap_stray_next()) and punched
+ *     under the caller's lock, so no allocation can race with it.
+ *
+ * Page map memory.  The interior entries of a span are zero, so the
+ * pages of the map that lie wholly inside a free span need no memory.
+ * When the scavenger gives a run back (heap_scavenge_return()), the map
+ * pages inside the merged span's interior that hold the run's entries or
+ * its neighbours' are discarded (span_map_discard()) and read as zero
+ * again.  Every page ever used passes through such a return before it
+ * is released, so after a full pass the map's memory follows the spans
+ * that exist, not the arena's high-water mark.
  *
  * Free index.  Bit p of @freehead is set iff a FREE span starts at p.
  *   - Small spans (n < HEAP_SMALL_PAGES) are indexed by exact size: for
@@ -177,6 +195,12 @@ static inline uint32_t span_head_of_last(const struct heap *h, uint32_t p)
 /* Write the head (and tail) entries of the span [p, p + n). */
 void span_make(struct heap *h, uint32_t p, uint32_t n, enum span_kind kind);
 void span_clear(struct heap *h, uint32_t p);
+/*
+ * Give back the page map's pages wholly within entries [lo, hi), which
+ * must be zero, that hold any of the entries [from, to).
+ */
+void span_map_discard(struct heap *h, uint64_t lo, uint64_t hi,
+		      uint64_t from, uint64_t to);
 /*
  * Make [p, p + n) FREE with @nrel released pages, unused since @since,
  * merge it with free neighbours and index the result.  The pages must

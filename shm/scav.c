@@ -25,6 +25,28 @@
  * the pass; allocations go on meanwhile and only the run being released
  * (at most chunk_bytes) is out of their reach.
  *
+ * Stray pages.  Every client maps the whole arena writable, so memory
+ * can be resident where no span is: pages a client wrote (or the memfd
+ * fallocate()d) after the heap released them, or beyond the heap.  The
+ * heap cannot see them; the memfd can (SEEK_DATA).  Each pass ends with
+ * a sweep of the memfd's data extents: stray runs are punched under the
+ * heap lock (no allocation may hand them out meanwhile and lose its data
+ * to the punch), at most SCAV_STRAY_CHUNK per hold.  In-use and dirty
+ * pages are skipped with the released bitmap, so the sweep's cost
+ * follows the released runs and stray extents, not the arena.  Pages
+ * fallocate()d but never written are holes to SEEK_DATA: if the memfd
+ * still holds more than the heap's consumed pages after that (st_blocks,
+ * the kernel's own count), every released run and the arena beyond the
+ * heap are punched blindly, in chunks that grow while they free nothing
+ * (a punch of nothing costs well under a microsecond).  So after a pass
+ * arena_resident <= consumed: any excess was stray, and is gone.
+ *
+ * Departed clients.  Pages a dead client held stay charged to its memory
+ * cgroup until they are punched, and nobody will reuse them soon: their
+ * ranges are queued (scav_departed_add()) when the client is freed, and
+ * released at once (scav_departed_run()) instead of after
+ * scavenge_after.  Only pages that are still free and unreleased go.
+ *
  * What really frees shared memory.  On a memfd, MADV_DONTNEED frees
  * nothing and MADV_FREE is refused; the heap's release hook punches a hole
  * in the memfd (fallocate PUNCH_HOLE | KEEP_SIZE), see shm/arena.c.  A
@@ -33,6 +55,7 @@
  *
  * Time.  Only through cfg.now(): the tests drive a fake clock.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -118,15 +141,19 @@ bool scav_pass_take(struct scav *s, struct heap *h, struct heap_take *t)
 	return false;
 }
 
+static void count_error(struct scav *s, int r)
+{
+	s->release_errors++;
+	s->last_release_error = r;
+}
+
 void scav_pass_return(struct scav *s, struct heap *h,
 		      const struct heap_take *t, int result, uint64_t ns)
 {
 	heap_scavenge_return(h, t, result, &s->cursor);
 	s->time_ns += ns;
-	if (result < 0) {
-		s->release_errors++;
-		s->last_release_error = result;
-	}
+	if (result < 0)
+		count_error(s, result);
 	if (result == 0) {
 		s->released_pass += t->npages << HEAP_PAGE_SHIFT;
 		s->released_total += t->npages << HEAP_PAGE_SHIFT;
@@ -155,7 +182,215 @@ uint64_t scav_pass_run(struct scav *s, struct heap *h, bool forced,
 	}
 	released = s->released_pass;
 	unlock(ctx);
+	scav_sweep_run(s, h, lock, unlock, ctx);
 	return released;
+}
+
+/*
+ * Sort the data extent [p, e) into stray runs and the rest, releasing
+ * the runs, a chunk per hold of the lock.  Returns where to look for
+ * data next, or 0 when the sweep must end (cancelled, or failed).
+ */
+static uint64_t sweep_extent(struct scav *s, struct heap *h, uint64_t p,
+			     uint64_t e, void (*lock)(void *),
+			     void (*unlock)(void *), void *ctx)
+{
+	uint64_t max = SCAV_STRAY_CHUNK >> HEAP_PAGE_SHIFT;
+
+	while (p < e) {
+		struct heap_stray st;
+		uint64_t next, t0;
+		int r = 0;
+
+		lock(ctx);
+		if (s->cancel) {
+			unlock(ctx);
+			return 0;
+		}
+		if (heap_stray_next(h, p, e, max, &st, &next)) {
+			t0 = s->cfg.now(s->cfg.clock_ctx);
+			r = heap_release_stray(h, &st);
+			s->time_ns += s->cfg.now(s->cfg.clock_ctx) - t0;
+			if (r < 0) {
+				count_error(s, r);
+			} else {
+				s->stray_pass += st.npages << HEAP_PAGE_SHIFT;
+				s->stray_total += st.npages << HEAP_PAGE_SHIFT;
+			}
+			next = st.page + st.npages;
+		}
+		unlock(ctx);
+		if (r < 0)
+			return 0;
+		p = next;
+	}
+	return p;
+}
+
+/*
+ * Punch every page that may be stray, data or not: what SEEK_DATA cannot
+ * see (fallocate()d, never written) is found only so.  What each punch
+ * freed is the drop of the arena's resident bytes across it.  A punch
+ * that freed nothing doubles the next, up to SCAV_BLIND_CHUNK_MAX, so a
+ * large empty stretch costs few calls; one that freed memory starts
+ * over at SCAV_STRAY_CHUNK, so a hold of the lock stays short.
+ * Returns false if the sweep must end.
+ */
+static bool sweep_blind(struct scav *s, struct heap *h, uint64_t npages,
+			void (*lock)(void *), void (*unlock)(void *),
+			void *ctx)
+{
+	uint64_t min = SCAV_STRAY_CHUNK >> HEAP_PAGE_SHIFT, chunk = min;
+	uint64_t max = SCAV_BLIND_CHUNK_MAX >> HEAP_PAGE_SHIFT, p = 0;
+
+	while (p < npages) {
+		uint64_t next, r0 = 0, r1 = 0, freed = 0, t0;
+		struct heap_stray st;
+		int r = 0;
+
+		lock(ctx);
+		if (s->cancel) {
+			unlock(ctx);
+			return false;
+		}
+		if (heap_stray_next(h, p, npages, chunk, &st, &next)) {
+			t0 = s->cfg.now(s->cfg.clock_ctx);
+			if (heap_resident(h, &r0) < 0)
+				r0 = 0;
+			r = heap_release_stray(h, &st);
+			if (r == 0 && heap_resident(h, &r1) == 0 && r1 < r0)
+				freed = r0 - r1;
+			s->time_ns += s->cfg.now(s->cfg.clock_ctx) - t0;
+			if (freed > st.npages << HEAP_PAGE_SHIFT)
+				freed = st.npages << HEAP_PAGE_SHIFT;
+			if (r < 0)
+				count_error(s, r);
+			s->stray_pass += freed;
+			s->stray_total += freed;
+			chunk = freed ? min : chunk * 2 < max ? chunk * 2 : max;
+			next = st.page + st.npages;
+		}
+		unlock(ctx);
+		if (r < 0)
+			return false;
+		p = next;
+	}
+	return true;
+}
+
+uint64_t scav_sweep_run(struct scav *s, struct heap *h, void (*lock)(void *),
+			void (*unlock)(void *), void *ctx)
+{
+	uint64_t pos = 0, start, end, found, resident;
+	struct heap_stats st;
+	bool done = true;
+	int r;
+
+	lock(ctx);
+	s->stray_pass = 0;
+	unlock(ctx);
+	for (;;) {
+		/* Reads the memfd only: no lock. */
+		r = heap_next_data(h, pos, &start, &end);
+		if (r < 0)
+			break;
+		pos = sweep_extent(s, h, start, end, lock, unlock, ctx);
+		if (!pos)
+			break;
+	}
+	if (r != -ENXIO && r != -EOPNOTSUPP) {
+		done = false;	/* cancelled, or failed */
+		if (r < 0) {
+			lock(ctx);
+			count_error(s, r);
+			unlock(ctx);
+		}
+	}
+	/*
+	 * Memory no span accounts for, that SEEK_DATA did not show: the
+	 * kernel holds more than the heap's consumed pages can.
+	 */
+	lock(ctx);
+	heap_stats(h, &st);
+	unlock(ctx);
+	if (done && heap_resident(h, &resident) == 0 &&
+	    resident > st.sys - st.released)
+		done = sweep_blind(s, h, st.arena_size >> HEAP_PAGE_SHIFT, lock,
+				   unlock, ctx);
+	lock(ctx);
+	found = s->stray_pass;
+	if (done)
+		s->stray_last = found;
+	unlock(ctx);
+	return found;
+}
+
+void scav_departed_add(struct scav *s, uint64_t page, uint64_t npages)
+{
+	struct scav_range *last = s->ndeparted ?
+					  &s->departed[s->ndeparted - 1] :
+					  NULL;
+	uint64_t end = page + npages;
+
+	if (!npages)
+		return;
+	if (last && (s->ndeparted == SCAV_DEPARTED_MAX ||
+		     (page <= last->page + last->npages && end >= last->page))) {
+		uint64_t lo = page < last->page ? page : last->page;
+		uint64_t hi = end > last->page + last->npages ?
+				      end :
+				      last->page + last->npages;
+
+		last->page = lo;
+		last->npages = hi - lo;
+		return;
+	}
+	s->departed[s->ndeparted++] = (struct scav_range){ page, npages };
+}
+
+uint64_t scav_departed_run(struct scav *s, struct heap *h,
+			   void (*lock)(void *), void (*unlock)(void *),
+			   void *ctx)
+{
+	uint64_t max = s->cfg.chunk_bytes >> HEAP_PAGE_SHIFT, done = 0;
+	struct scav_range cur = { 0, 0 };
+	struct heap_cursor c = { 0, 0 };
+	struct heap_take t;
+
+	lock(ctx);
+	while (!s->cancel) {
+		uint64_t t0, bytes;
+		int r;
+
+		if (!cur.npages) {
+			if (!s->ndeparted)
+				break;
+			cur = s->departed[--s->ndeparted];
+			c = (struct heap_cursor){ cur.page, cur.page };
+		}
+		if (!heap_scavenge_take_range(h, cur.page + cur.npages,
+					      max ? max : 1, &c, &t)) {
+			cur.npages = 0;
+			continue;
+		}
+		unlock(ctx);
+		t0 = s->cfg.now(s->cfg.clock_ctx);
+		r = heap_release_taken(h, &t);
+		t0 = s->cfg.now(s->cfg.clock_ctx) - t0;
+		lock(ctx);
+		heap_scavenge_return(h, &t, r, &c);
+		s->time_ns += t0;
+		if (r < 0) {
+			count_error(s, r);
+			continue;
+		}
+		bytes = t.npages << HEAP_PAGE_SHIFT;
+		s->released_total += bytes;
+		s->departed_total += bytes;
+		done += bytes;
+	}
+	unlock(ctx);
+	return done;
 }
 
 int scav_trace_forced(char *buf, size_t len, uint64_t k)

@@ -17,6 +17,18 @@
 
 #define SCAV_PAUSES 256		/* GC pauses remembered, as the seed's */
 #define SCAV_CHUNK_DEFAULT (UINT64_C(4) << 20)
+/* Stray pages punched per hold of the heap lock (~0.2 ms here). */
+#define SCAV_STRAY_CHUNK (UINT64_C(1) << 20)
+/* The blind sweep's punches grow to this while they free nothing. */
+#define SCAV_BLIND_CHUNK_MAX (UINT64_C(8) << 20)
+/* Departed clients' page ranges queued at most; more are coalesced. */
+#define SCAV_DEPARTED_MAX 32
+
+/* Pages [page, page + npages) of the arena. */
+struct scav_range {
+	uint64_t page;
+	uint64_t npages;
+};
 
 struct scav_config {
 	uint64_t scavenge_after_ns;	/* release spans free longer than this */
@@ -44,12 +56,19 @@ struct scav {
 	uint64_t forced_releases;	/* on-demand releases (SCAVENGE) */
 	uint64_t release_errors;	/* runs whose release failed */
 	int last_release_error;		/* -errno of the last one */
+	uint64_t stray_total;		/* stray bytes found and released */
+	uint64_t stray_last;		/* by the last completed sweep */
+	uint64_t departed_total;	/* bytes departed clients held, released */
+	/* departed clients' ranges, waiting for scav_departed_run() */
+	unsigned int ndeparted;
+	struct scav_range departed[SCAV_DEPARTED_MAX];
 	/* the pass in progress */
 	bool cancel;			/* end passes at the next run */
 	bool in_pass;
 	bool forced;
 	struct heap_cursor cursor;
 	uint64_t released_pass;
+	uint64_t stray_pass;
 };
 
 /** scav_init() - start with no GC yet; the first is due gc_after from now. */
@@ -93,13 +112,48 @@ void scav_pass_return(struct scav *s, struct heap *h,
 
 /**
  * scav_pass_run() - a whole pass: take, release and return each run, the
- * release without the lock.  @lock and @unlock (with @ctx) guard every
- * other step.
- * Return: the bytes the pass released.
+ * release without the lock; then a stray sweep (scav_sweep_run()).
+ * @lock and @unlock (with @ctx) guard every other step.
+ * Return: the bytes the pass released from free spans (strays are not
+ * counted here, but in stray_last).
  */
 uint64_t scav_pass_run(struct scav *s, struct heap *h, bool forced,
 		       void (*lock)(void *), void (*unlock)(void *),
 		       void *ctx);
+
+/**
+ * scav_sweep_run() - find stray pages and release them.
+ *
+ * Walks the arena's data extents (heap_next_data(), without the lock)
+ * and releases the stray runs among them (heap_stray_next()) under the
+ * lock, at most SCAV_STRAY_CHUNK per hold: memory a client wrote outside
+ * its spans goes back to the kernel, at a cost that follows the extents
+ * that hold memory, not the arena.  Then, if the arena still holds more
+ * than the heap's consumed bytes (heap_resident()), pages fallocate()d
+ * and never written are there: every page that may be stray is punched,
+ * a chunk per hold of the lock.  A sweep that completes sets stray_last.
+ * Return: the stray bytes it released.
+ */
+uint64_t scav_sweep_run(struct scav *s, struct heap *h, void (*lock)(void *),
+			void (*unlock)(void *), void *ctx);
+
+/**
+ * scav_departed_add() - queue the pages a departed client held.  Heap
+ * lock held.  Adjacent ranges coalesce; once SCAV_DEPARTED_MAX are
+ * queued a new one widens the last to cover both, so the queue stays
+ * bounded (and what is released stays free pages only).
+ */
+void scav_departed_add(struct scav *s, uint64_t page, uint64_t npages);
+
+/**
+ * scav_departed_run() - release the unreleased free pages of the queued
+ * ranges now, whatever their age, by take, release without the lock and
+ * return, as a pass does (heap_scavenge_take_range()).
+ * Return: the bytes released.
+ */
+uint64_t scav_departed_run(struct scav *s, struct heap *h,
+			   void (*lock)(void *), void (*unlock)(void *),
+			   void *ctx);
 
 /* The seed's trace lines, byte for byte (no newline); snprintf's return. */
 int scav_trace_forced(char *buf, size_t len, uint64_t k);

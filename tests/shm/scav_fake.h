@@ -48,6 +48,14 @@ struct fake {
 	int fail;		/* every call returns this if non-zero */
 	uint64_t fail_call;	/* the call (1-based) that fails with -EIO */
 	uint64_t fail_every;	/* every n-th call fails with -EIO */
+	/* What the arena holds: a page is data once written, till released. */
+	bool data[ARENA_PAGES];
+	/* fallocate()d, never written: memory next_data cannot see */
+	bool falloc[ARENA_PAGES];
+	uint64_t next_data_calls;
+	int fail_next_data;	/* next_data returns this if non-zero */
+	uint64_t nstray;	/* release calls under the lock: stray runs */
+	uint64_t stray_bytes;
 };
 
 static struct fake fk;
@@ -85,11 +93,23 @@ static inline int fake_release(void *ctx, uint64_t off, uint64_t len)
 	uint64_t n = f->ncalls++;
 	int r = 0;
 
-	if (f->locked)
-		ck_abort_msg("release hook called under the heap lock");
 	if (!len || off % PG || len % PG || off + len > ARENA_PAGES * PG)
 		ck_abort_msg("bad release %#llx+%#llx", (unsigned long long)off,
 			     (unsigned long long)len);
+	/*
+	 * Held runs are released without the lock; under it only stray
+	 * runs, pages no span holds: released, or beyond the heap.
+	 */
+	if (f->locked) {
+		for (uint64_t p = off / PG; p < (off + len) / PG; p++)
+			if (p < h->meta->grown && !bit_test(h->released, p))
+				ck_abort_msg("page %llu of a span released under the lock",
+					     (unsigned long long)p);
+		if (len > SCAV_BLIND_CHUNK_MAX)
+			ck_abort_msg("stray run longer than a chunk");
+		f->nstray++;
+		f->stray_bytes += len;
+	}
 	if (n >= MAX_CALLS)
 		ck_abort_msg("too many release calls");
 	if (f->fail)
@@ -101,8 +121,11 @@ static inline int fake_release(void *ctx, uint64_t off, uint64_t len)
 	f->off[n] = off;
 	f->len[n] = len;
 	f->ret[n] = r;
-	if (!r)
+	if (!r) {
 		f->ok_bytes += len;
+		memset(&f->data[off / PG], 0, len / PG);
+		memset(&f->falloc[off / PG], 0, len / PG);
+	}
 	f->now += f->step;
 	return r;
 }
@@ -112,6 +135,60 @@ static inline void fake_zero(void *ctx, uint64_t off, uint64_t len)
 	(void)ctx;
 	if (off + len > ARENA_PAGES * PG)
 		ck_abort_msg("zero past the arena");
+}
+
+/* The memfd's SEEK_DATA / SEEK_HOLE over fk.data. */
+static inline int fake_next_data(void *ctx, uint64_t off, uint64_t *ret_start,
+				 uint64_t *ret_end)
+{
+	struct fake *f = ctx;
+	uint64_t p = off / PG, e;
+
+	f->next_data_calls++;
+	if (f->fail_next_data)
+		return f->fail_next_data;
+	while (p < ARENA_PAGES && !f->data[p])
+		p++;
+	if (p >= ARENA_PAGES)
+		return -ENXIO;
+	for (e = p; e < ARENA_PAGES && f->data[e]; e++)
+		;
+	*ret_start = p * PG > off ? p * PG : off;
+	*ret_end = e * PG;
+	return 0;
+}
+
+/* st_blocks: every page that holds memory, seen by next_data or not. */
+static inline int fake_resident(void *ctx, uint64_t *ret)
+{
+	struct fake *f = ctx;
+	uint64_t n = 0;
+
+	for (uint64_t p = 0; p < ARENA_PAGES; p++)
+		n += f->data[p] || f->falloc[p];
+	*ret = n * PG;
+	return 0;
+}
+
+/* A client fallocate()s pages [page, page + n). */
+static inline void fake_falloc(uint64_t page, uint64_t n)
+{
+	memset(&fk.falloc[page], 1, n);
+}
+
+/* A client writes pages [page, page + n), in a span or not. */
+static inline void fake_write(uint64_t page, uint64_t n)
+{
+	memset(&fk.data[page], 1, n);
+}
+
+static inline uint64_t fake_data_pages(uint64_t page, uint64_t n)
+{
+	uint64_t count = 0;
+
+	for (uint64_t p = page; p < page + n; p++)
+		count += fk.data[p];
+	return count;
 }
 
 static inline void scav_start(uint64_t chunk_bytes)
@@ -129,7 +206,9 @@ static inline void scav_start(uint64_t chunk_bytes)
 
 static inline void setup(void)
 {
-	struct heap_ops ops = { fake_release, fake_zero, &fk };
+	struct heap_ops ops = { .release = fake_release, .zero = fake_zero,
+				 .ctx = &fk, .next_data = fake_next_data,
+				 .resident = fake_resident };
 
 	memset(&fk, 0, sizeof(fk));
 	fk.now = T0;

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -151,7 +152,7 @@ START_TEST(test_zero)
 	unsigned char *p = a->base;
 
 	memset(p, 0x11, 2 * MiB);
-	arena_zero(a, 0, 4096);		/* small: memset */
+	arena_zero(a, 0, 4096);		/* small: written over */
 	arena_zero(a, MiB, MiB);	/* large: punched */
 	ck_assert_uint_eq(resident(), MiB);
 	ck_assert_uint_eq(p[0], 0);
@@ -159,6 +160,130 @@ START_TEST(test_zero)
 	ck_assert_uint_eq(p[4096], 0x11);
 	ck_assert_uint_eq(p[MiB], 0);
 	ck_assert_uint_eq(p[2 * MiB - 1], 0);
+}
+END_TEST
+
+/* Bytes of [off, off + len) that are not zero, read through the file. */
+static uint64_t nonzero(uint64_t off, uint64_t len)
+{
+	static unsigned char buf[65536];
+	uint64_t n = 0;
+
+	for (uint64_t done = 0; done < len; done += sizeof(buf)) {
+		size_t want = len - done < sizeof(buf) ? len - done : sizeof(buf);
+
+		ck_assert_int_eq(pread(a->fd, buf, want, (off_t)(off + done)),
+				 (ssize_t)want);
+		for (size_t i = 0; i < want; i++)
+			n += buf[i] != 0;
+	}
+	return n;
+}
+
+/* Write @len bytes of @c at @off through the file, not the mapping. */
+static void fill(uint64_t off, uint64_t len, int c)
+{
+	static unsigned char buf[65536];
+
+	memset(buf, c, sizeof(buf));
+	for (uint64_t done = 0; done < len; done += sizeof(buf)) {
+		size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);
+
+		ck_assert_int_eq(pwrite(a->fd, buf, n, (off_t)(off + done)),
+				 (ssize_t)n);
+	}
+}
+
+/*
+ * Data and holes mixed: every byte of the range reads zero afterwards,
+ * the small extents stay resident (written over), the large ones are
+ * punched, nothing outside the range changes.
+ */
+START_TEST(test_zero_extents)
+{
+	fill(0, 4096, 0xab);			/* small */
+	fill(3 * 4096, 2 * 4096, 0xab);		/* small */
+	fill(MiB, MiB, 0xab);			/* large */
+	fill(3 * MiB, 60 * 1024, 0xab);		/* just below the threshold */
+	fill(4 * MiB, 4096, 0xcd);		/* outside */
+	ck_assert_uint_eq(resident(), 4 * 4096 + MiB + 60 * 1024);
+	arena_zero(a, 0, 4 * MiB);
+	ck_assert_uint_eq(nonzero(0, 4 * MiB), 0);
+	ck_assert_uint_eq(nonzero(4 * MiB, 4096), 4096);
+	ck_assert_uint_eq(resident(), 4 * 4096 + 60 * 1024);
+	/* A range with data in its middle only, and one with none. */
+	fill(8 * MiB + 5 * 4096, 4096, 0xab);
+	arena_zero(a, 8 * MiB, MiB);
+	ck_assert_uint_eq(nonzero(8 * MiB, MiB), 0);
+	arena_zero(a, 16 * MiB, 16 * MiB);
+	ck_assert_uint_eq(resident(), 5 * 4096 + 60 * 1024);
+}
+END_TEST
+
+/*
+ * arena_zero() never goes through this process's mapping: with the
+ * mapping made inaccessible it still zeroes, and zeroing holes allocates
+ * nothing (a memset would fault every page in).
+ */
+START_TEST(test_zero_never_touches_mapping)
+{
+	fill(0, 16 * 4096, 0xab);
+	fill(2 * MiB, 512 * 1024, 0xab);
+	ck_assert_int_eq(mprotect(a->base, a->size, PROT_NONE), 0);
+	for (uint64_t off = 0; off < 32 * MiB; off += 4096)
+		arena_zero(a, off, 4096);	/* one page at a time */
+	arena_zero(a, 32 * MiB, 32 * MiB);
+	ck_assert_int_eq(mprotect(a->base, a->size, PROT_READ | PROT_WRITE),
+			 0);
+	ck_assert_uint_eq(nonzero(0, 4 * MiB), 0);
+	/*
+	 * Zeroed a page at a time, every extent was small: written over,
+	 * so they stay; nothing else was allocated.
+	 */
+	ck_assert_uint_eq(resident(), 16 * 4096 + 512 * 1024);
+	/* In one call both extents are large: punched. */
+	arena_zero(a, 0, 4 * MiB);
+	ck_assert_uint_eq(resident(), 0);
+}
+END_TEST
+
+START_TEST(test_next_data)
+{
+	uint64_t s, e;
+
+	ck_assert_int_eq(arena_next_data(a, 0, &s, &e), -ENXIO);
+	fill(5 * 4096, 3 * 4096, 1);
+	fill(MiB, 100, 1);		/* a partial page is a page */
+	ck_assert_int_eq(arena_next_data(a, 0, &s, &e), 0);
+	ck_assert_uint_eq(s, 5 * 4096);
+	ck_assert_uint_eq(e, 8 * 4096);
+	ck_assert_int_eq(arena_next_data(a, 6 * 4096, &s, &e), 0);
+	ck_assert_uint_eq(s, 6 * 4096);
+	ck_assert_uint_eq(e, 8 * 4096);
+	ck_assert_int_eq(arena_next_data(a, 8 * 4096, &s, &e), 0);
+	ck_assert_uint_eq(s, MiB);
+	ck_assert_uint_eq(e, MiB + 4096);
+	ck_assert_int_eq(arena_next_data(a, MiB + 4096, &s, &e), -ENXIO);
+	ck_assert_int_eq(arena_next_data(a, 64 * MiB, &s, &e), -ENXIO);
+	/* A read through a mapping is data too: shared memory has no zero page. */
+	ck_assert_uint_eq(((volatile unsigned char *)a->base)[40 * MiB], 0);
+	ck_assert_int_eq(arena_next_data(a, MiB + 4096, &s, &e), 0);
+	ck_assert_uint_eq(s, 40 * MiB);
+	/*
+	 * The blind spot: fallocate()d pages hold memory (st_blocks) but
+	 * are holes to SEEK_DATA, and mincore() does not see them either,
+	 * until something touches them.  They read as zeros.
+	 */
+	ck_assert_uint_eq(resident(), 5 * 4096);
+	ck_assert_int_eq(fallocate(a->fd, 0, 50 * MiB, 8192), 0);
+	ck_assert_uint_eq(resident(), 7 * 4096);
+	ck_assert_int_eq(arena_next_data(a, 41 * MiB, &s, &e), -ENXIO);
+	ck_assert_uint_eq(nonzero(50 * MiB, 8192), 0);
+	((volatile unsigned char *)a->base)[50 * MiB] = 1;
+	ck_assert_int_eq(arena_next_data(a, 41 * MiB, &s, &e), 0);
+	ck_assert_uint_eq(s, 50 * MiB);
+	ck_assert_uint_eq(e, 50 * MiB + 4096);
+	ck_assert_uint_eq(resident(), 7 * 4096);
 }
 END_TEST
 
@@ -214,6 +339,9 @@ static Suite *arena_suite(void)
 	tcase_add_test(tc, test_punch_hole_releases);
 	tcase_add_test(tc, test_released_reads_zero_in_other_mapping);
 	tcase_add_test(tc, test_zero);
+	tcase_add_test(tc, test_zero_extents);
+	tcase_add_test(tc, test_zero_never_touches_mapping);
+	tcase_add_test(tc, test_next_data);
 	tcase_add_test(tc, test_heap_ops_release);
 	tcase_add_test(tc, test_madv_dontneed_frees_nothing);
 	tcase_add_test(tc, test_madv_free_refused);

@@ -55,13 +55,41 @@ static void mem_zero(void *ctx, uint64_t off, uint64_t len)
 	m->zeroed_bytes += len;
 }
 
+/* A page holds data iff it holds a non-zero byte: punched pages do not. */
+static bool mem_page_data(const struct mem *m, uint64_t p)
+{
+	static const unsigned char zero[PG];
+
+	return memcmp(m->base + p * PG, zero, PG) != 0;
+}
+
+static int mem_next_data(void *ctx, uint64_t off, uint64_t *ret_start,
+			 uint64_t *ret_end)
+{
+	struct mem *m = ctx;
+	uint64_t p = off / PG, e, pages = m->size / PG;
+
+	if (!m->base)
+		return -ENXIO;
+	while (p < pages && !mem_page_data(m, p))
+		p++;
+	if (p >= pages)
+		return -ENXIO;
+	for (e = p; e < pages && mem_page_data(m, e); e++)
+		;
+	*ret_start = p * PG;
+	*ret_end = e * PG;
+	return 0;
+}
+
 static struct mem mem;
 static struct heap *h;
 static struct heap_owner o1, o2;
 
 static void setup_pages(uint64_t pages, bool backed)
 {
-	struct heap_ops ops = { mem_release, mem_zero, &mem };
+	struct heap_ops ops = { .release = mem_release, .zero = mem_zero,
+				 .ctx = &mem, .next_data = mem_next_data };
 
 	memset(&mem, 0, sizeof(mem));
 	mem.size = pages * PG;
@@ -469,13 +497,17 @@ START_TEST(test_scavenge_reuse_updates_released)
 	free_at(a, 1);
 	ck_assert_uint_eq(scavenge(3, 1), 8 * PG);
 	st = stats();
-	/* Re-using released pages takes them out of heap_released and they
-	 * need no zeroing. */
+	/*
+	 * Re-using released pages takes them out of heap_released.  With
+	 * HEAP_ALLOC_ZERO the arena is asked all the same: only it knows
+	 * whether a client wrote there since.
+	 */
 	ck_assert_int_eq(heap_alloc(h, 8, HEAP_ALLOC_ZERO, &o1, 4, &s), 0);
 	heap_check(h);
 	ck_assert_uint_eq(s.off, a);
 	ck_assert_uint_eq(s.npreleased, 8);
-	ck_assert_uint_eq(mem.nzero, 0);
+	ck_assert_uint_eq(mem.nzero, 1);
+	ck_assert_uint_eq(mem.zeroed_bytes, 8 * PG);
 	ck_assert_uint_eq(stats().released, st.released - 8 * PG);
 	for (uint64_t i = 0; i < 8 * PG; i++)
 		if (mem.base[a + i])
@@ -507,6 +539,49 @@ START_TEST(test_needzero_dirty_pages_only)
 	for (uint64_t i = 0; i < 8 * PG; i++)
 		if (mem.base[a + i])
 			ck_abort_msg("byte %lu not zero", (unsigned long)i);
+}
+END_TEST
+
+/* A client wrote into released pages: ZERO still means zero. */
+START_TEST(test_zero_released_written_since)
+{
+	uint64_t a = alloc(64);
+	struct heap_span s;
+	uint64_t nonzero = 0;
+
+	alloc(1);
+	memset(mem.base + a, 0x11, 64 * PG);
+	free_at(a, 1);
+	ck_assert_uint_eq(scavenge(3, 1), 64 * PG);
+	/* Another client's stray write, through its mapping. */
+	memset(mem.base + a, 0xab, 64 * PG);
+	ck_assert_int_eq(heap_alloc(h, 64, HEAP_ALLOC_ZERO, &o2, 4, &s), 0);
+	heap_check(h);
+	ck_assert_uint_eq(s.off, a);
+	ck_assert_uint_eq(s.npreleased, 64);
+	for (uint64_t i = 0; i < 64 * PG; i++)
+		nonzero += mem.base[a + i] != 0;
+	ck_assert_uint_eq(nonzero, 0);
+}
+END_TEST
+
+/* Pages beyond the heap, written before it grows over them. */
+START_TEST(test_zero_beyond_grown_written_before)
+{
+	struct heap_span s;
+	uint64_t nonzero = 0;
+
+	alloc(1);
+	ck_assert_uint_eq(stats().sys, 256 * PG);
+	memset(mem.base + 300 * PG, 0xab, 8 * PG);
+	/* 256 pages: no free span fits, the heap grows over page 300. */
+	ck_assert_int_eq(heap_alloc(h, 512, HEAP_ALLOC_ZERO, &o2, 4, &s), 0);
+	heap_check(h);
+	ck_assert_uint_le(s.off, 300 * PG);
+	ck_assert_uint_ge(s.off + 512 * PG, 308 * PG);
+	for (uint64_t i = 0; i < 512 * PG; i++)
+		nonzero += mem.base[s.off + i] != 0;
+	ck_assert_uint_eq(nonzero, 0);
 }
 END_TEST
 
@@ -660,6 +735,178 @@ START_TEST(test_take_failed_release)
 }
 END_TEST
 
+/* ranges: what a departed client held */
+
+START_TEST(test_take_range_only_inside)
+{
+	uint64_t a = alloc(8), b = alloc(8), c = alloc(8);
+	struct heap_cursor cursor = { 8, 8 };
+	struct heap_take t;
+
+	alloc(1);
+	free_at(a, 1);
+	free_at(b, 1);
+	free_at(c, 1);
+	/* One dirty free span [0, 24): take only [8, 16) of it. */
+	ck_assert_uint_eq(span_val(h, 0), 24);
+	ck_assert(heap_scavenge_take_range(h, 16, 3, &cursor, &t));
+	heap_check(h);
+	ck_assert_uint_eq(t.page, 8);
+	ck_assert_uint_eq(t.npages, 3);
+	heap_scavenge_return(h, &t, heap_release_taken(h, &t), &cursor);
+	heap_check(h);
+	ck_assert_uint_eq(cursor.page, 11);
+	ck_assert(heap_scavenge_take_range(h, 16, 100, &cursor, &t));
+	ck_assert_uint_eq(t.page, 11);
+	ck_assert_uint_eq(t.npages, 5);
+	heap_scavenge_return(h, &t, heap_release_taken(h, &t), &cursor);
+	heap_check(h);
+	ck_assert(!heap_scavenge_take_range(h, 16, 100, &cursor, &t));
+	ck_assert_uint_eq(bitmap_count(h->released, 0, 24), 8);
+	ck_assert_uint_eq(bitmap_count(h->released, 8, 8), 8);
+	ck_assert_uint_eq(h->spans[0].idle.npreleased, 8);
+}
+END_TEST
+
+START_TEST(test_take_range_skips_used_and_released)
+{
+	/* [0,4) free dirty, [4,8) used, [8,12) free released, [12,16) dirty */
+	uint64_t a = alloc(4), b = alloc(4), c = alloc(4), d = alloc(4);
+	struct heap_cursor cursor = { 0, 2 };
+	struct heap_take t;
+	uint64_t pages = 0;
+
+	alloc(1);
+	free_at(c, 1);
+	ck_assert_uint_eq(scavenge(5, 1), 4 * PG);
+	free_at(a, 10);
+	free_at(d, 10);
+	(void)b;
+	/* From page 2 to 14: [2,4) and [12,14), nothing of b or c. */
+	while (heap_scavenge_take_range(h, 14, 100, &cursor, &t)) {
+		heap_check(h);
+		ck_assert(t.page == 2 || t.page == 12);
+		ck_assert_uint_eq(t.npages, 2);
+		pages += t.npages;
+		heap_scavenge_return(h, &t, heap_release_taken(h, &t),
+				     &cursor);
+		heap_check(h);
+	}
+	ck_assert_uint_eq(pages, 4);
+	ck_assert_uint_eq(mem.nrelease, 3);
+	ck_assert(!bit_test(h->released, 1));
+	ck_assert(bit_test(h->released, 3));
+	ck_assert(bit_test(h->released, 13));
+	ck_assert(!bit_test(h->released, 14));
+	/* A range beyond the heap holds nothing. */
+	cursor = (struct heap_cursor){ 500, 500 };
+	ck_assert(!heap_scavenge_take_range(h, 600, 100, &cursor, &t));
+}
+END_TEST
+
+/* strays: memory no span holds */
+
+/* A whole sweep, as the scavenger runs it; returns the pages released. */
+static uint64_t sweep(uint64_t max_pages)
+{
+	uint64_t pos = 0, start, end, pages = 0;
+	struct heap_stray st;
+
+	while (heap_next_data(h, pos, &start, &end) == 0) {
+		uint64_t p = start, next;
+
+		while (p < end) {
+			if (heap_stray_next(h, p, end, max_pages, &st, &next)) {
+				ck_assert_uint_le(st.npages, max_pages);
+				ck_assert_int_eq(heap_release_stray(h, &st), 0);
+				pages += st.npages;
+				next = st.page + st.npages;
+			}
+			ck_assert_uint_gt(next, p);
+			p = next;
+		}
+		pos = p;
+	}
+	heap_check(h);
+	return pages;
+}
+
+START_TEST(test_stray_found_and_released)
+{
+	uint64_t a = alloc(8), b = alloc(8), d;
+	struct heap_stats st;
+
+	alloc(1);
+	d = alloc(4);
+	alloc(1);
+	memset(mem.base + a, 0x11, 8 * PG);	/* in use */
+	memset(mem.base + d, 0x22, 4 * PG);	/* dirty once freed */
+	free_at(b, 1);
+	ck_assert_uint_eq(scavenge(5, 1), 8 * PG);
+	free_at(d, 10);
+	st = stats();
+	/* Stray writes: into released b, the released rest, beyond. */
+	memset(mem.base + b + 2 * PG, 0xab, 3 * PG);
+	memset(mem.base + 30 * PG, 0xab, PG);
+	memset(mem.base + 300 * PG, 0xab, 4 * PG);
+	ck_assert_uint_eq(sweep(256), 8);
+	ck_assert_uint_eq(mem.nrelease, 1 + 3);
+	for (uint64_t i = 0; i < 8 * PG; i++)
+		if (mem.base[b + i] || mem.base[a + i] != 0x11)
+			ck_abort_msg("byte %lu", (unsigned long)i);
+	ck_assert_uint_eq(mem.base[30 * PG], 0);
+	ck_assert_uint_eq(mem.base[303 * PG], 0);
+	ck_assert_uint_eq(mem.base[d + 4 * PG - 1], 0x22);
+	/* The heap's counts do not move: strays were released already. */
+	ck_assert_uint_eq(stats().released, st.released);
+	ck_assert_uint_eq(stats().idle, st.idle);
+	ck_assert_uint_eq(sweep(256), 0);
+}
+END_TEST
+
+START_TEST(test_stray_runs_bounded)
+{
+	alloc(1);
+	/* 600 pages beyond the 256 grown, and 100 released ones below. */
+	memset(mem.base + 100 * PG, 0xab, 700 * PG);
+	ck_assert_uint_eq(sweep(64), 700);
+	ck_assert_uint_ge(mem.nrelease, 700 / 64);
+	ck_assert_uint_le(mem.last_len, 64 * PG);
+	ck_assert_uint_eq(mem.base[799 * PG], 0);
+}
+END_TEST
+
+START_TEST(test_stray_release_checks_run)
+{
+	struct heap_stray st = { 0, 1 };
+
+	alloc(1);
+	/* Page 0 is in use: releasing it would lose its owner's data. */
+	heap_release_stray(h, &st);
+}
+END_TEST
+
+START_TEST(test_next_data_without_hook)
+{
+	struct heap_ops ops = { .release = mem_release, .zero = mem_zero,
+				.ctx = &mem };
+	uint64_t a, b;
+
+	heap_destroy(h);
+	ck_assert_int_eq(heap_create(mem.size, &ops, &h), 0);
+	ck_assert_int_eq(heap_next_data(h, 0, &a, &b), -EOPNOTSUPP);
+	heap_destroy(h);
+	h = NULL;
+	setup_pages(16, true);
+	memset(mem.base + 3 * PG, 1, 2 * PG);
+	ck_assert_int_eq(heap_next_data(h, 0, &a, &b), 0);
+	ck_assert_uint_eq(a, 3);
+	ck_assert_uint_eq(b, 5);
+	ck_assert_int_eq(heap_next_data(h, 5, &a, &b), -ENXIO);
+	ck_assert_int_eq(heap_next_data(h, 16, &a, &b), -ENXIO);
+}
+END_TEST
+
 /* metadata */
 
 static uint64_t resident(void *p, uint64_t len)
@@ -702,6 +949,50 @@ START_TEST(test_meta_small_for_full_4g)
 	ck_assert_uint_lt(meta, (pages * PG) / 200);
 	ck_assert_uint_eq(heap_free_owner(h, &o1, 1), pages);
 	ck_assert_uint_eq(stats().free_spans, 1);
+}
+END_TEST
+
+/*
+ * The page map of a heap filled with 256-page spans: every page of it
+ * touched.  Once they are freed and released, it must be given back.
+ */
+START_TEST(test_meta_returned_after_release)
+{
+	uint64_t pages = (UINT64_C(4) << 30) / PG, map = pages * 16, meta;
+	struct heap_cursor cursor = { 0, 0 };
+	struct heap_take t;
+
+	setup_pages(pages, false);
+	for (uint64_t i = 0; i < pages / 256; i++) {
+		struct heap_span s;
+
+		if (heap_alloc(h, 256, 0, &o1, 0, &s))
+			ck_abort_msg("alloc %lu failed", (unsigned long)i);
+	}
+	ck_assert_uint_ge(resident(h->spans, map), map - PG);
+	ck_assert_uint_eq(heap_free_owner(h, &o1, 1), pages / 256);
+	ck_assert_uint_ge(resident(h->spans, map), map - PG);
+	/* A pass as the daemon's: 4 MiB runs. */
+	while (heap_scavenge_take(h, 10, 0, 1024, &cursor, &t))
+		heap_scavenge_return(h, &t, heap_release_taken(h, &t),
+				     &cursor);
+	/*
+	 * Measured before heap_check(): its reads map the shared zero page,
+	 * which costs no memory but which mincore() counts.
+	 */
+	meta = resident(h->spans, map);
+	ck_assert_msg(meta <= 4 * PG, "page map holds %llu bytes",
+		      (unsigned long long)meta);
+	heap_check(h);
+	ck_assert_uint_eq(stats().released, pages * PG);
+	/* It is still a heap: allocate all of it again. */
+	for (uint64_t i = 0; i < pages / 256; i++) {
+		struct heap_span s;
+
+		if (heap_alloc(h, 256, 0, &o1, 2, &s))
+			ck_abort_msg("alloc %lu failed", (unsigned long)i);
+	}
+	heap_check(h);
 }
 END_TEST
 
@@ -897,6 +1188,20 @@ START_TEST(test_random_against_model)
 			}
 			released += bytes;
 			nscav++;
+		} else if (op == 99 && (r >> 50) % 8 == 0) {
+			/* A stray write where no span is, then a sweep. */
+			uint64_t q = (r >> 8) % RND_PAGES;
+
+			if (q >= h->meta->grown || bit_test(h->released, q))
+				memset(mem.base + q * PG, 0x5a, PG);
+			sweep(1 + (r >> 40) % 8);
+			for (uint64_t p = 0; p < RND_PAGES; p++)
+				if ((p >= h->meta->grown ||
+				     bit_test(h->released, p)) &&
+				    mem_page_data(&mem, p))
+					ck_abort_msg("seed %llu step %d: stray page %lu left",
+						     (unsigned long long)seed,
+						     step, (unsigned long)p);
 		} else {
 			struct heap_owner *o = owners[(r >> 8) & 1];
 
@@ -964,12 +1269,29 @@ static Suite *heap_suite(void)
 	tcase_add_test(tc, test_take_holds_run);
 	tcase_add_test(tc, test_take_pass_covers_merged_span);
 	tcase_add_test(tc, test_take_failed_release);
+	tcase_add_test(tc, test_zero_released_written_since);
+	tcase_add_test(tc, test_zero_beyond_grown_written_before);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("range");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_take_range_only_inside);
+	tcase_add_test(tc, test_take_range_skips_used_and_released);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("stray");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_stray_found_and_released);
+	tcase_add_test(tc, test_stray_runs_bounded);
+	tcase_add_test_raise_signal(tc, test_stray_release_checks_run, SIGABRT);
+	tcase_add_test(tc, test_next_data_without_hook);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("metadata");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_meta_lazy_for_64g);
 	tcase_add_test(tc, test_meta_small_for_full_4g);
+	tcase_add_test(tc, test_meta_returned_after_release);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -647,6 +648,273 @@ START_TEST(test_interleaved_random)
 }
 END_TEST
 
+/* ---- sweep: stray pages ---- */
+
+/*
+ * A heap grown 1024 pages: a in use and written, b freed dirty and
+ * written, c released; the rest released, and 1024.. beyond the heap.
+ */
+static uint64_t a_, b_, c_;
+
+static void stray_layout(void)
+{
+	ck_assert_int_eq(heap_set_grow_pages(h, 1024), 0);
+	a_ = alloc_pages(64);
+	c_ = alloc_pages(16);
+	alloc_pages(1);
+	b_ = alloc_pages(32);
+	alloc_pages(1);
+	fake_write(a_ / PG, 64);
+	fake_write(b_ / PG, 32);
+	free_span(c_);
+	fk.now += SCAV_AFTER + 1;
+	ck_assert_uint_eq(pass(false), 16 * PG);
+	free_span(b_);
+	ck_assert_uint_eq(stats().sys, 1024 * PG);
+	ck_assert(page_released(c_) && !page_released(b_));
+	memset(&fk, 0, offsetof(struct fake, data));	/* calls only */
+	fk.now = T0 + 2 * SCAV_AFTER;
+}
+
+START_TEST(test_sweep_releases_strays_only)
+{
+	struct heap_stats st;
+
+	stray_layout();
+	st = stats();
+	fake_write(c_ / PG + 3, 5);		/* into released c */
+	fake_write(900, 10);			/* the released rest */
+	fake_write(2000, 7);			/* beyond the heap */
+	ck_assert_uint_eq(pass(false), 0);	/* b is too young */
+	ck_assert_uint_eq(fk.nstray, 3);
+	ck_assert_uint_eq(fk.stray_bytes, 22 * PG);
+	ck_assert_uint_eq(s.stray_last, 22 * PG);
+	ck_assert_uint_eq(s.stray_total, 22 * PG);
+	ck_assert_uint_eq(fake_data_pages(c_ / PG, 16), 0);
+	ck_assert_uint_eq(fake_data_pages(900, 10), 0);
+	ck_assert_uint_eq(fake_data_pages(2000, 7), 0);
+	/* In use and dirty pages are nobody's strays. */
+	ck_assert_uint_eq(fake_data_pages(a_ / PG, 64), 64);
+	ck_assert_uint_eq(fake_data_pages(b_ / PG, 32), 32);
+	/* Strays were counted released already: the heap does not move. */
+	ck_assert_uint_eq(stats().released, st.released);
+	/* Nothing left: the next sweep finds nothing. */
+	ck_assert_uint_eq(pass(false), 0);
+	ck_assert_uint_eq(fk.nstray, 3);
+	ck_assert_uint_eq(s.stray_last, 0);
+	ck_assert_uint_eq(s.stray_total, 22 * PG);
+}
+END_TEST
+
+START_TEST(test_sweep_in_chunks_under_lock)
+{
+	stray_layout();
+	/* 3.5 MiB across the end of the heap: released, then not grown. */
+	fake_write(1024 - 128, 768);
+	pass(false);
+	/* fake_release checked each call under the lock was stray. */
+	ck_assert_uint_ge(fk.nstray, 4);
+	for (uint64_t i = 0; i < fk.ncalls; i++)
+		ck_assert_uint_le(fk.len[i], SCAV_STRAY_CHUNK);
+	ck_assert_uint_eq(s.stray_last, 768 * PG);
+	ck_assert_uint_eq(fake_data_pages(0, ARENA_PAGES), 64 + 32);
+	/* It takes the lock once a chunk, not once a sweep. */
+	ck_assert_uint_ge(fk.nlock, 4);
+}
+END_TEST
+
+START_TEST(test_sweep_pass_then_strays)
+{
+	/* A forced pass releases b first, then b's data is no stray. */
+	stray_layout();
+	fake_write(c_ / PG, 1);
+	ck_assert_uint_eq(pass(true), 32 * PG);
+	ck_assert_uint_eq(fk.nstray, 1);
+	ck_assert_uint_eq(s.stray_last, PG);
+	ck_assert_uint_eq(fake_data_pages(b_ / PG, 32), 0);
+	ck_assert_uint_eq(fake_data_pages(a_ / PG, 64), 64);
+	ck_assert_uint_eq(s.forced_releases, 1);
+}
+END_TEST
+
+/* fallocate()d pages: holes to next_data, memory all the same. */
+START_TEST(test_sweep_fallocated)
+{
+	uint64_t r;
+
+	stray_layout();
+	ck_assert_uint_eq(pass(true), 32 * PG);		/* b released */
+	fake_falloc(c_ / PG, 2);
+	fake_falloc(5000, 100);
+	fk.nstray = fk.stray_bytes = 0;
+	/* a's 64 pages are consumed and resident: 102 more are not. */
+	fake_resident(&fk, &r);
+	ck_assert_uint_eq(r, (64 + 102) * PG);
+	pass(false);
+	ck_assert_uint_eq(s.stray_last, 102 * PG);
+	fake_resident(&fk, &r);
+	ck_assert_uint_eq(r, 64 * PG);
+	ck_assert_uint_eq(fake_data_pages(a_ / PG, 64), 64);
+	/* Chunks grew over the empty stretches: far fewer than 1 MiB ones. */
+	ck_assert_uint_lt(fk.nstray, ARENA_PAGES / 256);
+	/* Nothing more to find: no blind sweep at all. */
+	fk.nstray = 0;
+	pass(false);
+	ck_assert_uint_eq(fk.nstray, 0);
+	ck_assert_uint_eq(s.stray_last, 0);
+}
+END_TEST
+
+/*
+ * The blind sweep runs only when the arena holds more than the consumed
+ * pages: fallocate()d pages hidden behind an untouched in-use span stay
+ * until then.  arena_unaccounted is a lower bound, and says so.
+ */
+START_TEST(test_sweep_fallocated_hidden)
+{
+	stray_layout();
+	ck_assert_uint_eq(pass(true), 32 * PG);
+	alloc_pages(512);		/* in use, never touched */
+	fake_falloc(5000, 100);
+	fk.nstray = 0;
+	pass(false);
+	ck_assert_uint_eq(fk.nstray, 0);
+	ck_assert_uint_eq(s.stray_last, 0);
+}
+END_TEST
+
+START_TEST(test_sweep_cancel_and_failure)
+{
+	stray_layout();
+	fake_write(2000, 4);
+	s.cancel = true;
+	pass(false);
+	ck_assert_uint_eq(fk.nstray, 0);
+	ck_assert_uint_eq(fake_data_pages(2000, 4), 4);
+	s.cancel = false;
+	s.stray_last = 123;
+	fk.fail_next_data = -EIO;
+	pass(false);
+	ck_assert_uint_eq(s.release_errors, 1);
+	ck_assert_int_eq(s.last_release_error, -EIO);
+	ck_assert_uint_eq(s.stray_last, 123);	/* not a completed sweep */
+	fk.fail_next_data = 0;
+	fk.fail = -ENOMEM;
+	pass(false);
+	ck_assert_uint_eq(s.release_errors, 2);
+	ck_assert_uint_eq(fake_data_pages(2000, 4), 4);
+	fk.fail = 0;
+	pass(false);
+	ck_assert_uint_eq(fake_data_pages(2000, 4), 0);
+	ck_assert_uint_eq(s.stray_last, 4 * PG);
+}
+END_TEST
+
+/* ---- departed clients ---- */
+
+static void queue_cb(void *ctx, uint64_t page, uint64_t npages)
+{
+	ck_assert(fk.locked);
+	scav_departed_add(ctx, page, npages);
+}
+
+static uint64_t departed(void)
+{
+	uint64_t bytes, locks = fk.nlock;
+
+	bytes = scav_departed_run(&s, h, fake_lock, fake_unlock, &fk);
+	ck_assert(!fk.locked);
+	ck_assert_uint_gt(fk.nlock, locks);
+	heap_check(h);
+	ck_assert_uint_eq(stats().held, 0);
+	return bytes;
+}
+
+START_TEST(test_departed_released_at_once)
+{
+	struct heap_owner dead, other;
+	struct heap_span sp;
+	uint64_t a[3], b, rel0;
+
+	heap_owner_init(&dead, 7);
+	heap_owner_init(&other, 8);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(heap_alloc(h, 300, 0, &dead, fk.now, &sp), 0);
+		a[i] = sp.off;
+	}
+	ck_assert_int_eq(heap_alloc(h, 40, 0, &other, fk.now, &sp), 0);
+	b = sp.off;
+	ck_assert_int_eq(heap_alloc(h, 2000, 0, &dead, fk.now, &sp), 0);
+	ck_assert_int_eq(heap_alloc(h, 1, 0, &other, fk.now, &sp), 0);
+	/* The other client frees b just now: it must stay. */
+	ck_assert_int_eq(heap_free(h, b, &other, fk.now), 0);
+	rel0 = stats().released;
+	fk.locked = true;
+	ck_assert_uint_eq(heap_free_owner_each(h, &dead, fk.now, queue_cb, &s),
+			  4);
+	fk.locked = false;
+	heap_check(h);
+	/* [0, 900) in one range, [940, 2940) in another. */
+	ck_assert_uint_eq(s.ndeparted, 2);
+	ck_assert_uint_eq(departed(), 2900 * PG);
+	ck_assert_uint_eq(s.ndeparted, 0);
+	ck_assert_uint_eq(s.departed_total, 2900 * PG);
+	ck_assert_uint_eq(s.released_total, 2900 * PG);
+	ck_assert_uint_eq(stats().released, rel0 + 2900 * PG);
+	for (uint64_t i = 0; i < fk.ncalls; i++) {
+		ck_assert_uint_le(fk.len[i], MIB);
+		ck_assert(fk.off[i] + fk.len[i] <= b || fk.off[i] >= b + 40 * PG);
+	}
+	ck_assert(!page_released(b));
+	ck_assert(!page_released(b + 39 * PG));
+	ck_assert(page_released(a[0]));
+	ck_assert(page_released(a[2] + 299 * PG));
+	ck_assert_uint_eq(free_npreleased(0), 2900 + 0);
+	/* Nothing queued: nothing to do. */
+	ck_assert_uint_eq(departed(), 0);
+}
+END_TEST
+
+START_TEST(test_departed_reused_meanwhile)
+{
+	uint64_t a = alloc_pages(64);
+
+	alloc_pages(1);
+	free_span(a);
+	scav_departed_add(&s, a / PG, 64);
+	/* Allocated again before the helper got to it: not released. */
+	ck_assert_uint_eq(alloc_pages(64), a);
+	ck_assert_uint_eq(departed(), 0);
+	ck_assert_uint_eq(fk.ncalls, 0);
+}
+END_TEST
+
+START_TEST(test_departed_queue_bounded)
+{
+	/* Adjacent ranges, in either order, coalesce. */
+	scav_departed_add(&s, 10, 10);
+	scav_departed_add(&s, 0, 10);
+	scav_departed_add(&s, 20, 5);
+	scav_departed_add(&s, 0, 0);
+	ck_assert_uint_eq(s.ndeparted, 1);
+	ck_assert_uint_eq(s.departed[0].page, 0);
+	ck_assert_uint_eq(s.departed[0].npages, 25);
+	/* Far apart ones fill the queue, then widen its last range. */
+	for (uint64_t i = 1; i < 100; i++)
+		scav_departed_add(&s, i * 50, 2);
+	ck_assert_uint_eq(s.ndeparted, SCAV_DEPARTED_MAX);
+	for (uint64_t i = 1; i < 100; i++) {
+		bool covered = false;
+
+		for (unsigned int k = 0; k < s.ndeparted; k++)
+			covered |= s.departed[k].page <= i * 50 &&
+				   s.departed[k].page + s.departed[k].npages >=
+					   i * 50 + 2;
+		ck_assert(covered);
+	}
+}
+END_TEST
+
 static Suite *scav_pass_suite(void)
 {
 	Suite *su = suite_create("scav-pass");
@@ -666,6 +934,23 @@ static Suite *scav_pass_suite(void)
 	tcase_add_test(tc, test_forced_pass_any_age);
 	tcase_add_test(tc, test_pass_cancel);
 	tcase_add_test(tc, test_interleaved_take_alloc_free);
+	suite_add_tcase(su, tc);
+
+	tc = tcase_create("sweep");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_sweep_releases_strays_only);
+	tcase_add_test(tc, test_sweep_in_chunks_under_lock);
+	tcase_add_test(tc, test_sweep_pass_then_strays);
+	tcase_add_test(tc, test_sweep_fallocated);
+	tcase_add_test(tc, test_sweep_fallocated_hidden);
+	tcase_add_test(tc, test_sweep_cancel_and_failure);
+	suite_add_tcase(su, tc);
+
+	tc = tcase_create("departed");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_departed_released_at_once);
+	tcase_add_test(tc, test_departed_reused_meanwhile);
+	tcase_add_test(tc, test_departed_queue_bounded);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("random");
