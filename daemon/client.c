@@ -120,8 +120,11 @@ void client_destroy(struct client *c)
 	daemon_heap_lock(d);
 	nspans = c->owner.nspans;
 	npages = c->owner.npages;
-	heap_free_owner(d->heap, &c->owner, daemon_now());
+	heap_free_owner_each(d->heap, &c->owner, daemon_now(),
+			     scavenger_queue_departed_locked, d);
 	daemon_heap_unlock(d);
+	if (npages)
+		scavenger_release_departed(d);
 	if (c->welcomed)
 		log_limited(&d->log_gone, 6,
 			    "client %u (%s, pid %d) gone; freed %llu spans, %llu pages",

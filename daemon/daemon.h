@@ -170,6 +170,13 @@ uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except,
 		      uint64_t *ret_pause);
 /* A SCAVENGE request: answered by client_reply_scavenge() when done. */
 void scavenger_release_now(struct client *c);
+/*
+ * A destroyed client's spans: queue each (a heap_free_owner_each()
+ * callback, heap lock held), then have them released at once.
+ */
+void scavenger_queue_departed_locked(void *d, uint64_t page,
+				     uint64_t npages);
+void scavenger_release_departed(struct daemon *d);
 
 /* stats.c: MemStats as JSON; the caller frees the string */
 char *stats_json(struct daemon *d);

@@ -14,7 +14,11 @@
  * Helper thread: takes runs out of the heap under d->heap_lock, punches
  * them without it, returns them under it.  So client requests never wait
  * for a system call of the scavenger, only for a few microseconds of
- * bookkeeping.
+ * bookkeeping; the exception is the stray sweep at the end of each pass,
+ * which punches pages no span holds under the lock, 1 MiB (~0.2 ms) at a
+ * time.  When a client is destroyed, the spans it held are queued and
+ * the helper releases them at once (JOB_DEPARTED): they are the pages
+ * still charged to a memory cgroup that may have no task left.
  *
  * Lock order: d->job_lock, then d->heap_lock; never the other way.
  */
@@ -29,7 +33,7 @@
 #include "daemon.h"
 #include "log.h"
 
-enum { JOB_PASS = 1, JOB_FORCED = 2 };
+enum { JOB_PASS = 1, JOB_FORCED = 2, JOB_DEPARTED = 4 };
 
 static uint64_t clock_now(void *ctx)
 {
@@ -112,12 +116,20 @@ static void *scav_main(void *arg)
 		if (d->job_stop)
 			break;
 		/* On-demand first: a client is waiting for it. */
-		job = d->jobs & JOB_FORCED ? JOB_FORCED : JOB_PASS;
+		job = d->jobs & JOB_FORCED	? JOB_FORCED :
+		      d->jobs & JOB_DEPARTED	? JOB_DEPARTED :
+						  JOB_PASS;
 		d->jobs &= ~job;
 		if (job == JOB_FORCED)
 			gen = d->forced_asked;
 		pthread_mutex_unlock(&d->job_lock);
 
+		if (job == JOB_DEPARTED) {
+			scav_departed_run(&d->scav, d->heap, heap_lock_cb,
+					  heap_unlock_cb, d);
+			pthread_mutex_lock(&d->job_lock);
+			continue;
+		}
 		bytes = scav_pass_run(&d->scav, d->heap, job == JOB_FORCED,
 				      heap_lock_cb, heap_unlock_cb, d);
 
@@ -141,10 +153,25 @@ static void ask(struct daemon *d, unsigned int job)
 	d->jobs |= job;
 	if (job == JOB_FORCED)
 		d->forced_asked++;
-	else
+	else if (job == JOB_PASS)
 		d->pass_running = true;
 	pthread_cond_signal(&d->job_cond);
 	pthread_mutex_unlock(&d->job_lock);
+}
+
+void scavenger_queue_departed_locked(void *arg, uint64_t page,
+				     uint64_t npages)
+{
+	struct daemon *d = arg;
+
+	daemon_assert_locked(d);
+	scav_departed_add(&d->scav, page, npages);
+}
+
+void scavenger_release_departed(struct daemon *d)
+{
+	if (d->scav_started)
+		ask(d, JOB_DEPARTED);
 }
 
 void scavenger_release_now(struct client *c)

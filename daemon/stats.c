@@ -51,10 +51,15 @@ static uint64_t to_unix_ns(uint64_t mono)
 
 static json_t *scavenger_json(const struct scav *s)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+			 " s:I, s:I, s:I}",
 			 "passes", (json_int_t)s->passes,
 			 "released_bytes_total", (json_int_t)s->released_total,
 			 "released_bytes_last", (json_int_t)s->released_last,
+			 "stray_released_bytes_total", (json_int_t)s->stray_total,
+			 "stray_released_bytes_last", (json_int_t)s->stray_last,
+			 "departed_released_bytes_total",
+			 (json_int_t)s->departed_total,
 			 "time_ns", (json_int_t)s->time_ns,
 			 "forced_releases", (json_int_t)s->forced_releases,
 			 "release_errors", (json_int_t)s->release_errors,
@@ -90,7 +95,7 @@ static int snapshot(struct daemon *d, struct snapshot *s)
 
 char *stats_json(struct daemon *d)
 {
-	uint64_t pauses[STATS_RECENT_PAUSES], resident = 0;
+	uint64_t pauses[STATS_RECENT_PAUSES], resident = 0, consumed;
 	struct snapshot s;
 	json_t *root, *pj;
 	size_t np;
@@ -103,20 +108,23 @@ char *stats_json(struct daemon *d)
 	pj = json_array();
 	for (size_t i = 0; pj && i < np; i++)
 		json_array_append_new(pj, json_integer((json_int_t)pauses[i]));
+	consumed = s.hs.sys - s.hs.released;
 	root = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-			 " s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
+			 " s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
 			 " s:{s:I, s:I, s:I, s:o}}",
 			 "version", SPANHEAPD_VERSION,
 			 "uptime_ns", (json_int_t)(daemon_now() - d->start_ns),
 			 "page_size", (json_int_t)HEAP_PAGE_SIZE,
 			 "arena_size", (json_int_t)s.hs.arena_size,
 			 "arena_resident", (json_int_t)resident,
+			 "arena_unaccounted", (json_int_t)(resident > consumed ?
+						resident - consumed : 0),
 			 "heap_sys", (json_int_t)s.hs.sys,
 			 "heap_idle", (json_int_t)s.hs.idle,
 			 "heap_inuse", (json_int_t)s.hs.inuse,
 			 "heap_released", (json_int_t)s.hs.released,
 			 "heap_objects", (json_int_t)s.hs.objects,
-			 "consumed", (json_int_t)(s.hs.sys - s.hs.released),
+			 "consumed", (json_int_t)consumed,
 			 "free_spans", (json_int_t)s.hs.free_spans,
 			 "last_gc", (json_int_t)(s.scav.num_gc ?
 						 to_unix_ns(s.scav.last_gc) : 0),
