@@ -897,6 +897,7 @@ START_TEST(test_next_data_without_hook)
 	ck_assert_int_eq(heap_next_data(h, 0, &a, &b), -EOPNOTSUPP);
 	heap_destroy(h);
 	h = NULL;
+	free(mem.base);
 	setup_pages(16, true);
 	memset(mem.base + 3 * PG, 1, 2 * PG);
 	ck_assert_int_eq(heap_next_data(h, 0, &a, &b), 0);
