@@ -335,7 +335,11 @@ START_TEST(test_page_map_follows_spans)
 	fprintf(stderr, "page map: daemon RssAnon %llu -> %llu -> %llu KiB\n",
 		(unsigned long long)(anon0 >> 10), (unsigned long long)(peak >> 10),
 		(unsigned long long)(after >> 10));
-	ck_assert_msg(after < anon0 + (peak - anon0) / 8,
+	/*
+	 * Of the page map's 64 MiB, at least 48 must be given back.  (Not
+	 * a ratio of the growth: a sanitizer's shadow of the map stays.)
+	 */
+	ck_assert_msg(after + 48 * MiB <= peak,
 		      "daemon RssAnon %llu -> %llu -> %llu",
 		      (unsigned long long)anon0, (unsigned long long)peak,
 		      (unsigned long long)after);
