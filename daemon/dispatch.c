@@ -134,6 +134,7 @@ static void do_free(struct client *c, const struct proto_free *req)
 	struct daemon *d = c->d;
 	struct proto_free_reply rep;
 	uint64_t now = daemon_now();
+	bool check_only = req->flags & PROTO_FREE_CHECK;
 	uint32_t bad = 0;
 	int r;
 
@@ -141,7 +142,8 @@ static void do_free(struct client *c, const struct proto_free *req)
 	proto_hdr_init(&rep.hdr, PROTO_SPAN_FREE | PROTO_REPLY, req->hdr.seq);
 	daemon_heap_lock(d);
 	r = check_free_locked(c, req, &bad);
-	for (uint32_t i = 0; r == 0 && i < req->count; i++) {
+	/* PROTO_FREE_CHECK: the reply a free would get, and nothing freed. */
+	for (uint32_t i = 0; r == 0 && !check_only && i < req->count; i++) {
 		int fr = heap_free(d->heap, req->off[i], &c->owner, now);
 
 		if (fr < 0) {

@@ -4,7 +4,8 @@
  * the requests that do the work.  SPAN_ALLOC hands out disjoint spans,
  * zeroed on request, and refuses bad sizes and batches without changing
  * the heap; SPAN_FREE frees only the starts of the connection's own
- * spans, a batch all or none; a client's spans go with its connection,
+ * spans, a batch all or none, and with PROTO_FREE_CHECK answers as it
+ * would but frees nothing; a client's spans go with its connection,
  * or at the next GC with its process; STATS, SCAVENGE and GC answer with
  * figures that keep the heap's identities.
  */
@@ -256,6 +257,81 @@ START_TEST(test_free_full_batch)
 }
 END_TEST
 
+/*
+ * SPAN_FREE with PROTO_FREE_CHECK of @count offsets: check the reply as
+ * wire_free() does, that the heap did not change, and return the status.
+ */
+static int free_check(int fd, const uint64_t *off, uint32_t count,
+		      struct proto_free_reply *ret)
+{
+	struct wire_heap before, after;
+	union {
+		struct proto_free_reply rep;
+		char buf[PROTO_REPLY_MAX];
+	} u;
+	struct proto_free f;
+	uint32_t seq;
+	size_t n;
+	int r;
+
+	wire_heap(fd, &before);
+	memset(&f, 0, sizeof(f));
+	seq = wire_hdr(&f.hdr, PROTO_SPAN_FREE);
+	f.count = count;
+	f.flags = PROTO_FREE_CHECK;
+	memcpy(f.off, off, count * sizeof(*off));
+	wire_send(fd, &f, proto_free_size(count));
+	r = wire_reply(fd, PROTO_SPAN_FREE, seq, u.buf, sizeof(u.buf), &n);
+	ck_assert_uint_eq(n, sizeof(struct proto_free_reply));
+	ck_assert_uint_eq(u.rep.count, r == 0 ? count : 0);
+	wire_heap(fd, &after);
+	wire_heap_unchanged(&before, &after);
+	*ret = u.rep;
+	return r;
+}
+
+START_TEST(test_free_check)
+{
+	int fd = wire_open(td.sock, "check"), other = wire_open(td.sock, "x");
+	struct proto_alloc_reply rep;
+	struct proto_free_reply fr;
+	uint64_t off[10], saved;
+
+	ck_assert_int_eq(wire_alloc(fd, 2, 10, 0, &rep), 0);
+	for (int i = 0; i < 10; i++)
+		off[i] = rep.spans[i].off;
+
+	/* As a free would be answered, with nothing freed. */
+	ck_assert_int_eq(free_check(fd, off, 10, &fr), 0);
+	ck_assert_int_eq(free_check(fd, off, 10, &fr), 0);
+
+	saved = off[6];
+	off[6] = saved + PG;
+	ck_assert_int_eq(free_check(fd, off, 10, &fr), -EINVAL);
+	ck_assert_uint_eq(fr.bad, 6);
+	off[6] = saved;
+
+	saved = off[2];
+	off[2] = wire_alloc1(other, 1);
+	ck_assert_int_eq(free_check(fd, off, 10, &fr), -EPERM);
+	ck_assert_uint_eq(fr.bad, 2);
+	off[2] = saved;
+
+	saved = off[8];
+	off[8] = off[1];
+	ck_assert_int_eq(free_check(fd, off, 10, &fr), -EINVAL);
+	ck_assert_uint_eq(fr.bad, 8);
+	off[8] = saved;
+
+	/* The real free still finds every span, and a check then fails. */
+	ck_assert_int_eq(wire_free(fd, off, 10, NULL), 0);
+	ck_assert_int_eq(free_check(fd, off, 10, &fr), -EINVAL);
+	ck_assert_uint_eq(fr.bad, 0);
+	close(fd);
+	close(other);
+}
+END_TEST
+
 /* ---- lifetime ---- */
 
 START_TEST(test_close_frees_spans)
@@ -479,6 +555,7 @@ static Suite *dispatch_requests_suite(void)
 	tcase_add_test(tc, test_free_other_connection);
 	tcase_add_test(tc, test_free_batch_one_bad);
 	tcase_add_test(tc, test_free_full_batch);
+	tcase_add_test(tc, test_free_check);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lifetime");
