@@ -6,10 +6,14 @@
  *
  * An allocation batch is all or none across its round trips: when one
  * fails, the spans the earlier ones brought are freed again before the
- * error is returned.  A free batch is all or none per round trip only, as
- * the daemon checks each request as a whole; what the library can check
- * itself (alignment, bounds, an offset given twice) it checks for the
- * whole batch before sending anything.
+ * error is returned.  A free batch is all or none too.  What the library
+ * can check itself (alignment, bounds, an offset given twice) it checks
+ * for the whole batch before sending anything.  The daemon checks each
+ * request as a whole; a batch of several requests is first sent as
+ * check-only requests (PROTO_FREE_CHECK), and freed only once every part
+ * has passed.  Nothing can fail a passed part in between: only this
+ * connection can free its spans, and it holds h->lock throughout, so no
+ * other thread's request comes between the check and the free.
  *
  * Every span a reply names is checked to lie inside the arena before its
  * pointer is formed: the daemon is trusted to manage the heap, not to
@@ -70,13 +74,17 @@ static int span_alloc_locked(struct spanheap *h, uint64_t npages,
 	return 0;
 }
 
-/* One SPAN_FREE round trip of the @count offsets in @req. */
+/*
+ * One SPAN_FREE round trip of the @count offsets in @req, freeing them
+ * or, with PROTO_FREE_CHECK in @flags, only checking that it could.
+ */
 static int span_free_locked(struct spanheap *h, struct proto_free *req,
-			    uint32_t count)
+			    uint32_t count, uint32_t flags)
 {
 	int r;
 
 	req->count = count;
+	req->flags = flags;
 	r = conn_call_locked(h, PROTO_SPAN_FREE, &req->hdr,
 			     proto_free_size(count));
 	if (r < 0)
@@ -102,7 +110,7 @@ static void span_undo_locked(struct spanheap *h,
 		n = span_min(count - done, PROTO_MAX_BATCH);
 		for (i = 0; i < n; i++)
 			req.off[i] = spans[done + i].off;
-		if (span_free_locked(h, &req, (uint32_t)n) < 0)
+		if (span_free_locked(h, &req, (uint32_t)n, 0) < 0)
 			return;
 	}
 }
@@ -200,12 +208,32 @@ static int span_check_offs(const struct spanheap *h, const uint64_t *offs,
 	return span_check_unique(offs, count);
 }
 
+/*
+ * The @count offsets at @offs in requests of up to PROTO_MAX_BATCH, with
+ * @flags.  Return: 0, or the first request's error.
+ */
+static int span_free_parts_locked(struct spanheap *h, const uint64_t *offs,
+				  size_t count, uint32_t flags)
+{
+	struct proto_free req;
+	size_t done, n;
+	int r = 0;
+
+	memset(&req, 0, sizeof(req));
+	for (done = 0; done < count; done += n) {
+		n = span_min(count - done, PROTO_MAX_BATCH);
+		memcpy(req.off, offs + done, n * sizeof(*offs));
+		r = span_free_locked(h, &req, (uint32_t)n, flags);
+		if (r < 0)
+			break;
+	}
+	return r;
+}
+
 SPANHEAP_EXPORT int spanheap_span_free_batch(struct spanheap *h,
 					     const uint64_t *offs,
 					     size_t count)
 {
-	struct proto_free req;
-	size_t done, n;
 	int r;
 
 	if (!count)
@@ -214,14 +242,18 @@ SPANHEAP_EXPORT int spanheap_span_free_batch(struct spanheap *h,
 	if (r < 0)
 		return r;
 
-	memset(&req, 0, sizeof(req));
 	pthread_mutex_lock(&h->lock);
-	for (done = 0; done < count; done += n) {
-		n = span_min(count - done, PROTO_MAX_BATCH);
-		memcpy(req.off, offs + done, n * sizeof(*offs));
-		r = span_free_locked(h, &req, (uint32_t)n);
-		if (r < 0)
-			break;
+	/* One request is all or none by itself; several are checked first. */
+	if (count > PROTO_MAX_BATCH)
+		r = span_free_parts_locked(h, offs, count, PROTO_FREE_CHECK);
+	if (r == 0) {
+		r = span_free_parts_locked(h, offs, count, 0);
+		/*
+		 * The daemon refused a part it had passed: it broke its
+		 * word, and some parts may be freed already.
+		 */
+		if (r < 0 && !h->dead && count > PROTO_MAX_BATCH)
+			r = conn_broken_locked(h);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return r;

@@ -122,12 +122,14 @@ SPANHEAP_EXPORT int spanheap_span_free(struct spanheap *h, uint64_t off);
 /**
  * spanheap_span_free_batch() - free @count spans, all or none.
  *
- * Every offset is checked before any span is freed, per round trip of
- * SPANHEAP_MAX_BATCH offsets: an error in a later round trip leaves the
- * earlier ones freed.
+ * Every offset is checked before any span is freed: on error none is.
+ * Up to SPANHEAP_MAX_BATCH offsets travel in one round trip; a larger
+ * batch has the daemon check each part first, then free them, twice the
+ * round trips.
  *
  * Return: as spanheap_span_free(); -EINVAL also for @count 0 or an offset
- * given twice.
+ * given twice; -EBADMSG if the daemon refused a part it had passed (the
+ * connection is then dead, and the batch may be freed in part).
  */
 SPANHEAP_EXPORT int spanheap_span_free_batch(struct spanheap *h,
 					     const uint64_t *offs,

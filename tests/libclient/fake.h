@@ -82,9 +82,10 @@ struct fake {
 	struct proto_alloc last_alloc;
 	uint32_t alloc_count[FAKE_MAX_REQS];
 	uint32_t free_count[FAKE_MAX_REQS];
+	uint32_t free_flags[FAKE_MAX_REQS];
 	uint64_t allocated[FAKE_MAX_RECORD];
 	size_t nallocated;
-	uint64_t freed[FAKE_MAX_RECORD];
+	uint64_t freed[FAKE_MAX_RECORD];	/* by frees, not checks */
 	size_t nfreed;
 	uint64_t next_page;
 	uint32_t *live;			/* pages of the live span at a page */
@@ -198,9 +199,11 @@ static inline void fake_free(struct fake *f, int cfd, const union fake_req *req)
 	struct proto_free_reply rep;
 	uint32_t i, j;
 
-	if (f->nreq[PROTO_SPAN_FREE] <= FAKE_MAX_REQS)
+	if (f->nreq[PROTO_SPAN_FREE] <= FAKE_MAX_REQS) {
 		f->free_count[f->nreq[PROTO_SPAN_FREE] - 1] = m->count;
-	for (i = 0; i < m->count; i++)
+		f->free_flags[f->nreq[PROTO_SPAN_FREE] - 1] = m->flags;
+	}
+	for (i = 0; i < m->count && !(m->flags & PROTO_FREE_CHECK); i++)
 		if (f->nfreed < FAKE_MAX_RECORD)
 			f->freed[f->nfreed++] = m->off[i];
 	memset(&rep, 0, sizeof(rep));
@@ -216,7 +219,7 @@ static inline void fake_free(struct fake *f, int cfd, const union fake_req *req)
 			return;
 		}
 	}
-	for (i = 0; i < m->count; i++)
+	for (i = 0; i < m->count && !(m->flags & PROTO_FREE_CHECK); i++)
 		f->live[m->off[i] / PG] = 0;
 	fake_reply_hdr(&rep.hdr, req, 0);
 	rep.count = m->count;

@@ -291,8 +291,8 @@ END_TEST
 
 START_TEST(test_free_batch)
 {
-	struct spanheap_span spans[150];
-	uint64_t offs[150];
+	struct spanheap_span spans[150], more[64];
+	uint64_t offs[150], more_offs[64];
 	struct spanheap *h;
 	size_t i;
 
@@ -302,15 +302,24 @@ START_TEST(test_free_batch)
 	for (i = 0; i < 150; i++)
 		offs[i] = spans[149 - i].off;
 	ck_assert_int_eq(spanheap_span_free_batch(h, offs, 150), 0);
+	/* What fits one request is not checked first. */
+	ck_assert_int_eq(spanheap_span_alloc_batch(h, 1, 0, 64, more), 0);
+	for (i = 0; i < 64; i++)
+		more_offs[i] = more[i].off;
+	ck_assert_int_eq(spanheap_span_free_batch(h, more_offs, 64), 0);
 	spanheap_close(h);
 	fake_join();
 
-	ck_assert_uint_eq(fk.nreq[PROTO_SPAN_FREE], 3);
-	ck_assert_uint_eq(fk.free_count[0], 64);
-	ck_assert_uint_eq(fk.free_count[1], 64);
-	ck_assert_uint_eq(fk.free_count[2], 22);
-	ck_assert_uint_eq(fk.nfreed, 150);
+	/* Every part checked, then every part freed. */
+	ck_assert_uint_eq(fk.nreq[PROTO_SPAN_FREE], 7);
+	for (i = 0; i < 7; i++) {
+		ck_assert_uint_eq(fk.free_count[i], i % 3 == 2 ? 22 : 64);
+		ck_assert_uint_eq(fk.free_flags[i],
+				  i < 3 ? PROTO_FREE_CHECK : 0);
+	}
+	ck_assert_uint_eq(fk.nfreed, 150 + 64);
 	ck_assert_mem_eq(fk.freed, offs, sizeof(offs));
+	ck_assert_mem_eq(fk.freed + 150, more_offs, sizeof(more_offs));
 	ck_assert_uint_eq(fake_live_spans(), 0);
 }
 END_TEST
@@ -378,8 +387,11 @@ START_TEST(test_free_bad_reply)
 }
 END_TEST
 
-/* A batch whose second round trip is refused keeps the first one freed. */
-START_TEST(test_free_batch_partial)
+/*
+ * A batch whose second part is refused frees nothing, not even the
+ * first part, and the connection goes on.
+ */
+START_TEST(test_free_batch_all_or_none)
 {
 	struct spanheap_span spans[150];
 	uint64_t offs[150];
@@ -393,11 +405,51 @@ START_TEST(test_free_batch_partial)
 	/* Aligned and inside the arena, but not a live span. */
 	offs[100] = FAKE_ARENA_SIZE - PG;
 	ck_assert_int_eq(spanheap_span_free_batch(h, offs, 150), -EINVAL);
+	ck_assert_uint_eq(fake_live_spans(), 150);
+	offs[100] = spans[100].off;
+	ck_assert_int_eq(spanheap_span_free_batch(h, offs, 150), 0);
 	spanheap_close(h);
 	fake_join();
 
-	ck_assert_uint_eq(fk.nreq[PROTO_SPAN_FREE], 2);
-	ck_assert_uint_eq(fake_live_spans(), 150 - 64);
+	/* Two parts checked, the second refused; then 3 checks, 3 frees. */
+	ck_assert_uint_eq(fk.nreq[PROTO_SPAN_FREE], 2 + 6);
+	ck_assert_uint_eq(fk.free_flags[0], PROTO_FREE_CHECK);
+	ck_assert_uint_eq(fk.free_flags[1], PROTO_FREE_CHECK);
+	ck_assert_uint_eq(fk.nfreed, 150);
+	ck_assert_uint_eq(fake_live_spans(), 0);
+}
+END_TEST
+
+/* Passes the check of a batch's second part, then refuses to free it. */
+static bool hook_free_contradicts(struct fake *f, int cfd,
+				  const union fake_req *req)
+{
+	if (req->hdr.type != PROTO_SPAN_FREE || f->nreq[PROTO_SPAN_FREE] != 4)
+		return false;
+	fake_refuse(cfd, req, -EINVAL);
+	return true;
+}
+
+START_TEST(test_free_batch_contradicted)
+{
+	struct spanheap_span spans[100];
+	uint64_t offs[100];
+	struct spanheap *h;
+	size_t i;
+
+	fk.hook = hook_free_contradicts;
+	h = fake_connect();
+	ck_assert_int_eq(spanheap_span_alloc_batch(h, 1, 0, 100, spans), 0);
+	for (i = 0; i < 100; i++)
+		offs[i] = spans[i].off;
+	/* The first part is freed: the batch is not all or none any more. */
+	ck_assert_int_eq(spanheap_span_free_batch(h, offs, 100), -EBADMSG);
+	ck_assert_int_eq(spanheap_gc(h, NULL), -ENOTCONN);
+	spanheap_close(h);
+	fake_join();
+	ck_assert_uint_eq(fk.nreq[PROTO_SPAN_FREE], 4);
+	ck_assert_uint_eq(fk.nfreed, 64);
+	ck_assert_uint_eq(fk.nreq[PROTO_GC], 0);
 }
 END_TEST
 
@@ -567,7 +619,8 @@ static Suite *client_span_suite(void)
 	tcase_add_test(tc, test_free_bad_reply);
 	tcase_add_test(tc, test_free_batch);
 	tcase_add_test(tc, test_free_batch_duplicate);
-	tcase_add_test(tc, test_free_batch_partial);
+	tcase_add_test(tc, test_free_batch_all_or_none);
+	tcase_add_test(tc, test_free_batch_contradicted);
 	suite_add_tcase(s, tc);
 
 	tc = fake_tcase("ptr");

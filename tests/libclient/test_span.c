@@ -177,6 +177,50 @@ START_TEST(test_batch)
 }
 END_TEST
 
+/*
+ * A batch of three round trips with a bad offset in the second frees
+ * nothing, whatever makes the offset bad.
+ */
+START_TEST(test_free_batch_all_or_none)
+{
+	struct spanheap *h = connect_ok(), *g = connect_ok();
+	struct spanheap_span s[130], other;
+	uint64_t offs[130], good;
+	int64_t inuse, objects;
+
+	ck_assert_int_eq(spanheap_span_alloc_batch(h, 2, 0, 130, s), 0);
+	ck_assert_int_eq(spanheap_span_alloc(g, 1, 0, &other), 0);
+	for (int i = 0; i < 130; i++)
+		offs[i] = s[i].off;
+	inuse = stat_of(h, "heap_inuse");
+	objects = stat_of(h, "heap_objects");
+	ck_assert_int_eq(objects, 131);
+
+	good = offs[100];
+	offs[100] = good + PG;		/* inside a span */
+	ck_assert_int_eq(spanheap_span_free_batch(h, offs, 130), -EINVAL);
+	ck_assert_int_eq(stat_of(h, "heap_inuse"), inuse);
+	ck_assert_int_eq(stat_of(h, "heap_objects"), objects);
+	offs[100] = other.off;		/* another connection's */
+	ck_assert_int_eq(spanheap_span_free_batch(h, offs, 130), -EPERM);
+	ck_assert_int_eq(stat_of(h, "heap_inuse"), inuse);
+	ck_assert_int_eq(stat_of(h, "heap_objects"), objects);
+	offs[100] = good;
+	/* Freed already, in the last round trip. */
+	ck_assert_int_eq(spanheap_span_free(h, offs[129]), 0);
+	ck_assert_int_eq(spanheap_span_free_batch(h, offs, 130), -EINVAL);
+	ck_assert_int_eq(stat_of(h, "heap_inuse"), inuse - 2 * PG);
+	ck_assert_int_eq(stat_of(h, "heap_objects"), objects - 1);
+
+	/* Every other span is still this connection's, and frees. */
+	ck_assert_int_eq(spanheap_span_free_batch(h, offs, 129), 0);
+	ck_assert_int_eq(stat_of(h, "heap_inuse"), inuse - 130 * 2 * PG);
+	ck_assert_int_eq(stat_of(h, "heap_objects"), 1);
+	spanheap_close(g);
+	spanheap_close(h);
+}
+END_TEST
+
 /* A child process maps the same arena over its own connection. */
 START_TEST(test_share_across_processes)
 {
@@ -387,6 +431,7 @@ static Suite *span_suite(void)
 	tcase_add_test(tc, test_zero_flag);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_batch);
+	tcase_add_test(tc, test_free_batch_all_or_none);
 	tcase_add_test(tc, test_socket_env);
 	suite_add_tcase(s, tc);
 
