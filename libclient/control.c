@@ -8,6 +8,12 @@
  * is capped at STATS_MAX bytes; past that, or if memory runs out, the
  * remaining chunks are still read and dropped, so that the connection
  * stays in step and only this call fails.
+ *
+ * A SCAVENGE waits for a whole release pass, which may take many
+ * seconds: the daemon sends a progress reply (PROTO_MORE) about once a
+ * second while it runs, then the final one.  Each reply is one wait of
+ * conn_reply_locked(), so the time-out bounds the gap between two of
+ * them, never the pass.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -90,7 +96,12 @@ SPANHEAP_EXPORT int spanheap_scavenge(struct spanheap *h,
 	int r;
 
 	pthread_mutex_lock(&h->lock);
-	r = conn_call_locked(h, PROTO_SCAVENGE, &req, sizeof(req));
+	r = conn_request_locked(h, PROTO_SCAVENGE, &req, sizeof(req));
+	while (r == 0) {
+		r = conn_reply_locked(h, &req);
+		if (r < 0 || !(h->reply.scavenge.flags & PROTO_MORE))
+			break;
+	}
 	if (r == 0)
 		released = h->reply.scavenge.released;
 	pthread_mutex_unlock(&h->lock);

@@ -15,9 +15,11 @@
  * threads never interleave and every reply read is the one to the
  * request just sent.
  *
- * A dead connection: once a send or receive failed, the daemon hung up,
- * or a reply did not answer the request, the stream of replies can no
- * longer be trusted, so every later call fails with -ENOTCONN.  The
+ * A dead connection: once a send or receive failed or timed out, the
+ * daemon hung up, or a reply did not answer the request, the stream of
+ * replies can no longer be trusted (a reply that comes after its wait
+ * timed out would be read as the next request's), so every later call
+ * fails with -ENOTCONN.  The
  * socket stays open until spanheap_close(): the daemon frees a
  * connection's spans only when it sees it close, so the spans the caller
  * holds stay valid memory meanwhile.
@@ -48,6 +50,7 @@ _Static_assert(sizeof(union conn_reply) == PROTO_REPLY_MAX, "conn_reply");
 
 struct spanheap {
 	int fd;				/* the connection to the daemon */
+	int64_t timeout_ns;		/* bound of each wait; < 0: none */
 	struct arena *arena;		/* our mapping of the arena */
 	uint32_t client_id;		/* the daemon's name for us */
 	uint32_t page_size;		/* HEAP_PAGE_SIZE */
@@ -61,16 +64,19 @@ struct spanheap {
 
 /*
  * Send @req of @len bytes as a request of @type, with the next seq.
- * Return: 0; -ENOTCONN if the connection is dead or dies now.
+ * Return: 0; -ENOTCONN if the connection is dead or dies now; -ETIMEDOUT
+ * if the daemon's queue stayed full for the time-out, and then the
+ * connection is dead.
  */
 int conn_request_locked(struct spanheap *h, uint16_t type,
 			struct proto_hdr *req, size_t len);
 
 /*
- * Receive the (next) reply to @req into h->reply and validate it.
- * Return: the reply's status, 0 or -errno from the daemon; -ENOTCONN or
- * -EBADMSG if the connection died or the reply was malformed, and then
- * the connection is dead.
+ * Receive the (next) reply to @req into h->reply, waiting at most
+ * h->timeout_ns for it, and validate it.
+ * Return: the reply's status, 0 or -errno from the daemon; -ENOTCONN,
+ * -ETIMEDOUT or -EBADMSG if the connection died, no reply came in time
+ * or the reply was malformed, and then the connection is dead.
  */
 int conn_reply_locked(struct spanheap *h, const struct proto_hdr *req);
 

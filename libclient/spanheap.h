@@ -12,6 +12,16 @@
  * outputs only on success.  A struct spanheap may be used from several
  * threads at once; requests on one connection are serialised.
  *
+ * No call waits for the daemon longer than the connection's time-out
+ * (SPANHEAP_DEFAULT_TIMEOUT_MS, $SPANHEAP_TIMEOUT_MS, or the timeout_ms
+ * of spanheap_connect_opts()), for each reply: the connection and its
+ * handshake, each reply, each chunk of a reply in chunks, each progress
+ * reply of spanheap_scavenge().  A call whose wait expires returns
+ * -ETIMEDOUT and the connection is dead: every later call on it returns
+ * -ENOTCONN, so that a reply that comes late is never taken for another
+ * request's.  Its spans stay mapped and allocated until spanheap_close();
+ * close it and connect again.
+ *
  * Link with: $(pkg-config --cflags --libs libspanclient)
  */
 #ifndef SPANHEAP_H
@@ -32,6 +42,10 @@ extern "C" {
 #define SPANHEAP_SOCKET_ENV "SPANHEAP_SOCKET"
 /* Spans one request can carry; the batch calls split larger batches. */
 #define SPANHEAP_MAX_BATCH 64
+/* The environment variable setting the time-out, in ms. */
+#define SPANHEAP_TIMEOUT_ENV "SPANHEAP_TIMEOUT_MS"
+/* The time-out without one, in ms. */
+#define SPANHEAP_DEFAULT_TIMEOUT_MS 5000
 
 struct spanheap;
 
@@ -43,26 +57,54 @@ struct spanheap_span {
 
 #define SPANHEAP_ZERO 0x1	/* span must read as zeros */
 
+/* How spanheap_connect_opts() connects; zero what you do not set. */
+struct spanheap_opts {
+	size_t size;		/* sizeof(struct spanheap_opts) */
+	const char *socket_path; /* NULL: $SPANHEAP_SOCKET, else the default */
+	const char *name;	/* NULL: the program's name; "": none */
+	int timeout_ms;		/* 0: $SPANHEAP_TIMEOUT_MS, else the default;
+				 * < 0: wait for ever */
+};
+
 /**
- * spanheap_connect() - connect to spanheapd and map its arena.
- * @socket_path: the daemon's socket; NULL means $SPANHEAP_SOCKET, else
- *	SPANHEAP_DEFAULT_SOCKET.
+ * spanheap_connect_opts() - connect to spanheapd and map its arena.
+ * @opts: how; NULL for every default.  @opts->size lets the struct grow:
+ *	a library older than the caller's header refuses fields it does not
+ *	know unless they are zero.
  * @ret: the new handle, written only on success.
  *
- * The client introduces itself by its program name.
+ * @opts->timeout_ms bounds the handshake (room in the daemon's backlog,
+ * then its WELCOME) as a whole, and later each reply wait on the
+ * connection; $SPANHEAP_TIMEOUT_MS is used if it is a positive number of
+ * ms, and ignored otherwise.
  *
  * Return: 0; -ENOENT or -ECONNREFUSED if no daemon listens there;
- * -EACCES if the socket's permissions refuse this user;
- * -EPROTONOSUPPORT if the daemon speaks another protocol version;
- * -EUSERS if the daemon has reached its client limit; -EBADMSG if it
- * answered with something malformed; -ENOMEM; or another -errno.
+ * -EACCES if the socket's permissions refuse this user; -ETIMEDOUT if
+ * the daemon did not answer within the time-out (stopped, or out of
+ * file descriptors); -EPROTONOSUPPORT if the daemon speaks another
+ * protocol version; -EUSERS if the daemon has reached its client limit;
+ * -EBADMSG if it answered with something malformed; -EINVAL if
+ * @opts->size is too small; -E2BIG if @opts has fields this library
+ * does not know; -ENOMEM; or another -errno.
+ */
+SPANHEAP_EXPORT int spanheap_connect_opts(const struct spanheap_opts *opts,
+					  struct spanheap **ret);
+
+/**
+ * spanheap_connect() - spanheap_connect_opts() with the defaults.
+ * @socket_path: the daemon's socket; NULL means $SPANHEAP_SOCKET, else
+ *	SPANHEAP_DEFAULT_SOCKET.
+ *
+ * The client introduces itself by its program name.
+ * Return: as spanheap_connect_opts().
  */
 SPANHEAP_EXPORT int spanheap_connect(const char *socket_path,
 				     struct spanheap **ret);
 
 /**
  * spanheap_connect_named() - spanheap_connect() with a client name.
- * @name: shown in the daemon's stats; at most 63 bytes are sent.
+ * @name: shown in the daemon's stats; at most 63 bytes are sent; NULL:
+ *	no name.
  */
 SPANHEAP_EXPORT int spanheap_connect_named(const char *socket_path,
 					   const char *name,
@@ -89,8 +131,9 @@ SPANHEAP_EXPORT uint32_t spanheap_client_id(const struct spanheap *h);
  * @flags: 0 or SPANHEAP_ZERO.
  *
  * Return: 0; -EINVAL if @npages is 0 or larger than the arena, or @flags
- * is unknown; -ENOMEM if the arena has no room; -ENOTCONN if the
- * connection is gone; or another -errno.
+ * is unknown; -ENOMEM if the arena has no room; -ETIMEDOUT if the daemon
+ * did not answer in time (the connection is then dead); -ENOTCONN if the
+ * connection is dead or gone; or another -errno.
  */
 SPANHEAP_EXPORT int spanheap_span_alloc(struct spanheap *h, size_t npages,
 					unsigned int flags,
@@ -114,8 +157,10 @@ SPANHEAP_EXPORT int spanheap_span_alloc_batch(struct spanheap *h,
  * spanheap_span_free() - free the span that starts at offset @off.
  *
  * Return: 0; -EINVAL if @off is not the start of a live span (a double
- * free included); -EPERM if another connection owns it; -ENOTCONN.
- * On error nothing changes.
+ * free included); -EPERM if another connection owns it; -ETIMEDOUT;
+ * -ENOTCONN.  On error nothing changes, but after -ETIMEDOUT the span may
+ * or may not be freed: the connection is dead, and closing it frees
+ * every span it holds.
  */
 SPANHEAP_EXPORT int spanheap_span_free(struct spanheap *h, uint64_t off);
 
@@ -149,8 +194,9 @@ SPANHEAP_EXPORT int spanheap_off(const struct spanheap *h, const void *p,
  * spanheap_stats_json() - the daemon's MemStats as one JSON object.
  * @ret: a NUL-terminated string the caller frees with free().
  *
- * Return: 0; -ENOTCONN if the connection is gone; -EBADMSG if the reply
- * is malformed; -EMSGSIZE beyond 64 MiB; -ENOMEM.
+ * Each chunk of the reply is waited for at most the time-out.
+ * Return: 0; -ENOTCONN if the connection is gone; -ETIMEDOUT; -EBADMSG if
+ * the reply is malformed; -EMSGSIZE beyond 64 MiB; -ENOMEM.
  */
 SPANHEAP_EXPORT int spanheap_stats_json(struct spanheap *h, char **ret);
 
@@ -158,8 +204,11 @@ SPANHEAP_EXPORT int spanheap_stats_json(struct spanheap *h, char **ret);
  * spanheap_scavenge() - have the daemon release every free span now.
  * @ret_released: bytes given back to the kernel (may be NULL).
  *
- * Waits until a release pass that started after the request has ended.
- * Return: 0; -ENOTCONN; -EBADMSG.
+ * Waits until a release pass that started after the request has ended,
+ * however long: the daemon reports progress about once a second while
+ * the pass runs, and the time-out bounds only the wait for each report.
+ * Return: 0; -ETIMEDOUT if a report did not come in time; -ENOTCONN;
+ * -EBADMSG.
  */
 SPANHEAP_EXPORT int spanheap_scavenge(struct spanheap *h,
 				      uint64_t *ret_released);
@@ -168,7 +217,7 @@ SPANHEAP_EXPORT int spanheap_scavenge(struct spanheap *h,
  * spanheap_gc() - have the daemon run a GC pass now.
  * @ret_freed_spans: spans of departed clients it freed (may be NULL).
  *
- * Return: 0; -ENOTCONN; -EBADMSG.
+ * Return: 0; -ETIMEDOUT; -ENOTCONN; -EBADMSG.
  */
 SPANHEAP_EXPORT int spanheap_gc(struct spanheap *h, uint64_t *ret_freed_spans);
 

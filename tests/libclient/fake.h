@@ -4,7 +4,8 @@
  * listens on a socket in a temp dir, sends a scripted WELCOME with a real
  * sealed memfd, and answers requests with a bump allocator that knows
  * which spans are live.  A test changes the WELCOME script or hooks
- * single requests to send wrong, failing or malformed replies.  The fake
+ * single requests to send wrong, failing, malformed or late replies, or
+ * none.  The fake
  * records what it received; a test reads the record only after
  * fake_join(), which also fails the test if the fake saw a malformed
  * request.
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
@@ -58,6 +60,8 @@ struct fake_welcome {
 	int fd;			/* -1: the arena's memfd */
 	bool early;		/* send before reading HELLO */
 	bool hang_up;		/* close the connection after sending */
+	bool silent;		/* read HELLO, never answer */
+	unsigned int delay_ms;	/* between HELLO and the WELCOME */
 };
 
 struct fake {
@@ -78,6 +82,7 @@ struct fake {
 	int conn;			/* connections accepted - 1 */
 	uint32_t seq;			/* the seq the next request must have */
 	struct proto_hello hello;	/* the last HELLO */
+	char name[FAKE_MAX_CONN][PROTO_NAME_MAX + 1]; /* each HELLO's name */
 	unsigned int nreq[PROTO_TYPE_MAX + 1];
 	struct proto_alloc last_alloc;
 	uint32_t alloc_count[FAKE_MAX_REQS];
@@ -99,6 +104,24 @@ static inline void fake_fail(struct fake *f, const char *what)
 	if (!f->failure[0])
 		snprintf(f->failure, sizeof(f->failure), "fake daemon: %s",
 			 what);
+}
+
+static inline void fake_sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+			       .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Wait until the client hangs up, reading and dropping what it sends. */
+static inline void fake_drain(int cfd)
+{
+	char buf[PROTO_REQUEST_MAX];
+
+	while (recv(cfd, buf, sizeof(buf), 0) > 0)
+		;
 }
 
 static inline void fake_send(int cfd, const void *buf, size_t len, int fd,
@@ -293,7 +316,13 @@ static inline bool fake_welcome(struct fake *f, int cfd)
 			return false;
 		}
 		f->hello = req.hello;
+		memcpy(f->name[f->conn], req.hello.name, PROTO_NAME_MAX);
 	}
+	if (w->silent) {
+		fake_drain(cfd);
+		return false;
+	}
+	fake_sleep_ms(w->delay_ms);
 	fake_send(cfd, &w->msg, w->len, w->fd < 0 ? f->arena->fd : w->fd,
 		  w->nfds);
 	return !w->early && !w->hang_up && w->msg.hdr.status == 0;
@@ -406,6 +435,18 @@ static inline struct spanheap *fake_connect(void)
 	fake_start();
 	ck_assert_int_eq(spanheap_connect(fk.path, &h), 0);
 	return h;
+}
+
+/* Connect to the fake with @timeout_ms as spanheap_connect_opts() has it. */
+static inline int fake_connect_opts(int timeout_ms, struct spanheap **ret)
+{
+	struct spanheap_opts opts = {
+		.size = sizeof(opts),
+		.socket_path = fk.path,
+		.timeout_ms = timeout_ms,
+	};
+
+	return spanheap_connect_opts(&opts, ret);
 }
 
 static inline size_t fake_live_spans(void)

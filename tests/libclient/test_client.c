@@ -2,8 +2,8 @@
 /*
  * Tests for libclient/conn.c and libclient/control.c: how the library
  * connects, how it handles a daemon's answers to the handshake and to a
- * round trip, and the requests about the daemon as a whole (STATS,
- * SCAVENGE, GC).
+ * round trip, how long it waits for them, and the requests about the
+ * daemon as a whole (STATS, SCAVENGE, GC).
  *
  * The daemon here is the fake of tests/libclient/fake.h.  Span calls
  * against the same fake are tested in test_client_span.c; integration
@@ -11,11 +11,13 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -81,6 +83,59 @@ START_TEST(test_connect_name_truncated)
 	for (i = 0; i < PROTO_NAME_MAX - 1; i++)
 		ck_assert_int_eq(fk.hello.name[i], 'n');
 	ck_assert_int_eq(fk.hello.name[PROTO_NAME_MAX - 1], '\0');
+}
+END_TEST
+
+/*
+ * spanheap_connect_opts(): NULL opts are the defaults; the size must be
+ * at least this struct's, and a larger struct is taken if its unknown
+ * fields are zero; the name is the program's for NULL, none for "".
+ */
+START_TEST(test_connect_opts)
+{
+	struct {
+		struct spanheap_opts o;
+		char more[8];
+	} big;
+	struct spanheap_opts opts = { .size = sizeof(opts) };
+	struct spanheap *h = UNTOUCHED;
+
+	fk.nconn = 4;
+	fake_start();
+	opts.socket_path = fk.path;
+	opts.size = sizeof(opts) - 1;
+	ck_assert_int_eq(spanheap_connect_opts(&opts, &h), -EINVAL);
+	opts.size = 0;
+	ck_assert_int_eq(spanheap_connect_opts(&opts, &h), -EINVAL);
+	memset(&big, 0, sizeof(big));
+	big.o.size = sizeof(big);
+	big.o.socket_path = fk.path;
+	big.more[5] = 1;
+	ck_assert_int_eq(spanheap_connect_opts(&big.o, &h), -E2BIG);
+	ck_assert_ptr_eq(h, UNTOUCHED);
+
+	big.more[5] = 0;
+	big.o.name = "big";
+	ck_assert_int_eq(spanheap_connect_opts(&big.o, &h), 0);
+	spanheap_close(h);
+	opts.size = sizeof(opts);
+	opts.name = "";
+	ck_assert_int_eq(spanheap_connect_opts(&opts, &h), 0);
+	spanheap_close(h);
+	ck_assert_int_eq(spanheap_connect_named(fk.path, NULL, &h), 0);
+	spanheap_close(h);
+	ck_assert_int_eq(setenv(SPANHEAP_SOCKET_ENV, fk.path, 1), 0);
+	ck_assert_int_eq(spanheap_connect_opts(NULL, &h), 0);
+	unsetenv(SPANHEAP_SOCKET_ENV);
+	ck_assert_uint_eq(spanheap_client_id(h), FAKE_CLIENT_ID);
+	spanheap_close(h);
+	fake_join();
+
+	ck_assert_uint_eq(fk.nreq[PROTO_HELLO], 4);
+	ck_assert_str_eq(fk.name[0], "big");
+	ck_assert_str_eq(fk.name[1], "");
+	ck_assert_str_eq(fk.name[2], "");
+	ck_assert_str_eq(fk.name[3], program_invocation_short_name);
 }
 END_TEST
 
@@ -485,6 +540,296 @@ START_TEST(test_scavenge_gc)
 }
 END_TEST
 
+/* ---- time-outs ---- */
+
+/* The time-out of the tests that expect one to expire. */
+#define SHORT_MS 300
+
+/* Takes the connection and HELLO, and never answers. */
+START_TEST(test_connect_no_welcome)
+{
+	struct spanheap *h = UNTOUCHED;
+	int fds = count_fds();
+
+	fk.welcome[0].silent = true;
+	fake_start();
+	ck_assert_int_eq(fake_connect_opts(SHORT_MS, &h), -ETIMEDOUT);
+	fake_join();
+	ck_assert_ptr_eq(h, UNTOUCHED);
+	ck_assert_uint_eq(fk.nreq[PROTO_HELLO], 1);
+	ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
+/* A listener whose backlog is full and who never accepts. */
+START_TEST(test_connect_backlog_full)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct spanheap_opts opts = { .size = sizeof(opts),
+				      .timeout_ms = SHORT_MS };
+	struct spanheap *h = UNTOUCHED;
+	int lfd, fd, filler[8], nfill = 0, fds, i;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/full.sock", fk.dir);
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 0), 0);
+	/* Fill the backlog until a connection finds no room. */
+	for (;;) {
+		ck_assert_int_lt(nfill, 8);
+		filler[nfill] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK,
+				       0);
+		ck_assert_int_ge(filler[nfill], 0);
+		if (connect(filler[nfill], (struct sockaddr *)&sa,
+			    sizeof(sa)) < 0) {
+			ck_assert_int_eq(errno, EAGAIN);
+			close(filler[nfill]);
+			break;
+		}
+		nfill++;
+	}
+	ck_assert_int_gt(nfill, 0);
+	fds = count_fds();
+	opts.socket_path = sa.sun_path;
+	ck_assert_int_eq(spanheap_connect_opts(&opts, &h), -ETIMEDOUT);
+	ck_assert_ptr_eq(h, UNTOUCHED);
+	ck_assert_int_eq(count_fds(), fds);
+
+	/* The library's connection never got into the backlog. */
+	for (i = 0; i < nfill; i++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+		close(filler[i]);
+	}
+	ck_assert_int_eq(accept4(lfd, NULL, NULL, SOCK_CLOEXEC), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	close(lfd);
+	unlink(sa.sun_path);
+}
+END_TEST
+
+/*
+ * $SPANHEAP_TIMEOUT_MS sets the time-out when the caller leaves it 0;
+ * what is not a positive number of ms is ignored for the default, and an
+ * explicit time-out wins.  The first two connections get no WELCOME, the
+ * others one late by DELAY_MS.
+ */
+#define DELAY_MS 250
+
+START_TEST(test_timeout_env)
+{
+	static const char *const ignored[] = { "0", "-100", "100ms", " 100",
+					       "", "99999999999999999999" };
+	const size_t nignored = sizeof(ignored) / sizeof(ignored[0]);
+	struct spanheap *h = UNTOUCHED;
+	size_t i;
+
+	fk.nconn = (int)nignored + 3;
+	fk.welcome[0].silent = true;
+	fk.welcome[1].silent = true;
+	for (i = 2; i < (size_t)fk.nconn; i++)
+		fk.welcome[i].delay_ms = DELAY_MS;
+	fake_start();
+	ck_assert_int_eq(setenv(SPANHEAP_TIMEOUT_ENV, "100", 1), 0);
+	ck_assert_int_eq(spanheap_connect(fk.path, &h), -ETIMEDOUT);
+	ck_assert_int_eq(fake_connect_opts(0, &h), -ETIMEDOUT);
+	ck_assert_ptr_eq(h, UNTOUCHED);
+	ck_assert_int_eq(fake_connect_opts(2 * DELAY_MS, &h), 0);
+	spanheap_close(h);
+	for (i = 0; i < nignored; i++) {
+		ck_assert_int_eq(setenv(SPANHEAP_TIMEOUT_ENV, ignored[i], 1), 0);
+		ck_assert_msg(spanheap_connect(fk.path, &h) == 0,
+			      "%s=\"%s\" was not ignored",
+			      SPANHEAP_TIMEOUT_ENV, ignored[i]);
+		spanheap_close(h);
+	}
+	unsetenv(SPANHEAP_TIMEOUT_ENV);
+	fake_join();
+}
+END_TEST
+
+/* A late WELCOME is fine when the caller waits for ever. */
+START_TEST(test_timeout_none)
+{
+	struct spanheap *h = NULL;
+
+	ck_assert_int_eq(setenv(SPANHEAP_TIMEOUT_ENV, "100", 1), 0);
+	fk.welcome[0].delay_ms = DELAY_MS;
+	fake_start();
+	ck_assert_int_eq(fake_connect_opts(-1, &h), 0);
+	unsetenv(SPANHEAP_TIMEOUT_ENV);
+	ck_assert_int_eq(spanheap_gc(h, NULL), 0);
+	spanheap_close(h);
+	fake_join();
+}
+END_TEST
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* A signal every 50 ms interrupts the waits, but does not prolong them. */
+START_TEST(test_timeout_signals)
+{
+	struct itimerval every = { .it_interval = { .tv_usec = 50000 },
+				   .it_value = { .tv_usec = 50000 } };
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct spanheap *h = UNTOUCHED;
+
+	fk.welcome[0].silent = true;
+	fake_start();
+	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	ck_assert_int_eq(setitimer(ITIMER_REAL, &every, NULL), 0);
+	ck_assert_int_eq(fake_connect_opts(SHORT_MS, &h), -ETIMEDOUT);
+	ck_assert_int_eq(setitimer(ITIMER_REAL, &off, NULL), 0);
+	ck_assert_ptr_eq(h, UNTOUCHED);
+	fake_join();
+}
+END_TEST
+
+static bool late_sent;
+
+/* Answers GC only after the client has given up waiting for it. */
+static bool hook_late_gc(struct fake *f, int cfd, const union fake_req *req)
+{
+	struct proto_gc_reply rep = { .freed_spans = 1 };
+
+	(void)f;
+	if (req->hdr.type != PROTO_GC)
+		return false;
+	fake_sleep_ms(2 * SHORT_MS);
+	fake_reply_hdr(&rep.hdr, req, 0);
+	fake_send(cfd, &rep, sizeof(rep), -1, 0);
+	__atomic_store_n(&late_sent, true, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* A reply that comes after its time-out never answers a later request. */
+START_TEST(test_reply_late)
+{
+	struct spanheap_span span;
+	struct spanheap *h = NULL;
+	uint64_t n = 99;
+	char *json = NULL;
+	int i;
+
+	fk.hook = hook_late_gc;
+	fake_start();
+	ck_assert_int_eq(fake_connect_opts(SHORT_MS, &h), 0);
+	ck_assert_int_eq(spanheap_gc(h, &n), -ETIMEDOUT);
+	ck_assert_uint_eq(n, 99);
+	for (i = 0; i < 3000 && !__atomic_load_n(&late_sent, __ATOMIC_ACQUIRE);
+	     i++)
+		fake_sleep_ms(10);
+	ck_assert(late_sent);
+	/* The late reply is waiting in the socket now. */
+	ck_assert_int_eq(spanheap_gc(h, &n), -ENOTCONN);
+	ck_assert_uint_eq(n, 99);
+	ck_assert_int_eq(spanheap_span_alloc(h, 1, 0, &span), -ENOTCONN);
+	ck_assert_int_eq(spanheap_stats_json(h, &json), -ENOTCONN);
+	spanheap_close(h);
+	fake_join();
+	ck_assert_ptr_null(json);
+	ck_assert_uint_eq(fk.nreq[PROTO_GC], 1);
+	ck_assert_uint_eq(fk.nreq[PROTO_SPAN_ALLOC], 0);
+	ck_assert_uint_eq(fk.nreq[PROTO_STATS], 0);
+}
+END_TEST
+
+/* A STATS reply whose chunks stop coming. */
+static bool hook_stats_stall(struct fake *f, int cfd,
+			     const union fake_req *req)
+{
+	(void)f;
+	if (req->hdr.type != PROTO_STATS)
+		return false;
+	fake_chunk(cfd, req, "[", 1, true);
+	return true;
+}
+
+START_TEST(test_stats_stall)
+{
+	struct spanheap *h = NULL;
+	char *json = (char *)&sentinel;
+
+	fk.hook = hook_stats_stall;
+	fake_start();
+	ck_assert_int_eq(fake_connect_opts(SHORT_MS, &h), 0);
+	ck_assert_int_eq(spanheap_stats_json(h, &json), -ETIMEDOUT);
+	ck_assert_ptr_eq(json, &sentinel);
+	ck_assert_int_eq(spanheap_gc(h, NULL), -ENOTCONN);
+	spanheap_close(h);
+	fake_join();
+	ck_assert_uint_eq(fk.nreq[PROTO_GC], 0);
+}
+END_TEST
+
+/*
+ * A SCAVENGE answered with PROGRESS_N progress replies PROGRESS_GAP_MS
+ * apart, longer in all than PROGRESS_TIMEOUT_MS, then the final one; the
+ * second SCAVENGE's progress stops after three replies.
+ */
+#define PROGRESS_N 16
+#define PROGRESS_GAP_MS 50
+#define PROGRESS_TIMEOUT_MS 400
+
+static bool hook_scavenge_progress(struct fake *f, int cfd,
+				   const union fake_req *req)
+{
+	struct proto_scavenge_reply rep;
+	bool stall = f->nreq[PROTO_SCAVENGE] == 2;
+	int i;
+
+	if (req->hdr.type != PROTO_SCAVENGE)
+		return false;
+	for (i = 0; i < (stall ? 3 : PROGRESS_N); i++) {
+		fake_sleep_ms(PROGRESS_GAP_MS);
+		memset(&rep, 0, sizeof(rep));
+		fake_reply_hdr(&rep.hdr, req, 0);
+		rep.flags = PROTO_MORE;
+		rep.released = (uint64_t)i * PG;
+		fake_send(cfd, &rep, sizeof(rep), -1, 0);
+	}
+	if (stall)
+		return true;
+	memset(&rep, 0, sizeof(rep));
+	fake_reply_hdr(&rep.hdr, req, 0);
+	rep.released = FAKE_RELEASED;
+	fake_send(cfd, &rep, sizeof(rep), -1, 0);
+	return true;
+}
+
+START_TEST(test_scavenge_progress)
+{
+	struct spanheap *h = NULL;
+	uint64_t released = 0, freed = 0;
+
+	_Static_assert(PROGRESS_N * PROGRESS_GAP_MS > PROGRESS_TIMEOUT_MS,
+		       "the pass must outlast the time-out");
+	fk.hook = hook_scavenge_progress;
+	fake_start();
+	ck_assert_int_eq(fake_connect_opts(PROGRESS_TIMEOUT_MS, &h), 0);
+	ck_assert_int_eq(spanheap_scavenge(h, &released), 0);
+	ck_assert_uint_eq(released, FAKE_RELEASED);
+	/* In step: the next reply is GC's. */
+	ck_assert_int_eq(spanheap_gc(h, &freed), 0);
+	ck_assert_uint_eq(freed, FAKE_GC_FREED);
+
+	released = 99;
+	ck_assert_int_eq(spanheap_scavenge(h, &released), -ETIMEDOUT);
+	ck_assert_uint_eq(released, 99);
+	ck_assert_int_eq(spanheap_gc(h, NULL), -ENOTCONN);
+	spanheap_close(h);
+	fake_join();
+	ck_assert_uint_eq(fk.nreq[PROTO_SCAVENGE], 2);
+	ck_assert_uint_eq(fk.nreq[PROTO_GC], 1);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -493,6 +838,7 @@ static Suite *client_suite(void)
 	tc = fake_tcase("connect");
 	tcase_add_test(tc, test_connect_env);
 	tcase_add_test(tc, test_connect_name_truncated);
+	tcase_add_test(tc, test_connect_opts);
 	tcase_add_test(tc, test_connect_missing);
 	tcase_add_test(tc, test_connect_too_long);
 	tcase_add_test(tc, test_connect_refused);
@@ -506,6 +852,17 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_reply_malformed);
 	tcase_add_test(tc, test_daemon_hangs_up);
 	tcase_add_test(tc, test_daemon_gone);
+	suite_add_tcase(s, tc);
+
+	tc = fake_tcase("timeouts");
+	tcase_add_test(tc, test_connect_no_welcome);
+	tcase_add_test(tc, test_connect_backlog_full);
+	tcase_add_test(tc, test_timeout_env);
+	tcase_add_test(tc, test_timeout_none);
+	tcase_add_test(tc, test_timeout_signals);
+	tcase_add_test(tc, test_reply_late);
+	tcase_add_test(tc, test_stats_stall);
+	tcase_add_test(tc, test_scavenge_progress);
 	suite_add_tcase(s, tc);
 
 	tc = fake_tcase("control");
