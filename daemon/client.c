@@ -26,6 +26,12 @@
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 
+/* Is a request of the client waiting elsewhere (reads stay off)? */
+static bool client_waiting(const struct client *c)
+{
+	return c->scav_wait || c->deferred_type;
+}
+
 /* A connection that never says HELLO must not hold a slot forever. */
 static void on_hello_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -140,6 +146,8 @@ void client_destroy(struct client *c)
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	event_free(c->ev_hello);
+	if (c->ev_control)
+		event_free(c->ev_control);
 	if (c->pidfd >= 0)
 		close(c->pidfd);
 	close(c->fd);
@@ -231,7 +239,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 		client_destroy(c);
 		return;
 	}
-	if (!c->scav_wait)
+	if (!client_waiting(c))
 		event_add(c->ev_read, NULL);
 }
 
@@ -241,7 +249,7 @@ void client_resume(struct client *c)
 		return;		/* on_write resumes it */
 	if (c->closing)
 		client_destroy(c);
-	else
+	else if (!client_waiting(c))
 		event_add(c->ev_read, NULL);
 }
 

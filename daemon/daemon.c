@@ -86,6 +86,7 @@ static int watchdog_start(struct daemon *d)
 
 int daemon_init(struct daemon *d, const struct options *opt)
 {
+	const char *env;
 	struct heap_ops ops;
 	int r;
 
@@ -97,6 +98,9 @@ int daemon_init(struct daemon *d, const struct options *opt)
 	d->next_client_id = 1;
 	d->hello_timeout = (struct timeval){ DAEMON_HELLO_TIMEOUT_SEC, 0 };
 	d->start_ns = daemon_now();
+	d->control_interval_ns = DAEMON_CONTROL_INTERVAL_NS;
+	env = getenv("SPANHEAPD_HEAP_CHECK");
+	d->heap_check_gc = env && atoi(env) > 0;
 	TAILQ_INIT(&d->clients);
 	pthread_mutex_init(&d->heap_lock, NULL);
 	signal(SIGPIPE, SIG_IGN);

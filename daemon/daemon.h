@@ -35,6 +35,12 @@ struct event_base;
 /* A connection must say HELLO within this time, or it is dropped. */
 #define DAEMON_HELLO_TIMEOUT_SEC 10
 
+/*
+ * GC and SCAVENGE requests of one client are served at most once per
+ * interval; one that comes sooner waits for it (see dispatch.c).
+ */
+#define DAEMON_CONTROL_INTERVAL_NS (UINT64_C(100) * 1000000)
+
 /* One reply datagram waiting for the client's socket to take it. */
 struct outmsg {
 	STAILQ_ENTRY(outmsg) link;
@@ -61,8 +67,18 @@ struct client {
 	uint64_t scav_wait;	/* waiting for forced pass number N, or 0 */
 	uint32_t scav_seq;	/* the seq of that SCAVENGE request */
 	/*
-	 * Replies the socket did not take yet.  While any wait, the client's
-	 * requests are not read, so one client holds at most one reply.
+	 * The rate limit of GC and SCAVENGE (dispatch.c): when the last one
+	 * was served (0: never), and the one waiting for ev_control
+	 * (deferred_type 0: none); ev_control is made when first needed.
+	 */
+	uint64_t control_ns;
+	uint16_t deferred_type;
+	uint32_t deferred_seq;
+	struct event *ev_control;
+	/*
+	 * Replies the socket did not take yet.  While any wait (or a
+	 * deferred request, or a forced pass), the client's requests are not
+	 * read, so one client holds at most one reply.
 	 */
 	STAILQ_HEAD(, outmsg) outq;
 	struct heap_owner owner;	/* GUARDED_BY(d->heap_lock) */
@@ -114,6 +130,11 @@ struct daemon {
 	uint64_t forced_done;		/* GUARDED_BY(job_lock): last one served */
 	uint64_t forced_bytes;		/* GUARDED_BY(job_lock): what it released */
 	bool stats_file_failed;		/* logged once until it works again */
+	uint64_t heap_checks;		/* full heap_check() runs */
+	bool heap_check_gc;		/* SPANHEAPD_HEAP_CHECK: every GC */
+	/* dispatch.c: DAEMON_CONTROL_INTERVAL_NS; 0: none */
+	uint64_t control_interval_ns;
+	uint64_t control_deferred;	/* GC, SCAVENGE requests deferred */
 
 	TAILQ_HEAD(, client) clients;
 	unsigned int nclients;
@@ -163,8 +184,10 @@ int scavenger_start(struct daemon *d);
 void scavenger_stop(struct daemon *d);
 /*
  * A GC pass now: frees the clients whose process has exited, but
- * @except (the client asking, or NULL).  Returns the spans it freed, and
- * its pause in @ret_pause (may be NULL).
+ * @except (the client asking, or NULL).  @forced: the timer's pass,
+ * which also runs heap_check() (as every pass does with
+ * SPANHEAPD_HEAP_CHECK=1).  Returns the spans it freed, and its pause in
+ * @ret_pause (may be NULL).
  */
 uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except,
 		      uint64_t *ret_pause);

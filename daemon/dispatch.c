@@ -4,8 +4,13 @@
  * the heap under its lock, and queue the reply.  A request that fails
  * changes nothing: batch allocations are undone, batch frees are checked
  * in full before the first span is freed.
+ *
+ * GC and SCAVENGE, which cost a walk of every client or a release pass,
+ * are served at most once per d->control_interval_ns per client (see
+ * control_deferred()), so that no client can stall the others with them.
  */
 #include <errno.h>
+#include <event2/event.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,11 +196,78 @@ static void do_stats(struct client *c, const struct proto_hdr *req)
 	free(json);
 }
 
+static void on_control(evutil_socket_t fd, short what, void *arg);
+
+/* @ns as a timeout, rounded up: a timer never fires early. */
+static struct timeval timeval_of(uint64_t ns)
+{
+	uint64_t us = (ns + 999) / 1000;
+
+	return (struct timeval){ (time_t)(us / 1000000),
+				 (suseconds_t)(us % 1000000) };
+}
+
+/* The client's timer for deferred requests; NULL if none. */
+static struct event *control_timer(struct client *c)
+{
+	if (!c->ev_control)
+		c->ev_control = evtimer_new(c->d->base, on_control, c);
+	return c->ev_control;
+}
+
+/*
+ * Arm the timer for the end of the client's interval.  libevent measures
+ * timeouts from the time it cached at the start of the loop's turn, so
+ * the timer may fire a little early: on_control() checks and waits
+ * again for what is left.
+ */
+static void control_wait(struct client *c, uint64_t now)
+{
+	struct timeval tv = timeval_of(c->control_ns +
+				       c->d->control_interval_ns - now);
+
+	evtimer_add(c->ev_control, &tv);
+}
+
+/*
+ * GC and SCAVENGE cost more than other requests: a GC pass polls every
+ * client's pidfd, a forced release pass walks the heap on the scavenger
+ * thread.  So a client gets at most one of them per
+ * d->control_interval_ns.  One that comes sooner is not refused: it
+ * waits, with the client's reads off, until on_control() serves it when
+ * the interval has passed, with the reply it would have had.  A client
+ * that loops GC then costs the daemon at most 10 passes a second, and
+ * other clients are read in between.  Returns true if @req waits.
+ */
+static bool control_deferred(struct client *c, const struct proto_hdr *req)
+{
+	struct daemon *d = c->d;
+	uint64_t now = daemon_now();
+
+	if (!c->control_ns || now - c->control_ns >= d->control_interval_ns ||
+	    !control_timer(c)) {
+		c->control_ns = now;
+		return false;
+	}
+	c->deferred_type = req->type;
+	c->deferred_seq = req->seq;
+	d->control_deferred++;
+	event_del(c->ev_read);
+	control_wait(c, now);
+	return true;
+}
+
 /* Released in the background; the reply comes when that is done. */
+static void scavenge_start(struct client *c, uint32_t seq)
+{
+	c->scav_seq = seq;
+	scavenger_release_now(c);
+}
+
 static void do_scavenge(struct client *c, const struct proto_hdr *req)
 {
-	c->scav_seq = req->seq;
-	scavenger_release_now(c);
+	if (!control_deferred(c, req))
+		scavenge_start(c, req->seq);
 }
 
 void client_reply_scavenge(struct client *c, uint64_t released)
@@ -209,14 +281,44 @@ void client_reply_scavenge(struct client *c, uint64_t released)
 	client_resume(c);
 }
 
-static void do_gc(struct client *c, const struct proto_hdr *req)
+static void gc_reply(struct client *c, uint32_t seq)
 {
 	struct proto_gc_reply rep;
 
 	memset(&rep, 0, sizeof(rep));
-	proto_hdr_init(&rep.hdr, PROTO_GC | PROTO_REPLY, req->seq);
+	proto_hdr_init(&rep.hdr, PROTO_GC | PROTO_REPLY, seq);
 	rep.freed_spans = scavenger_gc(c->d, false, c, &rep.pause_ns);
 	reply(c, &rep, sizeof(rep), -1);
+}
+
+static void do_gc(struct client *c, const struct proto_hdr *req)
+{
+	if (!control_deferred(c, req))
+		gc_reply(c, req->seq);
+}
+
+/* A deferred request's time has come. */
+static void on_control(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	uint16_t type = c->deferred_type;
+	uint64_t now = daemon_now();
+
+	(void)fd, (void)what;
+	if (!type)
+		return;
+	if (now - c->control_ns < c->d->control_interval_ns) {
+		control_wait(c, now);
+		return;
+	}
+	c->deferred_type = 0;
+	c->control_ns = now;
+	if (type == PROTO_SCAVENGE) {
+		scavenge_start(c, c->deferred_seq);
+		return;
+	}
+	gc_reply(c, c->deferred_seq);
+	client_resume(c);
 }
 
 void dispatch_reject(struct client *c, const void *buf, size_t len, int err,

@@ -110,7 +110,7 @@ char *stats_json(struct daemon *d)
 		json_array_append_new(pj, json_integer((json_int_t)pauses[i]));
 	consumed = s.hs.sys - s.hs.released;
 	root = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-			 " s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
+			 " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
 			 " s:{s:I, s:I, s:I, s:o}}",
 			 "version", SPANHEAPD_VERSION,
 			 "uptime_ns", (json_int_t)(daemon_now() - d->start_ns),
@@ -130,6 +130,8 @@ char *stats_json(struct daemon *d)
 						 to_unix_ns(s.scav.last_gc) : 0),
 			 "num_gc", (json_int_t)s.scav.num_gc,
 			 "pause_total_ns", (json_int_t)s.scav.pause_total_ns,
+			 "heap_checks", (json_int_t)d->heap_checks,
+			 "control_deferred", (json_int_t)d->control_deferred,
 			 "pause_ns", pj,
 			 "scavenger", scavenger_json(&s.scav),
 			 "clients",

@@ -4,16 +4,19 @@
  * what no client can break.  SCAVENGE runs on the daemon's scavenger
  * thread and is answered in request order while other clients allocate,
  * free and leave; random datagrams and a client that never reads its
- * replies cannot hurt the daemon or other clients.
+ * replies cannot hurt the daemon or other clients; GC and SCAVENGE are
+ * rate-limited per client.
  */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/daemon/dispatch_fixture.h"
@@ -30,6 +33,23 @@ static uint32_t send_bare(int fd, uint16_t type)
 
 	wire_send(fd, &h, sizeof(h));
 	return seq;
+}
+
+static uint64_t stat_u64(int fd, const char *key)
+{
+	json_t *j = wire_stats(fd);
+	uint64_t v = wire_json_u64(j, key);
+
+	json_decref(j);
+	return v;
+}
+
+/* A daemon whose every GC pass checks the heap, asked for or not. */
+static void setup_heap_check(void)
+{
+	setenv("SPANHEAPD_HEAP_CHECK", "1", 1);
+	setup();
+	unsetenv("SPANHEAPD_HEAP_CHECK");
 }
 
 /* Replies come in the order of the requests, SCAVENGE's too. */
@@ -109,7 +129,7 @@ static void busy_step(struct busy *b)
  * SCAVENGE runs on the daemon's scavenger thread while other clients
  * allocate and free: every STATS snapshot keeps the identities, spans
  * never overlap, zeroed spans read as zeros, and the daemon's own
- * heap_check() (a GC pass) passes at the end.
+ * heap_check() (a GC pass, with SPANHEAPD_HEAP_CHECK) passes at the end.
  */
 START_TEST(test_scavenge_concurrent)
 {
@@ -143,6 +163,7 @@ START_TEST(test_scavenge_concurrent)
 					    sizeof(u.buf), NULL), 0);
 	}
 	wire_gc(b.fd);
+	ck_assert_uint_ge(stat_u64(b.fd, "heap_checks"), 1);
 	munmap(base, ARENA_PAGES * PG);
 	close(memfd);
 	close(a);
@@ -494,10 +515,11 @@ START_TEST(test_random_datagrams)
 		junk_step(&r, i);
 		good_step(&r, i);
 	}
-	/* A GC pass runs the daemon's own heap_check(). */
+	/* With SPANHEAPD_HEAP_CHECK, a GC runs the daemon's heap_check(). */
 	wire_gc(r.good);
 	j = wire_stats(r.good);
 	assert_identities(j);
+	ck_assert_uint_ge(wire_json_u64(j, "heap_checks"), 1);
 	for (size_t k = 0; k < r.junk.n; k++)
 		pages += r.junk.s[k].npages;
 	for (size_t k = 0; k < r.fine.n; k++)
@@ -571,13 +593,150 @@ START_TEST(test_stats_flood_bounded)
 }
 END_TEST
 
+/* ---- control requests ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Is a datagram waiting at @fd? */
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/*
+ * A client that pipelines GC after GC is answered at most once per
+ * 100 ms (DAEMON_CONTROL_INTERVAL_NS), every request in order, the ones
+ * that came too soon counted in control_deferred; another client's
+ * requests are served all the while.  The bound on the time is a lower
+ * one, and it follows from the rate limit: before it, the ten replies
+ * came at once.
+ */
+START_TEST(test_gc_rate_limited)
+{
+	enum { N = 10 };
+	union {
+		struct proto_gc_reply rep;
+		char buf[PROTO_REPLY_MAX];
+	} u;
+	int gc = wire_open(td.sock, "gc-loop"), other;
+	uint32_t seq[N];
+	uint64_t t0, elapsed, deferred0, rounds = 0, rounds_between = 0;
+	int got = 0;
+
+	other = wire_open(td.sock, "other");
+	deferred0 = stat_u64(other, "control_deferred");
+	t0 = mono_ns();
+	for (int i = 0; i < N; i++)
+		seq[i] = send_bare(gc, PROTO_GC);
+	while (got < N) {
+		/* Round trips of the other client, in order, all answered. */
+		assert_works(other);
+		rounds++;
+		if (got)
+			rounds_between++;
+		while (got < N && readable(gc)) {
+			ck_assert_int_eq(wire_reply(gc, PROTO_GC, seq[got],
+						    u.buf, sizeof(u.buf),
+						    NULL), 0);
+			got++;
+		}
+		ck_assert_uint_lt(rounds, 10000000);
+	}
+	elapsed = mono_ns() - t0;
+	ck_assert_msg(elapsed >= (N - 1) * UINT64_C(100000000),
+		      "%d GC replies in %llu ms", N,
+		      (unsigned long long)(elapsed / 1000000));
+	ck_assert_uint_ge(stat_u64(other, "control_deferred"), deferred0 + 1);
+	ck_assert_uint_ge(rounds_between, N - 1);
+	assert_works(gc);
+	fprintf(stderr, "gc rate limit: %d GCs answered in %llu ms, %llu "
+		"alloc+free round trips of another client meanwhile\n", N,
+		(unsigned long long)(elapsed / 1000000),
+		(unsigned long long)rounds);
+	close(gc);
+	close(other);
+}
+END_TEST
+
+/* SCAVENGE shares GC's limit; both replies still come, in order. */
+START_TEST(test_scavenge_rate_limited)
+{
+	union {
+		struct proto_scavenge_reply rep;
+		char buf[PROTO_REPLY_MAX];
+	} u;
+	int fd = wire_open(td.sock, "scavenge");
+	uint64_t deferred0 = stat_u64(fd, "control_deferred");
+	uint32_t s1, s2, s3;
+
+	s1 = send_bare(fd, PROTO_GC);
+	s2 = send_bare(fd, PROTO_SCAVENGE);
+	s3 = send_bare(fd, PROTO_SCAVENGE);
+	ck_assert_int_eq(wire_reply(fd, PROTO_GC, s1, u.buf, sizeof(u.buf),
+				    NULL), 0);
+	do
+		ck_assert_int_eq(wire_reply(fd, PROTO_SCAVENGE, s2, u.buf,
+					    sizeof(u.buf), NULL), 0);
+	while (u.rep.flags & PROTO_MORE);
+	do
+		ck_assert_int_eq(wire_reply(fd, PROTO_SCAVENGE, s3, u.buf,
+					    sizeof(u.buf), NULL), 0);
+	while (u.rep.flags & PROTO_MORE);
+	ck_assert_uint_ge(stat_u64(fd, "control_deferred"), deferred0 + 1);
+	close(fd);
+}
+END_TEST
+
+/*
+ * Clients that hang up while their GC or SCAVENGE waits for its turn:
+ * the daemon's fds go back to where they were, and it exits cleanly
+ * (under ASan, with no leak: the timer and the client are freed).
+ */
+START_TEST(test_deferred_hangup)
+{
+	int other = wire_open(td.sock, "stays");
+	unsigned int fds0 = wire_fd_count(td.pid), fds = 0;
+	json_t *j;
+
+	for (int i = 0; i < 20; i++) {
+		int fd = wire_open(td.sock, "leaves");
+
+		send_bare(fd, PROTO_GC);
+		send_bare(fd, i % 2 ? PROTO_SCAVENGE : PROTO_GC);
+		send_bare(fd, PROTO_STATS);
+		close(fd);
+	}
+	for (int i = 0; i < 3000; i++) {
+		fds = wire_fd_count(td.pid);
+		if (fds == fds0)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_eq(fds, fds0);
+	j = wire_stats(other);
+	ck_assert_uint_eq(wire_json_u64(json_object_get(j, "clients"),
+					"count"), 1);
+	json_decref(j);
+	assert_works(other);
+	close(other);
+}
+END_TEST
+
 static Suite *dispatch_robust_suite(void)
 {
 	Suite *s = suite_create("dispatch-robust");
 	TCase *tc;
 
 	tc = tcase_create("scavenge");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup_heap_check, teardown);
 	tcase_add_test(tc, test_scavenge_pipelined);
 	tcase_add_test(tc, test_scavenge_concurrent);
 	tcase_add_test(tc, test_scavenge_then_close);
@@ -585,7 +744,7 @@ static Suite *dispatch_robust_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("robustness");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup_heap_check, teardown);
 	tcase_add_test(tc, test_random_datagrams);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
@@ -593,6 +752,14 @@ static Suite *dispatch_robust_suite(void)
 	tc = tcase_create("flow_control");
 	tcase_add_checked_fixture(tc, setup_no_quarantine, teardown);
 	tcase_add_test(tc, test_stats_flood_bounded);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("control");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_gc_rate_limited);
+	tcase_add_test(tc, test_scavenge_rate_limited);
+	tcase_add_test(tc, test_deferred_hangup);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;

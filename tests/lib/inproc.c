@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+#include <check.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/lib/inproc.h"
+
+void inproc_start(struct daemon *d, uint64_t arena,
+		  inproc_release_fn *release, bool scavenger)
+{
+	struct heap_ops ops;
+
+	memset(d, 0, sizeof(*d));
+	d->opt.socket_path = "(in process)";
+	d->opt.socket_gid = (gid_t)-1;
+	d->opt.arena_size = arena;
+	d->opt.scavenge_after_ns = DEFAULT_SCAVENGE_AFTER_NS;
+	d->opt.gc_after_ns = DEFAULT_GC_AFTER_NS;
+	d->opt.max_clients = DEFAULT_MAX_CLIENTS;
+	d->listen_fd = -1;
+	d->next_client_id = 1;
+	d->hello_timeout = (struct timeval){ 10, 0 };
+	d->start_ns = daemon_now();
+	TAILQ_INIT(&d->clients);
+	pthread_mutex_init(&d->heap_lock, NULL);
+	/* The scavenger thread wakes the loop: libevent must know threads. */
+	ck_assert_int_eq(evthread_use_pthreads(), 0);
+	d->base = event_base_new();
+	ck_assert_ptr_nonnull(d->base);
+	ck_assert_int_eq(arena_create(arena, "inproc-arena", &d->arena), 0);
+	arena_heap_ops(d->arena, &ops);
+	if (release)
+		ops.release = release;
+	ck_assert_int_eq(heap_create(arena, &ops, &d->heap), 0);
+	if (scavenger)
+		ck_assert_int_eq(scavenger_start(d), 0);
+}
+
+void inproc_stop(struct daemon *d)
+{
+	struct client *c;
+
+	scavenger_stop(d);
+	while ((c = TAILQ_FIRST(&d->clients)))
+		client_destroy(c);
+	heap_destroy(d->heap);
+	arena_destroy(d->arena);
+	event_base_free(d->base);
+	pthread_mutex_destroy(&d->heap_lock);
+}
+
+struct client *inproc_client(struct daemon *d, int fd)
+{
+	struct client *c;
+
+	TAILQ_FOREACH(c, &d->clients, link)
+		if (c->fd == fd)
+			return c;
+	return NULL;
+}
+
+struct client *inproc_accept(struct daemon *d, int *ret_peer)
+{
+	struct client *c;
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
+					     SOCK_CLOEXEC, 0, sv), 0);
+	client_accept(d, sv[0]);
+	c = inproc_client(d, sv[0]);
+	ck_assert_ptr_nonnull(c);
+	*ret_peer = sv[1];
+	return c;
+}
+
+void inproc_turn(struct daemon *d)
+{
+	ck_assert_int_ge(event_base_loop(d->base, EVLOOP_NONBLOCK), 0);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+size_t inproc_recv(struct daemon *d, int peer, void *buf, size_t len)
+{
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct timeval tick = { 0, 100000 };
+	uint64_t t0 = mono_ms();
+
+	while (mono_ms() - t0 < 30000) {
+		struct iovec iov = { buf, len };
+		struct msghdr msg = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+		};
+		ssize_t n;
+
+		n = recvmsg(peer, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n >= 0) {
+			for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm;
+			     cm = CMSG_NXTHDR(&msg, cm)) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+				close(fd);
+			}
+			ck_assert(!(msg.msg_flags & MSG_TRUNC));
+			return (size_t)n;
+		}
+		ck_assert_int_eq(errno, EAGAIN);
+		/* A turn that waits, but not forever if nothing comes. */
+		event_base_loopexit(d->base, &tick);
+		ck_assert_int_ge(event_base_loop(d->base, EVLOOP_ONCE), 0);
+	}
+	ck_abort_msg("no reply came in 30 s");
+	return 0;
+}
+
+struct client *inproc_welcomed(struct daemon *d, const char *name,
+			       int *ret_peer)
+{
+	struct proto_hello h;
+	struct proto_welcome w;
+	struct client *c = inproc_accept(d, ret_peer);
+
+	memset(&h, 0, sizeof(h));
+	proto_hdr_init(&h.hdr, PROTO_HELLO, 0);
+	strncpy(h.name, name, sizeof(h.name) - 1);
+	ck_assert_int_eq(send(*ret_peer, &h, sizeof(h), 0), sizeof(h));
+	ck_assert_uint_eq(inproc_recv(d, *ret_peer, &w, sizeof(w)), sizeof(w));
+	ck_assert_int_eq(w.hdr.status, 0);
+	ck_assert(c->welcomed);
+	return c;
+}
