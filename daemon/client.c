@@ -7,11 +7,19 @@
  * not take one, it waits in the client's queue, the client's read event
  * is switched off and its write event on: a client that stops reading
  * its replies stops being read, so it can never make the daemon hold more
- * than one reply for it, and other clients are not disturbed.
+ * than one reply for it, and other clients are not disturbed.  A STATS
+ * or CLIENTS reply is one entry of the queue, whatever its length: its
+ * text is made (or the cached MemStats text referenced) only when the
+ * socket can take the first chunk, each chunk is made (a header and a
+ * slice of the text, no copy) when the socket has taken the one before,
+ * and the client is read again only once the last is sent.  So a client
+ * that pipelines STATS without reading costs the daemon one small queue
+ * entry, and no text.
  */
 #include <errno.h>
 #include <event2/event.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -30,6 +38,14 @@ static void on_write(evutil_socket_t fd, short what, void *arg);
 static bool client_waiting(const struct client *c)
 {
 	return c->scav_wait || c->deferred_type;
+}
+
+static void free_msg(struct outmsg *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	stats_blob_put(m->blob);
+	free(m);
 }
 
 /* A connection that never says HELLO must not hold a slot forever. */
@@ -139,10 +155,10 @@ void client_destroy(struct client *c)
 			    (unsigned long long)npages);
 	while ((m = STAILQ_FIRST(&c->outq))) {
 		STAILQ_REMOVE_HEAD(&c->outq, link);
-		if (m->fd >= 0)
-			close(m->fd);
-		free(m);
+		free_msg(m);
 	}
+	if (c->welcomed)
+		stats_changed(d);
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	event_free(c->ev_hello);
@@ -157,15 +173,17 @@ void client_destroy(struct client *c)
 	server_resume_accept(d);	/* its fds are free now */
 }
 
-/* Send one datagram; 0 sent, -EAGAIN if the socket is full, or -errno. */
-static int send_one(int fd, const void *buf, size_t len, int pass_fd)
+/*
+ * Send one datagram of @iov; 0 sent, -EAGAIN if the socket is full, or
+ * -errno.
+ */
+static int send_iov(int fd, struct iovec *iov, size_t iovlen, int pass_fd)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { (void *)(uintptr_t)buf, len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovlen };
 	ssize_t n;
 
 	if (pass_fd >= 0) {
@@ -188,19 +206,100 @@ static int send_one(int fd, const void *buf, size_t len, int pass_fd)
 	return 0;
 }
 
+/* The head of a struct proto_stats_reply, before its text. */
+struct chunk_hdr {
+	struct proto_hdr hdr;
+	uint32_t len;
+	uint32_t flags;
+};
+_Static_assert(sizeof(struct chunk_hdr) ==
+		       offsetof(struct proto_stats_reply, data),
+	       "chunk_hdr");
+
+/*
+ * Send the next chunk of @m's text.  Returns 1 when it was the last, 0
+ * when more follow, -EAGAIN if the socket is full, or -errno.
+ */
+static int send_chunk(int fd, struct outmsg *m)
+{
+	size_t left = m->blob->len - m->off;
+	size_t n = left < PROTO_CHUNK_MAX ? left : PROTO_CHUNK_MAX;
+	struct chunk_hdr h;
+	struct iovec iov[2] = {
+		{ &h, sizeof(h) },
+		{ m->blob->text + m->off, n },
+	};
+	int r;
+
+	memset(&h, 0, sizeof(h));
+	proto_hdr_init(&h.hdr, m->req.type | PROTO_REPLY, m->req.seq);
+	h.len = (uint32_t)n;
+	h.flags = n < left ? PROTO_MORE : 0;
+	r = send_iov(fd, iov, 2, -1);
+	if (r < 0)
+		return r;
+	m->off += n;
+	return n == left;
+}
+
+/* The reply to @req when its text cannot be made: a bare -ENOMEM. */
+static int send_nomem(int fd, const struct text_req *req)
+{
+	struct proto_hdr h;
+	struct iovec iov = { &h, sizeof(h) };
+
+	proto_hdr_init(&h, req->type | PROTO_REPLY, req->seq);
+	h.status = -ENOMEM;
+	return send_iov(fd, &iov, 1, -1);
+}
+
+/* Send all of @m the socket takes; 0 when it is all sent, or -errno. */
+static int send_msg(struct client *c, struct outmsg *m)
+{
+	struct iovec iov = { m->buf, m->len };
+	int r;
+
+	if (!m->text)
+		return send_iov(c->fd, &iov, 1, m->fd);
+	if (!m->blob) {
+		m->blob = stats_text(c->d, &m->req);
+		if (!m->blob)
+			return send_nomem(c->fd, &m->req);
+	}
+	do
+		r = send_chunk(c->fd, m);
+	while (r == 0);
+	/* A text not begun is made again when it can go: the freshest. */
+	if (r == -EAGAIN && !m->off && !m->given) {
+		stats_blob_put(m->blob);
+		m->blob = NULL;
+	}
+	return r < 0 ? r : 0;
+}
+
+/* Wait for the socket to take @m: nothing more is read meanwhile. */
+static void enqueue(struct client *c, struct outmsg *m)
+{
+	STAILQ_INSERT_TAIL(&c->outq, m, link);
+	event_del(c->ev_read);
+	event_add(c->ev_write, NULL);
+}
+
 int client_send(struct client *c, const void *buf, size_t len, int fd)
 {
+	struct iovec iov = { (void *)(uintptr_t)buf, len };
 	struct outmsg *m;
 	int r;
 
 	if (STAILQ_EMPTY(&c->outq)) {
-		r = send_one(c->fd, buf, len, fd);
+		r = send_iov(c->fd, &iov, 1, fd);
 		if (r != -EAGAIN)
 			return r;
 	}
 	m = malloc(sizeof(*m) + len);
 	if (!m)
 		return -ENOMEM;
+	memset(m, 0, sizeof(*m));
 	m->fd = fd >= 0 ? dup(fd) : -1;
 	if (fd >= 0 && m->fd < 0) {
 		free(m);
@@ -208,10 +307,51 @@ int client_send(struct client *c, const void *buf, size_t len, int fd)
 	}
 	m->len = len;
 	memcpy(m->buf, buf, len);
-	STAILQ_INSERT_TAIL(&c->outq, m, link);
-	event_del(c->ev_read);
-	event_add(c->ev_write, NULL);
+	enqueue(c, m);
 	return 0;
+}
+
+int client_send_blob(struct client *c, const struct text_req *req,
+		     struct stats_blob *blob)
+{
+	struct outmsg head = { .fd = -1, .text = true, .given = blob != NULL,
+			       .req = *req, .blob = blob };
+	struct outmsg *m;
+	int r;
+
+	/* From here on @head holds a reference of its own, if any. */
+	if (blob)
+		blob->refs++;
+	if (STAILQ_EMPTY(&c->outq)) {
+		r = send_msg(c, &head);
+		if (r != -EAGAIN) {
+			stats_blob_put(head.blob);
+			return r;
+		}
+	}
+	m = malloc(sizeof(*m));
+	if (!m) {
+		stats_blob_put(head.blob);
+		return -ENOMEM;
+	}
+	*m = head;
+	enqueue(c, m);
+	return 0;
+}
+
+int client_send_text(struct client *c, const struct text_req *req)
+{
+	return client_send_blob(c, req, NULL);
+}
+
+unsigned int client_queued(const struct client *c)
+{
+	const struct outmsg *m;
+	unsigned int n = 0;
+
+	STAILQ_FOREACH(m, &c->outq, link)
+		n++;
+	return n;
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
@@ -222,7 +362,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd, (void)what;
 	while ((m = STAILQ_FIRST(&c->outq))) {
-		r = send_one(c->fd, m->buf, m->len, m->fd);
+		r = send_msg(c, m);
 		if (r == -EAGAIN)
 			return;
 		if (r < 0) {
@@ -230,9 +370,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		STAILQ_REMOVE_HEAD(&c->outq, link);
-		if (m->fd >= 0)
-			close(m->fd);
-		free(m);
+		free_msg(m);
 	}
 	event_del(c->ev_write);
 	if (c->closing) {

@@ -174,6 +174,7 @@ void daemon_fini(struct daemon *d)
 		event_free(d->ev_watchdog);
 	while ((c = TAILQ_FIRST(&d->clients)))
 		client_destroy(c);
+	stats_fini(d);
 	if (d->ev_sigterm)
 		event_free(d->ev_sigterm);
 	if (d->ev_sigint)

@@ -41,10 +41,52 @@ struct event_base;
  */
 #define DAEMON_CONTROL_INTERVAL_NS (UINT64_C(100) * 1000000)
 
-/* One reply datagram waiting for the client's socket to take it. */
+/* STATS lists at most this many clients; CLIENTS pages give them all. */
+#define STATS_LIST_MAX 64
+
+/*
+ * The MemStats text is reused while nothing it shows has changed, for
+ * at most this long: the fields that always move (uptime_ns,
+ * arena_resident, a client's requests) are never older.
+ */
+#define STATS_MAX_AGE_NS (UINT64_C(100) * 1000000)
+
+/*
+ * A reply text (MemStats, a CLIENTS page) shared by the cache and every
+ * client it is being sent to.  Loop thread only.
+ */
+struct stats_blob {
+	unsigned int refs;
+	size_t len;		/* bytes of text, no NUL counted */
+	char text[];
+};
+
+/*
+ * A STATS or CLIENTS request whose text is made when its reply goes out:
+ * @after and @max are CLIENTS' (see stats_text()).
+ */
+struct text_req {
+	uint16_t type;
+	uint32_t seq;
+	uint32_t after, max;
+};
+
+/*
+ * One reply waiting for the client's socket to take it: a datagram of
+ * @len bytes in @buf; or, if @text, the chunks of the STATS or CLIENTS
+ * reply to @req, made one at a time from @blob as the socket takes them
+ * (@off bytes of it sent so far).  @blob is made when the first chunk
+ * goes out, and dropped if the socket does not take it: a reply that
+ * waits holds no text, and gets the freshest.
+ */
 struct outmsg {
 	STAILQ_ENTRY(outmsg) link;
 	int fd;			/* to pass with it, or -1 */
+	bool text;
+	bool given;		/* @blob came made: keep it */
+	struct text_req req;
+	struct stats_blob *blob;	/* a reference, or NULL */
+	size_t off;
 	size_t len;
 	unsigned char buf[];
 };
@@ -78,7 +120,9 @@ struct client {
 	/*
 	 * Replies the socket did not take yet.  While any wait (or a
 	 * deferred request, or a forced pass), the client's requests are not
-	 * read, so one client holds at most one reply.
+	 * read, so one client holds at most one reply: one datagram, or a
+	 * STATS or CLIENTS reply whose text is made when it can go out and
+	 * sent a chunk at a time.
 	 */
 	STAILQ_HEAD(, outmsg) outq;
 	struct heap_owner owner;	/* GUARDED_BY(d->heap_lock) */
@@ -130,6 +174,12 @@ struct daemon {
 	uint64_t forced_done;		/* GUARDED_BY(job_lock): last one served */
 	uint64_t forced_bytes;		/* GUARDED_BY(job_lock): what it released */
 	bool stats_file_failed;		/* logged once until it works again */
+
+	/* stats.c: the MemStats text, rebuilt only when stats_gen moved. */
+	uint64_t stats_gen;		/* bumped by stats_changed() */
+	struct stats_blob *stats_cache;	/* a reference, or NULL */
+	uint64_t stats_cache_gen;	/* stats_key() when it was built */
+	uint64_t stats_cache_ns;	/* daemon_now() when it was built */
 	uint64_t heap_checks;		/* full heap_check() runs */
 	bool heap_check_gc;		/* SPANHEAPD_HEAP_CHECK: every GC */
 	/* dispatch.c: DAEMON_CONTROL_INTERVAL_NS; 0: none */
@@ -171,6 +221,21 @@ void client_destroy(struct client *c);
 void client_resume(struct client *c);
 /* Queue a reply (with @fd to pass, or -1); it is sent in order. */
 int client_send(struct client *c, const void *buf, size_t len, int fd);
+/*
+ * Queue the chunked reply (struct proto_stats_reply) to @req, STATS or
+ * CLIENTS.  Its text is made (stats_text()) when the socket can take
+ * the first chunk, and each further chunk when the socket has taken the
+ * one before.
+ */
+int client_send_text(struct client *c, const struct text_req *req);
+/*
+ * The same with the text @blob made already (tests), of which the client
+ * takes a reference if it must wait; NULL: made as for client_send_text().
+ */
+int client_send_blob(struct client *c, const struct text_req *req,
+		     struct stats_blob *blob);
+/* Replies not yet taken by the socket: 0, or 1 (a chunked one counts 1). */
+unsigned int client_queued(const struct client *c);
 
 /* dispatch.c: validate one request and answer it */
 void client_reply_scavenge(struct client *c, uint64_t released);
@@ -201,8 +266,23 @@ void scavenger_queue_departed_locked(void *d, uint64_t page,
 				     uint64_t npages);
 void scavenger_release_departed(struct daemon *d);
 
-/* stats.c: MemStats as JSON; the caller frees the string */
-char *stats_json(struct daemon *d);
+/* stats.c: MemStats as JSON, and the CLIENTS pages */
+/* Something MemStats shows has changed: the next STATS rebuilds it. */
+void stats_changed(struct daemon *d);
+/* A reference to the MemStats text, built if stale; NULL if out of memory. */
+struct stats_blob *stats_get(struct daemon *d);
+/*
+ * A CLIENTS page: the welcomed clients of id above @after, in id order,
+ * at most @max.  A new reference; NULL if out of memory.
+ */
+struct stats_blob *stats_clients_page(struct daemon *d, uint32_t after,
+				      uint32_t max);
+/* The text of the reply to @req: stats_get() or stats_clients_page(). */
+struct stats_blob *stats_text(struct daemon *d, const struct text_req *req);
+/* Drop a reference; NULL is fine. */
+void stats_blob_put(struct stats_blob *b);
+/* Drop the cached text (at exit). */
+void stats_fini(struct daemon *d);
 /* Rewrite the stats file (if any) and the systemd status line. */
 void stats_publish(struct daemon *d);
 

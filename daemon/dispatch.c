@@ -5,9 +5,12 @@
  * changes nothing: batch allocations are undone, batch frees are checked
  * in full before the first span is freed.
  *
- * GC and SCAVENGE, which cost a walk of every client or a release pass,
- * are served at most once per d->control_interval_ns per client (see
- * control_deferred()), so that no client can stall the others with them.
+ * Every request costs the daemon a bounded amount, whatever the size of
+ * the arena or the number of clients, so that no client can stall the
+ * others: STATS is a cached text (stats.c), CLIENTS a page of at most
+ * PROTO_CLIENTS_PAGE clients, and GC and SCAVENGE, which cost a walk of
+ * every client or a release pass, are served at most once per
+ * d->control_interval_ns per client (see control_deferred()).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -163,37 +166,26 @@ static void do_free(struct client *c, const struct proto_free *req)
 	reply(c, &rep, sizeof(rep), -1);
 }
 
+/* The chunked reply to STATS or CLIENTS; its text is made as it goes. */
+static void reply_text(struct client *c, const struct text_req *req)
+{
+	if (client_send_text(c, req) < 0)
+		c->closing = true;
+}
+
 static void do_stats(struct client *c, const struct proto_hdr *req)
 {
-	struct proto_stats_reply *rep;
-	char *json = stats_json(c->d);
-	size_t len, off = 0;
+	struct text_req t = { req->type, req->seq, 0, 0 };
 
-	if (!json) {
-		reply_status(c, req, -ENOMEM);
-		return;
-	}
-	rep = malloc(sizeof(*rep));
-	if (!rep) {
-		free(json);
-		reply_status(c, req, -ENOMEM);
-		return;
-	}
-	len = strlen(json);
-	do {
-		size_t n = len - off < PROTO_CHUNK_MAX ? len - off :
-							 PROTO_CHUNK_MAX;
+	reply_text(c, &t);
+}
 
-		memset(rep, 0, proto_stats_reply_size(0));
-		proto_hdr_init(&rep->hdr, PROTO_STATS | PROTO_REPLY, req->seq);
-		rep->len = (uint32_t)n;
-		rep->flags = off + n < len ? PROTO_MORE : 0;
-		memcpy(rep->data, json + off, n);
-		reply(c, rep, proto_stats_reply_size((uint32_t)n), -1);
-		off += n;
-	} while (off < len && !c->closing);
-	free(rep);
-	free(json);
+static void do_clients(struct client *c, const struct proto_clients *req)
+{
+	struct text_req t = { req->hdr.type, req->hdr.seq, req->after,
+			      req->max };
+
+	reply_text(c, &t);
 }
 
 static void on_control(evutil_socket_t fd, short what, void *arg);
@@ -313,6 +305,7 @@ static void on_control(evutil_socket_t fd, short what, void *arg)
 	}
 	c->deferred_type = 0;
 	c->control_ns = now;
+	stats_changed(c->d);
 	if (type == PROTO_SCAVENGE) {
 		scavenge_start(c, c->deferred_seq);
 		return;
@@ -332,6 +325,7 @@ void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
 	 * A client cannot fill the log: the first few of each are enough,
 	 * and clients that come and go are limited together.
 	 */
+	stats_changed(c->d);
 	if (c->nbad < UINT64_MAX)
 		c->nbad++;
 	if (c->nbad <= 10)
@@ -351,6 +345,7 @@ void dispatch_request(struct client *c, const void *buf, size_t len)
 		struct proto_hello hello;
 		struct proto_alloc alloc;
 		struct proto_free free;
+		struct proto_clients clients;
 	} m;
 	int r = proto_check_request(buf, len);
 
@@ -369,6 +364,9 @@ void dispatch_request(struct client *c, const void *buf, size_t len)
 		dispatch_reject(c, buf, len, -EPROTO, "before HELLO:");
 		return;
 	}
+	/* What MemStats shows changes with every request but these. */
+	if (m.hdr.type != PROTO_STATS && m.hdr.type != PROTO_CLIENTS)
+		stats_changed(c->d);
 	switch (m.hdr.type) {
 	case PROTO_HELLO:
 		do_hello(c, &m.hello);
@@ -389,8 +387,7 @@ void dispatch_request(struct client *c, const void *buf, size_t len)
 		do_gc(c, &m.hdr);
 		break;
 	case PROTO_CLIENTS:
-		/* Not served yet: the client list is in STATS. */
-		reply_status(c, &m.hdr, -EOPNOTSUPP);
+		do_clients(c, &m.clients);
 		break;
 	}
 }

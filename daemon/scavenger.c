@@ -106,6 +106,7 @@ uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except,
 	t1 = daemon_now();
 	scav_gc_record(&d->scav, t0, t1, forced);
 	daemon_heap_unlock(d);
+	stats_changed(d);
 	if (ret_pause)
 		*ret_pause = t1 - t0;
 	return freed;
@@ -245,6 +246,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	done = d->forced_done;
 	bytes = d->forced_bytes;
 	pthread_mutex_unlock(&d->job_lock);
+	stats_changed(d);
 	log_release_errors(d);
 	for (c = TAILQ_FIRST(&d->clients); c; c = next) {
 		next = TAILQ_NEXT(c, link);

@@ -2,9 +2,10 @@
 /*
  * Tests for daemon/dispatch.c and daemon/client.c in process (see
  * tests/lib/inproc.h), where the test turns the event loop itself and
- * looks at a client between turns: GC and SCAVENGE beyond the rate
- * limit wait for the client's timer, and nothing is lost when such a
- * client hangs up.
+ * looks at a client's queue between turns: a STATS reply is sent a chunk
+ * at a time and a client that pipelines STATS without reading holds at
+ * most one reply; GC and SCAVENGE beyond the rate limit wait for the
+ * client's timer, and nothing is lost when such a client hangs up.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -70,6 +71,135 @@ static void assert_served(int peer, uint32_t seq)
 			 0);
 	ck_assert_int_eq(u.f.hdr.status, 0);
 }
+
+/*
+ * Receive every chunk of the STATS reply to @seq at @peer and check that
+ * they join into @len bytes; returns the chunk count.
+ */
+static unsigned int recv_text(int peer, uint16_t type, uint32_t seq,
+			      char *text, size_t max, size_t *ret_len)
+{
+	static union {
+		struct proto_stats_reply r;
+		char buf[PROTO_REPLY_MAX];
+	} u;
+	unsigned int chunks = 0;
+	size_t len = 0, n;
+
+	do {
+		n = inproc_recv(&d, peer, u.buf, sizeof(u.buf));
+		ck_assert_msg(proto_check_reply(u.buf, n, type, seq) == 0,
+			      "chunk %u of the reply to seq %u is wrong",
+			      chunks, seq);
+		ck_assert_int_eq(u.r.hdr.status, 0);
+		ck_assert_uint_le(len + u.r.len, max);
+		memcpy(text + len, u.r.data, u.r.len);
+		len += u.r.len;
+		chunks++;
+	} while (u.r.flags & PROTO_MORE);
+	*ret_len = len;
+	return chunks;
+}
+
+/* ---- chunks ---- */
+
+/*
+ * A text of several chunks goes out one chunk at a time: the client's
+ * queue holds one entry, however many chunks are left, and reading
+ * stays off until the last is sent.
+ */
+START_TEST(test_blob_chunk_at_a_time)
+{
+	enum { LEN = 3 * PROTO_CHUNK_MAX + 1000 };
+	static char got[LEN];
+	struct stats_blob *b = malloc(sizeof(*b) + LEN + 1);
+	struct text_req req = { PROTO_STATS, 7, 0, 0 };
+	struct client *c;
+	int peer, sndbuf = PROTO_CHUNK_MAX;
+	unsigned int chunks;
+	size_t len;
+
+	ck_assert_ptr_nonnull(b);
+	b->refs = 1;
+	b->len = LEN;
+	for (size_t i = 0; i < LEN; i++)
+		b->text[i] = (char)('a' + i % 26);
+	b->text[LEN] = 0;
+	c = inproc_accept(&d, &peer);
+	/* A small buffer: the socket takes one chunk at a time. */
+	ck_assert_int_eq(setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+				    sizeof(sndbuf)), 0);
+	ck_assert_int_eq(client_send_blob(c, &req, b), 0);
+	ck_assert_uint_eq(client_queued(c), 1);
+	ck_assert_uint_eq(b->refs, 2);
+	ck_assert(!event_pending(c->ev_read, EV_READ, NULL));
+	stats_blob_put(b);
+	chunks = recv_text(peer, PROTO_STATS, 7, got, sizeof(got), &len);
+	ck_assert_uint_eq(chunks, 4);
+	ck_assert_uint_eq(len, LEN);
+	for (size_t i = 0; i < LEN; i++)
+		if (got[i] != (char)('a' + i % 26))
+			ck_abort_msg("byte %zu of the text is wrong", i);
+	inproc_turn(&d);
+	ck_assert_uint_eq(client_queued(c), 0);
+	ck_assert(event_pending(c->ev_read, EV_READ, NULL));
+	close(peer);
+}
+END_TEST
+
+/*
+ * A client pipelines STATS and does not read, among 120 others with
+ * long names: the daemon holds at most one reply for it at any time
+ * (before, every chunk of a reply was queued at once), serves the others
+ * meanwhile, and the client gets every reply in order once it reads.
+ */
+START_TEST(test_stats_pipelined_one_queued)
+{
+	enum { OTHERS = 120, MAX = 400 };
+	static char text[1 << 20];
+	char name[PROTO_NAME_MAX];
+	int peers[OTHERS], flood, other;
+	struct client *c;
+	uint32_t sent = 0;
+	unsigned int most = 0;
+	size_t len;
+
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	for (int i = 0; i < OTHERS; i++)
+		inproc_welcomed(&d, name, &peers[i]);
+	c = inproc_welcomed(&d, "flood", &flood);
+	inproc_welcomed(&d, "other", &other);
+	while (sent < MAX) {
+		struct proto_hdr h;
+
+		proto_hdr_init(&h, PROTO_STATS, 1000 + sent);
+		if (send(flood, &h, sizeof(h), MSG_DONTWAIT) != sizeof(h))
+			break;
+		sent++;
+	}
+	ck_assert_uint_gt(sent, 10);
+	for (int turn = 0; turn < 2000; turn++) {
+		inproc_turn(&d);
+		if (client_queued(c) > most)
+			most = client_queued(c);
+		if (turn % 200 == 0)
+			assert_served(other, 10 * (uint32_t)turn + 1);
+	}
+	ck_assert_uint_eq(most, 1);
+	for (uint32_t i = 0; i < sent; i++) {
+		recv_text(flood, PROTO_STATS, 1000 + i, text, sizeof(text),
+			  &len);
+		ck_assert_int_eq(text[0], '{');
+		ck_assert_uint_le(client_queued(c), 1);
+	}
+	assert_served(flood, 1);
+	for (int i = 0; i < OTHERS; i++)
+		close(peers[i]);
+	close(flood);
+	close(other);
+}
+END_TEST
 
 /* ---- rate limit ---- */
 
@@ -152,11 +282,18 @@ static Suite *dispatch_flow_suite(void)
 	Suite *s = suite_create("dispatch-flow");
 	TCase *tc;
 
+	tc = tcase_create("chunks");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_blob_chunk_at_a_time);
+	tcase_add_test(tc, test_stats_pipelined_one_queued);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("rate_limit");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_gc_deferred);
 	tcase_add_test(tc, test_deferred_hangup);
 	suite_add_tcase(s, tc);
+
 	return s;
 }
 

@@ -444,28 +444,169 @@ START_TEST(test_stats_identities_and_client)
 }
 END_TEST
 
-/* A STATS too big for one reply comes in chunks that make one object. */
-START_TEST(test_stats_chunks)
+/* The ids of a clients list (MemStats' or a CLIENTS page's) in @ids. */
+static size_t list_ids(const json_t *list, uint64_t *ids, size_t max)
+{
+	const json_t *c;
+	size_t i;
+
+	ck_assert_msg(json_is_array(list), "no client list");
+	ck_assert_uint_le(json_array_size(list), max);
+	json_array_foreach(list, i, c)
+		ids[i] = wire_json_u64(c, "id");
+	return json_array_size(list);
+}
+
+/*
+ * STATS lists the first 64 clients by id, however many there are
+ * (before, every client, in a text that grew without bound): count is
+ * all of them, listed the 64.
+ */
+START_TEST(test_stats_list_bounded)
 {
 	enum { N = 150 };
 	char name[PROTO_NAME_MAX];
-	unsigned int chunks;
+	struct proto_welcome w;
+	uint64_t ids[N], first = 0;
 	int fd[N];
-	json_t *j;
+	json_t *j, *cl;
+	size_t n;
 
 	memset(name, 'c', sizeof(name));
-	for (int i = 0; i < N; i++)
-		fd[i] = wire_open(td.sock, name);
-	j = wire_stats_recv(fd[0], wire_stats_send(fd[0]), &chunks);
-	ck_assert_uint_ge(chunks, 2);
-	ck_assert_uint_eq(wire_json_u64(json_object_get(j, "clients"),
-					"count"), N);
-	ck_assert_uint_eq(json_array_size(json_object_get(
-				  json_object_get(j, "clients"), "list")), N);
+	for (int i = 0; i < N; i++) {
+		fd[i] = wire_connect(td.sock);
+		ck_assert_int_eq(wire_hello(fd[i], name, &w, NULL), 0);
+		if (i == 0)
+			first = w.client_id;
+	}
+	j = wire_stats(fd[0]);
 	assert_identities(j);
+	cl = json_object_get(j, "clients");
+	ck_assert_uint_eq(wire_json_u64(cl, "count"), N);
+	ck_assert_uint_eq(wire_json_u64(cl, "listed"), 64);
+	n = list_ids(json_object_get(cl, "list"), ids, N);
+	ck_assert_uint_eq(n, 64);
+	/* The first 64 by id: ours, as we connected in order. */
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(ids[i], first + i);
 	json_decref(j);
 	for (int i = 0; i < N; i++)
 		close(fd[i]);
+}
+END_TEST
+
+/*
+ * Walk every CLIENTS page of @max from @fd: each client once, in id
+ * order, and "next" the last id of a page but the last (0).  Returns
+ * how many, their ids in @ids.
+ */
+static size_t walk_pages(int fd, uint32_t max, uint64_t *ids, size_t room)
+{
+	uint32_t after = 0;
+	size_t total = 0;
+
+	for (;;) {
+		json_t *page = wire_clients(fd, after, max);
+		size_t n = list_ids(json_object_get(page, "clients"),
+				    ids + total, max);
+		uint64_t next = wire_json_u64(page, "next");
+
+		ck_assert_uint_le(total + n, room);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_uint_gt(ids[total + i],
+					  total + i ? ids[total + i - 1] :
+						      after);
+		total += n;
+		json_decref(page);
+		if (!next)
+			break;
+		ck_assert_uint_eq(n, max);
+		ck_assert_uint_eq(next, ids[total - 1]);
+		after = (uint32_t)next;
+	}
+	return total;
+}
+
+/* CLIENTS pages give every client exactly once, in id order. */
+START_TEST(test_clients_pages)
+{
+	enum { N = 150 };
+	uint64_t want[N], got[N + 1];
+	struct proto_welcome w;
+	int fd[N];
+	size_t n;
+
+	for (int i = 0; i < N; i++) {
+		fd[i] = wire_connect(td.sock);
+		ck_assert_int_eq(wire_hello(fd[i], "paged", &w, NULL), 0);
+		want[i] = w.client_id;
+	}
+	n = walk_pages(fd[7], PROTO_CLIENTS_PAGE, got, N + 1);
+	ck_assert_uint_eq(n, N);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(got[i], want[i]);
+	/* Smaller pages, and a page that ends exactly at the last. */
+	ck_assert_uint_eq(walk_pages(fd[7], 7, got, N + 1), N);
+	ck_assert_uint_eq(walk_pages(fd[7], 50, got, N + 1), N);
+	/* Clients that come and go between pages do not upset the walk. */
+	{
+		json_t *page = wire_clients(fd[0], 0, 64);
+		uint32_t after = (uint32_t)wire_json_u64(page, "next");
+
+		json_decref(page);
+		close(fd[100]);
+		fd[100] = wire_open(td.sock, "late");
+		page = wire_clients(fd[0], after, 64);
+		n = list_ids(json_object_get(page, "clients"), got, 64);
+		ck_assert_uint_eq(got[0], want[64]);
+		json_decref(page);
+	}
+	for (int i = 0; i < N; i++)
+		close(fd[i]);
+}
+END_TEST
+
+/* A CLIENTS page's entries are MemStats' entries; bad pages are refused. */
+START_TEST(test_clients_entries)
+{
+	struct proto_welcome w;
+	struct proto_clients req;
+	int fd = wire_connect(td.sock);
+	json_t *page, *list, *c;
+	uint32_t seq;
+
+	ck_assert_int_eq(wire_hello(fd, "entry", &w, NULL), 0);
+	wire_alloc1(fd, 5);
+	page = wire_clients(fd, 0, 64);
+	ck_assert_uint_eq(wire_json_u64(page, "next"), 0);
+	list = json_object_get(page, "clients");
+	ck_assert_uint_eq(json_array_size(list), 1);
+	c = json_array_get(list, 0);
+	ck_assert_uint_eq(wire_json_u64(c, "id"), w.client_id);
+	ck_assert_str_eq(json_string_value(json_object_get(c, "name")),
+			 "entry");
+	ck_assert_uint_eq(wire_json_u64(c, "pid"), (uint64_t)getpid());
+	ck_assert_uint_eq(wire_json_u64(c, "spans"), 1);
+	ck_assert_uint_eq(wire_json_u64(c, "bytes"), 5 * PG);
+	ck_assert_uint_eq(json_object_size(c), 8);
+	json_decref(page);
+	/* Past the last client: an empty page. */
+	page = wire_clients(fd, w.client_id, 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(page, "clients")),
+			  0);
+	ck_assert_uint_eq(wire_json_u64(page, "next"), 0);
+	json_decref(page);
+	/* max must be 1..PROTO_CLIENTS_PAGE. */
+	memset(&req, 0, sizeof(req));
+	seq = wire_hdr(&req.hdr, PROTO_CLIENTS);
+	wire_send(fd, &req, sizeof(req));
+	wire_expect_error(fd, PROTO_CLIENTS, seq, -EBADMSG);
+	seq = wire_hdr(&req.hdr, PROTO_CLIENTS);
+	req.max = PROTO_CLIENTS_PAGE + 1;
+	wire_send(fd, &req, sizeof(req));
+	wire_expect_error(fd, PROTO_CLIENTS, seq, -EBADMSG);
+	assert_works(fd);
+	close(fd);
 }
 END_TEST
 
@@ -619,9 +760,15 @@ static Suite *dispatch_requests_suite(void)
 	tc = tcase_create("stats");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_stats_identities_and_client);
-	tcase_add_test(tc, test_stats_chunks);
+	tcase_add_test(tc, test_stats_list_bounded);
 	tcase_add_test(tc, test_scavenge_releases);
 	tcase_add_test(tc, test_gc_reply);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("clients");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_clients_pages);
+	tcase_add_test(tc, test_clients_entries);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("gc");

@@ -5,7 +5,8 @@
  * thread and is answered in request order while other clients allocate,
  * free and leave; random datagrams and a client that never reads its
  * replies cannot hurt the daemon or other clients; GC and SCAVENGE are
- * rate-limited per client.
+ * rate-limited per client; hundreds of clients pipelining STATS without
+ * reading cost the daemon nothing that stays.
  */
 #include <errno.h>
 #include <poll.h>
@@ -14,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -730,6 +734,133 @@ START_TEST(test_deferred_hangup)
 }
 END_TEST
 
+/* ---- many clients pipelining STATS ---- */
+
+/* Bytes of @fd's requests the daemon has not read yet. */
+static int unread(int fd)
+{
+	int n = 0;
+
+	ck_assert_int_eq(ioctl(fd, SIOCOUTQ, &n), 0);
+	return n;
+}
+
+/*
+ * Round trips of @other until the daemon reads none of @fd's requests:
+ * it reads one request of each readable client per turn of its loop,
+ * so what a client left unread through three of another's round trips
+ * is what the daemon does not read (its reply waits).
+ */
+static void wait_stalled(int other, const int *fd, int n)
+{
+	static int before[1024];
+
+	ck_assert_int_le(n, 1024);
+	for (int round = 0; round < 10000; round++) {
+		bool moved = false;
+
+		for (int i = 0; i < n; i++)
+			before[i] = unread(fd[i]);
+		for (int k = 0; k < 3; k++)
+			assert_works(other);
+		for (int i = 0; i < n && !moved; i++)
+			moved = unread(fd[i]) != before[i];
+		if (!moved)
+			return;
+	}
+	ck_abort_msg("the daemon kept reading pipelined STATS");
+}
+
+/* Room for a thousand connections in this process and in the daemon. */
+static void setup_many_fds(void)
+{
+	struct rlimit rl;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < 4096)
+		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+	ck_assert_msg(rl.rlim_cur >= 2048,
+		      "the test needs 2048 fds; the hard limit is %llu",
+		      (unsigned long long)rl.rlim_max);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	setup_no_quarantine();
+}
+
+/*
+ * Hundreds of clients pipeline STATS and do not read, while another
+ * client does alloc/free round trips and a new one connects: every
+ * request is answered, the daemon stops reading the flooders, and once
+ * they have gone its RSS is within 16 MiB of what it was (before, each
+ * held every chunk of its reply: 61 MB kept after 900 clients).
+ */
+START_TEST(test_stats_flood_many_clients)
+{
+	enum { N = 900 };
+	static int fd[N];
+	static uint32_t sent[N];
+	int other = wire_open(td.sock, "other"), late;
+	uint64_t rss0, rss_peak, rss1;
+	char name[PROTO_NAME_MAX];
+	unsigned int total = 0;
+	struct proto_hdr h;
+	json_t *j;
+
+	for (int i = 0; i < 20; i++)
+		json_decref(wire_stats(other));
+	rss0 = wire_rss_kib(td.pid);
+	/* Long names: before, every reply listed them all, in 9 chunks. */
+	memset(name, 'f', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	for (int i = 0; i < N; i++) {
+		fd[i] = wire_open(td.sock, name);
+		/* Pipeline until the socket takes no more. */
+		for (;;) {
+			proto_hdr_init(&h, PROTO_STATS, 0x100000 + sent[i]);
+			if (send(fd[i], &h, sizeof(h),
+				 MSG_DONTWAIT | MSG_NOSIGNAL) != sizeof(h))
+				break;
+			sent[i]++;
+		}
+		ck_assert_int_eq(errno, EAGAIN);
+		total += sent[i];
+		if (i % 20 == 0)
+			assert_works(other);
+	}
+	late = wire_open(td.sock, "late");
+	assert_works(late);
+	wait_stalled(other, fd, N);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_gt(unread(fd[i]), 0);
+	rss_peak = wire_rss_kib(td.pid);
+	/* Each was answered in order, and leaves with replies unread. */
+	for (int i = 0; i < N; i++) {
+		json_decref(wire_stats_recv(fd[i], 0x100000, NULL));
+		close(fd[i]);
+	}
+	for (int i = 0; i < 3000; i++) {
+		j = wire_stats(other);
+		if (wire_json_u64(json_object_get(j, "clients"), "count") == 2)
+			break;
+		json_decref(j);
+		j = NULL;
+		usleep(10000);
+	}
+	ck_assert_ptr_nonnull(j);
+	json_decref(j);
+	assert_works(late);
+	rss1 = wire_rss_kib(td.pid);
+	fprintf(stderr, "stats flood: %d clients pipelined %u STATS; RSS "
+		"%llu KiB before, %llu while they waited, %llu after\n", N,
+		total, (unsigned long long)rss0, (unsigned long long)rss_peak,
+		(unsigned long long)rss1);
+	ck_assert_msg(rss1 < rss0 + 16 * 1024,
+		      "RSS grew from %llu to %llu KiB",
+		      (unsigned long long)rss0, (unsigned long long)rss1);
+	close(late);
+	close(other);
+}
+END_TEST
+
 static Suite *dispatch_robust_suite(void)
 {
 	Suite *s = suite_create("dispatch-robust");
@@ -753,6 +884,12 @@ static Suite *dispatch_robust_suite(void)
 	tcase_add_checked_fixture(tc, setup_no_quarantine, teardown);
 	tcase_add_test(tc, test_stats_flood_bounded);
 	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("flood");
+	tcase_add_checked_fixture(tc, setup_many_fds, teardown);
+	tcase_add_test(tc, test_stats_flood_many_clients);
+	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("control");

@@ -324,11 +324,12 @@ static inline uint32_t wire_stats_send(int fd)
 }
 
 /*
- * Receive the STATS reply to @seq, every chunk, and parse it.  Returns
- * the JSON object (json_decref() it); @ret_chunks gets the chunk count.
+ * Receive the chunked reply (STATS or CLIENTS) of @type to @seq, every
+ * chunk, and parse it.  Returns the JSON object (json_decref() it);
+ * @ret_chunks gets the chunk count.
  */
-static inline json_t *wire_stats_recv(int fd, uint32_t seq,
-				      unsigned int *ret_chunks)
+static inline json_t *wire_text_recv(int fd, uint16_t type, uint32_t seq,
+				     unsigned int *ret_chunks)
 {
 	static union {
 		struct proto_stats_reply rep;
@@ -342,7 +343,7 @@ static inline json_t *wire_stats_recv(int fd, uint32_t seq,
 	int r;
 
 	do {
-		r = wire_reply(fd, PROTO_STATS, seq, u.buf, sizeof(u.buf), &n);
+		r = wire_reply(fd, type, seq, u.buf, sizeof(u.buf), &n);
 		ck_assert_int_eq(r, 0);
 		text = realloc(text, len + u.rep.len + 1);
 		ck_assert_ptr_nonnull(text);
@@ -353,13 +354,41 @@ static inline json_t *wire_stats_recv(int fd, uint32_t seq,
 	} while (u.rep.flags & PROTO_MORE);
 	text[len] = 0;
 	j = json_loads(text, 0, &jerr);
-	ck_assert_msg(j != NULL, "STATS is not JSON: %s: %.200s", jerr.text,
-		      text);
-	ck_assert_msg(json_is_object(j), "STATS is not a JSON object");
+	ck_assert_msg(j != NULL, "%s is not JSON: %s: %.200s",
+		      proto_type_name(type), jerr.text, text);
+	ck_assert_msg(json_is_object(j), "%s is not a JSON object",
+		      proto_type_name(type));
 	free(text);
 	if (ret_chunks)
 		*ret_chunks = chunks;
 	return j;
+}
+
+/*
+ * Receive the STATS reply to @seq, every chunk, and parse it.  Returns
+ * the JSON object (json_decref() it); @ret_chunks gets the chunk count.
+ */
+static inline json_t *wire_stats_recv(int fd, uint32_t seq,
+				      unsigned int *ret_chunks)
+{
+	return wire_text_recv(fd, PROTO_STATS, seq, ret_chunks);
+}
+
+/*
+ * One CLIENTS page: up to @max clients of id above @after.  Returns the
+ * whole reply object, {"clients": [...], "next": N}.
+ */
+static inline json_t *wire_clients(int fd, uint32_t after, uint32_t max)
+{
+	struct proto_clients req;
+	uint32_t seq;
+
+	memset(&req, 0, sizeof(req));
+	seq = wire_hdr(&req.hdr, PROTO_CLIENTS);
+	req.after = after;
+	req.max = max;
+	wire_send(fd, &req, sizeof(req));
+	return wire_text_recv(fd, PROTO_CLIENTS, seq, NULL);
 }
 
 static inline json_t *wire_stats(int fd)

@@ -49,6 +49,7 @@ void inproc_stop(struct daemon *d)
 	scavenger_stop(d);
 	while ((c = TAILQ_FIRST(&d->clients)))
 		client_destroy(c);
+	stats_fini(d);
 	heap_destroy(d->heap);
 	arena_destroy(d->arena);
 	event_base_free(d->base);
