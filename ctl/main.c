@@ -106,7 +106,76 @@ static int get_stats(struct spanheap *h, json_t **ret)
 	return 0;
 }
 
-enum view { VIEW_TABLE, VIEW_JSON, VIEW_PROMETHEUS, VIEW_CLIENTS };
+/*
+ * Every client, paged through with CLIENTS (MemStats lists only the
+ * first 64): an array of clients.list entries in @ret.
+ */
+static int get_clients(struct spanheap *h, json_t **ret)
+{
+	json_t *all = json_array(), *page, *list;
+	uint32_t after = 0, next;
+	json_error_t jerr;
+	char *text;
+	int r;
+
+	if (!all)
+		return daemon_error("clients", -ENOMEM);
+	do {
+		r = spanheap_clients_json(h, after, &next, &text);
+		if (r < 0) {
+			json_decref(all);
+			return daemon_error("clients", r);
+		}
+		page = json_loads(text, 0, &jerr);
+		free(text);
+		list = json_object_get(page, "clients");
+		if (!json_is_array(list) || json_array_extend(all, list)) {
+			fprintf(stderr, "spanctl: the daemon sent a bad client list: %s\n",
+				page ? "no \"clients\" array" : jerr.text);
+			json_decref(page);
+			json_decref(all);
+			return 1;
+		}
+		json_decref(page);
+		after = next;
+	} while (next);
+	*ret = all;
+	return 0;
+}
+
+static int show_clients(struct spanheap *h)
+{
+	json_t *list;
+	int r = get_clients(h, &list);
+
+	if (r)
+		return r;
+	r = render_client_list(stdout, list);
+	json_decref(list);
+	if (r < 0) {
+		fprintf(stderr, "spanctl: unexpected client list from the daemon\n");
+		return 1;
+	}
+	return fflush(stdout) ? 1 : 0;
+}
+
+/* MemStats lists the first 64 clients: put them all in, for Prometheus. */
+static int complete_list(struct spanheap *h, json_t *st)
+{
+	json_t *cl = json_object_get(st, "clients"), *list;
+	int r;
+
+	if ((json_int_t)json_array_size(json_object_get(cl, "list")) >=
+	    json_integer_value(json_object_get(cl, "count")))
+		return 0;
+	r = get_clients(h, &list);
+	if (r)
+		return r;
+	json_object_set_new(cl, "list", list);
+	return 0;
+}
+
+enum view { VIEW_TABLE, VIEW_JSON, VIEW_PROMETHEUS };
 
 static int show(struct spanheap *h, enum view v)
 {
@@ -115,6 +184,13 @@ static int show(struct spanheap *h, enum view v)
 
 	if (r)
 		return r;
+	if (v == VIEW_PROMETHEUS) {
+		r = complete_list(h, st);
+		if (r) {
+			json_decref(st);
+			return r;
+		}
+	}
 	switch (v) {
 	case VIEW_JSON:
 		r = json_dumpf(st, stdout, JSON_COMPACT) < 0 ? -EIO : 0;
@@ -122,9 +198,6 @@ static int show(struct spanheap *h, enum view v)
 		break;
 	case VIEW_PROMETHEUS:
 		r = render_prometheus(stdout, st);
-		break;
-	case VIEW_CLIENTS:
-		r = render_clients(stdout, st);
 		break;
 	case VIEW_TABLE:
 		r = render_table(stdout, st);
@@ -281,7 +354,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "stats")) {
 		r = show(h, a.view);
 	} else if (!strcmp(cmd, "clients")) {
-		r = show(h, VIEW_CLIENTS);
+		r = show_clients(h);
 	} else if (!strcmp(cmd, "watch")) {
 		r = watch(h, a.interval_ns, a.count);
 	} else if (!strcmp(cmd, "scavenge")) {

@@ -58,23 +58,32 @@ static bool has_all(const json_t *o, const char *const *keys, size_t n)
 	return true;
 }
 
-/* Every field some view prints, nested ones included. */
-static int check_fields(const json_t *st)
+/* Every field the client views print, in every entry of @list. */
+static int check_list(const json_t *list)
 {
-	const json_t *sc = json_object_get(st, "scavenger");
-	const json_t *cl = json_object_get(st, "clients");
-	const json_t *list = json_object_get(cl, "list"), *c;
+	const json_t *c;
 	size_t i;
 
-	if (!has_all(st, required, ARRAY_SIZE(required)) ||
-	    !has_all(sc, scav_required, ARRAY_SIZE(scav_required)) ||
-	    num(cl, "count") < 0 || !json_is_array(list))
+	if (!json_is_array(list))
 		return -EBADMSG;
 	json_array_foreach(list, i, c)
 		if (!has_all(c, client_required, ARRAY_SIZE(client_required)) ||
 		    !json_is_string(json_object_get(c, "name")))
 			return -EBADMSG;
 	return 0;
+}
+
+/* Every field some view prints, nested ones included. */
+static int check_fields(const json_t *st)
+{
+	const json_t *sc = json_object_get(st, "scavenger");
+	const json_t *cl = json_object_get(st, "clients");
+
+	if (!has_all(st, required, ARRAY_SIZE(required)) ||
+	    !has_all(sc, scav_required, ARRAY_SIZE(scav_required)) ||
+	    num(cl, "count") < 0)
+		return -EBADMSG;
+	return check_list(json_object_get(cl, "list"));
 }
 
 int render_table(FILE *f, const json_t *st)
@@ -114,13 +123,20 @@ int render_table(FILE *f, const json_t *st)
 
 int render_clients(FILE *f, const json_t *st)
 {
-	const json_t *list = json_object_get(json_object_get(st, "clients"),
-					     "list");
+	if (check_fields(st))
+		return -EBADMSG;
+	return render_client_list(f, json_object_get(json_object_get(st,
+								     "clients"),
+						     "list"));
+}
+
+int render_client_list(FILE *f, const json_t *list)
+{
 	const json_t *c;
 	size_t i;
 	char a[32];
 
-	if (check_fields(st))
+	if (check_list(list))
 		return -EBADMSG;
 	fprintf(f, "%6s %-20s %8s %6s %8s %12s\n", "ID", "NAME", "PID", "UID",
 		"SPANS", "BYTES");

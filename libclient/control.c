@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * Requests about the daemon as a whole: its MemStats, a scavenge and a
- * GC pass on demand.
+ * Requests about the daemon as a whole: its MemStats, a page of its
+ * client list, a scavenge and a GC pass on demand.
  *
- * The MemStats JSON comes in chunks of up to PROTO_CHUNK_MAX bytes that
- * share the request's seq, all but the last flagged PROTO_MORE.  The text
- * is capped at STATS_MAX bytes; past that, or if memory runs out, the
- * remaining chunks are still read and dropped, so that the connection
- * stays in step and only this call fails.
+ * The MemStats and CLIENTS JSON come in chunks of up to PROTO_CHUNK_MAX
+ * bytes that share the request's seq, all but the last flagged
+ * PROTO_MORE.  The text is capped at STATS_MAX bytes; past that, or if
+ * memory runs out, the remaining chunks are still read and dropped, so
+ * that the connection stays in step and only this call fails.
  *
  * A SCAVENGE waits for a whole release pass, which may take many
  * seconds: the daemon sends a progress reply (PROTO_MORE) about once a
@@ -54,20 +54,24 @@ static int stats_append(struct stats_text *t, const char *data, size_t n)
 	return 0;
 }
 
-SPANHEAP_EXPORT int spanheap_stats_json(struct spanheap *h, char **ret)
+/*
+ * Send @req (@len bytes) as a request of @type and join the chunks of
+ * its reply into one NUL-terminated text in @ret.
+ */
+static int text_call(struct spanheap *h, uint16_t type, struct proto_hdr *req,
+		     size_t len, char **ret)
 {
 	const struct proto_stats_reply *chunk = &h->reply.stats;
 	struct stats_text text = { .buf = NULL };
-	struct proto_hdr req;
 	int r, err;
 
 	/* Even an empty text needs room for its NUL. */
 	err = stats_append(&text, "", 0);
 
 	pthread_mutex_lock(&h->lock);
-	r = conn_request_locked(h, PROTO_STATS, &req, sizeof(req));
+	r = conn_request_locked(h, type, req, len);
 	while (r == 0) {
-		r = conn_reply_locked(h, &req);
+		r = conn_reply_locked(h, req);
 		if (r < 0)
 			break;
 		if (!err)
@@ -85,6 +89,70 @@ SPANHEAP_EXPORT int spanheap_stats_json(struct spanheap *h, char **ret)
 	}
 	text.buf[text.len] = '\0';
 	*ret = text.buf;
+	return 0;
+}
+
+SPANHEAP_EXPORT int spanheap_stats_json(struct spanheap *h, char **ret)
+{
+	struct proto_hdr req;
+
+	return text_call(h, PROTO_STATS, &req, sizeof(req), ret);
+}
+
+/*
+ * The "next" of a CLIENTS page.  The daemon writes it last, as
+ * ,"next":N}: a name cannot hide that text, as a quote inside a JSON
+ * string is always escaped.
+ */
+static int page_next(const char *text, uint32_t *ret)
+{
+	static const char key[] = "\"next\":";
+	const char *p = NULL, *q;
+	unsigned long long v = 0;
+
+	for (q = strstr(text, key); q; q = strstr(q + 1, key))
+		p = q;
+	if (!p)
+		return -EBADMSG;
+	p += sizeof(key) - 1;
+	if (*p < '0' || *p > '9')
+		return -EBADMSG;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (unsigned long long)(*p - '0');
+		if (v > UINT32_MAX)
+			return -EBADMSG;
+	}
+	if (strcmp(p, "}"))
+		return -EBADMSG;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+SPANHEAP_EXPORT int spanheap_clients_json(struct spanheap *h, uint32_t after,
+					  uint32_t *ret_next, char **ret)
+{
+	struct proto_clients req;
+	uint32_t next;
+	char *text;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.after = after;
+	req.max = PROTO_CLIENTS_PAGE;
+	r = text_call(h, PROTO_CLIENTS, &req.hdr, sizeof(req), &text);
+	if (r < 0)
+		return r;
+	r = page_next(text, &next);
+	/* Pages go up: a daemon that says otherwise would loop a caller. */
+	if (r == 0 && next && next <= after)
+		r = -EBADMSG;
+	if (r < 0) {
+		free(text);
+		return r;
+	}
+	if (ret_next)
+		*ret_next = next;
+	*ret = text;
 	return 0;
 }
 

@@ -201,6 +201,24 @@ SPANHEAP_EXPORT int spanheap_off(const struct spanheap *h, const void *p,
 SPANHEAP_EXPORT int spanheap_stats_json(struct spanheap *h, char **ret);
 
 /**
+ * spanheap_clients_json() - one page of the daemon's client list, as JSON.
+ * @after: the id to start after: 0 for the first page, then the @ret_next
+ *	of the page before.
+ * @ret_next: the @after of the next page, 0 after the last (may be NULL).
+ * @ret: a NUL-terminated string the caller frees with free():
+ *	{"clients": [...], "next": N}, the entries of MemStats'
+ *	clients.list for up to 64 clients of id above @after, in id order.
+ *
+ * MemStats lists only the first 64 clients; this pages through all.
+ *
+ * Return: 0; -ENOTCONN if the connection is gone; -EBADMSG if the reply
+ * is malformed or its "next" does not go past @after; -EMSGSIZE beyond
+ * 64 MiB; -ENOMEM.
+ */
+SPANHEAP_EXPORT int spanheap_clients_json(struct spanheap *h, uint32_t after,
+					  uint32_t *ret_next, char **ret);
+
+/**
  * spanheap_scavenge() - have the daemon release every free span now.
  * @ret_released: bytes given back to the kernel (may be NULL).
  *

@@ -410,6 +410,57 @@ START_TEST(test_clients)
 }
 END_TEST
 
+/* Lines of @text that hold @needle. */
+static int count_of_lines(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/*
+ * More clients than MemStats lists (64): spanctl clients pages through
+ * CLIENTS and shows each exactly once, and so do the Prometheus series.
+ */
+START_TEST(test_clients_paged)
+{
+	enum { N = 150 };
+	const char *args[] = { "clients", NULL };
+	const char *prom[] = { "stats", "--prometheus", NULL };
+	static struct spanheap *c[N];
+	char name[32];
+	struct run r;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "paged-%03d", i);
+		ck_assert_int_eq(spanheap_connect_named(td.sock, name, &c[i]),
+				 0);
+	}
+	ctl_expect(0, args, &r);
+	ck_assert_str_eq(r.err, "");
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), " paged-%03d ", i);
+		ck_assert_msg(count_of_lines(r.out, name) == 1,
+			      "%s is not listed once", name);
+	}
+	/* A header, our clients and spanctl itself. */
+	ck_assert_int_eq(count_of_lines(r.out, "\n"), N + 2);
+	run_free(&r);
+	ctl_expect(0, prom, &r);
+	ck_assert_int_eq(count_of_lines(r.out, "spanheap_client_bytes{"),
+			 N + 1);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "name=\"paged-%03d\"", i);
+		ck_assert_int_eq(count_of_lines(r.out, name), 1);
+	}
+	run_free(&r);
+	for (int i = 0; i < N; i++)
+		spanheap_close(c[i]);
+}
+END_TEST
+
 START_TEST(test_gc)
 {
 	const char *args[] = { "gc", NULL };
@@ -783,6 +834,7 @@ static Suite *spanctl_suite(void)
 	tc = tcase_create("commands");
 	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_clients);
+	tcase_add_test(tc, test_clients_paged);
 	tcase_add_test(tc, test_gc);
 	tcase_add_test(tc, test_gc_departed_client);
 	tcase_add_test(tc, test_scavenge);
