@@ -99,6 +99,7 @@ int daemon_init(struct daemon *d, const struct options *opt)
 	d->hello_timeout = (struct timeval){ DAEMON_HELLO_TIMEOUT_SEC, 0 };
 	d->start_ns = daemon_now();
 	d->control_interval_ns = DAEMON_CONTROL_INTERVAL_NS;
+	d->progress_interval_ns = DAEMON_PROGRESS_INTERVAL_NS;
 	env = getenv("SPANHEAPD_HEAP_CHECK");
 	d->heap_check_gc = env && atoi(env) > 0;
 	TAILQ_INIT(&d->clients);

@@ -41,6 +41,9 @@ struct event_base;
  */
 #define DAEMON_CONTROL_INTERVAL_NS (UINT64_C(100) * 1000000)
 
+/* A client waiting for a forced pass hears of its progress this often. */
+#define DAEMON_PROGRESS_INTERVAL_NS UINT64_C(1000000000)
+
 /* STATS lists at most this many clients; CLIENTS pages give them all. */
 #define STATS_LIST_MAX 64
 
@@ -108,10 +111,12 @@ struct client {
 	uint64_t nbad;		/* bad messages, saturating: a client drives it */
 	uint64_t scav_wait;	/* waiting for forced pass number N, or 0 */
 	uint32_t scav_seq;	/* the seq of that SCAVENGE request */
+	uint64_t scav_progress;	/* bytes in its last progress reply */
 	/*
 	 * The rate limit of GC and SCAVENGE (dispatch.c): when the last one
 	 * was served (0: never), and the one waiting for ev_control
-	 * (deferred_type 0: none); ev_control is made when first needed.
+	 * (deferred_type 0: none).  ev_control also paces the progress
+	 * replies while scav_wait; it is made when first needed.
 	 */
 	uint64_t control_ns;
 	uint16_t deferred_type;
@@ -173,6 +178,8 @@ struct daemon {
 	uint64_t forced_asked;		/* GUARDED_BY(job_lock): forced passes asked */
 	uint64_t forced_done;		/* GUARDED_BY(job_lock): last one served */
 	uint64_t forced_bytes;		/* GUARDED_BY(job_lock): what it released */
+	uint64_t forced_running;	/* GUARDED_BY(job_lock): the forced pass
+					 * running now, or 0 */
 	bool stats_file_failed;		/* logged once until it works again */
 
 	/* stats.c: the MemStats text, rebuilt only when stats_gen moved. */
@@ -182,8 +189,9 @@ struct daemon {
 	uint64_t stats_cache_ns;	/* daemon_now() when it was built */
 	uint64_t heap_checks;		/* full heap_check() runs */
 	bool heap_check_gc;		/* SPANHEAPD_HEAP_CHECK: every GC */
-	/* dispatch.c: DAEMON_CONTROL_INTERVAL_NS; 0: none */
+	/* dispatch.c: DAEMON_CONTROL_INTERVAL_NS, _PROGRESS_; 0: none */
 	uint64_t control_interval_ns;
+	uint64_t progress_interval_ns;
 	uint64_t control_deferred;	/* GC, SCAVENGE requests deferred */
 
 	TAILQ_HEAD(, client) clients;
@@ -265,6 +273,8 @@ void scavenger_release_now(struct client *c);
 void scavenger_queue_departed_locked(void *d, uint64_t page,
 				     uint64_t npages);
 void scavenger_release_departed(struct daemon *d);
+/* Bytes released so far by the forced pass @c waits for (0: not begun). */
+uint64_t scavenger_released(struct client *c);
 
 /* stats.c: MemStats as JSON, and the CLIENTS pages */
 /* Something MemStats shows has changed: the next STATS rebuilds it. */

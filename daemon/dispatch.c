@@ -199,7 +199,7 @@ static struct timeval timeval_of(uint64_t ns)
 				 (suseconds_t)(us % 1000000) };
 }
 
-/* The client's timer for deferred requests; NULL if none. */
+/* The client's timer for deferred requests and progress; NULL if none. */
 static struct event *control_timer(struct client *c)
 {
 	if (!c->ev_control)
@@ -252,8 +252,14 @@ static bool control_deferred(struct client *c, const struct proto_hdr *req)
 /* Released in the background; the reply comes when that is done. */
 static void scavenge_start(struct client *c, uint32_t seq)
 {
+	struct timeval tv = timeval_of(c->d->progress_interval_ns);
+
 	c->scav_seq = seq;
+	c->scav_progress = 0;
 	scavenger_release_now(c);
+	/* Without a timer the client hears only the final reply. */
+	if (c->d->progress_interval_ns && control_timer(c))
+		evtimer_add(c->ev_control, &tv);
 }
 
 static void do_scavenge(struct client *c, const struct proto_hdr *req)
@@ -262,10 +268,41 @@ static void do_scavenge(struct client *c, const struct proto_hdr *req)
 		scavenge_start(c, req->seq);
 }
 
+/*
+ * While a client waits for its forced pass, a progress reply every
+ * d->progress_interval_ns (a second) says what the pass has released so
+ * far, so that the client can tell a long pass from a stuck daemon.
+ * Only when its queue is empty: a client that does not read gets no
+ * more.
+ */
+static void scavenge_progress(struct client *c)
+{
+	struct timeval tv = timeval_of(c->d->progress_interval_ns);
+	struct proto_scavenge_reply rep;
+	uint64_t released;
+
+	if (!client_queued(c)) {
+		released = scavenger_released(c);
+		/* Never backwards, even at the edge of a pass. */
+		if (released < c->scav_progress)
+			released = c->scav_progress;
+		c->scav_progress = released;
+		memset(&rep, 0, sizeof(rep));
+		proto_hdr_init(&rep.hdr, PROTO_SCAVENGE | PROTO_REPLY,
+			       c->scav_seq);
+		rep.released = released;
+		rep.flags = PROTO_MORE;
+		reply(c, &rep, sizeof(rep), -1);
+	}
+	evtimer_add(c->ev_control, &tv);
+}
+
 void client_reply_scavenge(struct client *c, uint64_t released)
 {
 	struct proto_scavenge_reply rep;
 
+	if (c->ev_control)
+		evtimer_del(c->ev_control);
 	memset(&rep, 0, sizeof(rep));
 	proto_hdr_init(&rep.hdr, PROTO_SCAVENGE | PROTO_REPLY, c->scav_seq);
 	rep.released = released;
@@ -289,7 +326,7 @@ static void do_gc(struct client *c, const struct proto_hdr *req)
 		gc_reply(c, req->seq);
 }
 
-/* A deferred request's time has come. */
+/* A deferred request's time has come, or a progress reply's. */
 static void on_control(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
@@ -297,8 +334,11 @@ static void on_control(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = daemon_now();
 
 	(void)fd, (void)what;
-	if (!type)
+	if (!type) {
+		if (c->scav_wait)
+			scavenge_progress(c);
 		return;
+	}
 	if (now - c->control_ns < c->d->control_interval_ns) {
 		control_wait(c, now);
 		return;

@@ -130,8 +130,10 @@ static void *scav_main(void *arg)
 		      d->jobs & JOB_DEPARTED	? JOB_DEPARTED :
 						  JOB_PASS;
 		d->jobs &= ~job;
-		if (job == JOB_FORCED)
+		if (job == JOB_FORCED) {
 			gen = d->forced_asked;
+			d->forced_running = gen;
+		}
 		pthread_mutex_unlock(&d->job_lock);
 
 		if (job == JOB_DEPARTED) {
@@ -147,6 +149,7 @@ static void *scav_main(void *arg)
 		if (job == JOB_FORCED) {
 			d->forced_done = gen;
 			d->forced_bytes = bytes;
+			d->forced_running = 0;
 		} else {
 			d->pass_done = true;
 			d->pass_running = false;
@@ -194,6 +197,23 @@ void scavenger_release_now(struct client *c)
 	/* Read nothing more from it until it has its answer. */
 	event_del(c->ev_read);
 	ask(d, JOB_FORCED);
+}
+
+uint64_t scavenger_released(struct client *c)
+{
+	struct daemon *d = c->d;
+	uint64_t released = 0;
+
+	pthread_mutex_lock(&d->job_lock);
+	/* Passes are numbered in order: a later one serves it too. */
+	if (d->forced_running && d->forced_running >= c->scav_wait) {
+		daemon_heap_lock(d);
+		if (d->scav.in_pass && d->scav.forced)
+			released = d->scav.released_pass;
+		daemon_heap_unlock(d);
+	}
+	pthread_mutex_unlock(&d->job_lock);
+	return released;
 }
 
 static void pass_traced(struct daemon *d)

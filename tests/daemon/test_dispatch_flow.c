@@ -5,10 +5,12 @@
  * looks at a client's queue between turns: a STATS reply is sent a chunk
  * at a time and a client that pipelines STATS without reading holds at
  * most one reply; GC and SCAVENGE beyond the rate limit wait for the
- * client's timer, and nothing is lost when such a client hangs up.
+ * client's timer, and nothing is lost when such a client hangs up; a
+ * client waiting for a slow forced pass hears of its progress.
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +19,7 @@
 #include "tests/lib/inproc.h"
 #include "tests/lib/testlib.h"
 
+#define MiB (UINT64_C(1) << 20)
 #define ARENA (UINT64_C(64) << 20)
 
 static struct daemon d;
@@ -277,6 +280,133 @@ START_TEST(test_deferred_hangup)
 }
 END_TEST
 
+/* ---- scavenge progress ---- */
+
+/*
+ * The release hook of the heap, gated: the first release goes through,
+ * the later ones wait until the test opens the gate, so that a forced
+ * pass stays half done for as long as the test likes.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool open;
+	unsigned int calls;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
+
+static int gated_release(void *arena, uint64_t off, uint64_t len)
+{
+	pthread_mutex_lock(&gate.lock);
+	while (gate.calls++ && !gate.open) {
+		gate.calls--;
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	}
+	pthread_mutex_unlock(&gate.lock);
+	return arena_release(arena, off, len);
+}
+
+static void gate_open(void)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static void setup_gated(void)
+{
+	gate.open = false;
+	gate.calls = 0;
+	inproc_start(&d, ARENA, gated_release, true);
+}
+
+static void teardown_gated(void)
+{
+	gate_open();
+	inproc_stop(&d);
+}
+
+static size_t recv_scavenge(int peer, uint32_t seq,
+			    struct proto_scavenge_reply *ret)
+{
+	size_t n = inproc_recv(&d, peer, ret, sizeof(*ret));
+
+	ck_assert_int_eq(proto_check_reply(ret, n, PROTO_SCAVENGE, seq), 0);
+	ck_assert_int_eq(ret->hdr.status, 0);
+	return n;
+}
+
+/*
+ * A forced pass held half done: the waiting client gets progress replies
+ * (PROTO_MORE) with what the pass has released so far, never more than
+ * one waiting in its queue, and the final reply (no PROTO_MORE) when the
+ * pass ends; then it is read again.
+ */
+START_TEST(test_scavenge_progress)
+{
+	struct proto_scavenge_reply rep;
+	struct proto_alloc_reply ar;
+	struct proto_alloc a;
+	struct proto_free f;
+	uint64_t last = 0;
+	unsigned int progress = 0;
+	struct client *c;
+	int peer;
+
+	d.progress_interval_ns = UINT64_C(20) * 1000000;
+	c = inproc_welcomed(&d, "scavenge", &peer);
+	memset(&a, 0, sizeof(a));
+	proto_hdr_init(&a.hdr, PROTO_SPAN_ALLOC, 1);
+	a.npages = 16 * MiB / HEAP_PAGE_SIZE;
+	a.count = 1;
+	ck_assert_int_eq(send(peer, &a, sizeof(a), 0), sizeof(a));
+	inproc_recv(&d, peer, &ar, sizeof(ar));
+	ck_assert_int_eq(ar.hdr.status, 0);
+	memset(&f, 0, sizeof(f));
+	proto_hdr_init(&f.hdr, PROTO_SPAN_FREE, 2);
+	f.count = 1;
+	f.off[0] = ar.spans[0].off;
+	ck_assert_int_eq(send(peer, &f, proto_free_size(1), 0),
+			 proto_free_size(1));
+	inproc_recv(&d, peer, &ar, sizeof(ar));
+	send_bare(peer, PROTO_SCAVENGE, 3);
+
+	/* Progress until the first run (4 MiB) shows; the second waits. */
+	do {
+		recv_scavenge(peer, 3, &rep);
+		ck_assert_msg(rep.flags & PROTO_MORE,
+			      "the pass ended with the gate shut");
+		ck_assert_uint_ge(rep.released, last);
+		last = rep.released;
+		progress++;
+	} while (rep.released < SCAV_CHUNK_DEFAULT);
+	ck_assert_uint_eq(rep.released, SCAV_CHUNK_DEFAULT);
+	ck_assert(c->scav_wait);
+	ck_assert(!event_pending(c->ev_read, EV_READ, NULL));
+
+	/* A client that does not read: never more than one queued. */
+	for (int i = 0; i < 50; i++) {
+		struct timeval tv = { 0, 5000 };
+
+		event_base_loopexit(d.base, &tv);
+		event_base_loop(d.base, EVLOOP_ONCE);
+		ck_assert_uint_le(client_queued(c), 1);
+	}
+
+	gate_open();
+	do {
+		recv_scavenge(peer, 3, &rep);
+		ck_assert_uint_ge(rep.released, last);
+		last = rep.released;
+	} while (rep.flags & PROTO_MORE);
+	ck_assert_uint_eq(rep.released, 16 * MiB);
+	ck_assert_uint_ge(progress, 1);
+	ck_assert_uint_eq(c->scav_wait, 0);
+	assert_served(peer, 4);
+	close(peer);
+}
+END_TEST
+
 static Suite *dispatch_flow_suite(void)
 {
 	Suite *s = suite_create("dispatch-flow");
@@ -294,6 +424,10 @@ static Suite *dispatch_flow_suite(void)
 	tcase_add_test(tc, test_deferred_hangup);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("progress");
+	tcase_add_checked_fixture(tc, setup_gated, teardown_gated);
+	tcase_add_test(tc, test_scavenge_progress);
+	suite_add_tcase(s, tc);
 	return s;
 }
 
