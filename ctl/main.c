@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <limits.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,17 +65,54 @@ static const char *socket_path(const char *opt)
 	return env && *env ? env : SPANHEAP_DEFAULT_SOCKET;
 }
 
+/*
+ * Why connecting to @path was refused, in @buf: the directory that may
+ * not be searched, or the socket's owner, group and mode, and the group
+ * to join only when there is one that is not root's.
+ */
+static const char *why_denied(const char *path, char *buf, size_t len)
+{
+	struct group *gr;
+	struct stat st;
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (stat(path, &st) < 0) {
+		snprintf(dir, sizeof(dir), "%s", path);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir)
+			*slash = 0;
+		snprintf(buf, len,
+			 " (you may not enter the directory %s: ask its owner, or use a socket elsewhere)",
+			 slash ? dir : ".");
+		return buf;
+	}
+	gr = getgrgid(st.st_gid);
+	if (st.st_gid == 0 || !gr) {
+		snprintf(buf, len,
+			 " (the socket is mode %04o, owner %u, group %u: only they may connect; the daemon's --socket-mode and --socket-group set this)",
+			 (unsigned int)(st.st_mode & 07777),
+			 (unsigned int)st.st_uid, (unsigned int)st.st_gid);
+		return buf;
+	}
+	snprintf(buf, len,
+		 " (the socket is mode %04o, group %s: join that group, e.g. usermod -aG %s $USER, then log in again)",
+		 (unsigned int)(st.st_mode & 07777), gr->gr_name, gr->gr_name);
+	return buf;
+}
+
 static int connect_or_say(const char *path, struct spanheap **ret)
 {
 	int r = spanheap_connect_named(path, "spanctl", ret);
 	const char *why = "";
+	char buf[PATH_MAX + 256];
 
 	if (r == 0)
 		return 0;
 	if (r == -ENOENT || r == -ECONNREFUSED)
 		why = " (is spanheapd running?)";
 	else if (r == -EACCES)
-		why = " (are you in the spanheap group?)";
+		why = why_denied(path, buf, sizeof(buf));
 	else if (r == -EUSERS)
 		why = " (the daemon is at its --max-clients limit)";
 	else if (r == -EPROTONOSUPPORT)

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -93,8 +94,18 @@ static int tmpfile_fd(void)
  * Run @prog with the NULL-terminated @args, $SPANHEAP_SOCKET set to @env
  * (unset if NULL), stdin from /dev/null, stdout and stderr captured.
  */
+static void run_prog_as(uid_t uid, const char *prog, const char *env,
+			const char *const *args, struct run *r);
+
 static void run_prog(const char *prog, const char *env,
 		     const char *const *args, struct run *r)
+{
+	run_prog_as(0, prog, env, args, r);
+}
+
+/* run_prog() as @uid (and its gid, no groups) unless it is 0. */
+static void run_prog_as(uid_t uid, const char *prog, const char *env,
+			const char *const *args, struct run *r)
 {
 	const char *argv[MAX_ARGS];
 	int out = tmpfile_fd(), err = tmpfile_fd(), n = 0, status;
@@ -119,6 +130,9 @@ static void run_prog(const char *prog, const char *env,
 		dup2(in, STDIN_FILENO);
 		dup2(out, STDOUT_FILENO);
 		dup2(err, STDERR_FILENO);
+		if (uid && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+			    setresuid(uid, uid, uid) < 0))
+			_exit(126);
 		execv(argv[0], (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
@@ -754,6 +768,46 @@ START_TEST(test_no_daemon_stale_socket)
 }
 END_TEST
 
+/*
+ * A refused connection names its real cause: the directory, or the
+ * socket's mode and group; the group to join only if there is one.
+ */
+static void denied_as_nobody(const char *want, const char *not_want)
+{
+	char opt[160];
+	const char *args[] = { opt, "stats", NULL };
+	struct run r;
+
+	snprintf(opt, sizeof(opt), "--socket=%s", td.sock);
+	run_prog_as(65534, spanctl_bin(), NULL, args, &r);
+	ck_assert_msg(r.code == 1, "exit %d: %s", r.code, r.err);
+	ck_assert_msg(strstr(r.err, "Permission denied") && strstr(r.err, want),
+		      "want '%s' in: %s", want, r.err);
+	ck_assert_msg(!not_want || !strstr(r.err, not_want),
+		      "'%s' in: %s", not_want, r.err);
+	run_free(&r);
+}
+
+START_TEST(test_denied_says_why)
+{
+	char dirmsg[160];
+
+	/* The test daemon's directory is 0700: nobody may not enter it. */
+	snprintf(dirmsg, sizeof(dirmsg), "you may not enter the directory %s",
+		 td.dir);
+	denied_as_nobody(dirmsg, "spanheap group");
+	ck_assert_int_eq(chmod(td.dir, 0755), 0);
+	/* A root:root socket: no group to suggest. */
+	ck_assert_int_eq(chmod(td.sock, 0660), 0);
+	ck_assert_int_eq(chown(td.sock, 0, 0), 0);
+	denied_as_nobody("mode 0660, owner 0, group 0", "join");
+	/* A group of its own: join it. */
+	ck_assert_int_eq(chown(td.sock, 0, 1), 0);
+	denied_as_nobody("join that group, e.g. usermod -aG", NULL);
+	ck_assert_int_eq(chmod(td.dir, 0700), 0);
+}
+END_TEST
+
 /* ---- the daemon's --stats-file ---- */
 
 static char *read_file(const char *path)
@@ -840,6 +894,7 @@ static Suite *spanctl_suite(void)
 	tcase_add_test(tc, test_scavenge);
 	tcase_add_test(tc, test_watch);
 	tcase_add_test(tc, test_socket_option_and_env);
+	tcase_add_test(tc, test_denied_says_why);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("usage");
