@@ -84,6 +84,7 @@ FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_HARNESS := tests/fuzz/harness.c tests/fuzz/harness.h
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/%)
 
@@ -198,6 +199,7 @@ check: all check-units check-man check-install
 		$(BUILD)/tests/fuzz/$$f tests/fuzz/corpus/$${f#fuzz_} \
 			2>$(BUILD)/tests/fuzz/$$f.log || \
 			{ tail -n 40 $(BUILD)/tests/fuzz/$$f.log; \
+			  grep ': replaying ' $(BUILD)/tests/fuzz/$$f.log | tail -n 1; \
 			  failed="$$failed $(BUILD)/tests/fuzz/$$f"; }; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
@@ -281,15 +283,16 @@ check-system: all
 
 # A fuzz target replayed over its corpus: no libFuzzer, no check.
 $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
-		$(BUILD)/tests/fuzz/standalone.o $(DAEMON_LIB) $(SHM_LIB)
+		$(BUILD)/tests/fuzz/harness.o $(BUILD)/tests/fuzz/standalone.o \
+		$(DAEMON_LIB) $(SHM_LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
 
 # The daemon's and shm's sources go into the target, built with clang.
-$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(DAEMON_SRCS) \
-		$(SHM_SRCS) | deps
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_HARNESS) \
+		$(DAEMON_SRCS) $(SHM_SRCS) | deps
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(DAEMON_SRCS) $(SHM_SRCS) \
-		$(DAEMON_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(filter %.c,$(FUZZ_HARNESS)) \
+		$(DAEMON_SRCS) $(SHM_SRCS) $(DAEMON_LIBS)
 
 # New inputs go to $(BUILD)/fuzz/corpus/NAME; copy the ones worth
 # keeping (and every crash, once fixed) to tests/fuzz/corpus/NAME.

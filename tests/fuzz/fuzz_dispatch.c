@@ -2,7 +2,7 @@
 /*
  * Fuzz target for daemon/dispatch.c: feeds datagrams to dispatch_request()
  * on real struct clients of a real (small) daemon, with no listening
- * socket and no event loop running.
+ * socket, as read_one() would hand them on.
  *
  * Input format: a sequence of messages, each a 16-bit little-endian word
  * then that many bytes (cut short at the end of the input).  The word's
@@ -11,203 +11,122 @@
  * PROTO_REQUEST_MAX are turned away as client.c's read_one() does.
  *
  * Each client is client_accept()ed on one end of a socketpair; after
- * every message the other end is drained and every reply must pass
- * proto_check_reply() for the request's type and seq, and there must be
- * one.  SCAVENGE is answered from the event loop once the scavenger
- * thread's forced pass ends, so for it the loop runs until the answer
- * comes.  A client the daemon marks closing is destroyed, as its event
- * loop would.  After each input the clients are destroyed (freeing their
- * spans), heap_check() verifies the heap and nothing may be left in use.
+ * every message the loop runs and the other end is drained until the
+ * message's final reply comes (harness.h says what every reply must be):
+ * SCAVENGE is answered once the scavenger thread's forced pass ends,
+ * perhaps after progress replies.  A client the daemon marks closing is
+ * destroyed, as its event loop would; one it destroys itself takes no
+ * more messages.  A request changes the heap's count of spans in use by
+ * what its reply says and no more: a failed one, and a SPAN_FREE with
+ * PROTO_FREE_CHECK, by nothing.  After each input the clients are
+ * destroyed (freeing their spans), heap_check() verifies the heap,
+ * nothing may be left in use and the process has the fds it had before.
  * Any failure aborts.
  */
 #include <errno.h>
-#include <event2/event.h>
-#include <event2/thread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "daemon/daemon.h"
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/harness.h"
 
-#define FUZZ_ARENA (UINT64_C(4) << 20)
 #define FUZZ_CLIENTS 2
 
-static struct daemon d;
+/* The input byte of the message being delivered, for fuzz_wait(). */
+static size_t cur_at;
 
-static void fail(const char *what, size_t at)
+static uint64_t spans_in_use(void)
 {
-	fprintf(stderr, "fuzz_dispatch: %s (message at byte %zu)\n", what,
-		at);
-	abort();
+	struct heap_stats hs;
+
+	daemon_heap_lock(&fuzz_d);
+	heap_stats(fuzz_d.heap, &hs);
+	daemon_heap_unlock(&fuzz_d);
+	return hs.objects;
 }
 
-/* What daemon_init() sets up, without the socket and the signals. */
-static void daemon_setup(void)
+static bool answered(void *arg)
 {
-	struct heap_ops ops;
+	struct fuzz_peer *p = arg;
 
-	memset(&d, 0, sizeof(d));
-	d.opt.socket_path = "(fuzz)";
-	d.opt.socket_mode = DEFAULT_SOCKET_MODE;
-	d.opt.socket_gid = (gid_t)-1;
-	d.opt.arena_size = FUZZ_ARENA;
-	d.opt.scavenge_after_ns = DEFAULT_SCAVENGE_AFTER_NS;
-	d.opt.gc_after_ns = DEFAULT_GC_AFTER_NS;
-	d.opt.max_clients = DEFAULT_MAX_CLIENTS;
-	d.listen_fd = -1;
-	d.next_client_id = 1;
-	d.start_ns = daemon_now();
-	TAILQ_INIT(&d.clients);
-	pthread_mutex_init(&d.heap_lock, NULL);
-	/* The scavenger thread wakes the loop: libevent must know threads. */
-	if (evthread_use_pthreads() < 0)
-		fail("libevent without threads", 0);
-	d.base = event_base_new();
-	if (!d.base || arena_create(FUZZ_ARENA, "fuzz-arena", &d.arena) < 0)
-		fail("cannot set up the daemon", 0);
-	arena_heap_ops(d.arena, &ops);
-	if (heap_create(FUZZ_ARENA, &ops, &d.heap) < 0)
-		fail("cannot create the heap", 0);
-	if (scavenger_start(&d) < 0)
-		fail("cannot start the scavenger", 0);
+	fuzz_peer_drain(p, cur_at);
+	return fuzz_peer_settled(p);
 }
 
-/* The client on socket @fd, or NULL if the daemon has destroyed it. */
-static struct client *client_by_fd(int fd)
+/* How many spans @msg may add to those in use, given its answer. */
+static int64_t spans_added(const struct fuzz_peer *p, const uint8_t *msg,
+			   size_t len)
 {
-	struct client *c;
+	struct proto_free f;
+	struct proto_hdr hdr;
 
-	TAILQ_FOREACH(c, &d.clients, link)
-		if (c->fd == fd)
-			return c;
-	return NULL;
+	if (len > PROTO_REQUEST_MAX || proto_check_request(msg, len) < 0 ||
+	    p->last_status < 0)
+		return 0;
+	memcpy(&hdr, msg, sizeof(hdr));
+	if (hdr.type == PROTO_SPAN_ALLOC)
+		return p->last_count;
+	if (hdr.type != PROTO_SPAN_FREE)
+		return 0;
+	memcpy(&f, msg, proto_free_size(0));
+	return f.flags & PROTO_FREE_CHECK ? 0 : -(int64_t)p->last_count;
 }
 
 /*
- * A client on one end of a new socketpair: returns the daemon's end, and
- * the other in @ret_peer.
+ * One datagram from @p's client, as read_one() hands it on, and its
+ * replies.  Returns false once the daemon has destroyed the client.
  */
-static int client_open(int *ret_peer)
-{
-	int sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		       0, sv) < 0)
-		fail("socketpair", 0);
-	client_accept(&d, sv[0]);
-	if (!client_by_fd(sv[0]))
-		fail("client_accept made no client", 0);
-	*ret_peer = sv[1];
-	return sv[0];
-}
-
-/*
- * Take every reply waiting at @peer; each must be a well-formed reply to
- * (@type, @seq).  Fds that come along are closed.  Returns the count.
- */
-static unsigned int drain(int peer, uint16_t type, uint32_t seq, size_t at)
-{
-	static union {
-		struct proto_hdr hdr;
-		char buf[PROTO_REPLY_MAX + 1];
-	} u;
-	unsigned int n = 0;
-
-	for (;;) {
-		union {
-			char buf[CMSG_SPACE(4 * sizeof(int))];
-			struct cmsghdr align;
-		} cbuf;
-		struct iovec iov = { u.buf, sizeof(u.buf) };
-		struct msghdr msg = {
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = cbuf.buf,
-			.msg_controllen = sizeof(cbuf.buf),
-		};
-		ssize_t r;
-
-		r = recvmsg(peer, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (r < 0 && errno == EAGAIN)
-			return n;
-		if (r <= 0)
-			fail("the daemon's end of the socket went away", at);
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm;
-		     cm = CMSG_NXTHDR(&msg, cm)) {
-			int fd;
-
-			if (cm->cmsg_type != SCM_RIGHTS ||
-			    cm->cmsg_len != CMSG_LEN(sizeof(int)))
-				fail("odd control message in a reply", at);
-			memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
-			close(fd);
-		}
-		if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
-			fail("reply larger than PROTO_REPLY_MAX", at);
-		if (proto_check_reply(u.buf, (size_t)r, type, seq) != 0)
-			fail("malformed reply", at);
-		n++;
-	}
-}
-
-/*
- * One datagram from the client on @fd, as read_one() hands it on, and
- * its replies.  Returns false once the daemon has destroyed the client.
- */
-static bool deliver(int fd, int peer, const uint8_t *msg, size_t len,
+static bool deliver(struct fuzz_peer *p, const uint8_t *msg, size_t len,
 		    size_t at)
 {
-	struct client *c = client_by_fd(fd);
-	struct proto_hdr hdr;
-	unsigned int n;
+	struct client *c = fuzz_peer_client(p);
+	uint64_t before = spans_in_use(), after;
+	struct proto_hdr hdr = { 0 };
 
-	memset(&hdr, 0, sizeof(hdr));
 	if (len >= sizeof(hdr))
 		memcpy(&hdr, msg, sizeof(hdr));
-	hdr.type &= (uint16_t)~PROTO_REPLY;
+	if (!c)
+		return false;
+	cur_at = at;
+	fuzz_peer_sent(p, msg, len, 0);
 	if (len > PROTO_REQUEST_MAX)
 		dispatch_reject(c, msg, len, -EBADMSG, "oversized");
 	else
 		dispatch_request(c, msg, len);
-	n = drain(peer, hdr.type, hdr.seq, at);
-	/* A SCAVENGE is answered when the scavenger thread is done. */
-	while (c && c->scav_wait && !n) {
-		event_base_loop(d.base, EVLOOP_ONCE);
-		c = client_by_fd(fd);
-		n = drain(peer, hdr.type, hdr.seq, at);
-	}
 	/* Queued replies go out from the loop, which may end the client. */
-	for (int i = 0; c && !STAILQ_EMPTY(&c->outq) && i < 100; i++) {
-		event_base_loop(d.base, EVLOOP_NONBLOCK);
-		c = client_by_fd(fd);
-		n += drain(peer, hdr.type, hdr.seq, at);
-	}
-	if (!n)
-		fail("a request got no reply", at);
-	if (c && !STAILQ_EMPTY(&c->outq))
-		fail("replies stuck in the queue of a drained client", at);
-	if (c && c->closing) {
+	fuzz_wait(answered, p, "a request got no final reply", at);
+	c = fuzz_peer_client(p);
+	if (!c)
+		return false;
+	if (!STAILQ_EMPTY(&c->outq))
+		fuzz_fail(at, "replies stuck in the queue of a drained client");
+	after = spans_in_use();
+	if ((int64_t)(after - before) != spans_added(p, msg, len))
+		fuzz_fail(at, "%s of status %d took spans in use from %llu to %llu",
+			  proto_type_name(hdr.type), p->last_status,
+			  (unsigned long long)before,
+			  (unsigned long long)after);
+	if (c->closing) {
 		client_destroy(c);
-		c = NULL;
+		return false;
 	}
-	return c != NULL;
+	return true;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int ready;
-	int fd[FUZZ_CLIENTS], peer[FUZZ_CLIENTS];
-	struct heap_stats hs;
+	struct fuzz_peer peer[FUZZ_CLIENTS];
+	bool live[FUZZ_CLIENTS];
 	size_t pos = 0;
+	int fds;
 
-	if (!ready) {
-		daemon_setup();
-		ready = 1;
+	fuzz_setup();
+	fds = fuzz_fd_count();
+	for (int i = 0; i < FUZZ_CLIENTS; i++) {
+		fuzz_peer_open(&peer[i], false);
+		live[i] = true;
 	}
-	for (int i = 0; i < FUZZ_CLIENTS; i++)
-		fd[i] = client_open(&peer[i]);
 	while (pos + 2 <= size) {
 		unsigned int word = data[pos] | data[pos + 1] << 8;
 		size_t len = word & 0x7fff, at = pos;
@@ -216,24 +135,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pos += 2;
 		if (len > size - pos)
 			len = size - pos;
-		if (fd[k] >= 0 && !deliver(fd[k], peer[k], data + pos, len, at))
-			fd[k] = -1;
+		if (live[k])
+			live[k] = deliver(&peer[k], data + pos, len, at);
 		pos += len;
 	}
 	for (int i = 0; i < FUZZ_CLIENTS; i++) {
-		struct client *c = fd[i] >= 0 ? client_by_fd(fd[i]) : NULL;
+		struct client *c = fuzz_peer_client(&peer[i]);
 
 		if (c)
 			client_destroy(c);
-		close(peer[i]);
+		fuzz_peer_close(&peer[i]);
 	}
-	if (d.nclients || !TAILQ_EMPTY(&d.clients))
-		fail("clients left over", size);
-	daemon_heap_lock(&d);
-	heap_check(d.heap);
-	heap_stats(d.heap, &hs);
-	daemon_heap_unlock(&d);
-	if (hs.inuse || hs.objects)
-		fail("spans left in use after every client went", size);
+	fuzz_heap_idle(size);
+	if (fuzz_fd_count() != fds)
+		fuzz_fail(size, "%d fds open after the input, %d before",
+			  fuzz_fd_count(), fds);
 	return 0;
 }

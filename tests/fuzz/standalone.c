@@ -31,6 +31,9 @@ static int run_file(const char *path)
 	}
 	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
+	/* The last of these lines names the input that aborted. */
+	fprintf(stderr, "%s: replaying %s\n", program_invocation_short_name,
+		path);
 	LLVMFuzzerTestOneInput(buf, n);
 	return 0;
 }

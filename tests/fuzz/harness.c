@@ -1,0 +1,516 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The fuzz targets' daemon and their reply checker: see harness.h for the
+ * model of what the daemon must answer.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tests/fuzz/harness.h"
+
+#define FUZZ_ARENA (UINT64_C(4) << 20)
+/* A few clients' STATS text is a few KiB; more is a runaway. */
+#define FUZZ_JSON_MAX (1u << 20)
+/* How long a wait for the daemon may take before it is a hang. */
+#define FUZZ_WAIT_NS (UINT64_C(30) * 1000000000)
+
+struct daemon fuzz_d;
+
+/* A timer that bounds each blocking turn of the loop in fuzz_wait(). */
+static struct event *wake;
+
+/*
+ * libFuzzer's -close_fd_mask=2 (which silences the daemon's log) sends
+ * stderr to /dev/null but gives the sanitizers' reports a copy of it:
+ * the reason for an abort goes there when a sanitizer is linked in.
+ */
+extern void __sanitizer_report_error_summary(const char *summary)
+	__attribute__((weak));
+
+void fuzz_fail(size_t at, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s: ", program_invocation_short_name);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	n = (int)strlen(line);
+	snprintf(line + n, sizeof(line) - (size_t)n, " (input byte %zu)", at);
+	if (__sanitizer_report_error_summary)
+		__sanitizer_report_error_summary(line);
+	else
+		fprintf(stderr, "%s\n", line);
+	abort();
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+}
+
+void fuzz_setup(void)
+{
+	static bool ready;
+	struct daemon *d = &fuzz_d;
+	struct heap_ops ops;
+
+	if (ready)
+		return;
+	ready = true;
+	memset(d, 0, sizeof(*d));
+	d->opt.socket_path = "(fuzz)";
+	d->opt.socket_mode = DEFAULT_SOCKET_MODE;
+	d->opt.socket_gid = (gid_t)-1;
+	d->opt.arena_size = FUZZ_ARENA;
+	d->opt.scavenge_after_ns = DEFAULT_SCAVENGE_AFTER_NS;
+	d->opt.gc_after_ns = DEFAULT_GC_AFTER_NS;
+	d->opt.max_clients = DEFAULT_MAX_CLIENTS;
+	d->listen_fd = -1;
+	d->next_client_id = 1;
+	/* As daemon_init(): with 0 one client's loop run drops the others. */
+	d->hello_timeout = (struct timeval){ DAEMON_HELLO_TIMEOUT_SEC, 0 };
+	d->start_ns = daemon_now();
+	TAILQ_INIT(&d->clients);
+	pthread_mutex_init(&d->heap_lock, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* The scavenger thread wakes the loop: libevent must know threads. */
+	if (evthread_use_pthreads() < 0)
+		fuzz_fail(0, "libevent without threads");
+	d->base = event_base_new();
+	if (!d->base || arena_create(FUZZ_ARENA, "fuzz-arena", &d->arena) < 0)
+		fuzz_fail(0, "cannot set up the daemon");
+	arena_heap_ops(d->arena, &ops);
+	if (heap_create(FUZZ_ARENA, &ops, &d->heap) < 0)
+		fuzz_fail(0, "cannot create the heap");
+	if (scavenger_start(d) < 0)
+		fuzz_fail(0, "cannot start the scavenger");
+	wake = evtimer_new(d->base, on_wake, NULL);
+	if (!wake)
+		fuzz_fail(0, "cannot make a timer");
+}
+
+void fuzz_peer_open(struct fuzz_peer *p, bool slow)
+{
+	struct client *c;
+	int sv[2], sndbuf = PROTO_REPLY_MAX / 2 + 64;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		       0, sv) < 0)
+		fuzz_fail(0, "socketpair: %s", strerror(errno));
+	/*
+	 * Room for the largest reply (the kernel doubles the figure, and
+	 * refuses a datagram over it less 32 bytes), but full after a few:
+	 * unread replies soon wait in the daemon's queue.
+	 */
+	if (slow && setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+			       sizeof(sndbuf)) < 0)
+		fuzz_fail(0, "SO_SNDBUF: %s", strerror(errno));
+	client_accept(&fuzz_d, sv[0]);
+	TAILQ_FOREACH(c, &fuzz_d.clients, link)
+		if (c->fd == sv[0])
+			break;
+	if (!c)
+		fuzz_fail(0, "client_accept made no client");
+	memset(p, 0, sizeof(*p));
+	p->fd = sv[1];
+	p->id = c->id;
+}
+
+struct client *fuzz_peer_client(const struct fuzz_peer *p)
+{
+	struct client *c;
+
+	TAILQ_FOREACH(c, &fuzz_d.clients, link)
+		if (c->id == p->id)
+			return c;
+	return NULL;
+}
+
+static void forget(struct fuzz_peer *p)
+{
+	p->n = 0;
+	free(p->json);
+	p->json = NULL;
+	p->json_len = 0;
+}
+
+void fuzz_peer_close(struct fuzz_peer *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	forget(p);
+}
+
+void fuzz_peer_shutdown(struct fuzz_peer *p, int how)
+{
+	if (shutdown(p->fd, how) < 0)
+		fuzz_fail(0, "shutdown: %s", strerror(errno));
+	if (how != SHUT_WR) {
+		p->rd_shut = true;
+		forget(p);
+	}
+}
+
+bool fuzz_peer_room(const struct fuzz_peer *p)
+{
+	return p->n < FUZZ_PENDING_MAX;
+}
+
+void fuzz_peer_sent(struct fuzz_peer *p, const void *buf, size_t len,
+		    unsigned int nfds)
+{
+	struct fuzz_req *q;
+	struct proto_hdr hdr = { 0 };
+
+	if (!fuzz_peer_room(p))
+		fuzz_fail(0, "harness bug: pending ring full");
+	q = &p->pending[(p->head + p->n++) % FUZZ_PENDING_MAX];
+	memset(q, 0, sizeof(*q));
+	if (len >= sizeof(hdr))
+		memcpy(&hdr, buf, sizeof(hdr));
+	q->type = hdr.type & (uint16_t)~PROTO_REPLY;
+	q->seq = hdr.seq;
+	q->fds = nfds > 0;
+	q->oversized = len > PROTO_REQUEST_MAX;
+	q->valid = !q->oversized && proto_check_request(buf, len) == 0;
+	if (!q->valid)
+		return;
+	if (q->type == PROTO_SPAN_ALLOC) {
+		struct proto_alloc m;
+
+		memcpy(&m, buf, sizeof(m));
+		q->count = m.count;
+		q->npages = m.npages;
+	} else if (q->type == PROTO_SPAN_FREE) {
+		struct proto_free m;
+
+		memcpy(&m, buf, proto_free_size(0));
+		q->count = m.count;
+	} else if (q->type == PROTO_CLIENTS) {
+		struct proto_clients m;
+
+		memcpy(&m, buf, sizeof(m));
+		q->max = m.max;
+	}
+}
+
+/* The whole text of a STATS or CLIENTS answer. */
+static void check_json(const struct fuzz_peer *p, const struct fuzz_req *q,
+		       size_t at)
+{
+	json_error_t err;
+	json_t *j = json_loadb(p->json, p->json_len, 0, &err), *list, *next;
+
+	if (!j || !json_is_object(j))
+		fuzz_fail(at, "%s text of %zu bytes is no JSON object: %s",
+			  proto_type_name(q->type), p->json_len,
+			  j ? "not an object" : err.text);
+	if (q->type == PROTO_CLIENTS) {
+		list = json_object_get(j, "clients");
+		next = json_object_get(j, "next");
+		if (!json_is_array(list) || json_array_size(list) > q->max ||
+		    !json_is_integer(next) || json_integer_value(next) < 0)
+			fuzz_fail(at, "CLIENTS page without clients[<= %u] and next",
+				  q->max);
+	}
+	json_decref(j);
+}
+
+static void append_json(struct fuzz_peer *p, const char *text, size_t len,
+			size_t at)
+{
+	char *s;
+
+	if (p->json_len + len > FUZZ_JSON_MAX)
+		fuzz_fail(at, "over %u bytes of JSON text in one answer",
+			  FUZZ_JSON_MAX);
+	s = realloc(p->json, p->json_len + len + 1);
+	if (!s)
+		fuzz_fail(at, "out of memory");
+	memcpy(s + p->json_len, text, len);
+	p->json = s;
+	p->json_len += len;
+}
+
+/* What a successful reply of @len bytes to @q must say; true if more come. */
+static bool check_success(struct fuzz_peer *p, const struct fuzz_req *q,
+			  const void *buf, size_t len, size_t at)
+{
+	switch (q->type) {
+	case PROTO_HELLO: {
+		struct proto_welcome w;
+
+		memcpy(&w, buf, sizeof(w));
+		if (w.page_size != HEAP_PAGE_SIZE ||
+		    w.max_batch != PROTO_MAX_BATCH ||
+		    w.arena_size != fuzz_d.arena->size || w.client_id != p->id)
+			fuzz_fail(at, "WELCOME with wrong sizes or client id %u",
+				  w.client_id);
+		return false;
+	}
+	case PROTO_SPAN_ALLOC: {
+		static struct proto_alloc_reply m;
+
+		memcpy(&m, buf, len);
+		if (m.count != q->count)
+			fuzz_fail(at, "SPAN_ALLOC of %u spans answered with %u",
+				  q->count, m.count);
+		for (uint32_t i = 0; i < m.count; i++)
+			if (m.spans[i].off % HEAP_PAGE_SIZE ||
+			    m.spans[i].npages != q->npages ||
+			    m.spans[i].off > fuzz_d.arena->size ||
+			    q->npages > (fuzz_d.arena->size - m.spans[i].off) /
+						HEAP_PAGE_SIZE)
+				fuzz_fail(at, "span %u of SPAN_ALLOC not %llu pages in the arena",
+					  i, (unsigned long long)q->npages);
+		return false;
+	}
+	case PROTO_SPAN_FREE: {
+		struct proto_free_reply m;
+
+		memcpy(&m, buf, sizeof(m));
+		if (m.count != q->count)
+			fuzz_fail(at, "SPAN_FREE of %u spans answered with %u",
+				  q->count, m.count);
+		return false;
+	}
+	case PROTO_STATS:
+	case PROTO_CLIENTS: {
+		const struct proto_stats_reply *m = buf;
+
+		append_json(p, m->data, m->len, at);
+		if (m->flags & PROTO_MORE)
+			return true;
+		check_json(p, q, at);
+		return false;
+	}
+	case PROTO_SCAVENGE: {
+		struct proto_scavenge_reply m;
+
+		memcpy(&m, buf, sizeof(m));
+		return m.flags & PROTO_MORE;
+	}
+	default:
+		return false;
+	}
+}
+
+/* What a failed reply that is not a bare header must say. */
+static void check_error(const struct fuzz_req *q, const void *buf, size_t at)
+{
+	uint32_t flags;
+
+	switch (q->type) {
+	case PROTO_SPAN_ALLOC: {
+		struct proto_alloc_reply m;
+
+		memcpy(&m, buf, proto_alloc_reply_size(0));
+		if (m.count)
+			fuzz_fail(at, "failed SPAN_ALLOC with %u spans", m.count);
+		break;
+	}
+	case PROTO_SPAN_FREE: {
+		struct proto_free_reply m;
+
+		memcpy(&m, buf, sizeof(m));
+		if (m.count || m.bad >= q->count)
+			fuzz_fail(at, "failed SPAN_FREE of %u says %u freed, bad %u",
+				  q->count, m.count, m.bad);
+		break;
+	}
+	case PROTO_STATS:
+	case PROTO_CLIENTS:
+		memcpy(&flags, (const char *)buf +
+			       offsetof(struct proto_stats_reply, flags),
+		       sizeof(flags));
+		if (flags & PROTO_MORE)
+			fuzz_fail(at, "an error chunk with PROTO_MORE");
+		break;
+	}
+}
+
+/* One reply with @nfds fds: check it against the oldest pending request. */
+static void check_reply(struct fuzz_peer *p, const void *buf, size_t len,
+			unsigned int nfds, size_t at)
+{
+	struct fuzz_req *q;
+	struct proto_hdr hdr;
+	bool more = false, bare = len == sizeof(hdr);
+
+	if (!p->n)
+		fuzz_fail(at, "client %u: a reply of %zu bytes to nothing",
+			  p->id, len);
+	q = &p->pending[p->head];
+	if (proto_check_reply(buf, len, q->type, q->seq) != 0)
+		fuzz_fail(at, "client %u: malformed reply of %zu bytes to %s seq %u",
+			  p->id, len, proto_type_name(q->type), q->seq);
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (!q->valid && (hdr.status >= 0 || !bare))
+		fuzz_fail(at, "client %u: a %s%s request of type %#x served",
+			  p->id, q->oversized ? "oversized" : "malformed",
+			  q->fds ? ", with fds," : "", q->type);
+	if (nfds != (unsigned int)(q->type == PROTO_HELLO && !hdr.status))
+		fuzz_fail(at, "client %u: %u fds with a %s reply of status %d",
+			  p->id, nfds, proto_type_name(q->type), hdr.status);
+	if (hdr.status == 0)
+		more = check_success(p, q, buf, len, at);
+	else if (!bare)
+		check_error(q, buf, at);
+	if (more)
+		return;
+	p->last_status = hdr.status;
+	p->last_count = 0;
+	if (!bare && (q->type == PROTO_SPAN_ALLOC ||
+		      q->type == PROTO_SPAN_FREE))
+		memcpy(&p->last_count, (const char *)buf + sizeof(hdr),
+		       sizeof(p->last_count));
+	free(p->json);
+	p->json = NULL;
+	p->json_len = 0;
+	p->head = (p->head + 1) % FUZZ_PENDING_MAX;
+	p->n--;
+}
+
+/* Close every fd that came with @msg; returns how many. */
+static unsigned int close_fds(struct msghdr *msg, size_t at)
+{
+	unsigned int n = 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
+	     cm = CMSG_NXTHDR(msg, cm)) {
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS)
+			fuzz_fail(at, "odd control message in a reply");
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+			       sizeof(fd));
+			close(fd);
+			n++;
+		}
+	}
+	return n;
+}
+
+unsigned int fuzz_peer_drain(struct fuzz_peer *p, size_t at)
+{
+	static union {
+		struct proto_hdr hdr;
+		char buf[PROTO_REPLY_MAX + 1];
+	} u;
+	unsigned int finals = 0;
+
+	if (p->fd < 0 || p->rd_shut || p->gone)
+		return 0;
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE(8 * sizeof(int))];
+			struct cmsghdr align;
+		} cbuf;
+		struct iovec iov = { u.buf, sizeof(u.buf) };
+		struct msghdr msg = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = cbuf.buf,
+			.msg_controllen = sizeof(cbuf.buf),
+		};
+		unsigned int nfds, before = p->n;
+		ssize_t r;
+
+		r = recvmsg(p->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return finals;
+		/*
+		 * The daemon closed its end with our requests unread: said
+		 * once, before the replies it sent and the end of the stream.
+		 */
+		if (r < 0 && errno == ECONNRESET && !fuzz_peer_client(p))
+			continue;
+		if (r < 0)
+			fuzz_fail(at, "client %u: recvmsg: %s", p->id,
+				  strerror(errno));
+		nfds = close_fds(&msg, at);
+		if (r == 0 && !nfds) {
+			/* The daemon closed its end: nothing more comes. */
+			p->gone = true;
+			forget(p);
+			return finals;
+		}
+		if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+			fuzz_fail(at, "a reply over PROTO_REPLY_MAX or with over 8 fds");
+		check_reply(p, u.buf, (size_t)r, nfds, at);
+		finals += p->n < before;
+	}
+}
+
+bool fuzz_peer_settled(const struct fuzz_peer *p)
+{
+	return p->fd < 0 || p->rd_shut || p->gone || !p->n ||
+	       !fuzz_peer_client(p);
+}
+
+void fuzz_wait(bool (*done)(void *arg), void *arg, const char *what,
+	       size_t at)
+{
+	const struct timeval turn = { 0, 10000 };
+	uint64_t deadline = daemon_now() + FUZZ_WAIT_NS;
+
+	for (;;) {
+		/* Without EVLOOP_ONCE: until nothing is ready. */
+		event_base_loop(fuzz_d.base, EVLOOP_NONBLOCK);
+		if (done(arg))
+			break;
+		if (daemon_now() > deadline)
+			fuzz_fail(at, "%s after 30 s", what);
+		evtimer_add(wake, &turn);
+		event_base_loop(fuzz_d.base, EVLOOP_ONCE);
+	}
+	evtimer_del(wake);
+}
+
+int fuzz_fd_count(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!dir)
+		fuzz_fail(0, "/proc/self/fd: %s", strerror(errno));
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+void fuzz_heap_idle(size_t at)
+{
+	struct heap_stats hs;
+
+	if (fuzz_d.nclients || !TAILQ_EMPTY(&fuzz_d.clients))
+		fuzz_fail(at, "%u clients left over", fuzz_d.nclients);
+	daemon_heap_lock(&fuzz_d);
+	heap_check(fuzz_d.heap);
+	heap_stats(fuzz_d.heap, &hs);
+	daemon_heap_unlock(&fuzz_d);
+	if (hs.inuse || hs.objects)
+		fuzz_fail(at, "%llu spans left in use after every client went",
+			  (unsigned long long)hs.objects);
+}
