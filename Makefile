@@ -74,11 +74,17 @@ TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
 
 # Fuzz targets: tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME/.
-# `make fuzz` builds them with clang and libFuzzer; `make check` replays
-# each corpus through the same code built with $(CC) (tests/fuzz/
-# standalone.c), so a fixed crash stays fixed without clang.
+# `make fuzz` builds them with clang and libFuzzer and runs each for
+# FUZZ_SECONDS (FUZZ_TARGETS=fuzz_NAME for one); `make fuzz-ci` is CI's
+# short run.  `make check` replays each corpus through the same code
+# built with $(CC) (tests/fuzz/standalone.c), so a fixed crash stays
+# fixed without clang.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 60
+# An input over 120 s is a hang; the daemon's log goes to /dev/null.
+FUZZ_RUN_FLAGS := -max_len=4096 -timeout=120 -close_fd_mask=2 \
+	-print_final_stats=1
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE \
 	-DSPANHEAPD_VERSION='"$(VERSION)"' -I. \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -103,7 +109,7 @@ export CK_DEFAULT_TIMEOUT ?= 60
 
 .PHONY: all deps check check-sanitize check-tsan check-units check-man check-system \
 	check-install check-valgrind \
-	bench clean run fuzz deps-fuzz \
+	bench clean run fuzz fuzz-ci deps-fuzz \
 	install uninstall
 
 all: $(PROGS) $(CLIENT_SO) $(CLIENT_A) $(TEST_BINS) \
@@ -310,15 +316,24 @@ deps-fuzz: deps
 
 $(FUZZ_BINS): | deps-fuzz
 
+# Every target runs its time even when one fails; a crash is written to
+# $(BUILD)/fuzz/NAME-crash-* (or -timeout-, -leak-, -oom-).
 fuzz: $(FUZZ_BINS)
-	@for t in $(FUZZ_TARGETS); do \
-		mkdir -p $(BUILD)/fuzz/corpus/$${t#fuzz_}; \
+	@failed=; for t in $(FUZZ_TARGETS); do \
+		n=$${t#fuzz_}; mkdir -p $(BUILD)/fuzz/corpus/$$n; \
 		echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
 		$(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) \
-			-close_fd_mask=2 -artifact_prefix=$(BUILD)/fuzz/ \
-			$(BUILD)/fuzz/corpus/$${t#fuzz_} \
-			tests/fuzz/corpus/$${t#fuzz_} || exit 1; \
-	done
+			$(FUZZ_RUN_FLAGS) -artifact_prefix=$(BUILD)/fuzz/$$n- \
+			$(BUILD)/fuzz/corpus/$$n tests/fuzz/corpus/$$n || \
+			failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "FAILED:$$failed; the inputs are in $(BUILD)/fuzz/"; \
+		exit 1; \
+	fi
+
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
 check-sanitize:
 	$(MAKE) BUILD=$(BUILD)/sanitize \
