@@ -288,7 +288,8 @@ check-system: all
 	BUILD=$(BUILD) bash tests/system/check-system.sh
 
 # A fuzz target replayed over its corpus: no libFuzzer, no check.
-$(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
+# A static pattern: the generic test rule must never take these.
+$(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
 		$(BUILD)/tests/fuzz/harness.o $(BUILD)/tests/fuzz/standalone.o \
 		$(DAEMON_LIB) $(SHM_LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
