@@ -346,12 +346,79 @@ static int parse_cmd_opts(int argc, char **argv, struct cmd_args *a)
 	return 0;
 }
 
+static int cmd_stats(struct spanheap *h, const struct cmd_args *a)
+{
+	return show(h, a->view);
+}
+
+static int cmd_clients(struct spanheap *h, const struct cmd_args *a)
+{
+	(void)a;
+	return show_clients(h);
+}
+
+static int cmd_watch(struct spanheap *h, const struct cmd_args *a)
+{
+	return watch(h, a->interval_ns, a->count);
+}
+
+static int cmd_scavenge(struct spanheap *h, const struct cmd_args *a)
+{
+	uint64_t n;
+	char s[32];
+	int r = spanheap_scavenge(h, &n);
+
+	(void)a;
+	if (r < 0)
+		return daemon_error("scavenge", r);
+	units_format_size(s, sizeof(s), n);
+	printf("released %llu bytes (%s)\n", (unsigned long long)n, s);
+	return 0;
+}
+
+static int cmd_gc(struct spanheap *h, const struct cmd_args *a)
+{
+	uint64_t n;
+	int r = spanheap_gc(h, &n);
+
+	(void)a;
+	if (r < 0)
+		return daemon_error("gc", r);
+	printf("gc: freed %llu spans of departed clients\n",
+	       (unsigned long long)n);
+	return 0;
+}
+
+/* Which of the command options (struct cmd_args) a command takes. */
+enum { TAKES_VIEW = 1, TAKES_WATCH = 2 };
+
+/* Every command: a new one is one entry here and its function. */
+static const struct command {
+	const char *name;
+	int (*run)(struct spanheap *h, const struct cmd_args *a);
+	unsigned int takes;
+} commands[] = {
+	{ "stats", cmd_stats, TAKES_VIEW },
+	{ "clients", cmd_clients, 0 },
+	{ "scavenge", cmd_scavenge, 0 },
+	{ "gc", cmd_gc, 0 },
+	{ "watch", cmd_watch, TAKES_WATCH },
+};
+
+static const struct command *command_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	struct cmd_args a = { VIEW_TABLE, 1000000000, 0, false, false };
-	const char *sock = NULL, *cmd;
+	const struct command *cmd;
+	const char *sock = NULL;
 	struct spanheap *h;
-	uint64_t n;
 	int c, r;
 
 	opterr = 0;
@@ -373,11 +440,9 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage_error("no command given");
-	cmd = argv[optind];
-	if (strcmp(cmd, "stats") && strcmp(cmd, "clients") &&
-	    strcmp(cmd, "scavenge") && strcmp(cmd, "gc") &&
-	    strcmp(cmd, "watch"))
-		return usage_error("unknown command '%s'", cmd);
+	cmd = command_named(argv[optind]);
+	if (!cmd)
+		return usage_error("unknown command '%s'", argv[optind]);
 	optind++;
 	/* Parse the command's own options from here on. */
 	argc -= optind - 1;
@@ -386,34 +451,12 @@ int main(int argc, char **argv)
 	r = parse_cmd_opts(argc, argv, &a);
 	if (r)
 		return r;
-	if ((a.set_view && strcmp(cmd, "stats")) ||
-	    (a.set_watch && strcmp(cmd, "watch")))
-		return usage_error("option not valid for '%s'", cmd);
+	if ((a.set_view && !(cmd->takes & TAKES_VIEW)) ||
+	    (a.set_watch && !(cmd->takes & TAKES_WATCH)))
+		return usage_error("option not valid for '%s'", cmd->name);
 	if (connect_or_say(socket_path(sock), &h) < 0)
 		return 1;
-	if (!strcmp(cmd, "stats")) {
-		r = show(h, a.view);
-	} else if (!strcmp(cmd, "clients")) {
-		r = show_clients(h);
-	} else if (!strcmp(cmd, "watch")) {
-		r = watch(h, a.interval_ns, a.count);
-	} else if (!strcmp(cmd, "scavenge")) {
-		r = spanheap_scavenge(h, &n);
-		if (r == 0) {
-			char s[32];
-
-			units_format_size(s, sizeof(s), n);
-			printf("released %llu bytes (%s)\n",
-			       (unsigned long long)n, s);
-		}
-		r = r < 0 ? daemon_error("scavenge", r) : 0;
-	} else {
-		r = spanheap_gc(h, &n);
-		if (r == 0)
-			printf("gc: freed %llu spans of departed clients\n",
-			       (unsigned long long)n);
-		r = r < 0 ? daemon_error("gc", r) : 0;
-	}
+	r = cmd->run(h, &a);
 	spanheap_close(h);
 	return r;
 }
