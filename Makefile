@@ -1,22 +1,114 @@
 # spanheapd: the shared-memory span heap daemon, its client library and tools.
 #
-#   make                 build everything into build/
-#   make check           run every test suite
+#   make                 the programs and the library, into build/
+#   make check           every test suite, one line each, and a summary
+#   make check-NAME      one suite, e.g. make check-daemon/test_server
 #   make check-sanitize  the same tests built with ASan and UBSan
 #   make bench           benchmarks: BENCH and RATIO lines
-#   make deps            install missing Debian build dependencies
+#   make deps, deps-test install the build's, the tests' Debian packages
+#   V=1                  show the commands, not one short line each
 #
-# Every target that builds runs `deps` first, so a fresh Debian 12
-# machine needs nothing but make, gcc and root (or the printed apt line).
+# A fresh Debian 12 machine needs make and gcc.  The first make installs
+# the build's packages (make deps) as root, or prints the apt-get line
+# and stops; the first make check also the tests' (make deps-test).
 
+.DEFAULT_GOAL := all
+
+# $(CC) from the command line or the environment wins; make's own
+# default (cc) does not.
+ifeq ($(origin CC),default)
 CC := gcc
+endif
+CC ?= gcc
 BUILD ?= build
 VERSION := 0.1.0
 SAN ?=
+V ?= 0
 
-DEB_PKGS := pkg-config libevent-dev libsystemd-dev check libjansson-dev \
-	python3-jsonschema mandoc man-db systemd valgrind
-PC_MODULES := libevent libsystemd check jansson
+# What a plain make needs, and what the tests need besides.
+BUILD_PKGS := pkg-config libevent-dev libsystemd-dev libjansson-dev
+BUILD_CMDS := pkg-config
+BUILD_PC := libevent libevent_pthreads libsystemd jansson
+TEST_PKGS := check valgrind mandoc man-db systemd python3-jsonschema
+TEST_CMDS := valgrind mandoc man systemd-analyze systemd-socket-activate
+TEST_PC := check
+TEST_PY := jsonschema
+
+# Quiet: one short line a step, the commands with V=1.
+ifeq ($(V),1)
+Q :=
+say = @:
+else
+Q := @
+say = @printf '  %-8s %s\n' '$(1)' '$(2)'
+endif
+
+# $(call need,WHAT,COMMANDS,PKG_CONFIG_MODULES,PYTHON_MODULES,PACKAGES):
+# install PACKAGES if any of the rest is missing, as root; else say what
+# to run as root, and fail.  A fresh machine has no package lists yet.
+define need
+@missing=; \
+	for c in $(2); do \
+		command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; \
+	done; \
+	for m in $(3); do \
+		pkg-config --exists $$m 2>/dev/null || missing="$$missing $$m.pc"; \
+	done; \
+	for m in $(4); do \
+		/usr/bin/python3 -c "import $$m" 2>/dev/null || \
+			missing="$$missing python3-$$m"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "$(1) missing:$$missing" >&2; \
+			echo "as root: apt-get install $(5)" >&2; \
+			exit 1; \
+		fi; \
+		echo "installing $(1): $(5)"; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $(5) >/dev/null; \
+	fi
+endef
+
+.PHONY: deps deps-test
+deps:
+	$(call need,build dependencies,$(BUILD_CMDS),$(BUILD_PC),,$(BUILD_PKGS))
+
+deps-test: deps
+	$(call need,test dependencies,$(TEST_CMDS),$(TEST_PC),$(TEST_PY),$(TEST_PKGS))
+
+# Provisioning happens once, before any rule runs: make first brings
+# the included files up to date, which runs deps (deps-test for a test
+# goal) and writes down what pkg-config says, then starts over.
+GOALS := $(or $(MAKECMDGOALS),all)
+TEST_GOALS := check check-% tests $(BUILD)/tests/%
+ifneq ($(filter-out clean deps deps-test deps-fuzz,$(GOALS)),)
+include $(BUILD)/config.mk
+endif
+ifneq ($(filter $(TEST_GOALS),$(GOALS)),)
+include $(BUILD)/config-test.mk
+endif
+ifneq ($(filter fuzz fuzz-ci $(BUILD)/fuzz/%,$(GOALS)),)
+include $(BUILD)/config-fuzz.mk
+endif
+
+$(BUILD)/config.mk: Makefile
+	$(call need,build dependencies,$(BUILD_CMDS),$(BUILD_PC),,$(BUILD_PKGS))
+	@mkdir -p $(@D)
+	@{ echo "# pkg-config's flags for the build, written by make"; \
+	   echo "DAEMON_LIBS := $$(pkg-config --libs libevent_pthreads libevent libsystemd jansson) -lpthread"; \
+	   echo "JANSSON_LIBS := $$(pkg-config --libs jansson)"; \
+	} >$@.tmp && mv $@.tmp $@
+
+# After config.mk: two apt-get runs at once would fight over the lock.
+$(BUILD)/config-test.mk: Makefile $(BUILD)/config.mk
+	$(call need,test dependencies,$(TEST_CMDS),$(TEST_PC),$(TEST_PY),$(TEST_PKGS))
+	@mkdir -p $(@D)
+	@{ echo "# pkg-config's flags for the tests, written by make"; \
+	   echo "CHECK_CFLAGS := $$(pkg-config --cflags check)"; \
+	   echo "CHECK_LIBS := $$(pkg-config --libs check)"; \
+	} >$@.tmp && mv $@.tmp $@
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2
@@ -24,11 +116,6 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -fPIC -fvisibility=hidden \
 	-DSPANHEAPD_VERSION='"$(VERSION)"' -I. -MMD -MP $(SAN) $(CFLAGS)
 LDFLAGS_ALL = $(SAN) $(LDFLAGS)
-
-# Evaluated when a recipe runs, that is after `deps` has installed them.
-CHECK_CFLAGS = $(shell pkg-config --cflags check)
-CHECK_LIBS = $(shell pkg-config --libs check)
-DAEMON_LIBS = $(shell pkg-config --libs libevent_pthreads libevent libsystemd jansson) -lpthread
 
 SHM_SRCS := $(wildcard shm/*.c)
 SHM_OBJS := $(SHM_SRCS:%.c=$(BUILD)/%.o)
@@ -69,10 +156,6 @@ TMPFILESDIR ?= $(call pc_systemd,tmpfilesdir,/usr/lib/tmpfiles.d)
 
 MAN_PAGES := $(wildcard man/*.[0-9])
 
-TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/lib/*.c))
-TEST_SRCS := $(wildcard tests/*/test_*.c)
-TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
-
 # Fuzz targets: tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME/.
 # `make fuzz` builds them with clang and libFuzzer and runs each for
 # FUZZ_SECONDS (FUZZ_TARGETS=fuzz_NAME for one); `make fuzz-ci` is CI's
@@ -93,6 +176,8 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_HARNESS := tests/fuzz/harness.c tests/fuzz/harness.h
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/%)
+FUZZ_REPLAY_OBJS := $(FUZZ_REPLAY:%=%.o) $(BUILD)/tests/fuzz/harness.o \
+	$(BUILD)/tests/fuzz/standalone.o
 
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
@@ -104,143 +189,145 @@ CTL_LIB := $(BUILD)/libctl.a
 
 PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 
-# check's default of 4 s a test is short on this VM under sanitizers.
-export CK_DEFAULT_TIMEOUT ?= 60
-
-.PHONY: all deps check check-sanitize check-tsan check-units check-man check-system \
-	check-install check-valgrind \
-	bench clean run fuzz fuzz-ci deps-fuzz \
+.PHONY: all tests check check-run check-sanitize check-tsan check-system \
+	check-valgrind bench clean run fuzz fuzz-ci deps-fuzz \
 	install uninstall
 
-all: $(PROGS) $(CLIENT_SO) $(CLIENT_A) $(TEST_BINS) \
-	$(FUZZ_REPLAY) $(BENCH_BINS)
+all: $(PROGS) $(CLIENT_SO) $(CLIENT_A)
 
-deps:
-	@missing=; \
-	for c in pkg-config mandoc man systemd-analyze valgrind; do \
-		command -v $$c >/dev/null 2>&1 || missing=yes; \
-	done; \
-	for m in $(PC_MODULES); do \
-		pkg-config --exists $$m 2>/dev/null || missing=yes; \
-	done; \
-	/usr/bin/python3 -c 'import jsonschema' 2>/dev/null || missing=yes; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" != 0 ]; then \
-			echo "missing build dependencies; install them with:"; \
-			echo "  sudo apt-get install $(DEB_PKGS)"; \
-			exit 1; \
-		fi; \
-		echo "installing build dependencies: $(DEB_PKGS)"; \
-		apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends $(DEB_PKGS) >/dev/null; \
-	fi
+# ---- compiling and linking ----
 
 # Objects depend on the Makefile, so a change of flags rebuilds them.
-$(BUILD)/%.o: %.c Makefile | deps
+$(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%.o: tests/%.c Makefile | deps
+$(BUILD)/tests/%.o: tests/%.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
 
 $(SHM_LIB): $(SHM_OBJS)
-	@rm -f $@
-	ar rcs $@ $^
-
 $(DAEMON_LIB): $(DAEMON_OBJS)
+$(CTL_LIB): $(filter-out $(BUILD)/ctl/main.o,$(SPANCTL_OBJS))
+$(SHM_LIB) $(DAEMON_LIB) $(CTL_LIB):
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/spanheapd: $(BUILD)/daemon/main.o $(DAEMON_LIB) $(SHM_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
-
-$(CTL_LIB): $(filter-out $(BUILD)/ctl/main.o,$(SPANCTL_OBJS))
-	@rm -f $@
-	ar rcs $@ $^
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
 
 $(BUILD)/spanctl: $(SPANCTL_OBJS) $(CLIENT_A) $(SHM_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(shell pkg-config --libs jansson) -lpthread
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JANSSON_LIBS) -lpthread
 
 $(BUILD)/libclient/spanclient.o: $(CLIENT_OBJS)
 	@mkdir -p $(@D)
-	$(LD) -r -o $@ $^
-	objcopy --localize-hidden $@
+	$(call say,LD,$@)
+	$(Q)$(LD) -r -o $@ $^
+	$(Q)objcopy --localize-hidden $@
 
 $(CLIENT_SO).$(CLIENT_SOVER): $(BUILD)/libclient/spanclient.o \
 		libclient/libspanclient.map
-	$(CC) $(LDFLAGS_ALL) -shared -Wl,-soname,libspanclient.so.$(CLIENT_SOVER) \
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -shared -Wl,-soname,libspanclient.so.$(CLIENT_SOVER) \
 		-Wl,--version-script=libclient/libspanclient.map \
 		-Wl,--no-undefined -o $@ $< -lpthread
 
 $(CLIENT_SO): $(CLIENT_SO).$(CLIENT_SOVER)
-	ln -sf $(<F) $@
+	$(Q)ln -sf $(<F) $@
 
 $(CLIENT_A): $(BUILD)/libclient/spanclient.o
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(CLIENT_A) $(SHM_LIB) | $(PROGS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lpthread
+
+# ---- tests ----
+
+TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/lib/*.c))
+TEST_SRCS := $(wildcard tests/*/test_*.c)
+TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
+
+# Tests link everything: the client library statically, the daemon's
+# objects for unit tests, and start build/spanheapd for the rest.
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(CTL_LIB) $(CLIENT_A) \
+		$(DAEMON_LIB) $(SHM_LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(CHECK_LIBS) \
+		$(DAEMON_LIBS)
+
+# A fuzz target replayed over its corpus: no libFuzzer, no check.
+# A static pattern: the generic test rule must never take these.
+$(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
+		$(BUILD)/tests/fuzz/harness.o $(BUILD)/tests/fuzz/standalone.o \
+		$(DAEMON_LIB) $(SHM_LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
+
+# The benchmarks are built with the tests, so that CI sees them build.
+tests: all $(TEST_BINS) $(FUZZ_REPLAY) $(BENCH_BINS)
+
+# Every suite has a stamp, $(BUILD)/tests/NAME.ok, that running it
+# writes (its output goes to NAME.log beside it), and a target
+# check-NAME that runs it again: the test programs tests/AREA/test_*,
+# the fuzz corpora replayed, and the scripts that check the units, the
+# man pages and an install.  make check runs them all, -j2 two at a
+# time: each works in temp dirs of its own.
+SCRIPT_SUITES := units man install
+SUITES := $(patsubst $(BUILD)/tests/%,%,$(TEST_BINS) $(FUZZ_REPLAY)) \
+	$(SCRIPT_SUITES)
+SUITE_STAMPS := $(SUITES:%=$(BUILD)/tests/%.ok)
+RUN_SUITE = $(Q)SPANHEAPD=$(BUILD)/spanheapd SPANCTL=$(BUILD)/spanctl \
+	SUITE_KEEP_GOING=$(SUITE_KEEP_GOING) \
+	sh tests/lib/suite.sh run $@ $(patsubst $(BUILD)/tests/%.ok,%,$@)
+
+# check's default of 4 s a test is short on this VM under sanitizers.
+export CK_DEFAULT_TIMEOUT ?= 60
+
+# The daemon and spanctl are there for every suite that starts them.
+$(BUILD)/tests/%.ok: $(BUILD)/tests/% | $(PROGS)
+	$(RUN_SUITE) $<
+
+$(BUILD)/tests/fuzz/fuzz_%.ok: $(BUILD)/tests/fuzz/fuzz_%
+	$(RUN_SUITE) $< tests/fuzz/corpus/$*
+
+$(BUILD)/tests/units.ok: tests/systemd/check-units.sh $(PROGS) $(MAN_PAGES)
+	$(RUN_SUITE) env BUILD=$(BUILD) UNIT_SBINDIR=$(UNIT_SBINDIR) bash $<
+
+$(BUILD)/tests/man.ok: tests/man/check-man.sh $(MAN_PAGES)
+	$(RUN_SUITE) bash $<
+
+# make install into a staging tree, build a program with pkg-config
+# against it, run it, make uninstall.  It runs make itself.
+$(BUILD)/tests/install.ok: tests/install/check-install.sh $(PROGS) \
+		$(CLIENT_SO) $(CLIENT_A)
+	+$(RUN_SUITE) env BUILD=$(BUILD) SAN="$(SAN)" bash $<
+
+.PHONY: $(SUITES:%=check-%)
+$(SUITES:%=check-%): check-%:
+	@rm -f $(BUILD)/tests/$*.ok
+	+@$(MAKE) --no-print-directory $(BUILD)/tests/$*.ok
+
+# Every suite, even after one fails, then the summary line.
+check:
+	@rm -f $(SUITE_STAMPS) $(SUITE_STAMPS:.ok=.fail)
+	+@$(MAKE) --no-print-directory -k SUITE_KEEP_GOING=1 check-run; \
+	rc=$$?; sh tests/lib/suite.sh summary $(BUILD)/tests $(SUITES) || rc=1; \
+	exit $$rc
+
+check-run: tests $(SUITE_STAMPS)
 
 # The unit in the tree names the default prefix.  It and the .pc file are
 # written at install time for the PREFIX of the install, never built
 # ahead: a file built for one prefix cannot end up in another.
 UNIT_SBINDIR := /usr/local/sbin
-
-# Tests link everything: the client library statically, the daemon's
-# objects for unit tests, and start build/spanheapd for the rest.
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(CTL_LIB) $(CLIENT_A) \
-		$(DAEMON_LIB) $(SHM_LIB) | $(PROGS)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(CHECK_LIBS) \
-		$(DAEMON_LIBS)
-
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(CLIENT_A) $(SHM_LIB) | $(PROGS)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lpthread
-
-check: all check-units check-man check-install
-	@export SPANHEAPD=$(BUILD)/spanheapd SPANCTL=$(BUILD)/spanctl; failed=; \
-	for t in $(TEST_BINS); do \
-		$$t || failed="$$failed $$t"; \
-	done; \
-	for f in $(FUZZ_TARGETS); do \
-		$(BUILD)/tests/fuzz/$$f tests/fuzz/corpus/$${f#fuzz_} \
-			2>$(BUILD)/tests/fuzz/$$f.log || \
-			{ tail -n 40 $(BUILD)/tests/fuzz/$$f.log; \
-			  grep ': replaying ' $(BUILD)/tests/fuzz/$$f.log | tail -n 1; \
-			  failed="$$failed $(BUILD)/tests/fuzz/$$f"; }; \
-	done; \
-	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
-
-# systemd-analyze verify exits 0 on unknown keys and only warns: any
-# output at all fails.  It checks that ExecStart= exists and that the
-# Documentation= pages open, so it gets the built daemon and man pages.
-check-units: $(PROGS)
-	@rm -rf $(BUILD)/verify && mkdir -p $(BUILD)/verify/man
-	sed -e 's|^ExecStart=$(UNIT_SBINDIR)/|ExecStart=$(CURDIR)/$(BUILD)/|' systemd/spanheapd.service \
-		> $(BUILD)/verify/spanheapd.service
-	cp systemd/spanheapd.socket $(BUILD)/verify/
-	for p in $(MAN_PAGES); do \
-		s=$${p##*.}; mkdir -p $(BUILD)/verify/man/man$$s; \
-		cp $$p $(BUILD)/verify/man/man$$s/; \
-	done
-	@out=$$(cd $(BUILD)/verify && MANPATH=$(CURDIR)/$(BUILD)/verify/man \
-		systemd-analyze verify spanheapd.service spanheapd.socket 2>&1); \
-	if [ -n "$$out" ]; then echo "$$out"; echo "check-units: FAILED"; exit 1; fi
-	@echo "check-units: systemd-analyze verify is silent on both units"
-	@systemd-analyze security --offline=yes $(BUILD)/verify/spanheapd.service \
-		| tail -1 | tee $(BUILD)/verify/security.txt
-	@awk '/Overall exposure level/ { if ($$(NF-2) + 0 > 1.0) { \
-		print "check-units: exposure above 1.0"; exit 1 } }' \
-		$(BUILD)/verify/security.txt
-
-# make install into a staging tree, build a program with pkg-config
-# against it, run it, make uninstall.
-check-install: all
-	BUILD=$(BUILD) SAN="$(SAN)" bash tests/install/check-install.sh
-
-check-man:
-	@out=$$(mandoc -Tlint -W warning $(MAN_PAGES) 2>&1); \
-	if [ -n "$$out" ]; then echo "$$out"; echo "check-man: FAILED"; exit 1; fi
-	@echo "check-man: mandoc -Tlint is silent on $(words $(MAN_PAGES)) pages"
 
 # What make install puts where, as MODE:SOURCE:DESTINATION: one list for
 # install and uninstall.  The unit and the .pc file are written for the
@@ -287,35 +374,38 @@ uninstall:
 check-system: all
 	BUILD=$(BUILD) bash tests/system/check-system.sh
 
-# A fuzz target replayed over its corpus: no libFuzzer, no check.
-# A static pattern: the generic test rule must never take these.
-$(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
-		$(BUILD)/tests/fuzz/harness.o $(BUILD)/tests/fuzz/standalone.o \
-		$(DAEMON_LIB) $(SHM_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
-
 # The daemon's and shm's sources go into the target, built with clang.
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_HARNESS) \
-		$(DAEMON_SRCS) $(SHM_SRCS) | deps
+		$(DAEMON_SRCS) $(SHM_SRCS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(filter %.c,$(FUZZ_HARNESS)) \
+	$(call say,CLANG,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(filter %.c,$(FUZZ_HARNESS)) \
 		$(DAEMON_SRCS) $(SHM_SRCS) $(DAEMON_LIBS)
 
 # New inputs go to $(BUILD)/fuzz/corpus/NAME; copy the ones worth
 # keeping (and every crash, once fixed) to tests/fuzz/corpus/NAME.
 # clang with libFuzzer's runtime: Debian's clang and libclang-rt-14-dev.
-deps-fuzz: deps
-	@echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' \
-		| $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null || \
-	if [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq clang libclang-rt-14-dev >/dev/null; \
-	else \
-		echo "make fuzz needs: sudo apt-get install clang libclang-rt-14-dev"; \
-		exit 1; \
-	fi
+FUZZ_PKGS := clang libclang-rt-14-dev
+define need_fuzz
+@echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' \
+	| $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null || \
+if [ "$$(id -u)" = 0 ]; then \
+	echo "installing fuzz dependencies: $(FUZZ_PKGS)"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y -qq $(FUZZ_PKGS) >/dev/null; \
+else \
+	echo "fuzz dependencies missing: $(FUZZ_CC) with libFuzzer" >&2; \
+	echo "as root: apt-get install $(FUZZ_PKGS)" >&2; \
+	exit 1; \
+fi
+endef
 
-$(FUZZ_BINS): | deps-fuzz
+deps-fuzz: deps
+	$(need_fuzz)
+
+$(BUILD)/config-fuzz.mk: Makefile $(BUILD)/config.mk
+	$(need_fuzz)
+	@mkdir -p $(@D) && echo "# $(FUZZ_CC) has libFuzzer" >$@
 
 # Every target runs its time even when one fails; a crash is written to
 # $(BUILD)/fuzz/NAME-crash-* (or -timeout-, -leak-, -oom-).
@@ -337,7 +427,7 @@ fuzz-ci:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
 check-sanitize:
-	$(MAKE) BUILD=$(BUILD)/sanitize \
+	+@$(MAKE) --no-print-directory BUILD=$(BUILD)/sanitize \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 		check
 
@@ -349,7 +439,7 @@ VALGRIND_RUNS := shm/test_bitmap shm/test_units shm/test_scav \
 	daemon/test_dispatch_flow daemon/test_stats:cache \
 	libclient/test_client libclient/test_client_span \
 	libclient/test_client_clients
-check-valgrind: all
+check-valgrind: tests
 	@failed=; for r in $(VALGRIND_RUNS); do \
 		t=$${r%%:*}; c=$${r#$$t}; c=$${c#:}; \
 		env CK_FORK=no $${c:+CK_RUN_CASE=$$c} valgrind -q --error-exitcode=9 \
@@ -360,7 +450,7 @@ check-valgrind: all
 
 # The daemon has a scavenger thread and the library is used from many.
 check-tsan:
-	$(MAKE) BUILD=$(BUILD)/tsan SAN="-fsanitize=thread" check
+	+@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN="-fsanitize=thread" check
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
@@ -384,4 +474,8 @@ clean:
 
 .SECONDARY:
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# What each object includes, as the compiler wrote it down (-MMD).
+OBJS := $(SHM_OBJS) $(DAEMON_OBJS) $(BUILD)/daemon/main.o \
+	$(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(SPANCTL_OBJS) $(BENCH_BINS:%=%.o) \
+	$(TEST_BINS:%=%.o) $(TEST_LIB_OBJS) $(FUZZ_REPLAY_OBJS)
+-include $(OBJS:.o=.d)

@@ -48,8 +48,15 @@ check "with no daemon it says why and exits 1" sh -c \
 
 "$root/usr/local/sbin/spanheapd" --socket="$stage/s.sock" --arena-size=1G 2>"$stage/log" &
 daemon=$!
-for _ in $(seq 200); do [ -S "$stage/s.sock" ] && break; sleep 0.05; done
-check "the installed daemon listens" test -S "$stage/s.sock"
+# The socket file appears at bind(), a moment before listen(): wait for
+# a connection to be accepted, not for the file.
+listens() {
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])' "$1" 2>/dev/null
+}
+for _ in $(seq 200); do listens "$stage/s.sock" && break; sleep 0.05; done
+check "the installed daemon listens" listens "$stage/s.sock"
 check "the program runs against it" sh -c \
 	"LD_LIBRARY_PATH='$root/usr/local/lib' '$stage/prog' '$stage/s.sock' | grep -q 'freed 16 pages'"
 check "the static one too" sh -c "SPANHEAP_SOCKET='$stage/s.sock' '$stage/prog-static' | grep -q 'freed 16 pages'"
