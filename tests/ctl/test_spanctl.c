@@ -190,19 +190,14 @@ static int count_of(const char *text, const char *what)
 
 static void make_tmpdir(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/spanctl-test.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	test_tmpdir(tmpdir, sizeof(tmpdir), "spanctl-test");
 }
 
 static void remove_tmpdir(void)
 {
-	char cmd[128];
-
 	if (!tmpdir[0])
 		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd))
-		ck_abort_msg("cannot remove %s", tmpdir);
+	test_tmpdir_remove(tmpdir);
 	tmpdir[0] = 0;
 }
 

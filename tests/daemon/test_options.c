@@ -358,22 +358,6 @@ static char out[16384];
 
 #define HINT "; see spanheapd --help"
 
-/* A fresh temp dir for a socket path that must never be created. */
-static void tmpdir(char *dir, size_t len)
-{
-	snprintf(dir, len, "/tmp/spanheap-opt.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void rmdir_all(const char *dir)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd))
-		ck_abort_msg("cannot remove %s", dir);
-}
-
 /*
  * Run spanheapd with --socket under a temp dir and the bad @arg: it
  * exits 2, says "spanheapd: <reason>; see spanheapd --help" naming @word
@@ -386,7 +370,8 @@ static void run_bad(const char *arg, const char *word)
 	const char *nl;
 	int code;
 
-	tmpdir(dir, sizeof(dir));
+	/* A fresh temp dir for a socket path that must never be created. */
+	test_tmpdir(dir, sizeof(dir), "spanheap-opt");
 	snprintf(sub, sizeof(sub), "%s/x", dir);
 	snprintf(sock, sizeof(sock), "--socket=%s/s.sock", sub);
 	args[0] = sock;
@@ -409,7 +394,7 @@ static void run_bad(const char *arg, const char *word)
 		      "%s: the line does not end with the hint: %s", arg, out);
 	ck_assert_msg(access(sub, F_OK) < 0 && errno == ENOENT,
 		      "%s: %s was created", arg, sub);
-	rmdir_all(dir);
+	test_tmpdir_remove(dir);
 }
 
 START_TEST(test_bin_bad_options)

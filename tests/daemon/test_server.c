@@ -29,28 +29,6 @@
 
 #define ARENA_1G (UINT64_C(1) << 30)
 
-static const char *daemon_bin(void)
-{
-	const char *bin = getenv("SPANHEAPD");
-
-	return bin && *bin ? bin : "build/spanheapd";
-}
-
-static void make_tmpdir(char *dir, size_t len)
-{
-	snprintf(dir, len, "/tmp/spanheap-srv.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_tree(const char *dir)
-{
-	char cmd[160];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd))
-		ck_abort_msg("cannot remove %s", dir);
-}
-
 /*
  * Fork spanheapd on @sock with @args, its output to @log.  With a @gate
  * pipe the child waits to exec until its read end sees EOF, so that a
@@ -65,7 +43,7 @@ static pid_t spawn_gated(const char *sock, const char *const *args,
 	pid_t pid;
 
 	snprintf(sockopt, sizeof(sockopt), "--socket=%s", sock);
-	argv[n++] = daemon_bin();
+	argv[n++] = test_daemon_bin();
 	argv[n++] = sockopt;
 	argv[n++] = "--arena-size=64M";
 	for (int i = 0; args && args[i]; i++) {
@@ -266,7 +244,7 @@ START_TEST(test_socket_creates_parent_dirs)
 	struct stat st;
 	int fd;
 
-	make_tmpdir(dir, sizeof(dir));
+	test_tmpdir(dir, sizeof(dir), "spanheap-srv");
 	snprintf(sub, sizeof(sub), "%s/a/b/c", dir);
 	snprintf(sock, sizeof(sock), "%s/s.sock", sub);
 	start_at(&t, dir, sock, NULL);
@@ -317,7 +295,7 @@ START_TEST(test_socket_stale_replaced)
 	struct stat st;
 	int fd;
 
-	make_tmpdir(dir, sizeof(dir));
+	test_tmpdir(dir, sizeof(dir), "spanheap-srv");
 	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
@@ -344,7 +322,7 @@ START_TEST(test_socket_not_a_socket_kept)
 	struct stat st;
 	int fd, code;
 
-	make_tmpdir(dir, sizeof(dir));
+	test_tmpdir(dir, sizeof(dir), "spanheap-srv");
 	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
 	snprintf(sockopt, sizeof(sockopt), "--socket=%s", sock);
 	fd = open(sock, O_WRONLY | O_CREAT | O_EXCL, 0644);
@@ -356,7 +334,7 @@ START_TEST(test_socket_not_a_socket_kept)
 	ck_assert_int_eq(stat(sock, &st), 0);
 	ck_assert(S_ISREG(st.st_mode));
 	ck_assert_int_eq(st.st_size, 4);
-	remove_tree(dir);
+	test_tmpdir_remove(dir);
 }
 END_TEST
 
@@ -466,7 +444,7 @@ START_TEST(test_lock_file)
 	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
 	close(fd);
 	ck_assert_int_eq(stat(lock, &st), 0);
-	remove_tree(t.dir);
+	test_tmpdir_remove(t.dir);
 }
 END_TEST
 
@@ -487,7 +465,7 @@ START_TEST(test_two_at_once)
 		pid_t pid[2];
 		int fd;
 
-		make_tmpdir(dir, sizeof(dir));
+		test_tmpdir(dir, sizeof(dir), "spanheap-srv");
 		snprintf(sock, sizeof(sock), "%s/s.sock", dir);
 		ck_assert_int_eq(pipe2(gate, O_CLOEXEC), 0);
 		for (int i = 0; i < 2; i++) {
@@ -574,7 +552,7 @@ START_TEST(test_locked_path_left_alone)
 	ck_assert_int_eq(stat(t.sock, &now), 0);
 	ck_assert_uint_eq(now.st_ino, st.st_ino);
 	close(fd);
-	remove_tree(t.dir);
+	test_tmpdir_remove(t.dir);
 }
 END_TEST
 
@@ -598,7 +576,7 @@ START_TEST(test_replaced_socket_kept)
 		      "the daemon unlinked a socket it did not bind");
 	ck_assert(test_can_connect(t.sock));
 	close(fd);
-	remove_tree(t.dir);
+	test_tmpdir_remove(t.dir);
 }
 END_TEST
 
@@ -613,7 +591,7 @@ START_TEST(test_stream_listener_kept)
 	struct stat st, now;
 	int fd;
 
-	make_tmpdir(dir, sizeof(dir));
+	test_tmpdir(dir, sizeof(dir), "spanheap-srv");
 	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
 	snprintf(log, sizeof(log), "%s/spanheapd.log", dir);
 	fd = bind_at(sock, SOCK_STREAM, true);
@@ -624,7 +602,7 @@ START_TEST(test_stream_listener_kept)
 	ck_assert_uint_eq(now.st_ino, st.st_ino);
 	ck_assert(stream_connects(sock));
 	close(fd);
-	remove_tree(dir);
+	test_tmpdir_remove(dir);
 }
 END_TEST
 
@@ -904,7 +882,7 @@ static void assert_clean_exit(struct test_daemon *t, int sig)
 		      status, t->log);
 	ck_assert_msg(access(sock, F_OK) < 0 && errno == ENOENT,
 		      "%s left behind", sock);
-	remove_tree(dir);
+	test_tmpdir_remove(dir);
 }
 
 START_TEST(test_sigterm_exits_0)
@@ -998,7 +976,7 @@ START_TEST(test_sigterm_right_after_start)
 		int status;
 		pid_t pid;
 
-		make_tmpdir(dir, sizeof(dir));
+		test_tmpdir(dir, sizeof(dir), "spanheap-srv");
 		snprintf(sock, sizeof(sock), "%s/s.sock", dir);
 		snprintf(log, sizeof(log), "%s/spanheapd.log", dir);
 		pid = spawn_daemon(sock, NULL, log);
@@ -1016,7 +994,7 @@ START_TEST(test_sigterm_right_after_start)
 			      round, status);
 		ck_assert_msg(access(sock, F_OK) < 0, "round %d: %s left",
 			      round, sock);
-		remove_tree(dir);
+		test_tmpdir_remove(dir);
 	}
 }
 END_TEST

@@ -18,29 +18,23 @@
 #include "tests/lib/testlib.h"
 
 static struct test_daemon td;
-static char stats_opt[160], stats_path[140];
+static char stats_dir[64], stats_opt[160], stats_path[140];
 
 static void setup(void)
 {
 	const char *args[] = { stats_opt, "--scavenge-after=100ms",
 			       "--gc-after=1h", NULL };
-	char dir[] = "/tmp/spanheap-stats.XXXXXX";
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(stats_path, sizeof(stats_path), "%s/m.json", dir);
+	test_tmpdir(stats_dir, sizeof(stats_dir), "spanheap-stats");
+	snprintf(stats_path, sizeof(stats_path), "%s/m.json", stats_dir);
 	snprintf(stats_opt, sizeof(stats_opt), "--stats-file=%s", stats_path);
 	test_daemon_start(&td, args);
 }
 
 static void teardown(void)
 {
-	char cmd[200];
-
 	test_daemon_stop(&td);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%.*s'",
-		 (int)(strrchr(stats_path, '/') - stats_path), stats_path);
-	if (system(cmd))
-		ck_abort_msg("cleanup failed");
+	test_tmpdir_remove(stats_dir);
 }
 
 static time_t mtime_ns(const char *path, long *ns)

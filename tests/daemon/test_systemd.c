@@ -20,24 +20,17 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
+#include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
 
 static char dir[64], sock[100], notify[100];
 static int notify_fd = -1;
 
-static const char *daemon_bin(void)
-{
-	const char *bin = getenv("SPANHEAPD");
-
-	return bin && *bin ? bin : "build/spanheapd";
-}
-
 static void setup(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	snprintf(dir, sizeof(dir), "/tmp/spanheap-sd.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	test_tmpdir(dir, sizeof(dir), "spanheap-sd");
 	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
 	snprintf(notify, sizeof(notify), "%s/notify", dir);
 	notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -48,12 +41,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[128];
-
 	close(notify_fd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd))
-		ck_abort_msg("cannot remove %s", dir);
+	test_tmpdir_remove(dir);
 }
 
 /* The next notification, or "" after @ms without one. */
@@ -97,7 +86,7 @@ static pid_t start(bool watchdog)
 			setenv("WATCHDOG_PID", wpid, 1);
 		}
 		snprintf(sockopt, sizeof(sockopt), "--socket=%s", sock);
-		execl(daemon_bin(), "spanheapd", sockopt, "--arena-size=1G",
+		execl(test_daemon_bin(), "spanheapd", sockopt, "--arena-size=1G",
 		      "--scavenge-after=100ms", "--gc-after=1h", (char *)NULL);
 		_exit(127);
 	}
@@ -179,7 +168,7 @@ START_TEST(test_no_watchdog_for_other_pid)
 		setenv("WATCHDOG_USEC", "200000", 1);
 		setenv("WATCHDOG_PID", "1", 1);
 		snprintf(sockopt, sizeof(sockopt), "--socket=%s", sock);
-		execl(daemon_bin(), "spanheapd", sockopt, "--arena-size=1G",
+		execl(test_daemon_bin(), "spanheapd", sockopt, "--arena-size=1G",
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -209,7 +198,7 @@ START_TEST(test_socket_activation)
 
 		dup2(null, STDERR_FILENO);
 		execlp("systemd-socket-activate", "systemd-socket-activate",
-		       "--seqpacket", "-l", sock, daemon_bin(), ignored,
+		       "--seqpacket", "-l", sock, test_daemon_bin(), ignored,
 		       "--arena-size=1G", (char *)NULL);
 		_exit(127);
 	}
@@ -243,7 +232,7 @@ START_TEST(test_activation_wrong_socket_type)
 		dup2(null, STDERR_FILENO);
 		/* Without --seqpacket: a SOCK_STREAM socket. */
 		execlp("systemd-socket-activate", "systemd-socket-activate",
-		       "-l", sock, daemon_bin(), "--arena-size=1G",
+		       "-l", sock, test_daemon_bin(), "--arena-size=1G",
 		       (char *)NULL);
 		_exit(127);
 	}

@@ -16,10 +16,11 @@
 #include <unistd.h>
 
 #include "tests/lib/daemon.h"
+#include "tests/lib/testlib.h"
 
 #define MAX_ARGS 32
 
-static const char *daemon_bin(void)
+const char *test_daemon_bin(void)
 {
 	const char *bin = getenv("SPANHEAPD");
 
@@ -84,12 +85,11 @@ void test_daemon_start_opts(struct test_daemon *t, const char *const *args,
 	bool has_arena = false;
 
 	memset(t, 0, sizeof(*t));
-	snprintf(t->dir, sizeof(t->dir), "/tmp/spanheap-test.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(t->dir));
+	test_tmpdir(t->dir, sizeof(t->dir), "spanheap-test");
 	snprintf(t->sock, sizeof(t->sock), "%s/spanheapd.sock", t->dir);
 	snprintf(t->log, sizeof(t->log), "%s/spanheapd.log", t->dir);
 	snprintf(sockopt, sizeof(sockopt), "--socket=%s", t->sock);
-	argv[n++] = daemon_bin();
+	argv[n++] = test_daemon_bin();
 	argv[n++] = sockopt;
 	for (int i = 0; args && args[i]; i++) {
 		ck_assert_int_lt(n, MAX_ARGS - 2);
@@ -133,16 +133,13 @@ int test_daemon_kill(struct test_daemon *t, int sig)
 void test_daemon_stop(struct test_daemon *t)
 {
 	int status = test_daemon_kill(t, SIGTERM);
-	char cmd[128];
 
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "spanheapd did not exit cleanly (status %#x); see %s",
 		      status, t->log);
 	/* The socket is gone with the daemon. */
 	ck_assert_int_ne(access(t->sock, F_OK), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-	if (system(cmd))
-		ck_abort_msg("cannot remove %s", t->dir);
+	test_tmpdir_remove(t->dir);
 }
 
 unsigned int test_file_lines(const char *path)
@@ -196,7 +193,7 @@ int test_daemon_run_opts(const char *const *args,
 	size_t got = 0;
 	pid_t pid;
 
-	argv[n++] = daemon_bin();
+	argv[n++] = test_daemon_bin();
 	for (int i = 0; args && args[i] && n < MAX_ARGS - 1; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;

@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* The daemon binary: $SPANHEAPD, else build/spanheapd. */
+const char *test_daemon_bin(void);
+
 struct test_daemon {
 	pid_t pid;
 	char dir[64];		/* private temp directory */

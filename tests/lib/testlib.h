@@ -4,6 +4,7 @@
 #define SPANHEAP_TESTS_TESTLIB_H
 
 #include <check.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Run @s with check's default runner; returns the process exit code. */
@@ -14,6 +15,17 @@ int test_run_suite(Suite *s);
  * fresh one.  Printed, so a failing run can be repeated.
  */
 uint64_t test_seed(const char *what);
+
+/*
+ * Make a fresh private directory /tmp/@name.XXXXXX and write its path
+ * into @dir (@len bytes).  Aborts the test on failure.  Every file a
+ * test makes goes into one of these, so that suites run in parallel
+ * never meet.
+ */
+void test_tmpdir(char *dir, size_t len, const char *name);
+
+/* Remove @dir and everything under it; aborts the test on failure. */
+void test_tmpdir_remove(const char *dir);
 
 /* xorshift64*: reproducible and fast. */
 static inline uint64_t test_rand(uint64_t *state)

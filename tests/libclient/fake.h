@@ -32,6 +32,7 @@
 #include "libclient/spanheap.h"
 #include "shm/arena.h"
 #include "shm/proto.h"
+#include "tests/lib/testlib.h"
 
 #define PG HEAP_PAGE_SIZE
 #define FAKE_ARENA_SIZE (UINT64_C(64) << 20)
@@ -381,8 +382,7 @@ static inline void setup(void)
 	int i;
 
 	memset(&fk, 0, sizeof(fk));
-	strcpy(fk.dir, "/tmp/spanheap-client.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(fk.dir));
+	test_tmpdir(fk.dir, sizeof(fk.dir), "spanheap-client");
 	snprintf(fk.path, sizeof(fk.path), "%s/fake.sock", fk.dir);
 	strcpy(sa.sun_path, fk.path);
 	fk.lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -407,8 +407,7 @@ static inline void teardown(void)
 		pthread_join(fk.thread, NULL);
 	}
 	close(fk.lfd);
-	unlink(fk.path);
-	rmdir(fk.dir);
+	test_tmpdir_remove(fk.dir);
 	arena_destroy(fk.arena);
 	free(fk.live);
 }
