@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "ctl/render.h"
-#include "tests/ctl/prom.h"
+#include "tests/lib/prom.h"
 #include "tests/lib/testlib.h"
 
 #define KIB UINT64_C(1024)

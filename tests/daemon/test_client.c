@@ -21,7 +21,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/log.h"
-#include "tests/daemon/wire.h"
+#include "tests/lib/wire.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
 

@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/daemon/dispatch_fixture.h"
-#include "tests/daemon/wire.h"
+#include "tests/e2e/dispatch_fixture.h"
+#include "tests/lib/wire.h"
 #include "tests/lib/testlib.h"
 
 /* ---- scavenge ---- */

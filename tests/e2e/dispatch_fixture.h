@@ -2,20 +2,20 @@
 /*
  * What the tests of daemon/dispatch.c share: a real spanheapd with a
  * 64 MiB arena started for every test, and the checks they make of it
- * over the raw protocol of tests/daemon/wire.h.
+ * over the raw protocol of tests/lib/wire.h.
  *
  * The helpers live in a header because the Makefile builds one program
  * per tests/DIR/test_*.c and links only tests/lib/ besides.
  */
-#ifndef SPANHEAP_TESTS_DAEMON_DISPATCH_FIXTURE_H
-#define SPANHEAP_TESTS_DAEMON_DISPATCH_FIXTURE_H
+#ifndef SPANHEAP_TESTS_E2E_DISPATCH_FIXTURE_H
+#define SPANHEAP_TESTS_E2E_DISPATCH_FIXTURE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "tests/daemon/wire.h"
+#include "tests/lib/wire.h"
 #include "tests/lib/daemon.h"
 
 #define PG UINT64_C(4096)

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
-#include "tests/ctl/prom.h"
+#include "tests/lib/prom.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
 

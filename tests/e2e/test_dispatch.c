@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tests/daemon/dispatch_fixture.h"
-#include "tests/daemon/wire.h"
+#include "tests/e2e/dispatch_fixture.h"
+#include "tests/lib/wire.h"
 #include "tests/lib/testlib.h"
 
 /*

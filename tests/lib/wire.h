@@ -14,8 +14,8 @@
  * per tests/DIR/test_*.c and links only tests/lib/ besides; they would
  * belong in tests/lib/ once more suites use them.
  */
-#ifndef SPANHEAP_TESTS_DAEMON_WIRE_H
-#define SPANHEAP_TESTS_DAEMON_WIRE_H
+#ifndef SPANHEAP_TESTS_LIB_WIRE_H
+#define SPANHEAP_TESTS_LIB_WIRE_H
 
 #include <check.h>
 #include <dirent.h>

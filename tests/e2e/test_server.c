@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
-#include "tests/daemon/wire.h"
+#include "tests/lib/wire.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
 

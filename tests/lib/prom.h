@@ -4,8 +4,8 @@
  * ctl/render.c writes it, for the ctl tests.  Static inline: each test
  * program is built on its own and links only tests/lib/.
  */
-#ifndef SPANHEAP_TESTS_CTL_PROM_H
-#define SPANHEAP_TESTS_CTL_PROM_H
+#ifndef SPANHEAP_TESTS_LIB_PROM_H
+#define SPANHEAP_TESTS_LIB_PROM_H
 
 #include <ctype.h>
 #include <stdbool.h>
