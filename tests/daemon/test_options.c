@@ -441,13 +441,11 @@ END_TEST
 /* The reason and usage go to stderr, --help's usage to stdout. */
 START_TEST(test_bin_streams)
 {
-	const char *bin = getenv("SPANHEAPD");
+	const char *bin = test_daemon_bin();
 	char cmd[512];
 	size_t n;
 	FILE *p;
 
-	if (!bin || !*bin)
-		bin = "build/spanheapd";
 	snprintf(cmd, sizeof(cmd), "exec '%s' --bogus 2>/dev/null", bin);
 	p = popen(cmd, "r");
 	ck_assert_ptr_nonnull(p);
