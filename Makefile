@@ -436,9 +436,8 @@ check-sanitize:
 VALGRIND_RUNS := shm/test_bitmap shm/test_units shm/test_scav \
 	shm/test_scav_pass shm/test_heap:alloc shm/test_heap:free \
 	shm/test_heap:scavenge ctl/test_render daemon/test_client \
-	daemon/test_dispatch_flow daemon/test_stats:cache \
-	libclient/test_client libclient/test_client_span \
-	libclient/test_client_clients
+	daemon/test_dispatch_flow daemon/test_stats \
+	libclient/test_conn libclient/test_control libclient/test_span
 check-valgrind: tests
 	@failed=; for r in $(VALGRIND_RUNS); do \
 		t=$${r%%:*}; c=$${r#$$t}; c=$${c#:}; \

@@ -9,7 +9,7 @@
  * While the daemon is stopped a test only records what calls return, and
  * checks it after SIGCONT, so that a failing check never leaves a
  * stopped daemon behind.  The same waits against a fake daemon are
- * tested in tests/libclient/test_client.c.
+ * tested in tests/libclient/test_conn.c and test_control.c.
  */
 #include <errno.h>
 #include <jansson.h>

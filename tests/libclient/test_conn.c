@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tests for libclient/conn.c and libclient/control.c: how the library
- * connects, how it handles a daemon's answers to the handshake and to a
- * round trip, how long it waits for them, and the requests about the
- * daemon as a whole (STATS, SCAVENGE, GC).
+ * Tests for libclient/conn.c: how the library connects, how it handles a
+ * daemon's answers to the handshake and to a round trip, and how long it
+ * waits for them.
  *
- * The daemon here is the fake of tests/libclient/fake.h.  Span calls
- * against the same fake are tested in test_client_span.c; integration
- * with the real daemon is tested elsewhere.
+ * The daemon here is the fake of tests/libclient/fake.h.  The requests
+ * about the daemon as a whole are tested in test_control.c, span calls
+ * in test_span.c, both against the same fake; the real daemon's
+ * time-outs in tests/e2e/test_timeout.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,9 +25,6 @@
 #include "shm/proto.h"
 #include "tests/lib/testlib.h"
 #include "tests/libclient/fake.h"
-
-/* libclient/control.c's STATS_MAX: the most STATS text it takes. */
-#define STATS_CAP (UINT64_C(64) << 20)
 
 static int count_fds(void)
 {
@@ -410,136 +407,6 @@ START_TEST(test_daemon_gone)
 }
 END_TEST
 
-/* The first STATS in three chunks, the second as one empty chunk. */
-static bool hook_stats_chunks(struct fake *f, int cfd,
-			      const union fake_req *req)
-{
-	static char text[PROTO_CHUNK_MAX];
-
-	if (req->hdr.type != PROTO_STATS || f->nreq[PROTO_STATS] > 2)
-		return false;
-	if (f->nreq[PROTO_STATS] == 2) {
-		fake_chunk(cfd, req, "", 0, false);
-		return true;
-	}
-	memset(text, 'a', sizeof(text));
-	text[0] = '[';
-	fake_chunk(cfd, req, text, sizeof(text), true);
-	memset(text, 'b', sizeof(text));
-	fake_chunk(cfd, req, text, sizeof(text), true);
-	fake_chunk(cfd, req, "c]", 2, false);
-	return true;
-}
-
-START_TEST(test_stats_chunks)
-{
-	struct spanheap *h;
-	char *json = NULL;
-	size_t i, len = 2 * PROTO_CHUNK_MAX + 2;
-
-	fk.hook = hook_stats_chunks;
-	h = fake_connect();
-	ck_assert_int_eq(spanheap_stats_json(h, &json), 0);
-	ck_assert_uint_eq(strlen(json), len);
-	ck_assert_int_eq(json[0], '[');
-	for (i = 1; i < len - 2; i++) {
-		if (json[i] != (i < PROTO_CHUNK_MAX ? 'a' : 'b'))
-			ck_abort_msg("byte %zu is wrong", i);
-	}
-	ck_assert_str_eq(json + len - 2, "c]");
-	free(json);
-
-	ck_assert_int_eq(spanheap_stats_json(h, &json), 0);
-	ck_assert_str_eq(json, "");
-	free(json);
-	/* Still in step: the default single chunk. */
-	ck_assert_int_eq(spanheap_stats_json(h, &json), 0);
-	ck_assert_str_eq(json, FAKE_STATS);
-	free(json);
-	spanheap_close(h);
-	fake_join();
-	ck_assert_uint_eq(fk.nreq[PROTO_STATS], 3);
-}
-END_TEST
-
-static bool hook_stats_refused(struct fake *f, int cfd,
-			       const union fake_req *req)
-{
-	(void)f;
-	if (req->hdr.type != PROTO_STATS)
-		return false;
-	fake_refuse(cfd, req, -EIO);
-	return true;
-}
-
-START_TEST(test_stats_refused)
-{
-	struct spanheap *h;
-	char *json = (char *)&sentinel;
-
-	fk.hook = hook_stats_refused;
-	h = fake_connect();
-	ck_assert_int_eq(spanheap_stats_json(h, &json), -EIO);
-	ck_assert_ptr_eq(json, &sentinel);
-	ck_assert_int_eq(spanheap_scavenge(h, NULL), 0);
-	spanheap_close(h);
-	fake_join();
-}
-END_TEST
-
-/* A chunk more than the library takes, and one after it. */
-static bool hook_stats_huge(struct fake *f, int cfd,
-			    const union fake_req *req)
-{
-	static char text[PROTO_CHUNK_MAX];
-	size_t i;
-
-	if (req->hdr.type != PROTO_STATS || f->nreq[PROTO_STATS] != 1)
-		return false;
-	memset(text, ' ', sizeof(text));
-	for (i = 0; i <= STATS_CAP / PROTO_CHUNK_MAX; i++)
-		fake_chunk(cfd, req, text, sizeof(text), true);
-	fake_chunk(cfd, req, text, 1, false);
-	return true;
-}
-
-START_TEST(test_stats_too_big)
-{
-	struct spanheap *h;
-	char *json = (char *)&sentinel;
-
-	fk.hook = hook_stats_huge;
-	h = fake_connect();
-	ck_assert_int_eq(spanheap_stats_json(h, &json), -EMSGSIZE);
-	ck_assert_ptr_eq(json, &sentinel);
-	/* The chunk after the one too many was drained. */
-	ck_assert_int_eq(spanheap_stats_json(h, &json), 0);
-	ck_assert_str_eq(json, FAKE_STATS);
-	free(json);
-	spanheap_close(h);
-	fake_join();
-}
-END_TEST
-
-START_TEST(test_scavenge_gc)
-{
-	struct spanheap *h;
-	uint64_t released = 0, freed = 0;
-
-	h = fake_connect();
-	ck_assert_int_eq(spanheap_scavenge(h, &released), 0);
-	ck_assert_uint_eq(released, FAKE_RELEASED);
-	ck_assert_int_eq(spanheap_scavenge(h, NULL), 0);
-	ck_assert_int_eq(spanheap_gc(h, &freed), 0);
-	ck_assert_uint_eq(freed, FAKE_GC_FREED);
-	ck_assert_int_eq(spanheap_gc(h, NULL), 0);
-	spanheap_close(h);
-	fake_join();
-	ck_assert_uint_eq(fk.nreq[PROTO_SCAVENGE], 2);
-	ck_assert_uint_eq(fk.nreq[PROTO_GC], 2);
-}
-END_TEST
-
 /* ---- time-outs ---- */
 
 /* The time-out of the tests that expect one to expire. */
@@ -740,99 +607,9 @@ START_TEST(test_reply_late)
 }
 END_TEST
 
-/* A STATS reply whose chunks stop coming. */
-static bool hook_stats_stall(struct fake *f, int cfd,
-			     const union fake_req *req)
+static Suite *conn_suite(void)
 {
-	(void)f;
-	if (req->hdr.type != PROTO_STATS)
-		return false;
-	fake_chunk(cfd, req, "[", 1, true);
-	return true;
-}
-
-START_TEST(test_stats_stall)
-{
-	struct spanheap *h = NULL;
-	char *json = (char *)&sentinel;
-
-	fk.hook = hook_stats_stall;
-	fake_start();
-	ck_assert_int_eq(fake_connect_opts(SHORT_MS, &h), 0);
-	ck_assert_int_eq(spanheap_stats_json(h, &json), -ETIMEDOUT);
-	ck_assert_ptr_eq(json, &sentinel);
-	ck_assert_int_eq(spanheap_gc(h, NULL), -ENOTCONN);
-	spanheap_close(h);
-	fake_join();
-	ck_assert_uint_eq(fk.nreq[PROTO_GC], 0);
-}
-END_TEST
-
-/*
- * A SCAVENGE answered with PROGRESS_N progress replies PROGRESS_GAP_MS
- * apart, longer in all than PROGRESS_TIMEOUT_MS, then the final one; the
- * second SCAVENGE's progress stops after three replies.
- */
-#define PROGRESS_N 16
-#define PROGRESS_GAP_MS 50
-#define PROGRESS_TIMEOUT_MS 400
-
-static bool hook_scavenge_progress(struct fake *f, int cfd,
-				   const union fake_req *req)
-{
-	struct proto_scavenge_reply rep;
-	bool stall = f->nreq[PROTO_SCAVENGE] == 2;
-	int i;
-
-	if (req->hdr.type != PROTO_SCAVENGE)
-		return false;
-	for (i = 0; i < (stall ? 3 : PROGRESS_N); i++) {
-		fake_sleep_ms(PROGRESS_GAP_MS);
-		memset(&rep, 0, sizeof(rep));
-		fake_reply_hdr(&rep.hdr, req, 0);
-		rep.flags = PROTO_MORE;
-		rep.released = (uint64_t)i * PG;
-		fake_send(cfd, &rep, sizeof(rep), -1, 0);
-	}
-	if (stall)
-		return true;
-	memset(&rep, 0, sizeof(rep));
-	fake_reply_hdr(&rep.hdr, req, 0);
-	rep.released = FAKE_RELEASED;
-	fake_send(cfd, &rep, sizeof(rep), -1, 0);
-	return true;
-}
-
-START_TEST(test_scavenge_progress)
-{
-	struct spanheap *h = NULL;
-	uint64_t released = 0, freed = 0;
-
-	_Static_assert(PROGRESS_N * PROGRESS_GAP_MS > PROGRESS_TIMEOUT_MS,
-		       "the pass must outlast the time-out");
-	fk.hook = hook_scavenge_progress;
-	fake_start();
-	ck_assert_int_eq(fake_connect_opts(PROGRESS_TIMEOUT_MS, &h), 0);
-	ck_assert_int_eq(spanheap_scavenge(h, &released), 0);
-	ck_assert_uint_eq(released, FAKE_RELEASED);
-	/* In step: the next reply is GC's. */
-	ck_assert_int_eq(spanheap_gc(h, &freed), 0);
-	ck_assert_uint_eq(freed, FAKE_GC_FREED);
-
-	released = 99;
-	ck_assert_int_eq(spanheap_scavenge(h, &released), -ETIMEDOUT);
-	ck_assert_uint_eq(released, 99);
-	ck_assert_int_eq(spanheap_gc(h, NULL), -ENOTCONN);
-	spanheap_close(h);
-	fake_join();
-	ck_assert_uint_eq(fk.nreq[PROTO_SCAVENGE], 2);
-	ck_assert_uint_eq(fk.nreq[PROTO_GC], 1);
-}
-END_TEST
-
-static Suite *client_suite(void)
-{
-	Suite *s = suite_create("client");
+	Suite *s = suite_create("conn");
 	TCase *tc;
 
 	tc = fake_tcase("connect");
@@ -861,17 +638,8 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_timeout_none);
 	tcase_add_test(tc, test_timeout_signals);
 	tcase_add_test(tc, test_reply_late);
-	tcase_add_test(tc, test_stats_stall);
-	tcase_add_test(tc, test_scavenge_progress);
-	suite_add_tcase(s, tc);
-
-	tc = fake_tcase("control");
-	tcase_add_test(tc, test_stats_chunks);
-	tcase_add_test(tc, test_stats_refused);
-	tcase_add_test(tc, test_stats_too_big);
-	tcase_add_test(tc, test_scavenge_gc);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
-TEST_MAIN(client_suite)
+TEST_MAIN(conn_suite)

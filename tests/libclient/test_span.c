@@ -4,7 +4,7 @@
  * tests/libclient/fake.h: allocation and freeing in batches, all or none,
  * the checks of what the daemon's replies name, the translation between
  * offsets and pointers, and many threads on one connection.  The same
- * calls against the real daemon are tested in test_span.c.
+ * calls against the real daemon are tested in tests/e2e/test_span.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -598,9 +598,9 @@ START_TEST(test_threads)
 }
 END_TEST
 
-static Suite *client_span_suite(void)
+static Suite *span_suite(void)
 {
-	Suite *s = suite_create("client-span");
+	Suite *s = suite_create("span");
 	TCase *tc;
 
 	tc = fake_tcase("alloc");
@@ -633,4 +633,4 @@ static Suite *client_span_suite(void)
 	return s;
 }
 
-TEST_MAIN(client_span_suite)
+TEST_MAIN(span_suite)
