@@ -251,17 +251,61 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CLIENT_A) $(SHM_LIB) | $(PROGS)
 
 # ---- tests ----
 
-TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/lib/*.c))
+# Tests mirror the sources: tests/AREA/test_NAME.c is a program that
+# links what it tests, the helpers of its area (every other .c file in
+# tests/AREA) and the pieces of tests/lib it names; nothing else.
 TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
+TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/lib/*.c))
+test_bins = $(filter $(BUILD)/tests/$(1)/%,$(TEST_BINS))
+test_helpers = $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/$(1)/test_%,\
+	$(wildcard tests/$(1)/*.c)))
+TESTLIB := $(BUILD)/tests/lib/testlib.o
+TESTLIB_DAEMON := $(BUILD)/tests/lib/daemon.o
+TESTLIB_WIRE := $(BUILD)/tests/lib/wire.o
+TESTLIB_PROM := $(BUILD)/tests/lib/prom.o
+LINK_TEST = $(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) \
+	$(TEST_LDLIBS) $(CHECK_LIBS)
 
-# Tests link everything: the client library statically, the daemon's
-# objects for unit tests, and start build/spanheapd for the rest.
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(CTL_LIB) $(CLIENT_A) \
-		$(DAEMON_LIB) $(SHM_LIB)
+# The heap's tests link the heap and nothing else: shm/ stays pure.
+$(call test_bins,shm): $(BUILD)/tests/shm/%: $(BUILD)/tests/shm/%.o \
+		$(call test_helpers,shm) $(TESTLIB) $(SHM_LIB)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(CHECK_LIBS) \
-		$(DAEMON_LIBS)
+	$(LINK_TEST)
+
+# The daemon's objects, in process; test_options runs the binary too.
+$(call test_bins,daemon): TEST_LDLIBS = $(DAEMON_LIBS)
+$(call test_bins,daemon): $(BUILD)/tests/daemon/%: $(BUILD)/tests/daemon/%.o \
+		$(call test_helpers,daemon) $(TESTLIB) $(TESTLIB_DAEMON) \
+		$(TESTLIB_WIRE) $(DAEMON_LIB) $(SHM_LIB)
+	$(call say,LD,$@)
+	$(LINK_TEST)
+
+# The client library as a program links it, against a fake daemon
+# (which makes its arena and checks requests with shm's code).
+$(call test_bins,libclient): TEST_LDLIBS = -lpthread
+$(call test_bins,libclient): $(BUILD)/tests/libclient/%: \
+		$(BUILD)/tests/libclient/%.o $(call test_helpers,libclient) \
+		$(TESTLIB) $(CLIENT_A) $(SHM_LIB)
+	$(call say,LD,$@)
+	$(LINK_TEST)
+
+# spanctl's objects but main.
+$(call test_bins,ctl): TEST_LDLIBS = $(JANSSON_LIBS)
+$(call test_bins,ctl): $(BUILD)/tests/ctl/%: $(BUILD)/tests/ctl/%.o \
+		$(call test_helpers,ctl) $(TESTLIB) $(TESTLIB_PROM) $(CTL_LIB) \
+		$(SHM_LIB)
+	$(call say,LD,$@)
+	$(LINK_TEST)
+
+# The real daemon and spanctl, started as programs, through the client
+# library or the raw protocol.
+$(call test_bins,e2e): TEST_LDLIBS = $(JANSSON_LIBS) -lpthread
+$(call test_bins,e2e): $(BUILD)/tests/e2e/%: $(BUILD)/tests/e2e/%.o \
+		$(call test_helpers,e2e) $(TESTLIB) $(TESTLIB_DAEMON) \
+		$(TESTLIB_WIRE) $(TESTLIB_PROM) $(CLIENT_A) $(SHM_LIB)
+	$(call say,LD,$@)
+	$(LINK_TEST)
 
 # A fuzz target replayed over its corpus: no libFuzzer, no check.
 # A static pattern: the generic test rule must never take these.
@@ -476,5 +520,6 @@ clean:
 # What each object includes, as the compiler wrote it down (-MMD).
 OBJS := $(SHM_OBJS) $(DAEMON_OBJS) $(BUILD)/daemon/main.o \
 	$(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(SPANCTL_OBJS) $(BENCH_BINS:%=%.o) \
-	$(TEST_BINS:%=%.o) $(TEST_LIB_OBJS) $(FUZZ_REPLAY_OBJS)
+	$(TEST_BINS:%=%.o) $(TEST_LIB_OBJS) $(FUZZ_REPLAY_OBJS) \
+	$(foreach a,$(sort $(dir $(TEST_SRCS))),$(call test_helpers,$(a:tests/%/=%)))
 -include $(OBJS:.o=.d)

@@ -2,9 +2,6 @@
 /*
  * Tests for ctl/render.c: spanctl's table, client list and Prometheus
  * views of a MemStats object built by hand, rendered into memory.
- *
- * The Makefile links no ctl/ object into the tests, so the file under
- * test is compiled into this one.
  */
 #include <errno.h>
 #include <math.h>

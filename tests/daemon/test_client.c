@@ -20,8 +20,8 @@
 
 #include "daemon/daemon.h"
 #include "daemon/log.h"
-#include "tests/lib/wire.h"
 #include "tests/lib/testlib.h"
+#include "tests/lib/wire.h"
 
 #define ARENA (UINT64_C(4) << 20)
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Tests for daemon/dispatch.c and daemon/client.c in process (see
- * tests/lib/inproc.h), where the test turns the event loop itself and
+ * tests/daemon/inproc.h), where the test turns the event loop itself and
  * looks at a client's queue between turns: a STATS reply is sent a chunk
  * at a time and a client that pipelines STATS without reading holds at
  * most one reply; GC and SCAVENGE beyond the rate limit wait for the
@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "tests/lib/inproc.h"
+#include "tests/daemon/inproc.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (UINT64_C(1) << 20)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tests/lib/inproc.h"
+#include "tests/daemon/inproc.h"
 #include "tests/lib/testlib.h"
 
 static struct daemon d;

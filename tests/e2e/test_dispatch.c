@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "tests/e2e/dispatch_fixture.h"
-#include "tests/lib/wire.h"
 #include "tests/lib/testlib.h"
+#include "tests/lib/wire.h"
 
 /*
  * Send @len bytes of @buf and expect a bare header of @status that

@@ -16,9 +16,9 @@
 #include <unistd.h>
 
 #include "tests/e2e/dispatch_fixture.h"
-#include "tests/lib/wire.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
+#include "tests/lib/wire.h"
 
 /* ---- alloc ---- */
 

@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 #include "tests/e2e/dispatch_fixture.h"
-#include "tests/lib/wire.h"
 #include "tests/lib/testlib.h"
+#include "tests/lib/wire.h"
 
 /* ---- scavenge ---- */
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -23,9 +24,9 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
-#include "tests/lib/wire.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
+#include "tests/lib/wire.h"
 
 #define ARENA_1G (UINT64_C(1) << 30)
 

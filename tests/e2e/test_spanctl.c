@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
-#include "tests/lib/prom.h"
 #include "tests/lib/daemon.h"
+#include "tests/lib/prom.h"
 #include "tests/lib/testlib.h"
 
 #define SCHEMA "docs/memstats.schema.json"

@@ -5,8 +5,8 @@
  * on one end of socketpairs.  The test drives the loop itself, so it can
  * look at a client's queue between two turns of it.
  */
-#ifndef SPANHEAP_TESTS_INPROC_H
-#define SPANHEAP_TESTS_INPROC_H
+#ifndef SPANHEAP_TESTS_DAEMON_INPROC_H
+#define SPANHEAP_TESTS_DAEMON_INPROC_H
 
 #include <stdbool.h>
 #include <stdint.h>

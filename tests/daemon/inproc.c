@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/lib/inproc.h"
+#include "tests/daemon/inproc.h"
 
 void inproc_start(struct daemon *d, uint64_t arena,
 		  inproc_release_fn *release, bool scavenger)
