@@ -89,7 +89,7 @@ static void pick_clients(const struct daemon *d, uint32_t after, size_t max,
 			continue;
 		if (p->n == max) {
 			p->more = true;
-			if (!max || p->c[max - 1]->id < c->id)
+			if (!p->n || p->c[p->n - 1]->id < c->id)
 				continue;
 			p->n--;		/* the largest gives way */
 		}

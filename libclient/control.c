@@ -62,11 +62,13 @@ static int text_call(struct spanheap *h, uint16_t type, struct proto_hdr *req,
 		     size_t len, char **ret)
 {
 	const struct proto_stats_reply *chunk = &h->reply.stats;
-	struct stats_text text = { .buf = NULL };
-	int r, err;
+	struct stats_text text = { .size = STATS_MIN_BUF };
+	int r, err = 0;
 
 	/* Even an empty text needs room for its NUL. */
-	err = stats_append(&text, "", 0);
+	text.buf = malloc(text.size);
+	if (!text.buf)
+		return -ENOMEM;
 
 	pthread_mutex_lock(&h->lock);
 	r = conn_request_locked(h, type, req, len);

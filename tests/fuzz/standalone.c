@@ -38,43 +38,33 @@ static int run_file(const char *path)
 	return 0;
 }
 
-static int cmp_names(const void *a, const void *b)
+static int visible(const struct dirent *e)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return e->d_name[0] != '.';
+}
+
+/* Byte order, whatever the locale. */
+static int cmp_names(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
 /* Run every regular file in @dir; returns how many, or -1. */
 static int run_dir(const char *dir)
 {
-	char **names = NULL, path[4096];
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	DIR *d = opendir(dir);
-	int ran = 0;
+	struct dirent **names;
+	char path[4096];
+	int n, ran = 0;
 
-	if (!d) {
+	n = scandir(dir, &names, visible, cmp_names);
+	if (n < 0) {
 		fprintf(stderr, "%s: %s\n", dir, strerror(errno));
 		return -1;
 	}
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			names = realloc(names, cap * sizeof(*names));
-			if (!names)
-				abort();
-		}
-		names[n] = strdup(e->d_name);
-		if (!names[n++])
-			abort();
-	}
-	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_names);
-	for (size_t i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++) {
 		struct stat st;
 
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
 			if (run_file(path) < 0)
 				ran = -1;

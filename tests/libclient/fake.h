@@ -30,6 +30,7 @@
 #define FAKE_GC_FREED 7
 #define FAKE_STATS "{\"fake\":true}"
 #define FAKE_MAX_CONN 16	/* connections one test can script */
+#define FAKE_MAX_FDS 4		/* descriptors one message can carry */
 #define FAKE_MAX_RECORD 1024	/* offsets the record keeps */
 #define FAKE_MAX_REQS 64	/* per-request counts the record keeps */
 

@@ -319,11 +319,10 @@ static bool hook_bad_reply(struct fake *f, int cfd, const union fake_req *req)
 		break;
 	case 8: {
 		/* Larger than any reply can be. */
-		char *big = calloc(1, PROTO_REPLY_MAX + 8);
+		static char big[PROTO_REPLY_MAX + 8];
 
 		memcpy(big, &rep, sizeof(rep));
-		fake_send(cfd, big, PROTO_REPLY_MAX + 8, -1, 0);
-		free(big);
+		fake_send(cfd, big, sizeof(big), -1, 0);
 		return true;
 	}
 	}
