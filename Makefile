@@ -4,6 +4,7 @@
 #   make check           every test suite, one line each, and a summary
 #   make check-NAME      one suite, e.g. make check-daemon/test_server
 #   make check-sanitize  the same tests built with ASan and UBSan
+#   make analyze         gcc -fanalyzer over every source; a finding fails
 #   make bench           benchmarks: BENCH and RATIO lines
 #   make deps, deps-test install the build's, the tests' Debian packages
 #   V=1                  show the commands, not one short line each
@@ -82,7 +83,8 @@ deps-test: deps
 # the included files up to date, which runs deps (deps-test for a test
 # goal) and writes down what pkg-config says, then starts over.
 GOALS := $(or $(MAKECMDGOALS),all)
-TEST_GOALS := check check-% tests $(BUILD)/tests/%
+TEST_GOALS := check check-% tests analyze $(BUILD)/tests/% \
+	$(BUILD)/analyze/%
 ifneq ($(filter-out clean deps deps-test deps-fuzz,$(GOALS)),)
 include $(BUILD)/config.mk
 endif
@@ -190,7 +192,7 @@ CTL_LIB := $(BUILD)/libctl.a
 PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 
 .PHONY: all tests check check-run check-sanitize check-tsan check-system \
-	check-valgrind bench clean run fuzz fuzz-ci deps-fuzz \
+	check-valgrind analyze bench clean run fuzz fuzz-ci deps-fuzz \
 	install uninstall
 
 all: $(PROGS) $(CLIENT_SO) $(CLIENT_A)
@@ -491,6 +493,27 @@ check-valgrind: tests
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
+# gcc's static analyzer over every C file of the tree: the programs, the
+# library, the tests, the fuzz targets and the benchmarks.  -Werror
+# makes any finding fail; a file is looked at again when it or what it
+# includes changes.
+ANALYZE_CC ?= gcc
+ANALYZE_SRCS := $(SHM_SRCS) $(wildcard daemon/*.c) $(CLIENT_SRCS) \
+	$(SPANCTL_SRCS) $(BENCH_SRCS) $(wildcard tests/*/*.c)
+ANALYZE_STAMPS := $(ANALYZE_SRCS:%.c=$(BUILD)/analyze/%.ok)
+
+analyze: $(ANALYZE_STAMPS)
+	@echo "analyze: gcc -fanalyzer finds nothing in $(words $(ANALYZE_SRCS)) files"
+
+# The program built against an install includes <spanheap.h>.
+$(BUILD)/analyze/tests/install/%.ok: ANALYZE_FLAGS = -Ilibclient
+$(BUILD)/analyze/%.ok: %.c Makefile
+	@mkdir -p $(@D)
+	$(call say,ANALYZE,$<)
+	$(Q)$(ANALYZE_CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(ANALYZE_FLAGS) \
+		-fanalyzer -MF $(@:.ok=.d) -MT $@ -c -o /dev/null $<
+	@touch $@
+
 # The daemon has a scavenger thread and the library is used from many.
 check-tsan:
 	+@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN="-fsanitize=thread" check
@@ -522,4 +545,4 @@ OBJS := $(SHM_OBJS) $(DAEMON_OBJS) $(BUILD)/daemon/main.o \
 	$(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(SPANCTL_OBJS) $(BENCH_BINS:%=%.o) \
 	$(TEST_BINS:%=%.o) $(TEST_LIB_OBJS) $(FUZZ_REPLAY_OBJS) \
 	$(foreach a,$(sort $(dir $(TEST_SRCS))),$(call test_helpers,$(a:tests/%/=%)))
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(ANALYZE_STAMPS:.ok=.d)
