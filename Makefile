@@ -2,7 +2,7 @@
 #
 #   make                 the programs and the library, into build/
 #   make check           every test suite, one line each, and a summary
-#   make check-NAME      one suite, e.g. make check-daemon/test_server
+#   make check-NAME      one suite, e.g. make check-e2e/test_server
 #   make check-sanitize  the same tests built with ASan and UBSan
 #   make analyze         gcc -fanalyzer over every source; a finding fails
 #   make bench           benchmarks: BENCH and RATIO lines
@@ -327,7 +327,9 @@ tests: all $(TEST_BINS) $(FUZZ_REPLAY) $(BENCH_BINS)
 # man pages and an install.  make check runs them all, -j2 two at a
 # time: each works in temp dirs of its own.
 SCRIPT_SUITES := units man install
-SUITES := $(patsubst $(BUILD)/tests/%,%,$(TEST_BINS) $(FUZZ_REPLAY)) \
+# The real daemon's suites take longest: they start first.
+SUITES := $(patsubst $(BUILD)/tests/%,%,$(call test_bins,e2e) \
+	$(filter-out $(call test_bins,e2e),$(TEST_BINS)) $(FUZZ_REPLAY)) \
 	$(SCRIPT_SUITES)
 SUITE_STAMPS := $(SUITES:%=$(BUILD)/tests/%.ok)
 RUN_SUITE = $(Q)SPANHEAPD=$(BUILD)/spanheapd SPANCTL=$(BUILD)/spanctl \
