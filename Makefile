@@ -363,10 +363,12 @@ $(SUITES:%=check-%): check-%:
 	@rm -f $(BUILD)/tests/$*.ok
 	+@$(MAKE) --no-print-directory $(BUILD)/tests/$*.ok
 
-# Every suite, even after one fails, then the summary line.
+# Every suite, even after one fails, then the summary line.  A suite's
+# lines come out together, whatever runs beside it.
 check:
 	@rm -f $(SUITE_STAMPS) $(SUITE_STAMPS:.ok=.fail)
-	+@$(MAKE) --no-print-directory -k SUITE_KEEP_GOING=1 check-run; \
+	+@$(MAKE) --no-print-directory --output-sync=target -k \
+		SUITE_KEEP_GOING=1 check-run; \
 	rc=$$?; sh tests/lib/suite.sh summary $(BUILD)/tests $(SUITES) || rc=1; \
 	exit $$rc
 
