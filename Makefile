@@ -485,7 +485,8 @@ check-sanitize:
 # no 64 GiB mapping, no deliberate aborts): one case at a time, unforked.
 VALGRIND_RUNS := shm/test_bitmap shm/test_units shm/test_scav \
 	shm/test_scav_pass shm/test_heap:alloc shm/test_heap:free \
-	shm/test_heap:scavenge ctl/test_render daemon/test_client \
+	shm/test_heap:format shm/test_release:take shm/test_freeidx \
+	shm/test_owner:records ctl/test_render daemon/test_client \
 	daemon/test_dispatch_flow daemon/test_stats \
 	libclient/test_conn libclient/test_control libclient/test_span
 check-valgrind: tests

@@ -6,7 +6,8 @@
  * The workload is a ring of live spans: each op frees the oldest span and
  * allocates a new one of a size drawn from a fixed mix (mostly 1..5 pages,
  * one in 256 large).  One op = one alloc + one free.  The heap runs over
- * hooks that touch no memory, so only the heap's own work is timed.
+ * hooks that touch no memory, so only the heap's own work is timed; its
+ * metadata is a memfd, as the daemon's.
  *
  * Prints BENCH heap_alloc_free_fresh, BENCH heap_alloc_free_fragmented
  * (ns/op, median of several trials) and RATIO heap_fragmented_vs_fresh.
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "shm/arena.h"
 #include "shm/heap.h"
 
 #define ARENA (UINT64_C(4) << 30)
@@ -67,20 +69,38 @@ static void die(const char *what, int r)
 	exit(1);
 }
 
-static struct heap *make_heap(struct heap_owner *o)
-{
-	struct heap_ops ops = { .release = no_release, .zero = no_zero };
-	struct heap *h;
-	int r = heap_create(ARENA, &ops, &h);
+static struct arena *meta;
 
+static struct heap *make_heap(uint32_t *o)
+{
+	struct heap_ops ops;
+	struct heap *h;
+	uint64_t size;
+	int r = heap_layout_size(ARENA, 1, &size);
+
+	if (r == 0)
+		r = arena_create(size, "bench-meta", &meta);
 	if (r)
-		die("heap_create", r);
-	heap_owner_init(o, 1);
+		die("metadata", r);
+	arena_heap_ops(NULL, meta, &ops);
+	ops.release = no_release;
+	ops.zero = no_zero;
+	r = heap_format(meta->base, meta->size, ARENA, 1, &ops, &h);
+	if (r == 0)
+		r = heap_owner_add(h, "bench", 0, o);
+	if (r)
+		die("heap_format", r);
 	return h;
 }
 
+static void drop_heap(struct heap *h)
+{
+	heap_detach(h);
+	arena_destroy(meta);
+}
+
 /* Fill the arena with spans of the mix, then free every other one. */
-static uint64_t fragment(struct heap *h, struct heap_owner *o)
+static uint64_t fragment(struct heap *h, uint32_t o)
 {
 	uint64_t cap = ARENA / HEAP_PAGE_SIZE, n = 0;
 	uint64_t *offs = malloc(cap * sizeof(*offs));
@@ -105,7 +125,7 @@ static uint64_t fragment(struct heap *h, struct heap_owner *o)
 }
 
 /* Median ns per alloc+free pair over TRIALS runs of OPS pairs. */
-static double run(struct heap *h, struct heap_owner *o)
+static double run(struct heap *h, uint32_t o)
 {
 	static uint64_t ring[RING];
 	static uint64_t sizes[OPS];
@@ -149,19 +169,19 @@ static double run(struct heap *h, struct heap_owner *o)
 
 int main(void)
 {
-	struct heap_owner o;
 	struct heap *h;
+	uint32_t o;
 	double fresh, frag;
 	uint64_t nfree;
 
 	h = make_heap(&o);
-	fresh = run(h, &o);
-	heap_destroy(h);
+	fresh = run(h, o);
+	drop_heap(h);
 
 	h = make_heap(&o);
-	nfree = fragment(h, &o);
-	frag = run(h, &o);
-	heap_destroy(h);
+	nfree = fragment(h, o);
+	frag = run(h, o);
+	drop_heap(h);
 
 	printf("BENCH heap_fragmented_free_spans %lu spans\n",
 	       (unsigned long)nfree);

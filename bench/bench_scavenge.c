@@ -91,9 +91,10 @@ static uint64_t resident(struct arena *a)
 static void bench_release(void)
 {
 	static uint64_t offs[NSPANS];
-	struct heap_owner o;
+	struct arena *a, *meta;
 	struct heap_ops ops;
-	struct arena *a;
+	uint64_t meta_size;
+	uint32_t o;
 	struct heap *h;
 	struct scav s;
 	struct scav_config cfg = {
@@ -106,22 +107,28 @@ static void bench_release(void)
 	r = arena_create(TOTAL + GiB, "bench", &a);
 	if (r)
 		die("arena_create", r);
-	arena_heap_ops(a, &ops);
-	r = heap_create(a->size, &ops, &h);
+	r = heap_layout_size(a->size, 1, &meta_size);
+	if (r == 0)
+		r = arena_create(meta_size, "bench-meta", &meta);
 	if (r)
-		die("heap_create", r);
-	heap_owner_init(&o, 1);
+		die("metadata", r);
+	arena_heap_ops(a, meta, &ops);
+	r = heap_format(meta->base, meta->size, a->size, 1, &ops, &h);
+	if (r == 0)
+		r = heap_owner_add(h, "bench", 0, &o);
+	if (r)
+		die("heap_format", r);
 	for (uint64_t i = 0; i < NSPANS; i++) {
 		struct heap_span sp;
 
-		r = heap_alloc(h, SPAN / PG, 0, &o, 0, &sp);
+		r = heap_alloc(h, SPAN / PG, 0, o, 0, &sp);
 		if (r)
 			die("heap_alloc", r);
 		offs[i] = sp.off;
 		touch(a, sp.off, SPAN);
 	}
 	for (uint64_t i = 0; i < NSPANS; i++)
-		heap_free(h, offs[i], &o, 1);
+		heap_free(h, offs[i], o, 1);
 	if (resident(a) < TOTAL)
 		die("touch", -EIO);
 	scav_init(&s, &cfg);
@@ -139,7 +146,8 @@ static void bench_release(void)
 			      (off_t)offs[i], (off_t)SPAN))
 			die("fallocate", errno);
 	t_raw = now_ns() - t0;
-	heap_destroy(h);
+	heap_detach(h);
+	arena_destroy(meta);
 	arena_destroy(a);
 
 	printf("BENCH scavenge_release %.2f GiB/s\n",

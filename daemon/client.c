@@ -73,10 +73,11 @@ static bool id_live(const struct daemon *d, uint32_t id)
 }
 
 /*
- * A client id is its heap owner id: never 0 nor the scavenger's, and
- * unique among live clients.  Once the counter has wrapped (after 2^32
- * connections) it may meet clients that never left: skip them.  The
- * check costs a walk of at most --max-clients entries per connection.
+ * A client id is never 0 nor the scavenger's owner id, and unique among
+ * live clients; its heap owner has an id of the heap's (owner_add()).
+ * Once the counter has wrapped (after 2^32 connections) it may meet
+ * clients that never left: skip them.  The check costs a walk of at
+ * most --max-clients entries per connection.
  */
 static uint32_t next_id(struct daemon *d)
 {
@@ -86,6 +87,19 @@ static uint32_t next_id(struct daemon *d)
 		if (id != 0 && id != HEAP_OWNER_SCAV && !id_live(d, id))
 			return id;
 	}
+}
+
+/* The client's heap owner, keyed by its id; false if none is left. */
+static bool owner_add(struct client *c)
+{
+	int r;
+
+	daemon_heap_lock(c->d);
+	r = heap_owner_add(c->d->heap, NULL, c->id, &c->owner);
+	daemon_heap_unlock(c->d);
+	if (r < 0)
+		log_err("no heap owner for a client: %s", strerror(-r));
+	return r == 0;
 }
 
 void client_accept(struct daemon *d, int fd)
@@ -111,9 +125,10 @@ void client_accept(struct daemon *d, int fd)
 	c->ev_write = event_new(d->base, fd, EV_WRITE | EV_PERSIST, on_write,
 				c);
 	c->ev_hello = evtimer_new(d->base, on_hello_timeout, c);
+	c->id = next_id(d);
 	if (!c->ev_read || !c->ev_write || !c->ev_hello ||
 	    event_add(c->ev_read, NULL) < 0 ||
-	    event_add(c->ev_hello, &d->hello_timeout) < 0) {
+	    event_add(c->ev_hello, &d->hello_timeout) < 0 || !owner_add(c)) {
 		log_err("out of memory for a client");
 		if (c->ev_read)
 			event_free(c->ev_read);
@@ -127,8 +142,6 @@ void client_accept(struct daemon *d, int fd)
 		free(c);
 		return;
 	}
-	c->id = next_id(d);
-	heap_owner_init(&c->owner, c->id);
 	TAILQ_INSERT_TAIL(&d->clients, c, link);
 	d->nclients++;
 }
@@ -136,14 +149,20 @@ void client_accept(struct daemon *d, int fd)
 void client_destroy(struct client *c)
 {
 	struct daemon *d = c->d;
+	struct heap_owner_info o;
 	struct outmsg *m;
 	uint64_t nspans, npages;
 
 	daemon_heap_lock(d);
-	nspans = c->owner.nspans;
-	npages = c->owner.npages;
-	heap_free_owner_each(d->heap, &c->owner, daemon_now(),
+	if (heap_owner_get(d->heap, c->owner, &o) < 0) {
+		log_err("BUG: client %u has no heap owner", c->id);
+		abort();
+	}
+	nspans = o.nspans;
+	npages = o.npages;
+	heap_free_owner_each(d->heap, c->owner, daemon_now(),
 			     scavenger_queue_departed_locked, d);
+	heap_owner_remove(d->heap, c->owner);
 	daemon_heap_unlock(d);
 	if (npages)
 		scavenger_release_departed(d);

@@ -86,8 +86,10 @@ static int watchdog_start(struct daemon *d)
 
 int daemon_init(struct daemon *d, const struct options *opt)
 {
+	uint32_t max_owners = opt->max_clients + DAEMON_OWNERS_SPARE;
 	const char *env;
 	struct heap_ops ops;
+	uint64_t meta_size;
 	int r;
 
 	memset(d, 0, sizeof(*d));
@@ -132,8 +134,18 @@ int daemon_init(struct daemon *d, const struct options *opt)
 				"");
 		return r;
 	}
-	arena_heap_ops(d->arena, &ops);
-	r = heap_create(opt->arena_size, &ops, &d->heap);
+	r = heap_layout_size(opt->arena_size, max_owners, &meta_size);
+	if (r == 0)
+		r = arena_create(meta_size, "spanheapd-meta", &d->meta);
+	if (r < 0) {
+		log_err("cannot create the heap's metadata (%llu MiB for the arena and %u owners): %s",
+			(unsigned long long)(meta_size >> 20), max_owners,
+			strerror(-r));
+		return r;
+	}
+	arena_heap_ops(d->arena, d->meta, &ops);
+	r = heap_format(d->meta->base, d->meta->size, opt->arena_size,
+			max_owners, &ops, &d->heap);
 	if (r < 0) {
 		log_err("cannot create the heap: %s", strerror(-r));
 		return r;
@@ -180,7 +192,8 @@ void daemon_fini(struct daemon *d)
 		event_free(d->ev_sigterm);
 	if (d->ev_sigint)
 		event_free(d->ev_sigint);
-	heap_destroy(d->heap);
+	heap_detach(d->heap);
+	arena_destroy(d->meta);
 	arena_destroy(d->arena);
 	if (d->base)
 		event_base_free(d->base);

@@ -4,9 +4,10 @@
  * connected clients.
  *
  * Threads and locks.  The event loop thread does all socket work.  The
- * scavenger thread (scavenger.c) also touches the heap, the scavenger's
- * statistics and every heap_owner inside a client, so those are guarded
- * by d->heap_lock; the jobs handed to that thread are guarded by
+ * scavenger thread (scavenger.c) also touches the heap (whose metadata
+ * holds every client's owner record) and the scavenger's statistics, so
+ * those are guarded by d->heap_lock; the jobs handed to that thread are
+ * guarded by
  * d->job_lock.  Lock order: job_lock, then heap_lock.  Functions named
  * *_locked need the caller to hold heap_lock and check that they do.
  * Everything else in struct daemon and struct client belongs to the loop
@@ -31,6 +32,12 @@
 
 struct event;
 struct event_base;
+
+/*
+ * Heap owners beyond --max-clients (each client is one): room for the
+ * owners of later layers (shared objects) and to spare.
+ */
+#define DAEMON_OWNERS_SPARE 16
 
 /* A connection must say HELLO within this time, or it is dropped. */
 #define DAEMON_HELLO_TIMEOUT_SEC 10
@@ -130,7 +137,7 @@ struct client {
 	 * sent a chunk at a time.
 	 */
 	STAILQ_HEAD(, outmsg) outq;
-	struct heap_owner owner;	/* GUARDED_BY(d->heap_lock) */
+	uint32_t owner;		/* its heap owner's id, from client_accept() */
 };
 
 struct daemon {
@@ -154,6 +161,7 @@ struct daemon {
 	struct log_limit log_nofile, log_refused;
 	struct event *ev_watchdog;	/* WATCHDOG=1 to systemd */
 	struct arena *arena;
+	struct arena *meta;		/* the heap's metadata memfd */
 	uint64_t start_ns;
 
 	pthread_mutex_t heap_lock;

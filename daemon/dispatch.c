@@ -72,6 +72,9 @@ static void do_hello(struct client *c, const struct proto_hello *req)
 	w.arena_size = d->arena->size;
 	w.client_id = c->id;
 	c->welcomed = true;
+	daemon_heap_lock(d);
+	heap_owner_set_name(d->heap, c->owner, c->name);
+	daemon_heap_unlock(d);
 	log_limited(&d->log_connected, 6,
 		    "client %u connected: %s, pid %d, uid %u", c->id,
 		    c->name[0] ? c->name : "(unnamed)", (int)c->cred.pid,
@@ -94,7 +97,7 @@ static void do_alloc(struct client *c, const struct proto_alloc *req)
 	for (i = 0; i < req->count; i++) {
 		struct heap_span s;
 
-		r = heap_alloc(d->heap, req->npages, flags, &c->owner, now, &s);
+		r = heap_alloc(d->heap, req->npages, flags, c->owner, now, &s);
 		if (r < 0)
 			break;
 		rep.spans[i].off = s.off;
@@ -102,7 +105,7 @@ static void do_alloc(struct client *c, const struct proto_alloc *req)
 	}
 	if (r < 0)
 		while (i-- > 0)
-			heap_free(d->heap, rep.spans[i].off, &c->owner, now);
+			heap_free(d->heap, rep.spans[i].off, c->owner, now);
 	daemon_heap_unlock(d);
 	if (r < 0) {
 		rep.hdr.status = r;
@@ -124,7 +127,7 @@ static int check_free_locked(struct client *c, const struct proto_free *req,
 		int r = heap_span_owner(c->d->heap, req->off[i], &owner,
 					&npages);
 
-		if (r == 0 && owner != c->id)
+		if (r == 0 && owner != c->owner)
 			r = -EPERM;
 		for (uint32_t j = 0; r == 0 && j < i; j++)
 			if (req->off[j] == req->off[i])
@@ -152,7 +155,7 @@ static void do_free(struct client *c, const struct proto_free *req)
 	r = check_free_locked(c, req, &bad);
 	/* PROTO_FREE_CHECK: the reply a free would get, and nothing freed. */
 	for (uint32_t i = 0; r == 0 && !check_only && i < req->count; i++) {
-		int fr = heap_free(d->heap, req->off[i], &c->owner, now);
+		int fr = heap_free(d->heap, req->off[i], c->owner, now);
 
 		if (fr < 0) {
 			log_err("BUG: free of a checked span failed: %d", fr);

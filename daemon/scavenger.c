@@ -82,6 +82,7 @@ uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except,
 		      uint64_t *ret_pause)
 {
 	uint64_t t0 = daemon_now(), t1, freed = 0;
+	struct heap_owner_info o;
 	struct client *c, *next;
 
 	/*
@@ -94,7 +95,10 @@ uint64_t scavenger_gc(struct daemon *d, bool forced, struct client *except,
 			continue;
 		log_info("gc: client %u (pid %d) has exited with its socket still open",
 			 c->id, (int)c->cred.pid);
-		freed += c->owner.nspans;
+		daemon_heap_lock(d);
+		if (heap_owner_get(d->heap, c->owner, &o) == 0)
+			freed += o.nspans;
+		daemon_heap_unlock(d);
 		client_destroy(c);
 	}
 	/* Spans are stamped unused when freed; what is left is to verify. */

@@ -42,18 +42,21 @@
 
 #define STATS_RECENT_PAUSES 16
 
-/* Needs the heap lock: it reads the client's heap_owner. */
+/* Needs the heap lock: it reads the client's heap owner. */
 static json_t *client_json_locked(const struct client *c)
 {
+	struct heap_owner_info o = { 0 };
+
 	daemon_assert_locked(c->d);
+	heap_owner_get(c->d->heap, c->owner, &o);
 	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "id", (json_int_t)c->id,
 			 "name", c->name,
 			 "pid", (json_int_t)c->cred.pid,
 			 "uid", (json_int_t)c->cred.uid,
 			 "gid", (json_int_t)c->cred.gid,
-			 "spans", (json_int_t)c->owner.nspans,
-			 "bytes", (json_int_t)(c->owner.npages * HEAP_PAGE_SIZE),
+			 "spans", (json_int_t)o.nspans,
+			 "bytes", (json_int_t)(o.npages * HEAP_PAGE_SIZE),
 			 "requests", (json_int_t)c->nrequests);
 }
 

@@ -43,8 +43,17 @@
  * pages are resident already.  Holes read as zeros and are skipped, so
  * it costs what the range holds, not its length.
  *
+ * Metadata.  The heap's metadata is a second memfd made the same way
+ * (arena_create() of heap_layout_size() bytes), never sent to clients:
+ * a memfd rather than an anonymous mapping so that the heap can outlive
+ * the process that holds it (systemd's fd store keeps fds, not
+ * mappings).  Its pages that the heap discards are punched like the
+ * arena's.  Unlike a private anonymous mapping it has no shared zero
+ * page: reading a hole allocates it, which is why the heap consults
+ * SEEK_DATA (the meta_next_data hook) before it reads what must be zero.
+ *
  * This file is the only one that calls mmap, ftruncate, fallocate or
- * madvise on the arena.
+ * madvise, for the arena and the metadata alike.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -255,11 +264,16 @@ static int ops_resident(void *ctx, uint64_t *ret)
 	return arena_resident(ctx, ret);
 }
 
-void arena_heap_ops(struct arena *a, struct heap_ops *ret)
+void arena_heap_ops(struct arena *a, struct arena *meta,
+		    struct heap_ops *ret)
 {
-	ret->release = ops_release;
-	ret->zero = ops_zero;
+	ret->release = a ? ops_release : NULL;
+	ret->zero = a ? ops_zero : NULL;
 	ret->ctx = a;
-	ret->next_data = ops_next_data;
-	ret->resident = ops_resident;
+	ret->next_data = a ? ops_next_data : NULL;
+	ret->resident = a ? ops_resident : NULL;
+	/* The metadata is a memfd too: punched, its holes read as zero. */
+	ret->meta_release = meta ? ops_release : NULL;
+	ret->meta_next_data = meta ? ops_next_data : NULL;
+	ret->meta_ctx = meta;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The arena: one sealed memfd of fixed size, mapped shared.  See arena.c
- * for what really gives shared pages back to the kernel.
+ * The arena: one sealed memfd of fixed size, mapped shared.  The heap's
+ * metadata is another (see heap_layout_size()): the daemon makes both
+ * here, and only the arena is handed to clients.  See arena.c for what
+ * really gives shared pages back to the kernel.
  */
 #ifndef SPANHEAP_SHM_ARENA_H
 #define SPANHEAP_SHM_ARENA_H
@@ -22,7 +24,12 @@ struct arena {
 /**
  * arena_create() - make a sealed memfd of @size bytes and map it.
  * @size: a non-zero multiple of HEAP_PAGE_SIZE.
- * @name: the memfd's name, shown in /proc/PID/fd.
+ * @name: the memfd's name, shown in /proc/PID/fd ("spanheapd-arena",
+ *	"spanheapd-meta").
+ *
+ * The same call makes the arena and the heap's metadata: both are
+ * fixed-size, zero until written, cost memory only where touched, and
+ * can be handed to another process (or systemd's fd store) by their fd.
  *
  * Return: 0, -EINVAL for a bad size, or the -errno of the failing call.
  */
@@ -80,7 +87,12 @@ int arena_next_data(const struct arena *a, uint64_t off,
  */
 int arena_resident(const struct arena *a, uint64_t *ret);
 
-/** arena_heap_ops() - heap hooks that release, zero and find data in @a. */
-void arena_heap_ops(struct arena *a, struct heap_ops *ret);
+/**
+ * arena_heap_ops() - heap hooks that release, zero and find data in the
+ * arena @a, and release and find data in the heap's metadata @meta.
+ * Either may be NULL: its hooks are then NULL too.
+ */
+void arena_heap_ops(struct arena *a, struct arena *meta,
+		    struct heap_ops *ret);
 
 #endif

@@ -246,10 +246,31 @@ static void count_groups(const struct heap *h, uint64_t *ngroups)
 	}
 }
 
+/* The groups the index of size @n names, each checked; returns them. */
+static uint64_t groups_indexed(const struct heap *h, const struct hbm *b,
+			       uint32_t n, uint64_t groups)
+{
+	uint64_t set = 0;
+
+	for (uint64_t i = 0; i < bitmap_words(groups); i++) {
+		for (uint64_t w = b->level[0][i]; w; w &= w - 1) {
+			uint64_t g = (i << 6) + (uint64_t)__builtin_ctzll(w);
+
+			HEAP_BUG_ON(g >= groups ||
+					    !group_has_size(h, (uint32_t)g, n),
+				    "group %lu indexed for size %u wrongly",
+				    (unsigned long)g, n);
+			set++;
+		}
+	}
+	return set;
+}
+
 /*
  * O(free spans + set bits), not O(sizes x groups): a 64 GiB heap has 2^18
- * groups.  Every set bit names a group that holds its size, and there are
- * as many set bits as such groups, so the two sets are equal.
+ * groups.  Every set bit names a group
+ * that holds its size, and there are as many set bits as such groups,
+ * so the two sets are equal.
  */
 void freeidx_check(const struct heap *h, const uint64_t *nsmall,
 		   uint64_t nlarge)
@@ -257,6 +278,7 @@ void freeidx_check(const struct heap *h, const uint64_t *nsmall,
 	const struct heap_meta *m = h->meta;
 	uint64_t groups = bitmap_words(m->grown);
 	uint64_t ngroups[HEAP_SMALL_PAGES] = { 0 };
+	struct meta_cursor mc = { 0, 0, 0, false };
 	struct tree_check c = { 0, SPAN_NIL };
 
 	count_groups(h, ngroups);
@@ -269,24 +291,16 @@ void freeidx_check(const struct heap *h, const uint64_t *nsmall,
 			    m->nsmall[n], n, (unsigned long)nsmall[n]);
 		HEAP_BUG_ON(bit_test(m->small_mask, n) != (nsmall[n] > 0),
 			    "size mask wrong for %u pages", n);
-		for (uint64_t i = 0; i < bitmap_words(groups); i++) {
-			for (uint64_t w = b->level[0][i]; w; w &= w - 1) {
-				uint64_t g = (i << 6) +
-					     (uint64_t)__builtin_ctzll(w);
-
-				HEAP_BUG_ON(g >= groups ||
-						    !group_has_size(h, (uint32_t)g,
-								    n),
-					    "group %lu indexed for size %u wrongly",
-					    (unsigned long)g, n);
-				set++;
-			}
+		/* All zero (holes, mostly: sizes never used) is consistent. */
+		if (!meta_zero(h, &mc, b->level[0],
+			       m->layout.small_words * 8)) {
+			set = groups_indexed(h, b, n, groups);
+			HEAP_BUG_ON(!hbm_consistent(b, groups),
+				    "summary levels of size %u are wrong", n);
 		}
 		HEAP_BUG_ON(set != ngroups[n],
 			    "%lu groups indexed for size %u, %lu hold it",
 			    (unsigned long)set, n, (unsigned long)ngroups[n]);
-		HEAP_BUG_ON(!hbm_consistent(b, groups),
-			    "summary levels of size %u are wrong", n);
 	}
 	HEAP_BUG_ON(bit_test(m->small_mask, 0), "size 0 in the size mask");
 	tree_check(h, m->tree_root, SPAN_NIL, &c);

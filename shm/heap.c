@@ -1,28 +1,26 @@
 // SPDX-License-Identifier: MIT
 /*
- * The span heap: creation, allocation, freeing, growth and release.
- * The design and its invariants are described in heap_internal.h.
+ * The span heap: its metadata's layout, formatting and attaching, and
+ * allocation, freeing and growth.  The design and its invariants are
+ * described in heap_internal.h.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "heap_internal.h"
 
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
 
-/* Byte offsets of the parts of the metadata mapping. */
-struct heap_layout {
-	uint64_t spans, freehead, released, small, size;
-	uint64_t small_words;	/* words of one size's hbm */
-};
-
-static void heap_layout(uint64_t pages, struct heap_layout *l)
+void heap_layout(uint64_t pages, uint32_t max_owners, struct heap_layout *l)
 {
 	uint64_t bm = bitmap_words(pages) * 8;
 
-	l->spans = ALIGN_UP(sizeof(struct heap_meta), 4096);
+	l->owners = ALIGN_UP(sizeof(struct heap_meta), 4096);
+	l->spans = ALIGN_UP(l->owners +
+				    (uint64_t)max_owners *
+					    sizeof(struct heap_owner_rec),
+			    4096);
 	l->freehead = ALIGN_UP(l->spans + pages * sizeof(struct span), 4096);
 	l->released = ALIGN_UP(l->freehead + bm, 4096);
 	l->small = ALIGN_UP(l->released + bm, 4096);
@@ -31,51 +29,116 @@ static void heap_layout(uint64_t pages, struct heap_layout *l)
 			   4096);
 }
 
-int heap_create(uint64_t arena_size, const struct heap_ops *ops,
-		struct heap **ret)
+static bool sizes_valid(uint64_t arena_size, uint32_t max_owners)
 {
-	uint64_t pages = arena_size >> HEAP_PAGE_SHIFT;
-	struct heap_layout l;
-	struct heap *h;
-	char *map;
+	return arena_size && !(arena_size & (HEAP_PAGE_SIZE - 1)) &&
+	       arena_size >> HEAP_PAGE_SHIFT <= HEAP_MAX_PAGES &&
+	       max_owners && max_owners <= HEAP_OWNERS_MAX;
+}
 
-	if (!arena_size || arena_size & (HEAP_PAGE_SIZE - 1) ||
-	    pages > HEAP_MAX_PAGES || !ops || !ops->release || !ops->zero)
+int heap_layout_size(uint64_t arena_size, uint32_t max_owners,
+		     uint64_t *ret_size)
+{
+	struct heap_layout l;
+
+	if (!sizes_valid(arena_size, max_owners))
 		return -EINVAL;
-	heap_layout(pages, &l);
+	heap_layout(arena_size >> HEAP_PAGE_SHIFT, max_owners, &l);
+	*ret_size = l.size;
+	return 0;
+}
+
+static bool args_valid(const void *mem, const struct heap_ops *ops)
+{
+	return mem && !((uintptr_t)mem & (HEAP_PAGE_SIZE - 1)) && ops &&
+	       ops->release && ops->zero;
+}
+
+/* A handle with pointers into @mem, whose header holds the layout. */
+static int heap_handle(void *mem, uint64_t size, const struct heap_ops *ops,
+		       struct heap **ret)
+{
+	struct heap_meta *m = mem;
+	const struct heap_layout *l = &m->layout;
+	unsigned char *map = mem;
+	struct heap *h;
+
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	map = mmap(NULL, l.size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (map == MAP_FAILED) {
-		free(h);
-		return -ENOMEM;
-	}
 	h->map = map;
-	h->map_size = l.size;
-	h->meta = (struct heap_meta *)map;
-	h->spans = (struct span *)(map + l.spans);
-	h->freehead = (uint64_t *)(map + l.freehead);
-	h->released = (uint64_t *)(map + l.released);
+	h->map_size = size;
+	h->meta = m;
+	h->owners = (struct heap_owner_rec *)(map + l->owners);
+	h->spans = (struct span *)(map + l->spans);
+	h->freehead = (uint64_t *)(map + l->freehead);
+	h->released = (uint64_t *)(map + l->released);
 	for (unsigned int n = 1; n < HEAP_SMALL_PAGES; n++)
-		hbm_layout(&h->small[n], bitmap_words(pages),
-			   (uint64_t *)(map + l.small) + n * l.small_words);
+		hbm_layout(&h->small[n], bitmap_words(m->arena_pages),
+			   (uint64_t *)(map + l->small) + n * l->small_words);
 	h->ops = *ops;
-	h->meta->magic = HEAP_META_MAGIC;
-	h->meta->version = HEAP_META_VERSION;
-	h->meta->arena_pages = pages;
-	h->meta->grow_pages = HEAP_GROW_PAGES;
-	h->meta->tree_root = SPAN_NIL;
 	*ret = h;
 	return 0;
 }
 
-void heap_destroy(struct heap *h)
+int heap_format(void *mem, uint64_t size, uint64_t arena_size,
+		uint32_t max_owners, const struct heap_ops *ops,
+		struct heap **ret)
 {
-	if (!h)
-		return;
-	munmap(h->map, h->map_size);
+	uint64_t pages = arena_size >> HEAP_PAGE_SHIFT;
+	struct heap_meta *m = mem;
+	struct heap_layout l;
+	int r;
+
+	if (!args_valid(mem, ops) || !sizes_valid(arena_size, max_owners))
+		return -EINVAL;
+	heap_layout(pages, max_owners, &l);
+	if (size < l.size)
+		return -EINVAL;
+	/* The rest reads as zeros: an empty page map, table and index. */
+	m->magic = HEAP_META_MAGIC;
+	m->version = HEAP_META_VERSION;
+	m->page_shift = HEAP_PAGE_SHIFT;
+	m->arena_pages = pages;
+	m->max_owners = max_owners;
+	m->owner_slot_bits = heap_slot_bits(max_owners);
+	m->layout = l;
+	m->grow_pages = HEAP_GROW_PAGES;
+	m->tree_root = SPAN_NIL;
+	m->owner_free_head = SLOT_NIL;
+	m->owner_free_tail = SLOT_NIL;
+	r = heap_handle(mem, size, ops, ret);
+	return r;
+}
+
+int heap_attach(void *mem, uint64_t size, const struct heap_ops *ops,
+		struct heap **ret)
+{
+	const struct heap_meta *m = mem;
+	struct heap_layout l;
+	int r;
+
+	if (!args_valid(mem, ops) || size < sizeof(*m))
+		return -EINVAL;
+	if (m->magic != HEAP_META_MAGIC)
+		return -EINVAL;
+	if (m->version != HEAP_META_VERSION)
+		return -EPROTONOSUPPORT;
+	if (m->page_shift != HEAP_PAGE_SHIFT ||
+	    m->arena_pages > HEAP_MAX_PAGES ||
+	    !sizes_valid(m->arena_pages << HEAP_PAGE_SHIFT, m->max_owners) ||
+	    m->owner_slot_bits != heap_slot_bits(m->max_owners))
+		return -EINVAL;
+	heap_layout(m->arena_pages, m->max_owners, &l);
+	if (memcmp(&l, &m->layout, sizeof(l)) || size < l.size ||
+	    m->grown > m->arena_pages)
+		return -EINVAL;
+	r = heap_handle(mem, size, ops, ret);
+	return r;
+}
+
+void heap_detach(struct heap *h)
+{
 	free(h);
 }
 
@@ -85,14 +148,6 @@ int heap_set_grow_pages(struct heap *h, uint64_t pages)
 		return -EINVAL;
 	h->meta->grow_pages = pages;
 	return 0;
-}
-
-void heap_owner_init(struct heap_owner *o, uint32_t id)
-{
-	o->id = id;
-	o->first = SPAN_NIL;
-	o->nspans = 0;
-	o->npages = 0;
 }
 
 void span_make(struct heap *h, uint32_t p, uint32_t n,
@@ -111,13 +166,13 @@ void span_clear(struct heap *h, uint32_t p)
 /*
  * Give back the pages of the page map that lie wholly within the entries
  * [lo, hi) and hold at least one of [from, to).  The caller knows that
- * [lo, hi) is all zero (a span's interior), which is what a discarded
- * page of this private anonymous mapping reads as.
+ * [lo, hi) is all zero (a span's interior), which is what a released
+ * page of the metadata reads as.
  */
 void span_map_discard(struct heap *h, uint64_t lo, uint64_t hi,
 		      uint64_t from, uint64_t to)
 {
-	uint64_t base = (uint64_t)(uintptr_t)h->spans;
+	uint64_t base = h->meta->layout.spans;
 	uint64_t a = ALIGN_UP(base + lo * sizeof(struct span), 4096);
 	uint64_t b = (base + hi * sizeof(struct span)) & ~UINT64_C(4095);
 	uint64_t c = (base + from * sizeof(struct span)) & ~UINT64_C(4095);
@@ -128,8 +183,8 @@ void span_map_discard(struct heap *h, uint64_t lo, uint64_t hi,
 	if (b > d)
 		b = d;
 	/* If it fails, the memory stays: nothing else changes. */
-	if (a < b)
-		madvise((void *)(uintptr_t)a, b - a, MADV_DONTNEED);
+	if (a < b && h->ops.meta_release)
+		h->ops.meta_release(h->ops.meta_ctx, a, b - a);
 }
 
 /*
@@ -230,46 +285,19 @@ static int heap_grow(struct heap *h, uint64_t npages, uint64_t now)
 	return 0;
 }
 
-static void owner_link(struct heap *h, struct heap_owner *o, uint32_t p,
-		       uint32_t n)
-{
-	struct span *s = &h->spans[p];
-
-	s->use.owner = o->id;
-	s->use.prev = SPAN_NIL;
-	s->use.next = o->first;
-	if (o->first != SPAN_NIL)
-		h->spans[o->first].use.prev = p;
-	o->first = p;
-	o->nspans++;
-	o->npages += n;
-}
-
-static void owner_unlink(struct heap *h, struct heap_owner *o, uint32_t p,
-			 uint32_t n)
-{
-	struct span *s = &h->spans[p];
-
-	if (s->use.prev != SPAN_NIL)
-		h->spans[s->use.prev].use.next = s->use.next;
-	else
-		o->first = s->use.next;
-	if (s->use.next != SPAN_NIL)
-		h->spans[s->use.next].use.prev = s->use.prev;
-	o->nspans--;
-	o->npages -= n;
-}
-
 int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
-	       struct heap_owner *owner, uint64_t now, struct heap_span *ret)
+	       uint32_t owner, uint64_t now, struct heap_span *ret)
 {
 	struct heap_meta *m = h->meta;
+	struct heap_owner_rec *o = owner_find(h, owner);
 	uint32_t p, n, nrel, rel;
 	uint64_t since;
 	int r;
 
 	if (!npages || npages > m->arena_pages || flags & ~HEAP_ALLOC_ZERO)
 		return -EINVAL;
+	if (!o)
+		return -ENOENT;
 	p = freeidx_find(h, npages);
 	if (p == SPAN_NIL) {
 		r = heap_grow(h, npages, now);
@@ -300,7 +328,7 @@ int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
 	bitmap_clear_range(h->released, p, npages);
 	span_clear(h, p);
 	span_make(h, p, (uint32_t)npages, SPAN_USED);
-	owner_link(h, owner, p, (uint32_t)npages);
+	owner_link(h, o, p, (uint32_t)npages);
 	m->idle -= npages;
 	m->inuse += npages;
 	m->released -= rel;
@@ -311,25 +339,32 @@ int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
 	return 0;
 }
 
-/* The in-use span at byte offset @off, or SPAN_NIL; held runs are not. */
+/*
+ * The in-use span at byte offset @off, or SPAN_NIL; held runs are not.
+ * A released page lies in a free span: its entry, maybe a hole of the
+ * metadata, is not read (that would allocate it).
+ */
 static uint32_t used_span_at(const struct heap *h, uint64_t off)
 {
 	uint64_t p = off >> HEAP_PAGE_SHIFT;
 
 	if (off & (HEAP_PAGE_SIZE - 1) || p >= h->meta->grown ||
+	    bit_test(h->released, p) ||
 	    span_kind(h, (uint32_t)p) != SPAN_USED ||
 	    h->spans[p].use.owner == HEAP_OWNER_SCAV)
 		return SPAN_NIL;
 	return (uint32_t)p;
 }
 
-static void span_free_used(struct heap *h, uint32_t p,
-			   struct heap_owner *owner, uint64_t now)
+static void span_free_used(struct heap *h, uint32_t p, uint64_t now)
 {
 	struct heap_meta *m = h->meta;
+	struct heap_owner_rec *o = owner_find(h, h->spans[p].use.owner);
 	uint32_t n = span_val(h, p);
 
-	owner_unlink(h, owner, p, n);
+	HEAP_BUG_ON(!o, "span %u of owner %u, who is not live", p,
+		    h->spans[p].use.owner);
+	owner_unlink(h, o, p, n);
 	m->inuse -= n;
 	m->idle += n;
 	m->objects--;
@@ -337,42 +372,42 @@ static void span_free_used(struct heap *h, uint32_t p,
 	span_free_merge(h, p, n, 0, now);
 }
 
-int heap_free(struct heap *h, uint64_t off, struct heap_owner *owner,
-	      uint64_t now)
+int heap_free(struct heap *h, uint64_t off, uint32_t owner, uint64_t now)
 {
 	uint32_t p = used_span_at(h, off);
 
 	if (p == SPAN_NIL)
 		return -EINVAL;
-	if (h->spans[p].use.owner != owner->id)
+	if (h->spans[p].use.owner != owner)
 		return -EPERM;
-	span_free_used(h, p, owner, now);
+	span_free_used(h, p, now);
 	return 0;
 }
 
-uint64_t heap_free_owner_each(struct heap *h, struct heap_owner *owner,
-			      uint64_t now,
+uint64_t heap_free_owner_each(struct heap *h, uint32_t owner, uint64_t now,
 			      void (*fn)(void *ctx, uint64_t page,
 					 uint64_t npages),
 			      void *ctx)
 {
+	struct heap_owner_rec *o = owner_find(h, owner);
 	uint64_t count = 0;
 
-	while (owner->first != SPAN_NIL) {
-		uint32_t p = owner->first;
+	HEAP_BUG_ON(!o, "owner %u is not live", owner);
+	while (o->first != SPAN_NIL) {
+		uint32_t p = o->first;
 
-		HEAP_BUG_ON(h->spans[p].use.owner != owner->id,
-			    "span %u on the list of owner %u", p, owner->id);
+		HEAP_BUG_ON(span_kind(h, p) != SPAN_USED ||
+				    h->spans[p].use.owner != owner,
+			    "(O2) span %u on the list of owner %u", p, owner);
 		if (fn)
 			fn(ctx, p, span_val(h, p));
-		span_free_used(h, p, owner, now);
+		span_free_used(h, p, now);
 		count++;
 	}
 	return count;
 }
 
-uint64_t heap_free_owner(struct heap *h, struct heap_owner *owner,
-			 uint64_t now)
+uint64_t heap_free_owner(struct heap *h, uint32_t owner, uint64_t now)
 {
 	return heap_free_owner_each(h, owner, now, NULL, NULL);
 }
@@ -402,5 +437,6 @@ void heap_stats(const struct heap *h, struct heap_stats *ret)
 	ret->free_spans = m->nfree;
 	ret->release_errors = m->release_errors;
 	ret->held = m->held << HEAP_PAGE_SHIFT;
-	ret->meta_size = h->map_size;
+	ret->meta_size = m->layout.size;
+	ret->owners = m->owners_live;
 }

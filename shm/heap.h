@@ -1,17 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The span heap: carves an arena of pages into spans, in the manner of the
- * Go runtime's MHeap (2012), with exact accounting of released pages.
+ * seed, with exact accounting of released pages.
+ *
+ * The seed: the Go runtime as of its 2012 change that first gave unused
+ * heap memory back to the OS ("runtime: release unused memory to the
+ * OS", commit 5c598d3c; ../shared/seed/000_90abe276e8f4814d.txt), its
+ * MHeap (malloc.h, mheap.c), its scavenger and its MemStats.  Elsewhere
+ * in this tree "the seed" means that.
  *
  * The heap manages page numbers only.  It never touches the arena's
  * memory itself: giving pages back to the OS and zeroing dirty pages go
  * through the caller's hooks (struct heap_ops), so the same code runs over
- * a sealed memfd in the daemon and over plain memory in tests.  It reads
- * no clock (callers pass @now in nanoseconds), logs nothing and takes no
- * lock: the caller serialises all calls on one heap.
+ * a sealed memfd in the daemon and over plain memory in tests.  Its own
+ * state, the metadata, lives in memory the caller maps and hands in
+ * (heap_format(), heap_attach()): offsets and page numbers only, no
+ * pointers, so a second process, or the same daemon after a restart, can
+ * attach to it.  The heap makes no system call, reads no clock (callers
+ * pass @now in nanoseconds), logs nothing and takes no lock: the caller
+ * serialises all calls on one heap, over all handles to it.
  *
  * See heap_internal.h for the design: span states, the page map, the
- * free index and the accounting identities that heap_check() verifies.
+ * free index, the owners and the invariants that heap_check() verifies.
  */
 #ifndef SPANHEAP_SHM_HEAP_H
 #define SPANHEAP_SHM_HEAP_H
@@ -61,18 +71,41 @@ struct heap_ops {
 	 * never written, which next_data cannot see.
 	 */
 	int (*resident)(void *ctx, uint64_t *ret);
+	/*
+	 * The metadata's hooks, with offsets from the start of the memory
+	 * given to heap_format() or heap_attach(); both optional.
+	 *
+	 * meta_release: give [off, off + len) of the metadata back to the
+	 * OS; the range holds only zeros, and must read so afterwards.
+	 * Without it, or if it fails, the memory simply stays.
+	 *
+	 * meta_next_data: as next_data, for the metadata.  heap_check()
+	 * reads only the extents it names where the metadata must be zero:
+	 * on shared memory a read of a hole allocates a page, and the page
+	 * map of a large heap is mostly holes.  Without it, it reads all.
+	 */
+	int (*meta_release)(void *meta_ctx, uint64_t off, uint64_t len);
+	int (*meta_next_data)(void *meta_ctx, uint64_t off,
+			      uint64_t *ret_start, uint64_t *ret_end);
+	void *meta_ctx;
 };
 
+/* Bytes of an owner's name, its NUL included. */
+#define HEAP_OWNER_NAME_MAX 64
+/* The most owners a heap can be formatted for. */
+#define HEAP_OWNERS_MAX ((UINT32_C(1) << 22) - 1)
+
 /*
- * An owner of in-use spans (a client of the daemon).  The heap links an
- * owner's spans together so that all of them can be freed in one call.
- * The caller keeps the struct alive while it owns spans.
+ * An owner of in-use spans (a client of the daemon), as heap_owner_get()
+ * sees it.  Its record lives in the metadata; the heap links its spans
+ * together so that all of them can be freed in one call.
  */
-struct heap_owner {
-	uint32_t id;		/* non-zero, unique among live owners */
-	uint32_t first;		/* first span's page, internal */
+struct heap_owner_info {
+	uint32_t id;		/* as heap_owner_add() gave it */
+	uint64_t key;		/* the caller's, as given to heap_owner_add() */
 	uint64_t nspans;	/* in-use spans owned */
 	uint64_t npages;	/* pages in those spans */
+	char name[HEAP_OWNER_NAME_MAX];	/* NUL-terminated */
 };
 
 /* What an allocation returns. */
@@ -96,25 +129,66 @@ struct heap_stats {
 	uint64_t free_spans;	/* free spans */
 	uint64_t release_errors; /* release hook calls that failed */
 	uint64_t held;		/* idle bytes held by the scavenger */
-	uint64_t meta_size;	/* bytes reserved for metadata (virtual) */
+	uint64_t meta_size;	/* bytes of metadata (virtual) */
+	uint64_t owners;	/* live owners */
 };
 
 /**
- * heap_create() - make an empty heap over an arena of @arena_size bytes.
+ * heap_layout_size() - how much metadata a heap needs.
  * @arena_size: a multiple of HEAP_PAGE_SIZE, at most HEAP_MAX_PAGES pages.
- * @ops: release and zero hooks, copied.
- * @ret: the new heap, written only on success.
+ * @max_owners: owners that can be live at once, 1..HEAP_OWNERS_MAX.
+ * @ret_size: bytes, a multiple of HEAP_PAGE_SIZE.
  *
- * Metadata lives in its own anonymous mapping, reserved for the whole
- * arena but touched only as the heap grows.
+ * The metadata is reserved for the whole arena but touched only as the
+ * heap grows (a 64 GiB arena needs about 264 MiB, almost all of it the
+ * page map, of which a page of memory covers 1 MiB of spans).
  *
- * Return: 0, -EINVAL for a bad size, -ENOMEM if the mapping fails.
+ * Return: 0, or -EINVAL for a bad size or count.
  */
-int heap_create(uint64_t arena_size, const struct heap_ops *ops,
+int heap_layout_size(uint64_t arena_size, uint32_t max_owners,
+		     uint64_t *ret_size);
+
+/**
+ * heap_format() - write an empty heap into @mem and make a handle to it.
+ * @mem: at least heap_layout_size() bytes, HEAP_PAGE_SIZE aligned and
+ *	reading as zeros (a new memfd or anonymous mapping); the caller
+ *	keeps it mapped while the handle lives.  Bytes past the layout
+ *	size are the caller's.
+ * @size: bytes at @mem.
+ * @arena_size, @max_owners: as for heap_layout_size().
+ * @ops: the hooks, copied; release and zero are required.
+ * @ret: the handle, written only on success.
+ *
+ * Return: 0, -EINVAL for bad arguments (@size too small included), or
+ * -ENOMEM for the handle.
+ */
+int heap_format(void *mem, uint64_t size, uint64_t arena_size,
+		uint32_t max_owners, const struct heap_ops *ops,
 		struct heap **ret);
 
-/** heap_destroy() - unmap the metadata and free @h; NULL is fine. */
-void heap_destroy(struct heap *h);
+/**
+ * heap_attach() - make a handle to the heap that @mem already holds.
+ * @mem, @size: metadata written by heap_format() and the heap's calls,
+ *	mapped here at any address.
+ * @ops: the hooks, copied; release and zero are required.
+ *
+ * Checks the header (magic, version, page size, the layout the arena
+ * size and owner count give, and that it fits in @size), not the rest:
+ * call heap_check() for that.  Every handle to one heap sees the same
+ * heap; the caller serialises calls over all of them.
+ *
+ * Return: 0; -EINVAL for bad arguments or if @mem holds no heap that
+ * fits in @size; -EPROTONOSUPPORT for a heap of another version;
+ * -ENOMEM for the handle.
+ */
+int heap_attach(void *mem, uint64_t size, const struct heap_ops *ops,
+		struct heap **ret);
+
+/**
+ * heap_detach() - free the handle @h (NULL is fine).  The metadata, and
+ * the heap in it, stay as they are: the caller unmaps them if it wants.
+ */
+void heap_detach(struct heap *h);
 
 /**
  * heap_set_grow_pages() - grow from the arena @pages pages at a time
@@ -122,25 +196,67 @@ void heap_destroy(struct heap *h);
  */
 int heap_set_grow_pages(struct heap *h, uint64_t pages);
 
-/** heap_owner_init() - prepare @o as an owner with id @id (non-zero). */
-void heap_owner_init(struct heap_owner *o, uint32_t id);
+/**
+ * heap_owner_add() - make a new owner.
+ * @name: up to HEAP_OWNER_NAME_MAX - 1 bytes are kept; NULL is "".
+ * @key: the caller's, kept with the owner (the daemon's client id).
+ * @ret_id: its id: non-zero, never HEAP_OWNER_SCAV, unique among live
+ *	owners, and not given again soon: the low bits name a slot of the
+ *	owner table, the high bits (at least 10) count the slot's uses,
+ *	and freed slots are used again oldest first.
+ *
+ * Return: 0, or -ENOSPC if @max_owners are live.
+ */
+int heap_owner_add(struct heap *h, const char *name, uint64_t key,
+		   uint32_t *ret_id);
+
+/**
+ * heap_owner_set_name() - rename the live owner @id.
+ * Return: 0, or -ENOENT if no live owner has that id.
+ */
+int heap_owner_set_name(struct heap *h, uint32_t id, const char *name);
+
+/**
+ * heap_owner_remove() - end the owner @id, which must own nothing (free
+ * its spans first: heap_free_owner()).  Its id is not given again soon.
+ * Return: 0; -ENOENT if no live owner has that id; -EBUSY if it owns
+ * spans.
+ */
+int heap_owner_remove(struct heap *h, uint32_t id);
+
+/**
+ * heap_owner_get() - what the live owner @id holds.
+ * Return: 0 and @ret, or -ENOENT if no live owner has that id.
+ */
+int heap_owner_get(const struct heap *h, uint32_t id,
+		   struct heap_owner_info *ret);
+
+/**
+ * heap_owner_next() - walk the live owners, in no particular order.
+ * @cursor: 0 to start; moved past the owner returned.
+ * Return: true and @ret, or false when there is none left.
+ */
+bool heap_owner_next(const struct heap *h, uint32_t *cursor,
+		     struct heap_owner_info *ret);
 
 /**
  * heap_alloc() - allocate a span of exactly @npages pages for @owner.
  * @flags: HEAP_ALLOC_ZERO to have the whole span zeroed through
  *	ops->zero, released pages included: they are zero unless a client
  *	wrote there since, which only the arena can tell.
+ * @owner: a live owner's id.
  * @now: the caller's clock, in ns.
  *
  * Best fit: the smallest free span that holds @npages, the lowest address
  * among equals; the rest is split off and stays free.  When nothing fits
  * the heap grows from the arena.
  *
- * Return: 0, -EINVAL if @npages is 0 or larger than the arena, -ENOMEM if
- * the arena has no run of @npages free pages.
+ * Return: 0, -EINVAL if @npages is 0 or larger than the arena, -ENOENT if
+ * @owner is not live, -ENOMEM if the arena has no run of @npages free
+ * pages.
  */
 int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
-	       struct heap_owner *owner, uint64_t now, struct heap_span *ret);
+	       uint32_t owner, uint64_t now, struct heap_span *ret);
 
 /**
  * heap_free() - free the in-use span that starts at byte offset @off.
@@ -151,20 +267,21 @@ int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
  * free included); -EPERM if @owner does not own it.  On error nothing
  * changes.
  */
-int heap_free(struct heap *h, uint64_t off, struct heap_owner *owner,
-	      uint64_t now);
+int heap_free(struct heap *h, uint64_t off, uint32_t owner, uint64_t now);
 
-/** heap_free_owner() - free every span @owner holds; returns the count. */
-uint64_t heap_free_owner(struct heap *h, struct heap_owner *owner,
-			 uint64_t now);
+/**
+ * heap_free_owner() - free every span the live owner @owner holds (an id
+ * that is not live is a bug: it aborts); returns the count.  The owner
+ * stays, owning nothing.
+ */
+uint64_t heap_free_owner(struct heap *h, uint32_t owner, uint64_t now);
 
 /**
  * heap_free_owner_each() - heap_free_owner(), and tell @fn about each span.
  * @fn: called with @ctx, the span's first page and its pages, before the
  *	span is freed; it must not call into the heap.
  */
-uint64_t heap_free_owner_each(struct heap *h, struct heap_owner *owner,
-			      uint64_t now,
+uint64_t heap_free_owner_each(struct heap *h, uint32_t owner, uint64_t now,
 			      void (*fn)(void *ctx, uint64_t page,
 					 uint64_t npages),
 			      void *ctx);
@@ -176,24 +293,6 @@ uint64_t heap_free_owner_each(struct heap *h, struct heap_owner *owner,
  */
 int heap_span_owner(const struct heap *h, uint64_t off, uint32_t *ret_id,
 		    uint64_t *ret_npages);
-
-/**
- * heap_scavenge() - release free spans unused for longer than @older_than.
- * @now: the caller's clock, in ns.
- * @older_than: a span is eligible when now - unusedsince > older_than.
- * @budget: stop once this many bytes were released (0: no limit).
- * @cursor: the free span to resume at, updated; start at 0.  When the
- *	pass has covered the whole heap it is reset to 0 and 1 is returned.
- * @ret_released: bytes released by this call.
- *
- * Only pages not yet released are handed to ops->release, one call per
- * contiguous run; a failing call leaves its pages counted as not released
- * and the pass goes on.
- *
- * Return: 1 when the pass completed, 0 when it stopped at @budget.
- */
-int heap_scavenge(struct heap *h, uint64_t now, uint64_t older_than,
-		  uint64_t budget, uint64_t *cursor, uint64_t *ret_released);
 
 /* The owner id of runs the scavenger holds; never a client's. */
 #define HEAP_OWNER_SCAV UINT32_MAX
@@ -216,7 +315,9 @@ struct heap_cursor {
 
 /**
  * heap_scavenge_take() - take the next run of pages to release.
- * @now, @older_than: which spans are eligible, as for heap_scavenge().
+ * @now: the caller's clock, in ns.
+ * @older_than: a span is eligible when now - unusedsince > older_than
+ *	(0: every free span).
  * @max_pages: the longest run to take (at least 1).
  * @cursor: where the pass is.
  *
@@ -330,7 +431,9 @@ void heap_stats(const struct heap *h, struct heap_stats *ret);
  * heap_check() - verify every invariant of the design comment.
  *
  * Walks the page map, the free index and the counters; on any violation
- * prints what broke to stderr and aborts.  O(pages grown).
+ * prints what broke to stderr and aborts.  O(pages grown); where the
+ * metadata must be zero it reads only what ops->meta_next_data says
+ * holds memory.
  */
 void heap_check(const struct heap *h);
 

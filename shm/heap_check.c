@@ -3,12 +3,114 @@
  * heap_check(): verify every invariant stated in heap_internal.h, abort
  * loudly on the first one that does not hold.
  */
+#include <errno.h>
+#include <string.h>
+
 #include "heap_internal.h"
 
-static void check_used(const struct heap *h, uint32_t p)
+static bool mem_zero(const unsigned char *p, uint64_t len)
+{
+	const uint64_t *w;
+
+	for (; len && (uintptr_t)p & 7; p++, len--)
+		if (*p)
+			return false;
+	w = (const uint64_t *)(const void *)p;
+	for (; len >= 64; w += 8, len -= 64)
+		if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
+			return false;
+	for (p = (const unsigned char *)w; len; p++, len--)
+		if (*p)
+			return false;
+	return true;
+}
+
+bool meta_zero(const struct heap *h, struct meta_cursor *c, const void *p,
+	       uint64_t len)
+{
+	uint64_t off = (uint64_t)((const unsigned char *)p - h->map);
+	uint64_t end = off + len;
+
+	if (!h->ops.meta_next_data)
+		return mem_zero(p, len);
+	while (off < end) {
+		if (!c->valid || off < c->from) {
+			uint64_t s, e;
+			int r = h->ops.meta_next_data(h->ops.meta_ctx, off, &s,
+						      &e);
+
+			if (r == -ENXIO)
+				s = e = UINT64_MAX;
+			else if (r < 0 || s < off)
+				return mem_zero(h->map + off, end - off);
+			*c = (struct meta_cursor){ off, s, e, true };
+		}
+		if (off < c->start) {
+			off = end < c->start ? end : c->start;	/* a hole */
+		} else if (off < c->end) {
+			uint64_t e = end < c->end ? end : c->end;
+
+			if (!mem_zero(h->map + off, e - off))
+				return false;
+			off = e;
+		} else {
+			c->valid = false;	/* past the extent */
+		}
+	}
+	return true;
+}
+
+static void check_header(const struct heap *h)
+{
+	const struct heap_meta *m = h->meta;
+	struct heap_layout l;
+
+	HEAP_BUG_ON(m->magic != HEAP_META_MAGIC ||
+			    m->version != HEAP_META_VERSION ||
+			    m->page_shift != HEAP_PAGE_SHIFT,
+		    "bad metadata header");
+	heap_layout(m->arena_pages, m->max_owners, &l);
+	HEAP_BUG_ON(memcmp(&l, &m->layout, sizeof(l)),
+		    "the layout is not the one of its sizes");
+	HEAP_BUG_ON(m->grown > m->arena_pages, "grown past the arena");
+}
+
+/* What the page walk counts, in pages and spans. */
+struct walk {
+	uint64_t idle, inuse, held, rel, objects, nfree;
+	uint64_t nsmall[HEAP_SMALL_PAGES];
+	uint64_t nlarge;
+	struct meta_cursor mc;
+};
+
+static void check_free(const struct heap *h, uint32_t p, bool prev_free,
+		       struct walk *w)
+{
+	uint32_t n = span_val(h, p);
+
+	HEAP_BUG_ON(prev_free, "free span %u follows a free span", p);
+	HEAP_BUG_ON(!bit_test(h->freehead, p), "free span %u not indexed", p);
+	HEAP_BUG_ON(bitmap_count(h->released, p, n) !=
+			    h->spans[p].idle.npreleased,
+		    "free span %u: npreleased %u, released bits %lu", p,
+		    h->spans[p].idle.npreleased,
+		    (unsigned long)bitmap_count(h->released, p, n));
+	w->idle += n;
+	w->rel += h->spans[p].idle.npreleased;
+	w->nfree++;
+	if (n < HEAP_SMALL_PAGES)
+		w->nsmall[n]++;
+	else
+		w->nlarge++;
+}
+
+static void check_used(const struct heap *h, uint32_t p, struct walk *w)
 {
 	const struct span *s = &h->spans[p];
+	uint32_t n = span_val(h, p);
 
+	HEAP_BUG_ON(bit_test(h->freehead, p), "in-use span %u indexed as free",
+		    p);
 	HEAP_BUG_ON(s->use.owner == 0, "in-use span %u has no owner", p);
 	HEAP_BUG_ON(s->use.owner == HEAP_OWNER_SCAV &&
 			    (s->use.next != SPAN_NIL || s->use.prev != SPAN_NIL),
@@ -24,91 +126,73 @@ static void check_used(const struct heap *h, uint32_t p)
 			     span_kind(h, s->use.prev) != SPAN_USED ||
 			     h->spans[s->use.prev].use.next != p),
 		    "owner list broken before span %u", p);
-	HEAP_BUG_ON(bitmap_count(h->released, p, span_val(h, p)) != 0,
+	HEAP_BUG_ON(bitmap_count(h->released, p, n) != 0,
 		    "in-use span %u has released pages", p);
+	if (s->use.owner == HEAP_OWNER_SCAV) {
+		w->idle += n;
+		w->held += n;
+		return;
+	}
+	w->inuse += n;
+	w->objects++;
 }
 
-static void check_free(const struct heap *h, uint32_t p, bool prev_free)
+/* The head, tail and interior of the span at @p; returns its length. */
+static uint32_t check_span(const struct heap *h, uint64_t p, struct walk *w)
 {
-	uint32_t n = span_val(h, p);
+	enum span_kind k = span_kind(h, (uint32_t)p);
+	uint32_t n = span_val(h, (uint32_t)p);
 
-	HEAP_BUG_ON(prev_free, "free span %u follows a free span", p);
-	HEAP_BUG_ON(!bit_test(h->freehead, p), "free span %u not indexed", p);
-	HEAP_BUG_ON(bitmap_count(h->released, p, n) !=
-			    h->spans[p].idle.npreleased,
-		    "free span %u: npreleased %u, released bits %lu", p,
-		    h->spans[p].idle.npreleased,
-		    (unsigned long)bitmap_count(h->released, p, n));
+	HEAP_BUG_ON(k != SPAN_FREE && k != SPAN_USED,
+		    "page %lu: no span starts where one must",
+		    (unsigned long)p);
+	HEAP_BUG_ON(n == 0 || p + n > h->meta->grown,
+		    "span %lu has bad length %u", (unsigned long)p, n);
+	HEAP_BUG_ON(n > 1 && (span_kind(h, (uint32_t)p + n - 1) != SPAN_TAIL ||
+			      span_val(h, (uint32_t)p + n - 1) != p),
+		    "span %lu has a bad tail", (unsigned long)p);
+	HEAP_BUG_ON(n > 2 &&
+			    !meta_zero(h, &w->mc, &h->spans[p + 1],
+				       (uint64_t)(n - 2) * sizeof(struct span)),
+		    "an entry inside span %lu is not zero",
+		    (unsigned long)p);
+	HEAP_BUG_ON(n > 1 && bitmap_count(h->freehead, p + 1, n - 1),
+		    "free head inside span %lu", (unsigned long)p);
+	return n;
 }
 
 void heap_check(const struct heap *h)
 {
 	const struct heap_meta *m = h->meta;
-	uint64_t nsmall[HEAP_SMALL_PAGES] = { 0 };
-	uint64_t idle = 0, inuse = 0, rel = 0, objects = 0, nfree = 0;
-	uint64_t held = 0;
-	uint64_t nlarge = 0, p;
+	struct walk w;
+	uint64_t p;
 	bool prev_free = false;
 
-	HEAP_BUG_ON(m->magic != HEAP_META_MAGIC ||
-			    m->version != HEAP_META_VERSION,
-		    "bad metadata header");
-	HEAP_BUG_ON(m->grown > m->arena_pages, "grown past the arena");
+	check_header(h);
+	memset(&w, 0, sizeof(w));
 	for (p = 0; p < m->grown;) {
-		enum span_kind k = span_kind(h, (uint32_t)p);
-		uint32_t n = span_val(h, (uint32_t)p);
+		uint32_t n = check_span(h, p, &w);
 
-		HEAP_BUG_ON(k != SPAN_FREE && k != SPAN_USED,
-			    "page %lu: no span starts where one must",
-			    (unsigned long)p);
-		HEAP_BUG_ON(n == 0 || p + n > m->grown,
-			    "span %lu has bad length %u", (unsigned long)p, n);
-		HEAP_BUG_ON(n > 1 && (span_kind(h, (uint32_t)p + n - 1) !=
-					      SPAN_TAIL ||
-				      span_val(h, (uint32_t)p + n - 1) != p),
-			    "span %lu has a bad tail", (unsigned long)p);
-		for (uint64_t i = p + 1; i + 1 < p + n; i++)
-			HEAP_BUG_ON(h->spans[i].hdr != 0,
-				    "page %lu inside span %lu is marked",
-				    (unsigned long)i, (unsigned long)p);
-		HEAP_BUG_ON(n > 1 && bitmap_count(h->freehead, p + 1, n - 1),
-			    "free head inside span %lu", (unsigned long)p);
-		if (k == SPAN_FREE) {
-			check_free(h, (uint32_t)p, prev_free);
-			idle += n;
-			rel += h->spans[p].idle.npreleased;
-			nfree++;
-			if (n < HEAP_SMALL_PAGES)
-				nsmall[n]++;
-			else
-				nlarge++;
+		if (span_kind(h, (uint32_t)p) == SPAN_FREE) {
+			check_free(h, (uint32_t)p, prev_free, &w);
+			prev_free = true;
 		} else {
-			HEAP_BUG_ON(bit_test(h->freehead, p),
-				    "in-use span %lu indexed as free",
-				    (unsigned long)p);
-			check_used(h, (uint32_t)p);
-			if (h->spans[p].use.owner == HEAP_OWNER_SCAV) {
-				idle += n;
-				held += n;
-			} else {
-				inuse += n;
-				objects++;
-			}
+			check_used(h, (uint32_t)p, &w);
+			prev_free = false;
 		}
-		prev_free = k == SPAN_FREE;
 		p += n;
 	}
 	HEAP_BUG_ON(m->grown < m->arena_pages &&
 			    h->spans[m->grown].hdr != 0,
 		    "page past the heap is marked");
-	HEAP_BUG_ON(idle != m->idle || inuse != m->inuse,
+	HEAP_BUG_ON(w.idle != m->idle || w.inuse != m->inuse,
 		    "idle %lu/%lu or inuse %lu/%lu pages miscounted",
-		    (unsigned long)idle, (unsigned long)m->idle,
-		    (unsigned long)inuse, (unsigned long)m->inuse);
-	HEAP_BUG_ON(rel != m->released || objects != m->objects ||
-			    nfree != m->nfree || held != m->held,
+		    (unsigned long)w.idle, (unsigned long)m->idle,
+		    (unsigned long)w.inuse, (unsigned long)m->inuse);
+	HEAP_BUG_ON(w.rel != m->released || w.objects != m->objects ||
+			    w.nfree != m->nfree || w.held != m->held,
 		    "released, objects, free spans or held pages miscounted");
 	HEAP_BUG_ON(m->idle + m->inuse != m->grown, "sys != idle + inuse");
 	HEAP_BUG_ON(m->released > m->idle, "released > idle");
-	freeidx_check(h, nsmall, nlarge);
+	freeidx_check(h, w.nsmall, w.nlarge);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Span heap internals, shared by heap.c, freeidx.c and heap_check.c.
+ * Span heap internals, shared by heap.c, owner.c, freeidx.c, release.c
+ * and heap_check.c.
  *
  * DESIGN
  *
@@ -9,15 +10,32 @@
  * Every grown page belongs to exactly one span, and spans tile
  * [0, grown) with no gap and no overlap.  A span is FREE or USED.
  *
+ * Metadata.  Everything the heap knows lives in one region of memory the
+ * caller maps (the daemon: a second sealed memfd, see shm/arena.c), laid
+ * out by heap_layout() from the arena's pages and the owner count alone,
+ * each part page aligned:
+ *   header    struct heap_meta: the layout, every count, the roots;
+ *   owners    max_owners struct heap_owner_rec of 104 bytes;
+ *   spans     the page map, 16 bytes per arena page;
+ *   freehead  a bit per arena page;
+ *   released  a bit per arena page;
+ *   small     for each small size, an hbm over the 64-page groups.
+ * It holds no pointer: page numbers, slot numbers and offsets only, so
+ * any process can map it anywhere and attach (heap_attach()); struct
+ * heap is a process-local handle of pointers into it and the hooks.
+ * For a 64 GiB arena (2^24 pages) and 1040 owners: header 4 KiB, owners
+ * 108 KiB, page map 256 MiB, each bitmap 2 MiB, small 4.1 MiB: 264.2 MiB
+ * of address space, of which only what the heap touches holds memory.
+ *
  * Page map.  There is one 16-byte struct span per arena page, indexed by
  * page number, so a span is named by its first page.  For a span [p, p+n):
  *   - spans[p] is its head: kind FREE or USED and npages = n;
  *   - if n > 1, spans[p + n - 1] is its tail: kind TAIL and start = p;
- *   - every page strictly between head and tail is kind NONE.
+ *   - every entry strictly between head and tail is zero (kind NONE).
  * So the span of any boundary page is found in O(1), which is all that
  * coalescing needs, and an offset is a valid span iff its page is a head:
- * interior pages never look like heads.  Zero-filled means NONE, so the
- * untouched part of the map costs nothing.
+ * interior pages never look like heads.  Entries past @grown are zero
+ * too, so the untouched part of the map costs nothing.
  *
  * Coalescing.  Two FREE spans are never adjacent: freeing a span merges it
  * at once with a free left and a free right neighbour.  The merged span's
@@ -44,10 +62,14 @@
  * pages of the map that lie wholly inside a free span need no memory.
  * When the scavenger gives a run back (heap_scavenge_return()), the map
  * pages inside the merged span's interior that hold the run's entries or
- * its neighbours' are discarded (span_map_discard()) and read as zero
- * again.  Every page ever used passes through such a return before it
- * is released, so after a full pass the map's memory follows the spans
- * that exist, not the arena's high-water mark.
+ * its neighbours' are handed to ops->meta_release (span_map_discard())
+ * and read as zero again.  Every page ever used passes through such a
+ * return before it is released, so after a full pass the map's memory
+ * follows the spans that exist, not the arena's high-water mark.  On
+ * shared memory a read of a hole allocates a page, so the heap reads
+ * the map where a caller points (heap_free() of any offset) only after
+ * the released bitmap says a span may start there, and heap_check()
+ * skips the holes that ops->meta_next_data shows.
  *
  * Free index.  Bit p of @freehead is set iff a FREE span starts at p.
  *   - Small spans (n < HEAP_SMALL_PAGES) are indexed by exact size: for
@@ -56,11 +78,21 @@
  *     lowest such span is found in O(levels) plus a scan of one freehead
  *     word: best fit with the lowest address, without the seed's lists.
  *   - Large spans live in a treap ordered by (npages, start), its links
- *     in the span's tail entry, its priority a hash of the start page:
- *     best fit is one O(log n) descent, not the seed's linear scan.
+ *     in the span's tail entry, its priority prio(start), a bijective
+ *     hash of the start page: best fit is one O(log n) descent, not the
+ *     seed's linear scan.
  *
- * Owners.  A USED span's head links it into its owner's list (next,
- * prev) and names the owner id.
+ * Owners.  The owner table has max_owners slots.  A live owner's id is
+ * its slot number in the low @owner_slot_bits bits and the slot's
+ * generation (1, 2, ... wrapping past 2^(32 - slot bits) - 1 to 1) in
+ * the high ones: never 0, and never HEAP_OWNER_SCAV because no slot
+ * number is all ones.  Slots below @owners_hwm have been used; a freed
+ * slot joins the tail of a queue and is used again only from its head
+ * once HEAP_OWNER_REUSE_MIN slots wait there (or no slot is left), so
+ * an id comes back only after many others, and the table's memory
+ * follows the most owners ever live.  A USED span's head links it into
+ * its owner's list (next, prev) and names the owner id; the record
+ * holds the list's first span and the counts.
  *
  * Held runs.  To release pages without holding the caller's lock, the
  * scavenger takes a run of unreleased pages out of a free span
@@ -75,10 +107,6 @@
  *   idle == FREE spans' npages + held, held == held runs' npages,
  *   inuse == the other USED spans' npages, objects == their number,
  *   released == sum of npreleased == popcount(released bitmap).
- *
- * Metadata holds no pointers: page numbers only, in one mapping whose
- * header (struct heap_meta) records every count, so it could be kept in
- * a memfd and survive the daemon.
  */
 #ifndef SPANHEAP_SHM_HEAP_INTERNAL_H
 #define SPANHEAP_SHM_HEAP_INTERNAL_H
@@ -124,13 +152,40 @@ struct span {
 _Static_assert(sizeof(struct span) == 16, "one page map entry is 16 bytes");
 
 #define HEAP_META_MAGIC UINT64_C(0x7370616e68656170) /* "spanheap" */
-#define HEAP_META_VERSION 1
+#define HEAP_META_VERSION 2
 
-/* The first bytes of the metadata mapping: every count, no pointers. */
+/* A free owner slot waits for this many others before it is used again. */
+#define HEAP_OWNER_REUSE_MIN 64
+#define SLOT_NIL UINT32_MAX
+
+/* One slot of the owner table. */
+struct heap_owner_rec {
+	uint32_t id;		/* 0: free */
+	uint32_t first;		/* first span of its list, or SPAN_NIL */
+	uint64_t nspans;	/* USED spans on its list */
+	uint64_t npages;	/* their pages */
+	uint64_t key;		/* the caller's */
+	uint32_t gen;		/* generation of the slot's latest id */
+	uint32_t next_free;	/* the free queue's next slot, or SLOT_NIL */
+	char name[HEAP_OWNER_NAME_MAX];
+};
+_Static_assert(sizeof(struct heap_owner_rec) == 104, "owner record size");
+
+/* Byte offsets of the parts of the metadata, from its start. */
+struct heap_layout {
+	uint64_t owners, spans, freehead, released, small, size;
+	uint64_t small_words;	/* words of one size's hbm */
+};
+
+/* The first page of the metadata: the layout, every count, no pointers. */
 struct heap_meta {
 	uint64_t magic;
-	uint64_t version;
+	uint32_t version;
+	uint32_t page_shift;
 	uint64_t arena_pages;	/* pages the arena holds */
+	uint32_t max_owners;	/* slots of the owner table */
+	uint32_t owner_slot_bits; /* of an owner id, the slot's */
+	struct heap_layout layout;
 	uint64_t grown;		/* pages carved into spans: heap_sys */
 	uint64_t grow_pages;	/* least pages to grow by */
 	uint64_t idle;		/* pages in FREE spans */
@@ -143,14 +198,20 @@ struct heap_meta {
 	uint64_t small_mask[2];	/* bit n: nsmall[n] > 0 */
 	uint32_t nsmall[HEAP_SMALL_PAGES]; /* FREE spans of exactly n pages */
 	uint32_t tree_root;	/* treap of large FREE spans */
+	uint32_t owners_live;	/* live owner slots */
+	uint32_t owners_hwm;	/* slots ever used */
+	uint32_t owner_free_head; /* the queue of free slots below hwm */
+	uint32_t owner_free_tail;
 	uint32_t pad;
 };
+_Static_assert(sizeof(struct heap_meta) <= 4096, "the header fits a page");
 
-/* The process-local handle: pointers into the metadata mapping. */
+/* The process-local handle: pointers into the metadata. */
 struct heap {
 	struct heap_meta *meta;
-	void *map;
-	uint64_t map_size;
+	unsigned char *map;	/* the metadata's start */
+	uint64_t map_size;	/* bytes the caller gave */
+	struct heap_owner_rec *owners; /* max_owners */
 	struct span *spans;	/* arena_pages entries */
 	uint64_t *freehead;	/* arena_pages bits */
 	uint64_t *released;	/* arena_pages bits */
@@ -192,6 +253,13 @@ static inline uint32_t span_head_of_last(const struct heap *h, uint32_t p)
 }
 
 /* heap.c */
+/* The layout of the metadata of a heap of @pages pages and @max_owners. */
+void heap_layout(uint64_t pages, uint32_t max_owners, struct heap_layout *l);
+/* Bits of an owner id that name its slot: no slot number is all ones. */
+static inline uint32_t heap_slot_bits(uint32_t max_owners)
+{
+	return 32 - (uint32_t)__builtin_clz(max_owners);
+}
 /* Write the head (and tail) entries of the span [p, p + n). */
 void span_make(struct heap *h, uint32_t p, uint32_t n, enum span_kind kind);
 void span_clear(struct heap *h, uint32_t p);
@@ -210,6 +278,28 @@ void span_map_discard(struct heap *h, uint64_t lo, uint64_t hi,
 uint32_t span_free_merge(struct heap *h, uint32_t p, uint32_t n,
 			 uint32_t nrel, uint64_t since);
 
+/* owner.c: the owner table and the owners' lists */
+/* The slot number in @id; may be past the table. */
+static inline uint32_t owner_slot(const struct heap *h, uint32_t id)
+{
+	return id & ((UINT32_C(1) << h->meta->owner_slot_bits) - 1);
+}
+/* The live owner @id's record, or NULL. */
+static inline struct heap_owner_rec *owner_find(const struct heap *h,
+						uint32_t id)
+{
+	uint32_t slot = owner_slot(h, id);
+
+	if (id == 0 || slot >= h->meta->owners_hwm ||
+	    h->owners[slot].id != id)
+		return NULL;
+	return &h->owners[slot];
+}
+void owner_link(struct heap *h, struct heap_owner_rec *o, uint32_t p,
+		uint32_t n);
+void owner_unlink(struct heap *h, struct heap_owner_rec *o, uint32_t p,
+		  uint32_t n);
+
 /* freeidx.c: the index of FREE spans */
 void freeidx_insert(struct heap *h, uint32_t p);
 void freeidx_remove(struct heap *h, uint32_t p);
@@ -218,5 +308,18 @@ uint32_t freeidx_find(const struct heap *h, uint64_t npages);
 /* Abort unless the index matches the counts heap_check() found. */
 void freeidx_check(const struct heap *h, const uint64_t *nsmall,
 		   uint64_t nlarge);
+
+/* heap_check.c */
+/*
+ * Where heap_check() is in the metadata's data extents
+ * (ops->meta_next_data): [start, end) holds data, none of [from, start).
+ */
+struct meta_cursor {
+	uint64_t from, start, end;
+	bool valid;
+};
+/* Do @len bytes at @p of the metadata read as zero?  Reads only data. */
+bool meta_zero(const struct heap *h, struct meta_cursor *c, const void *p,
+	       uint64_t len);
 
 #endif

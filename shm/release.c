@@ -5,8 +5,7 @@
  * A release is three steps so that the system call can run without the
  * caller's heap lock: take a run of unreleased pages out of an eligible
  * free span (it becomes a held run, see heap_internal.h), release it,
- * return it.  heap_scavenge() does the three in a row, for callers that
- * do not mind holding their lock through the system calls.
+ * return it (the scavenger's pass in shm/scav.c does the three in turn).
  */
 #include <errno.h>
 
@@ -178,36 +177,6 @@ void heap_scavenge_return(struct heap *h, const struct heap_take *t,
 	span_map_discard(h, cursor->span + 1,
 			 cursor->span + span_val(h, (uint32_t)cursor->span) - 1,
 			 p ? p - 1 : 0, (uint64_t)p + n + 1);
-}
-
-int heap_scavenge(struct heap *h, uint64_t now, uint64_t older_than,
-		  uint64_t budget, uint64_t *cursor, uint64_t *ret_released)
-{
-	uint64_t limit = budget >> HEAP_PAGE_SHIFT, done = 0;
-	struct heap_cursor c = { *cursor, *cursor };
-	struct heap_take t;
-
-	if (budget && !limit)
-		limit = 1;
-	for (;;) {
-		uint64_t cap = limit ? limit - done : UINT64_MAX;
-		int r;
-
-		if (!heap_scavenge_take(h, now, older_than, cap, &c, &t)) {
-			*cursor = 0;
-			*ret_released = done << HEAP_PAGE_SHIFT;
-			return 1;
-		}
-		r = heap_release_taken(h, &t);
-		heap_scavenge_return(h, &t, r, &c);
-		if (r == 0)
-			done += t.npages;
-		if (limit && done >= limit) {
-			*cursor = c.span;
-			*ret_released = done << HEAP_PAGE_SHIFT;
-			return 0;
-		}
-	}
 }
 
 /*

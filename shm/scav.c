@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The scavenger: give memory that clients freed long ago back to the
- * kernel, as Go's 2012 runtime did (see the seed), and keep the seed's
+ * kernel, as the seed did (see shm/heap.h), and keep the seed's
  * MemStats about it.
  *
  * Goal.  "Consumed" memory (heap_sys - heap_released) should follow

@@ -14,7 +14,9 @@
 void inproc_start(struct daemon *d, uint64_t arena,
 		  inproc_release_fn *release, bool scavenger)
 {
+	uint32_t owners = DEFAULT_MAX_CLIENTS + DAEMON_OWNERS_SPARE;
 	struct heap_ops ops;
+	uint64_t meta;
 
 	memset(d, 0, sizeof(*d));
 	d->opt.socket_path = "(in process)";
@@ -34,10 +36,14 @@ void inproc_start(struct daemon *d, uint64_t arena,
 	d->base = event_base_new();
 	ck_assert_ptr_nonnull(d->base);
 	ck_assert_int_eq(arena_create(arena, "inproc-arena", &d->arena), 0);
-	arena_heap_ops(d->arena, &ops);
+	ck_assert_int_eq(heap_layout_size(arena, owners, &meta), 0);
+	ck_assert_int_eq(arena_create(meta, "inproc-meta", &d->meta), 0);
+	arena_heap_ops(d->arena, d->meta, &ops);
 	if (release)
 		ops.release = release;
-	ck_assert_int_eq(heap_create(arena, &ops, &d->heap), 0);
+	ck_assert_int_eq(heap_format(d->meta->base, d->meta->size, arena,
+				     owners, &ops, &d->heap),
+			 0);
 	if (scavenger)
 		ck_assert_int_eq(scavenger_start(d), 0);
 }
@@ -50,7 +56,8 @@ void inproc_stop(struct daemon *d)
 	while ((c = TAILQ_FIRST(&d->clients)))
 		client_destroy(c);
 	stats_fini(d);
-	heap_destroy(d->heap);
+	heap_detach(d->heap);
+	arena_destroy(d->meta);
 	arena_destroy(d->arena);
 	event_base_free(d->base);
 	pthread_mutex_destroy(&d->heap_lock);

@@ -2,8 +2,8 @@
 /*
  * Tests for daemon/client.c, in process: a struct daemon with a small
  * arena and heap but no listening socket, and clients accepted on one
- * end of socketpairs.  Client ids (the heap's owner ids, which must be
- * unique among live owners and never the scavenger's), the reply queue
+ * end of socketpairs.  Client ids and their heap owner ids (each unique
+ * among live clients, never 0 nor the scavenger's), the reply queue
  * that keeps order when the socket is full, and the receive path, which
  * must close every file descriptor a client passes whatever the datagram
  * and however the connection ends; that last also against the real
@@ -29,7 +29,9 @@ static struct daemon d;
 
 static void setup(void)
 {
+	uint32_t owners = DEFAULT_MAX_CLIENTS + DAEMON_OWNERS_SPARE;
 	struct heap_ops ops;
+	uint64_t meta;
 
 	memset(&d, 0, sizeof(d));
 	d.opt.max_clients = DEFAULT_MAX_CLIENTS;
@@ -41,8 +43,12 @@ static void setup(void)
 	d.base = event_base_new();
 	ck_assert_ptr_nonnull(d.base);
 	ck_assert_int_eq(arena_create(ARENA, "test-arena", &d.arena), 0);
-	arena_heap_ops(d.arena, &ops);
-	ck_assert_int_eq(heap_create(ARENA, &ops, &d.heap), 0);
+	ck_assert_int_eq(heap_layout_size(ARENA, owners, &meta), 0);
+	ck_assert_int_eq(arena_create(meta, "test-meta", &d.meta), 0);
+	arena_heap_ops(d.arena, d.meta, &ops);
+	ck_assert_int_eq(heap_format(d.meta->base, d.meta->size, ARENA, owners,
+				     &ops, &d.heap),
+			 0);
 }
 
 static void teardown(void)
@@ -51,7 +57,8 @@ static void teardown(void)
 
 	while ((c = TAILQ_FIRST(&d.clients)))
 		client_destroy(c);
-	heap_destroy(d.heap);
+	heap_detach(d.heap);
+	arena_destroy(d.meta);
 	arena_destroy(d.arena);
 	event_base_free(d.base);
 	pthread_mutex_destroy(&d.heap_lock);
@@ -74,7 +81,10 @@ static struct client *accept_one(int *ret_peer)
 	return c;
 }
 
-/* Every live client's id is non-zero, not the scavenger's, unique. */
+/*
+ * Every live client's id and owner id are non-zero, not the scavenger's,
+ * and unique.
+ */
 static void assert_ids_ok(void)
 {
 	struct client *c, *o;
@@ -84,10 +94,15 @@ static void assert_ids_ok(void)
 		ck_assert_msg(c->id != HEAP_OWNER_SCAV,
 			      "a client got the scavenger's owner id %u",
 			      c->id);
-		ck_assert_uint_eq(c->owner.id, c->id);
-		for (o = TAILQ_NEXT(c, link); o; o = TAILQ_NEXT(o, link))
+		ck_assert_uint_ne(c->owner, 0);
+		ck_assert_uint_ne(c->owner, HEAP_OWNER_SCAV);
+		for (o = TAILQ_NEXT(c, link); o; o = TAILQ_NEXT(o, link)) {
 			ck_assert_msg(o->id != c->id,
 				      "two live clients with id %u", c->id);
+			ck_assert_msg(o->owner != c->owner,
+				      "two live clients with owner %u",
+				      c->owner);
+		}
 	}
 }
 
@@ -133,13 +148,13 @@ START_TEST(test_ids_skip_live_after_wrap)
 
 	a = accept_one(&pa);
 	daemon_heap_lock(&d);
-	ck_assert_int_eq(heap_alloc(d.heap, 1, 0, &a->owner, 0, &s), 0);
+	ck_assert_int_eq(heap_alloc(d.heap, 1, 0, a->owner, 0, &s), 0);
 	daemon_heap_unlock(&d);
 	d.next_client_id = a->id;	/* as if it had wrapped */
 	b = accept_one(&pb);
 	assert_ids_ok();
 	daemon_heap_lock(&d);
-	ck_assert_int_eq(heap_free(d.heap, s.off, &b->owner, 0), -EPERM);
+	ck_assert_int_eq(heap_free(d.heap, s.off, b->owner, 0), -EPERM);
 	daemon_heap_unlock(&d);
 	close(pa);
 	close(pb);
@@ -156,7 +171,7 @@ START_TEST(test_destroy_frees_spans)
 	c = accept_one(&peer);
 	daemon_heap_lock(&d);
 	for (int i = 0; i < 10; i++)
-		ck_assert_int_eq(heap_alloc(d.heap, 3, 0, &c->owner, 0, &s),
+		ck_assert_int_eq(heap_alloc(d.heap, 3, 0, c->owner, 0, &s),
 				 0);
 	daemon_heap_unlock(&d);
 	client_destroy(c);

@@ -64,8 +64,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 void fuzz_setup(void)
 {
 	static bool ready;
+	uint32_t owners = DEFAULT_MAX_CLIENTS + DAEMON_OWNERS_SPARE;
 	struct daemon *d = &fuzz_d;
 	struct heap_ops ops;
+	uint64_t meta;
 
 	if (ready)
 		return;
@@ -92,8 +94,12 @@ void fuzz_setup(void)
 	d->base = event_base_new();
 	if (!d->base || arena_create(FUZZ_ARENA, "fuzz-arena", &d->arena) < 0)
 		fuzz_fail(0, "cannot set up the daemon");
-	arena_heap_ops(d->arena, &ops);
-	if (heap_create(FUZZ_ARENA, &ops, &d->heap) < 0)
+	if (heap_layout_size(FUZZ_ARENA, owners, &meta) < 0 ||
+	    arena_create(meta, "fuzz-meta", &d->meta) < 0)
+		fuzz_fail(0, "cannot map the heap's metadata");
+	arena_heap_ops(d->arena, d->meta, &ops);
+	if (heap_format(d->meta->base, d->meta->size, FUZZ_ARENA, owners, &ops,
+			&d->heap) < 0)
 		fuzz_fail(0, "cannot create the heap");
 	if (scavenger_start(d) < 0)
 		fuzz_fail(0, "cannot start the scavenger");
@@ -510,7 +516,8 @@ void fuzz_heap_idle(size_t at)
 	heap_check(fuzz_d.heap);
 	heap_stats(fuzz_d.heap, &hs);
 	daemon_heap_unlock(&fuzz_d);
-	if (hs.inuse || hs.objects)
-		fuzz_fail(at, "%llu spans left in use after every client went",
-			  (unsigned long long)hs.objects);
+	if (hs.inuse || hs.objects || hs.owners)
+		fuzz_fail(at, "%llu spans, %llu owners left after every client went",
+			  (unsigned long long)hs.objects,
+			  (unsigned long long)hs.owners);
 }

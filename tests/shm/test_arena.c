@@ -312,12 +312,57 @@ START_TEST(test_heap_ops_release)
 {
 	struct heap_ops ops;
 
-	arena_heap_ops(a, &ops);
+	arena_heap_ops(a, NULL, &ops);
+	ck_assert_ptr_null(ops.meta_release);
+	ck_assert_ptr_null(ops.meta_next_data);
 	memset(a->base, 1, 2 * MiB);
 	ck_assert_int_eq(ops.release(ops.ctx, 0, MiB), 0);
 	ck_assert_uint_eq(resident(), MiB);
 	ops.zero(ops.ctx, MiB, 4096);
 	ck_assert_uint_eq(((unsigned char *)a->base)[MiB], 0);
+}
+END_TEST
+
+/* The heap's metadata is a memfd too: its hooks punch it and see data. */
+START_TEST(test_heap_ops_meta)
+{
+	struct heap_ops ops;
+	struct arena *m;
+	uint64_t start, end, r;
+
+	ck_assert_int_eq(arena_create(4 * MiB, "test-meta", &m), 0);
+	arena_heap_ops(a, m, &ops);
+	ck_assert_ptr_eq(ops.ctx, a);
+	ck_assert_ptr_eq(ops.meta_ctx, m);
+	memset((char *)m->base + MiB, 7, 2 * 4096);
+	ck_assert_int_eq(ops.meta_next_data(ops.meta_ctx, 0, &start, &end), 0);
+	ck_assert_uint_eq(start, MiB);
+	ck_assert_uint_eq(end, MiB + 2 * 4096);
+	ck_assert_int_eq(ops.meta_release(ops.meta_ctx, MiB, 4096), 0);
+	ck_assert_int_eq(arena_resident(m, &r), 0);
+	ck_assert_uint_eq(r, 4096);
+	ck_assert_uint_eq(((unsigned char *)m->base)[MiB], 0);
+	/* The arena itself is untouched by the metadata's hooks. */
+	ck_assert_uint_eq(resident(), 0);
+	arena_destroy(m);
+}
+END_TEST
+
+/*
+ * Why heap_check() asks SEEK_DATA before it reads what must be zero: a
+ * read through a shared mapping allocates the page it reads (no zero
+ * page is shared), and the kernel counts it.
+ */
+START_TEST(test_read_fault_allocates)
+{
+	volatile unsigned char *p = a->base;
+	unsigned int sum = 0;
+
+	ck_assert_uint_eq(resident(), 0);
+	for (uint64_t off = 0; off < MiB; off += 4096)
+		sum += p[off];
+	ck_assert_uint_eq(sum, 0);
+	ck_assert_uint_eq(resident(), MiB);
 }
 END_TEST
 
@@ -343,6 +388,8 @@ static Suite *arena_suite(void)
 	tcase_add_test(tc, test_zero_never_touches_mapping);
 	tcase_add_test(tc, test_next_data);
 	tcase_add_test(tc, test_heap_ops_release);
+	tcase_add_test(tc, test_heap_ops_meta);
+	tcase_add_test(tc, test_read_fault_allocates);
 	tcase_add_test(tc, test_madv_dontneed_frees_nothing);
 	tcase_add_test(tc, test_madv_free_refused);
 	suite_add_tcase(s, tc);

@@ -1,163 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tests for shm/heap.c: the span heap over plain memory.  The release
- * hook zeroes the range as the kernel's punch-hole would, and records the
- * calls, so the tests see exactly what the heap hands to the OS.
+ * Tests for shm/heap.c: formatting and attaching the metadata, which
+ * holds the whole heap; allocation, growth, freeing and coalescing;
+ * zeroing; what the metadata costs; and random sequences against a
+ * model, through two handles.  Over plain memory (tests/shm/mem.c).
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "shm/heap_internal.h"
 #include "tests/lib/testlib.h"
-
-#define PG HEAP_PAGE_SIZE
-#define SEC UINT64_C(1000000000)
-
-/* An arena of plain memory (or none) behind the heap's hooks. */
-struct mem {
-	unsigned char *base;	/* NULL: hooks only count */
-	uint64_t size;
-	uint64_t nrelease, released_bytes, last_off, last_len;
-	uint64_t nzero, zeroed_bytes;
-	int fail_release;	/* release returns this if non-zero */
-};
-
-static int mem_release(void *ctx, uint64_t off, uint64_t len)
-{
-	struct mem *m = ctx;
-
-	if (off + len > m->size)
-		ck_abort_msg("release past the arena");
-	if (m->fail_release)
-		return m->fail_release;
-	if (m->base)
-		memset(m->base + off, 0, len);
-	m->nrelease++;
-	m->released_bytes += len;
-	m->last_off = off;
-	m->last_len = len;
-	return 0;
-}
-
-static void mem_zero(void *ctx, uint64_t off, uint64_t len)
-{
-	struct mem *m = ctx;
-
-	if (off + len > m->size)
-		ck_abort_msg("zero past the arena");
-	if (m->base)
-		memset(m->base + off, 0, len);
-	m->nzero++;
-	m->zeroed_bytes += len;
-}
-
-/* A page holds data iff it holds a non-zero byte: punched pages do not. */
-static bool mem_page_data(const struct mem *m, uint64_t p)
-{
-	static const unsigned char zero[PG];
-
-	return memcmp(m->base + p * PG, zero, PG) != 0;
-}
-
-static int mem_next_data(void *ctx, uint64_t off, uint64_t *ret_start,
-			 uint64_t *ret_end)
-{
-	struct mem *m = ctx;
-	uint64_t p = off / PG, e, pages = m->size / PG;
-
-	if (!m->base)
-		return -ENXIO;
-	while (p < pages && !mem_page_data(m, p))
-		p++;
-	if (p >= pages)
-		return -ENXIO;
-	for (e = p; e < pages && mem_page_data(m, e); e++)
-		;
-	*ret_start = p * PG;
-	*ret_end = e * PG;
-	return 0;
-}
-
-static struct mem mem;
-static struct heap *h;
-static struct heap_owner o1, o2;
-
-static void setup_pages(uint64_t pages, bool backed)
-{
-	struct heap_ops ops = { .release = mem_release, .zero = mem_zero,
-				 .ctx = &mem, .next_data = mem_next_data };
-
-	memset(&mem, 0, sizeof(mem));
-	mem.size = pages * PG;
-	if (backed) {
-		mem.base = calloc(1, mem.size);
-		ck_assert_ptr_nonnull(mem.base);
-	}
-	ck_assert_int_eq(heap_create(mem.size, &ops, &h), 0);
-	heap_owner_init(&o1, 1);
-	heap_owner_init(&o2, 2);
-}
-
-/* A 1024-page heap that grows 256 pages at a time. */
-static void setup(void)
-{
-	setup_pages(1024, true);
-	ck_assert_int_eq(heap_set_grow_pages(h, 256), 0);
-}
-
-static void teardown(void)
-{
-	heap_destroy(h);
-	h = NULL;
-	free(mem.base);
-	mem.base = NULL;
-}
-
-static uint64_t alloc_at(uint64_t npages, struct heap_owner *o, uint64_t now)
-{
-	struct heap_span s;
-
-	ck_assert_int_eq(heap_alloc(h, npages, 0, o, now, &s), 0);
-	ck_assert_uint_eq(s.npages, npages);
-	heap_check(h);
-	return s.off;
-}
-
-static uint64_t alloc(uint64_t npages)
-{
-	return alloc_at(npages, &o1, 0);
-}
-
-static void free_at(uint64_t off, uint64_t now)
-{
-	ck_assert_int_eq(heap_free(h, off, &o1, now), 0);
-	heap_check(h);
-}
-
-static struct heap_stats stats(void)
-{
-	struct heap_stats st;
-
-	heap_stats(h, &st);
-	ck_assert_uint_eq(st.sys, st.idle + st.inuse);
-	ck_assert_uint_le(st.released, st.idle);
-	return st;
-}
-
-static uint64_t scavenge(uint64_t now, uint64_t older_than)
-{
-	uint64_t cursor = 0, bytes;
-
-	ck_assert_int_eq(heap_scavenge(h, now, older_than, 0, &cursor, &bytes),
-			 1);
-	ck_assert_uint_eq(cursor, 0);
-	heap_check(h);
-	return bytes;
-}
+#include "tests/shm/mem.h"
 
 /* alloc */
 
@@ -166,7 +21,7 @@ START_TEST(test_alloc_fresh_heap)
 	struct heap_stats st;
 	struct heap_span s;
 
-	ck_assert_int_eq(heap_alloc(h, 3, 0, &o1, 0, &s), 0);
+	ck_assert_int_eq(heap_alloc(h, 3, 0, o1, 0, &s), 0);
 	ck_assert_uint_eq(s.off, 0);
 	ck_assert_uint_eq(s.npages, 3);
 	ck_assert_uint_eq(s.npreleased, 3);
@@ -179,8 +34,8 @@ START_TEST(test_alloc_fresh_heap)
 	ck_assert_uint_eq(st.released, 253 * PG);
 	ck_assert_uint_eq(st.objects, 1);
 	ck_assert_uint_eq(st.free_spans, 1);
-	ck_assert_uint_eq(o1.nspans, 1);
-	ck_assert_uint_eq(o1.npages, 3);
+	ck_assert_uint_eq(owner_info(o1).nspans, 1);
+	ck_assert_uint_eq(owner_info(o1).npages, 3);
 	ck_assert_uint_eq(alloc(5), 3 * PG);
 	heap_check(h);
 }
@@ -191,10 +46,10 @@ START_TEST(test_alloc_bad_args)
 	struct heap_span s = { 7, 7, 7 };
 	struct heap_stats before = stats(), after;
 
-	ck_assert_int_eq(heap_alloc(h, 0, 0, &o1, 0, &s), -EINVAL);
-	ck_assert_int_eq(heap_alloc(h, 1025, 0, &o1, 0, &s), -EINVAL);
-	ck_assert_int_eq(heap_alloc(h, UINT64_MAX, 0, &o1, 0, &s), -EINVAL);
-	ck_assert_int_eq(heap_alloc(h, 1, 0x80, &o1, 0, &s), -EINVAL);
+	ck_assert_int_eq(heap_alloc(h, 0, 0, o1, 0, &s), -EINVAL);
+	ck_assert_int_eq(heap_alloc(h, 1025, 0, o1, 0, &s), -EINVAL);
+	ck_assert_int_eq(heap_alloc(h, UINT64_MAX, 0, o1, 0, &s), -EINVAL);
+	ck_assert_int_eq(heap_alloc(h, 1, 0x80, o1, 0, &s), -EINVAL);
 	/* Outputs are written only on success. */
 	ck_assert_uint_eq(s.off, 7);
 	ck_assert_uint_eq(s.npages, 7);
@@ -204,62 +59,21 @@ START_TEST(test_alloc_bad_args)
 }
 END_TEST
 
-/* Lay out used spans of the given sizes, then free the ones marked. */
-static void layout(const uint64_t *sizes, const bool *freed, int n,
-		   uint64_t *offs)
+START_TEST(test_alloc_dead_owner)
 {
-	for (int i = 0; i < n; i++)
-		offs[i] = alloc(sizes[i]);
-	for (int i = 0; i < n; i++)
-		if (freed[i])
-			free_at(offs[i], 1);
-}
+	struct heap_span s = { 7, 7, 7 };
+	struct heap_stats before = stats(), after;
+	uint32_t o;
 
-START_TEST(test_alloc_best_fit_small)
-{
-	/* holes of 5, 3, 3 pages, separated by used spans */
-	uint64_t sizes[] = { 5, 1, 3, 1, 3, 1 };
-	bool freed[] = { true, false, true, false, true, false };
-	uint64_t offs[6];
-
-	layout(sizes, freed, 6, offs);
-	/* Smallest that fits, lowest address among equals. */
-	ck_assert_uint_eq(alloc(3), offs[2]);
-	ck_assert_uint_eq(alloc(2), offs[4]);
-	ck_assert_uint_eq(alloc(1), offs[4] + 2 * PG);
-	ck_assert_uint_eq(alloc(4), offs[0]);
-}
-END_TEST
-
-START_TEST(test_alloc_lowest_address_on_tie)
-{
-	/* Four 2-page holes freed from the top down: still lowest first. */
-	uint64_t sizes[] = { 2, 1, 2, 1, 2, 1, 2, 1 };
-	bool keep[] = { false, false, false, false, false, false, false, false };
-	uint64_t offs[8];
-
-	layout(sizes, keep, 8, offs);
-	for (int i = 6; i >= 0; i -= 2)
-		free_at(offs[i], 1);
-	for (int i = 0; i <= 6; i += 2)
-		ck_assert_uint_eq(alloc(2), offs[i]);
-}
-END_TEST
-
-START_TEST(test_alloc_best_fit_large)
-{
-	/* large holes: 300, 200, 150, 150 (the last two at rising addresses) */
-	uint64_t sizes[] = { 300, 1, 200, 1, 150, 1, 150, 1 };
-	bool freed[] = { true, false, true, false, true, false, true, false };
-	uint64_t offs[8];
-
-	layout(sizes, freed, 8, offs);
-	ck_assert_uint_eq(alloc(140), offs[4]);
-	ck_assert_uint_eq(alloc(150), offs[6]);
-	/* 160 fits 200 and 300: take 200; then the 40 left is small. */
-	ck_assert_uint_eq(alloc(160), offs[2]);
-	ck_assert_uint_eq(alloc(40), offs[2] + 160 * PG);
-	ck_assert_uint_eq(alloc(128), offs[0]);
+	ck_assert_int_eq(heap_owner_add(h, "gone", 3, &o), 0);
+	ck_assert_int_eq(heap_owner_remove(h, o), 0);
+	ck_assert_int_eq(heap_alloc(h, 1, 0, o, 0, &s), -ENOENT);
+	ck_assert_int_eq(heap_alloc(h, 1, 0, 0, 0, &s), -ENOENT);
+	ck_assert_int_eq(heap_alloc(h, 1, 0, HEAP_OWNER_SCAV, 0, &s), -ENOENT);
+	ck_assert_uint_eq(s.off, 7);
+	after = stats();
+	ck_assert_mem_eq(&before, &after, sizeof(before));
+	heap_check(h);
 }
 END_TEST
 
@@ -304,11 +118,11 @@ START_TEST(test_alloc_exhaustion)
 	ck_assert_uint_eq(b, 600 * PG);
 	before = stats();
 	ck_assert_uint_eq(before.sys, 1000 * PG);
-	ck_assert_int_eq(heap_alloc(h, 25, 0, &o1, 0, &s), -ENOMEM);
+	ck_assert_int_eq(heap_alloc(h, 25, 0, o1, 0, &s), -ENOMEM);
 	after = stats();
 	ck_assert_mem_eq(&before, &after, sizeof(before));
 	ck_assert_uint_eq(alloc(24), 1000 * PG);
-	ck_assert_int_eq(heap_alloc(h, 1, 0, &o1, 0, &s), -ENOMEM);
+	ck_assert_int_eq(heap_alloc(h, 1, 0, o1, 0, &s), -ENOMEM);
 	free_at(a, 1);
 	ck_assert_uint_eq(alloc(600), a);
 }
@@ -322,7 +136,7 @@ START_TEST(test_alloc_exhaustion_leaves_heap_unchanged)
 	alloc(10);
 	before = stats();
 	/* 1014 free pages could exist, 1015 can never: nothing grows. */
-	ck_assert_int_eq(heap_alloc(h, 1015, 0, &o1, 0, &s), -ENOMEM);
+	ck_assert_int_eq(heap_alloc(h, 1015, 0, o1, 0, &s), -ENOMEM);
 	after = stats();
 	ck_assert_mem_eq(&before, &after, sizeof(before));
 	ck_assert_uint_eq(alloc(1014), 10 * PG);
@@ -373,118 +187,53 @@ START_TEST(test_free_bad_offsets)
 	uint64_t a = alloc(4), b = alloc(2);
 	struct heap_stats before = stats(), after;
 
-	ck_assert_int_eq(heap_free(h, a + 1, &o1, 1), -EINVAL);
-	ck_assert_int_eq(heap_free(h, a + PG, &o1, 1), -EINVAL);
-	ck_assert_int_eq(heap_free(h, a + 3 * PG, &o1, 1), -EINVAL);
-	ck_assert_int_eq(heap_free(h, b + 2 * PG, &o1, 1), -EINVAL);
-	ck_assert_int_eq(heap_free(h, 1024 * PG, &o1, 1), -EINVAL);
-	ck_assert_int_eq(heap_free(h, UINT64_MAX & ~(PG - 1), &o1, 1),
+	ck_assert_int_eq(heap_free(h, a + 1, o1, 1), -EINVAL);
+	ck_assert_int_eq(heap_free(h, a + PG, o1, 1), -EINVAL);
+	ck_assert_int_eq(heap_free(h, a + 3 * PG, o1, 1), -EINVAL);
+	ck_assert_int_eq(heap_free(h, b + 2 * PG, o1, 1), -EINVAL);
+	ck_assert_int_eq(heap_free(h, 1024 * PG, o1, 1), -EINVAL);
+	ck_assert_int_eq(heap_free(h, UINT64_MAX & ~(PG - 1), o1, 1),
 			 -EINVAL);
-	ck_assert_int_eq(heap_free(h, b, &o2, 1), -EPERM);
+	ck_assert_int_eq(heap_free(h, b, o2, 1), -EPERM);
 	after = stats();
 	ck_assert_mem_eq(&before, &after, sizeof(before));
 	heap_check(h);
 	free_at(b, 1);
-	ck_assert_int_eq(heap_free(h, b, &o1, 1), -EINVAL);
+	ck_assert_int_eq(heap_free(h, b, o1, 1), -EINVAL);
 	/* b merged with the tail; its old interior is no span either */
-	ck_assert_int_eq(heap_free(h, b + PG, &o1, 1), -EINVAL);
+	ck_assert_int_eq(heap_free(h, b + PG, o1, 1), -EINVAL);
 	heap_check(h);
 }
 END_TEST
 
 START_TEST(test_free_owner)
 {
-	uint64_t a = alloc_at(3, &o1, 0), b = alloc_at(5, &o2, 0);
-	uint64_t c = alloc_at(7, &o1, 0);
+	uint64_t a = alloc_at(3, o1, 0), b = alloc_at(5, o2, 0);
+	uint64_t c = alloc_at(7, o1, 0);
 	uint32_t id;
 	uint64_t n;
 
 	ck_assert_int_eq(heap_span_owner(h, b, &id, &n), 0);
-	ck_assert_uint_eq(id, 2);
+	ck_assert_uint_eq(id, o2);
 	ck_assert_uint_eq(n, 5);
 	ck_assert_int_eq(heap_span_owner(h, b + PG, &id, &n), -EINVAL);
-	ck_assert_uint_eq(o1.nspans, 2);
-	ck_assert_uint_eq(o1.npages, 10);
-	ck_assert_uint_eq(heap_free_owner(h, &o1, 5), 2);
+	ck_assert_uint_eq(owner_info(o1).nspans, 2);
+	ck_assert_uint_eq(owner_info(o1).npages, 10);
+	ck_assert_uint_eq(heap_free_owner(h, o1, 5), 2);
 	heap_check(h);
-	ck_assert_uint_eq(o1.nspans, 0);
-	ck_assert_uint_eq(o1.npages, 0);
-	ck_assert_int_eq(heap_free(h, a, &o1, 5), -EINVAL);
-	ck_assert_int_eq(heap_free(h, c, &o1, 5), -EINVAL);
+	ck_assert_uint_eq(owner_info(o1).nspans, 0);
+	ck_assert_uint_eq(owner_info(o1).npages, 0);
+	ck_assert_int_eq(heap_free(h, a, o1, 5), -EINVAL);
+	ck_assert_int_eq(heap_free(h, c, o1, 5), -EINVAL);
 	ck_assert_uint_eq(stats().inuse, 5 * PG);
 	ck_assert_uint_eq(stats().objects, 1);
-	ck_assert_uint_eq(heap_free_owner(h, &o1, 5), 0);
-	ck_assert_int_eq(heap_free(h, b, &o2, 5), 0);
+	ck_assert_uint_eq(heap_free_owner(h, o1, 5), 0);
+	ck_assert_int_eq(heap_free(h, b, o2, 5), 0);
 	heap_check(h);
 }
 END_TEST
 
-/* scavenge */
-
-START_TEST(test_scavenge_exactly_after_delay)
-{
-	uint64_t a = alloc(4);
-	uint64_t t0 = 100 * SEC, delay = 5 * SEC;
-
-	alloc(1);
-	free_at(a, t0);
-	ck_assert_uint_eq(scavenge(t0 + delay, delay), 0);
-	ck_assert_uint_eq(mem.nrelease, 0);
-	ck_assert_uint_eq(scavenge(t0 + delay + 1, delay), 4 * PG);
-	ck_assert_uint_eq(mem.nrelease, 1);
-	ck_assert_uint_eq(mem.last_off, a);
-	ck_assert_uint_eq(mem.last_len, 4 * PG);
-	ck_assert_uint_eq(stats().released, stats().idle);
-	/* Nothing twice. */
-	ck_assert_uint_eq(scavenge(t0 + 10 * delay, delay), 0);
-	ck_assert_uint_eq(mem.nrelease, 1);
-}
-END_TEST
-
-START_TEST(test_scavenge_partial_and_coalesce)
-{
-	uint64_t sizes[] = { 4, 6, 1 };
-	bool none[3] = { false };
-	uint64_t o[3], t0 = SEC, delay = SEC;
-	struct heap_stats st;
-
-	layout(sizes, none, 3, o);
-	free_at(o[0], t0);
-	ck_assert_uint_eq(scavenge(t0 + delay + 1, delay), 4 * PG);
-	/* B is freed later: it joins A, whose pages stay released. */
-	free_at(o[1], 10 * SEC);
-	st = stats();
-	ck_assert_uint_eq(st.released - (256 - 11) * PG, 4 * PG);
-	ck_assert_uint_eq(h->spans[0].idle.npreleased, 4);
-	/* Not yet: B's pages are young. */
-	ck_assert_uint_eq(scavenge(10 * SEC + delay, delay), 0);
-	/* Only B's pages go to the OS, in one call. */
-	mem.nrelease = 0;
-	ck_assert_uint_eq(scavenge(10 * SEC + delay + 1, delay), 6 * PG);
-	ck_assert_uint_eq(mem.nrelease, 1);
-	ck_assert_uint_eq(mem.last_off, o[1]);
-	ck_assert_uint_eq(mem.last_len, 6 * PG);
-	ck_assert_uint_eq(h->spans[0].idle.npreleased, 10);
-}
-END_TEST
-
-START_TEST(test_scavenge_released_neighbour_keeps_age)
-{
-	/* A dirty free span keeps its age when a released one joins it. */
-	uint64_t a = alloc(4), b = alloc(4);
-
-	alloc(1);
-	free_at(a, 1 * SEC);
-	free_at(b, 2 * SEC);
-	ck_assert_uint_eq(scavenge(2 * SEC, 0), 8 * PG);
-	a = alloc(4);
-	free_at(a, 50 * SEC);
-	/* [a, a+4) is dirty since 50 s, [b, b+4) released: the age is 50 s */
-	ck_assert_uint_eq(h->spans[0].idle.unusedsince, 50 * SEC);
-	ck_assert_uint_eq(scavenge(50 * SEC + SEC, SEC), 0);
-	ck_assert_uint_eq(scavenge(50 * SEC + SEC + 1, SEC), 4 * PG);
-}
-END_TEST
+/* zero */
 
 START_TEST(test_scavenge_reuse_updates_released)
 {
@@ -495,14 +244,14 @@ START_TEST(test_scavenge_reuse_updates_released)
 	alloc(1);
 	memset(mem.base + a, 0xab, 8 * PG);
 	free_at(a, 1);
-	ck_assert_uint_eq(scavenge(3, 1), 8 * PG);
+	ck_assert_uint_eq(release_pass(3, 1), 8 * PG);
 	st = stats();
 	/*
 	 * Re-using released pages takes them out of heap_released.  With
 	 * HEAP_ALLOC_ZERO the arena is asked all the same: only it knows
 	 * whether a client wrote there since.
 	 */
-	ck_assert_int_eq(heap_alloc(h, 8, HEAP_ALLOC_ZERO, &o1, 4, &s), 0);
+	ck_assert_int_eq(heap_alloc(h, 8, HEAP_ALLOC_ZERO, o1, 4, &s), 0);
 	heap_check(h);
 	ck_assert_uint_eq(s.off, a);
 	ck_assert_uint_eq(s.npreleased, 8);
@@ -523,16 +272,16 @@ START_TEST(test_needzero_dirty_pages_only)
 	alloc(1);
 	memset(mem.base + a, 0xcd, 8 * PG);
 	free_at(a, 1);
-	ck_assert_uint_eq(scavenge(10, 1), 4 * PG);	/* a released */
+	ck_assert_uint_eq(release_pass(10, 1), 4 * PG);	/* a released */
 	free_at(b, 20);					/* b dirty */
 	/* Without the flag nothing is zeroed. */
-	ck_assert_int_eq(heap_alloc(h, 8, 0, &o1, 30, &s), 0);
+	ck_assert_int_eq(heap_alloc(h, 8, 0, o1, 30, &s), 0);
 	ck_assert_uint_eq(s.npreleased, 4);
 	ck_assert_uint_eq(mem.nzero, 0);
 	ck_assert_uint_eq(mem.base[b], 0xcd);
 	free_at(s.off, 40);
 	/* With it, only the dirty run: b's 4 pages, in one call. */
-	ck_assert_int_eq(heap_alloc(h, 8, HEAP_ALLOC_ZERO, &o1, 50, &s), 0);
+	ck_assert_int_eq(heap_alloc(h, 8, HEAP_ALLOC_ZERO, o1, 50, &s), 0);
 	heap_check(h);
 	ck_assert_uint_eq(mem.nzero, 1);
 	ck_assert_uint_eq(mem.zeroed_bytes, 8 * PG);
@@ -552,10 +301,10 @@ START_TEST(test_zero_released_written_since)
 	alloc(1);
 	memset(mem.base + a, 0x11, 64 * PG);
 	free_at(a, 1);
-	ck_assert_uint_eq(scavenge(3, 1), 64 * PG);
+	ck_assert_uint_eq(release_pass(3, 1), 64 * PG);
 	/* Another client's stray write, through its mapping. */
 	memset(mem.base + a, 0xab, 64 * PG);
-	ck_assert_int_eq(heap_alloc(h, 64, HEAP_ALLOC_ZERO, &o2, 4, &s), 0);
+	ck_assert_int_eq(heap_alloc(h, 64, HEAP_ALLOC_ZERO, o2, 4, &s), 0);
 	heap_check(h);
 	ck_assert_uint_eq(s.off, a);
 	ck_assert_uint_eq(s.npreleased, 64);
@@ -575,7 +324,7 @@ START_TEST(test_zero_beyond_grown_written_before)
 	ck_assert_uint_eq(stats().sys, 256 * PG);
 	memset(mem.base + 300 * PG, 0xab, 8 * PG);
 	/* 256 pages: no free span fits, the heap grows over page 300. */
-	ck_assert_int_eq(heap_alloc(h, 512, HEAP_ALLOC_ZERO, &o2, 4, &s), 0);
+	ck_assert_int_eq(heap_alloc(h, 512, HEAP_ALLOC_ZERO, o2, 4, &s), 0);
 	heap_check(h);
 	ck_assert_uint_le(s.off, 300 * PG);
 	ck_assert_uint_ge(s.off + 512 * PG, 308 * PG);
@@ -585,494 +334,309 @@ START_TEST(test_zero_beyond_grown_written_before)
 }
 END_TEST
 
-START_TEST(test_scavenge_split_keeps_npreleased)
+/* format and attach */
+
+START_TEST(test_layout_sizes)
 {
-	/* A span half released, half dirty, split at an allocation. */
-	uint64_t a = alloc(6), b = alloc(6);
+	uint64_t size, big;
+
+	ck_assert_int_eq(heap_layout_size(1024 * PG, 16, &size), 0);
+	ck_assert_uint_eq(size % PG, 0);
+	/* The page map, 16 bytes a page, is most of it. */
+	ck_assert_int_eq(heap_layout_size(UINT64_C(64) << 30, 1040, &big), 0);
+	ck_assert_uint_ge(big, (UINT64_C(64) << 30) / PG * 16);
+	ck_assert_uint_le(big, (UINT64_C(64) << 30) / PG * 17);
+	size = 7;
+	ck_assert_int_eq(heap_layout_size(0, 16, &size), -EINVAL);
+	ck_assert_int_eq(heap_layout_size(PG + 1, 16, &size), -EINVAL);
+	ck_assert_int_eq(heap_layout_size((HEAP_MAX_PAGES + 1) * PG, 16,
+					  &size), -EINVAL);
+	ck_assert_int_eq(heap_layout_size(PG, 0, &size), -EINVAL);
+	ck_assert_int_eq(heap_layout_size(PG, HEAP_OWNERS_MAX + 1, &size),
+			 -EINVAL);
+	ck_assert_uint_eq(size, 7);
+	ck_assert_int_eq(heap_layout_size(PG, HEAP_OWNERS_MAX, &size), 0);
+}
+END_TEST
+
+START_TEST(test_format_bad_args)
+{
+	struct heap_ops ops;
+	struct heap *x = NULL;
+	uint64_t size;
+	unsigned char *mem2;
+
+	mem_ops(&ops, false);
+	ck_assert_int_eq(heap_layout_size(64 * PG, 4, &size), 0);
+	mem2 = aligned_alloc(PG, size + PG);
+	ck_assert_ptr_nonnull(mem2);
+	memset(mem2, 0, size + PG);
+	ck_assert_int_eq(heap_format(mem2, size - PG, 64 * PG, 4, &ops, &x),
+			 -EINVAL);
+	ck_assert_int_eq(heap_format(mem2 + 8, size, 64 * PG, 4, &ops, &x),
+			 -EINVAL);
+	ck_assert_int_eq(heap_format(mem2, size, 64 * PG, 0, &ops, &x),
+			 -EINVAL);
+	ck_assert_int_eq(heap_format(mem2, size, 64 * PG + 1, 4, &ops, &x),
+			 -EINVAL);
+	ops.zero = NULL;
+	ck_assert_int_eq(heap_format(mem2, size, 64 * PG, 4, &ops, &x),
+			 -EINVAL);
+	ck_assert_ptr_null(x);
+	/* Bytes past the layout are the caller's: a larger size is fine. */
+	mem_ops(&ops, false);
+	ck_assert_int_eq(heap_format(mem2, size + PG, 64 * PG, 4, &ops, &x), 0);
+	heap_check(x);
+	heap_detach(x);
+	free(mem2);
+}
+END_TEST
+
+START_TEST(test_attach_rejects)
+{
+	struct heap_meta *m = (struct heap_meta *)meta->base;
+	struct heap_ops ops = h->ops;
+	struct heap *x = NULL;
+	uint64_t size = m->layout.size;
+
+	ck_assert_int_eq(heap_attach(meta->base, size - PG, &ops, &x),
+			 -EINVAL);
+	ck_assert_int_eq(heap_attach(meta->base, 16, &ops, &x), -EINVAL);
+	ck_assert_int_eq(heap_attach((char *)meta->base + 8, size, &ops, &x),
+			 -EINVAL);
+	m->version++;
+	ck_assert_int_eq(heap_attach(meta->base, size, &ops, &x),
+			 -EPROTONOSUPPORT);
+	m->version--;
+	m->layout.spans += PG;
+	ck_assert_int_eq(heap_attach(meta->base, size, &ops, &x), -EINVAL);
+	m->layout.spans -= PG;
+	m->grown = m->arena_pages + 1;
+	ck_assert_int_eq(heap_attach(meta->base, size, &ops, &x), -EINVAL);
+	m->grown = 0;
+	m->magic ^= 1;
+	ck_assert_int_eq(heap_attach(meta->base, size, &ops, &x), -EINVAL);
+	m->magic ^= 1;
+	ck_assert_ptr_null(x);
+	ck_assert_int_eq(heap_attach(meta->base, size, &ops, &x), 0);
+	heap_check(x);
+	heap_detach(x);
+}
+END_TEST
+
+/* The owners of @a and @b, slot by slot, are the same. */
+static void assert_same_owners(const struct heap *a, const struct heap *b)
+{
+	struct heap_owner_info x, y;
+	uint32_t ca = 0, cb = 0, n = 0;
+
+	while (heap_owner_next(a, &ca, &x)) {
+		ck_assert(heap_owner_next(b, &cb, &y));
+		ck_assert_uint_eq(x.id, y.id);
+		ck_assert_uint_eq(x.key, y.key);
+		ck_assert_uint_eq(x.nspans, y.nspans);
+		ck_assert_uint_eq(x.npages, y.npages);
+		ck_assert_str_eq(x.name, y.name);
+		n++;
+	}
+	ck_assert(!heap_owner_next(b, &cb, &y));
+	ck_assert_uint_eq(n, stats().owners);
+}
+
+/* Map the metadata memfd a second time, elsewhere, and attach there. */
+static struct heap *attach_elsewhere(struct arena **ret_map)
+{
+	struct heap *x;
+	int fd = dup(meta->fd);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(arena_attach(fd, ret_map), 0);
+	ck_assert_ptr_ne((*ret_map)->base, meta->base);
+	ck_assert_int_eq(heap_attach((*ret_map)->base, (*ret_map)->size,
+				     &h->ops, &x),
+			 0);
+	return x;
+}
+
+/*
+ * A second handle, over a second mapping of the same metadata, is the
+ * same heap: the same stats and owners, heap_check() passes, and what
+ * one handle does the other sees.
+ */
+START_TEST(test_attach_live_heap)
+{
+	uint64_t seed = test_seed("attach"), rnd = seed, offs[64] = { 0 };
+	uint32_t by[64];
+	struct heap_stats a, b;
+	struct arena *map2;
 	struct heap_span s;
-	struct heap_stats st;
+	struct heap *h1 = h, *h2;
+	uint32_t o3, id;
+	uint64_t n;
 
-	alloc(1);
-	free_at(a, 1);
-	ck_assert_uint_eq(scavenge(5, 1), 6 * PG);
-	free_at(b, 10);
-	st = stats();
-	ck_assert_int_eq(heap_alloc(h, 8, 0, &o1, 11, &s), 0);
-	heap_check(h);
-	ck_assert_uint_eq(s.npreleased, 6);
-	ck_assert_uint_eq(h->spans[8].idle.npreleased, 0);
-	ck_assert_uint_eq(stats().released, st.released - 6 * PG);
-}
-END_TEST
+	for (int i = 0; i < 2000; i++) {
+		uint64_t r = test_rand(&rnd), k = (r >> 8) % 64;
 
-START_TEST(test_scavenge_budget)
-{
-	uint64_t offs[8], cursor = 0, bytes, total = 0;
-	int passes = 0, done;
-
-	for (int i = 0; i < 8; i++) {
-		offs[i] = alloc(10);
-		alloc(1);
-	}
-	for (int i = 0; i < 8; i++)
-		free_at(offs[i], 1);
-	do {
-		done = heap_scavenge(h, 10, 1, 4 * PG, &cursor, &bytes);
-		heap_check(h);
-		ck_assert_uint_le(bytes, 4 * PG);
-		total += bytes;
-		ck_assert_int_lt(++passes, 100);
-	} while (!done);
-	ck_assert_uint_eq(total, 80 * PG);
-	ck_assert_int_ge(passes, 20);
-	ck_assert_uint_eq(scavenge(10, 1), 0);
-}
-END_TEST
-
-START_TEST(test_scavenge_release_failure)
-{
-	uint64_t a = alloc(4);
-
-	alloc(1);
-	free_at(a, 1);
-	mem.fail_release = -EIO;
-	ck_assert_uint_eq(scavenge(10, 1), 0);
-	ck_assert_uint_eq(stats().release_errors, 1);
-	ck_assert_uint_eq(h->spans[0].idle.npreleased, 0);
-	mem.fail_release = 0;
-	ck_assert_uint_eq(scavenge(10, 1), 4 * PG);
-}
-END_TEST
-
-START_TEST(test_scavenge_forced_ignores_age)
-{
-	uint64_t a = alloc(4);
-
-	alloc(1);
-	free_at(a, 100 * SEC);
-	/* older_than == 0: everything free, whatever its age. */
-	ck_assert_uint_eq(scavenge(100 * SEC, 0), 4 * PG);
-}
-END_TEST
-
-START_TEST(test_take_holds_run)
-{
-	uint64_t a = alloc(10);
-	struct heap_cursor cursor = { 0, 0 };
-	struct heap_take t;
-	struct heap_span s;
-	struct heap_stats st;
-
-	alloc(1);
-	free_at(a, 1);
-	ck_assert(heap_scavenge_take(h, 10, 1, 4, &cursor, &t));
-	heap_check(h);
-	ck_assert_uint_eq(t.page, 0);
-	ck_assert_uint_eq(t.npages, 4);
-	st = stats();
-	/* Held pages are idle, not in use, and nobody can have them. */
-	ck_assert_uint_eq(st.inuse, PG);
-	ck_assert_uint_eq(st.held, 4 * PG);
-	ck_assert_uint_eq(st.objects, 1);
-	ck_assert_int_eq(heap_free(h, 0, &o1, 11), -EINVAL);
-	ck_assert_int_eq(heap_alloc(h, 6, 0, &o1, 11, &s), 0);
-	heap_check(h);
-	ck_assert_uint_eq(s.off, 4 * PG);
-	ck_assert_int_eq(heap_release_taken(h, &t), 0);
-	ck_assert_uint_eq(mem.last_off, 0);
-	ck_assert_uint_eq(mem.last_len, 4 * PG);
-	heap_scavenge_return(h, &t, 0, &cursor);
-	heap_check(h);
-	ck_assert_uint_eq(stats().held, 0);
-	ck_assert_uint_eq(h->spans[0].idle.npreleased, 4);
-}
-END_TEST
-
-START_TEST(test_take_pass_covers_merged_span)
-{
-	/* [0,10) released, [10,40) dirty: the pass must see all 30. */
-	uint64_t a = alloc(10), b = alloc(30), total = 0;
-	struct heap_cursor cursor = { 0, 0 };
-	struct heap_take t;
-
-	alloc(1);
-	free_at(a, 1);
-	ck_assert_uint_eq(scavenge(5, 1), 10 * PG);
-	free_at(b, 2);
-	while (heap_scavenge_take(h, 10, 1, 4, &cursor, &t)) {
-		heap_check(h);
-		total += t.npages;
-		heap_scavenge_return(h, &t, heap_release_taken(h, &t),
-				     &cursor);
-		heap_check(h);
-	}
-	ck_assert_uint_eq(total, 30);
-	ck_assert_uint_eq(cursor.span, 0);
-	ck_assert_uint_eq(h->spans[0].idle.npreleased, 40);
-}
-END_TEST
-
-START_TEST(test_take_failed_release)
-{
-	uint64_t a = alloc(8);
-	struct heap_cursor cursor = { 0, 0 };
-	struct heap_take t;
-
-	alloc(1);
-	free_at(a, 1);
-	ck_assert(heap_scavenge_take(h, 10, 1, 3, &cursor, &t));
-	heap_scavenge_return(h, &t, -EIO, &cursor);
-	heap_check(h);
-	ck_assert_uint_eq(stats().release_errors, 1);
-	ck_assert_uint_eq(h->spans[0].idle.npreleased, 0);
-	/* The failed run is not taken again, the rest of the span is. */
-	ck_assert(heap_scavenge_take(h, 10, 1, 100, &cursor, &t));
-	ck_assert_uint_eq(t.page, 3);
-	ck_assert_uint_eq(t.npages, 5);
-	heap_scavenge_return(h, &t, heap_release_taken(h, &t), &cursor);
-	ck_assert_uint_eq(h->spans[0].idle.npreleased, 5);
-	ck_assert(!heap_scavenge_take(h, 10, 1, 100, &cursor, &t));
-}
-END_TEST
-
-/* ranges: what a departed client held */
-
-START_TEST(test_take_range_only_inside)
-{
-	uint64_t a = alloc(8), b = alloc(8), c = alloc(8);
-	struct heap_cursor cursor = { 8, 8 };
-	struct heap_take t;
-
-	alloc(1);
-	free_at(a, 1);
-	free_at(b, 1);
-	free_at(c, 1);
-	/* One dirty free span [0, 24): take only [8, 16) of it. */
-	ck_assert_uint_eq(span_val(h, 0), 24);
-	ck_assert(heap_scavenge_take_range(h, 16, 3, &cursor, &t));
-	heap_check(h);
-	ck_assert_uint_eq(t.page, 8);
-	ck_assert_uint_eq(t.npages, 3);
-	heap_scavenge_return(h, &t, heap_release_taken(h, &t), &cursor);
-	heap_check(h);
-	ck_assert_uint_eq(cursor.page, 11);
-	ck_assert(heap_scavenge_take_range(h, 16, 100, &cursor, &t));
-	ck_assert_uint_eq(t.page, 11);
-	ck_assert_uint_eq(t.npages, 5);
-	heap_scavenge_return(h, &t, heap_release_taken(h, &t), &cursor);
-	heap_check(h);
-	ck_assert(!heap_scavenge_take_range(h, 16, 100, &cursor, &t));
-	ck_assert_uint_eq(bitmap_count(h->released, 0, 24), 8);
-	ck_assert_uint_eq(bitmap_count(h->released, 8, 8), 8);
-	ck_assert_uint_eq(h->spans[0].idle.npreleased, 8);
-}
-END_TEST
-
-START_TEST(test_take_range_skips_used_and_released)
-{
-	/* [0,4) free dirty, [4,8) used, [8,12) free released, [12,16) dirty */
-	uint64_t a = alloc(4), b = alloc(4), c = alloc(4), d = alloc(4);
-	struct heap_cursor cursor = { 0, 2 };
-	struct heap_take t;
-	uint64_t pages = 0;
-
-	alloc(1);
-	free_at(c, 1);
-	ck_assert_uint_eq(scavenge(5, 1), 4 * PG);
-	free_at(a, 10);
-	free_at(d, 10);
-	(void)b;
-	/* From page 2 to 14: [2,4) and [12,14), nothing of b or c. */
-	while (heap_scavenge_take_range(h, 14, 100, &cursor, &t)) {
-		heap_check(h);
-		ck_assert(t.page == 2 || t.page == 12);
-		ck_assert_uint_eq(t.npages, 2);
-		pages += t.npages;
-		heap_scavenge_return(h, &t, heap_release_taken(h, &t),
-				     &cursor);
-		heap_check(h);
-	}
-	ck_assert_uint_eq(pages, 4);
-	ck_assert_uint_eq(mem.nrelease, 3);
-	ck_assert(!bit_test(h->released, 1));
-	ck_assert(bit_test(h->released, 3));
-	ck_assert(bit_test(h->released, 13));
-	ck_assert(!bit_test(h->released, 14));
-	/* A range beyond the heap holds nothing. */
-	cursor = (struct heap_cursor){ 500, 500 };
-	ck_assert(!heap_scavenge_take_range(h, 600, 100, &cursor, &t));
-}
-END_TEST
-
-/* strays: memory no span holds */
-
-/* A whole sweep, as the scavenger runs it; returns the pages released. */
-static uint64_t sweep(uint64_t max_pages)
-{
-	uint64_t pos = 0, start, end, pages = 0;
-	struct heap_stray st;
-
-	while (heap_next_data(h, pos, &start, &end) == 0) {
-		uint64_t p = start, next;
-
-		while (p < end) {
-			if (heap_stray_next(h, p, end, max_pages, &st, &next)) {
-				ck_assert_uint_le(st.npages, max_pages);
-				ck_assert_int_eq(heap_release_stray(h, &st), 0);
-				pages += st.npages;
-				next = st.page + st.npages;
-			}
-			ck_assert_uint_gt(next, p);
-			p = next;
+		if (offs[k]) {
+			ck_assert_int_eq(heap_free(h, offs[k], by[k], i), 0);
+			offs[k] = 0;
+		} else if (heap_alloc(h, 1 + (r >> 16) % 24, 0,
+				      r & 1 ? o1 : o2, i, &s) == 0) {
+			offs[k] = s.off;
+			by[k] = r & 1 ? o1 : o2;
 		}
-		pos = p;
+		if ((r >> 40) % 16 == 0)
+			release_pass(i, 0);
 	}
+	ck_assert_int_eq(heap_owner_add(h, "three", 33, &o3), 0);
+	h2 = attach_elsewhere(&map2);
+	heap_check(h2);
+	heap_stats(h1, &a);
+	heap_stats(h2, &b);
+	ck_assert_mem_eq(&a, &b, sizeof(a));
+	assert_same_owners(h1, h2);
+	ck_assert_uint_eq(owner_info(o3).key, 33);
+	/* Work through the second handle; the first sees it all. */
+	h = h2;
+	heap_free_owner(h2, o2, 5000);
+	ck_assert_uint_eq(owner_info(o2).nspans, 0);
+	ck_assert_int_eq(heap_owner_remove(h2, o2), 0);
+	ck_assert_int_eq(heap_alloc(h2, 30, HEAP_ALLOC_ZERO, o3, 6000, &s),
+			 0);
+	release_pass(7000, 0);
+	heap_check(h2);
+	h = h1;
+	heap_check(h1);
+	ck_assert_int_eq(heap_owner_get(h1, o2, &(struct heap_owner_info){ 0 }),
+			 -ENOENT);
+	ck_assert_uint_eq(owner_info(o3).npages, 30);
+	ck_assert_int_eq(heap_span_owner(h1, s.off, &id, &n), 0);
+	ck_assert_uint_eq(id, o3);
+	ck_assert_uint_eq(n, 30);
+	heap_stats(h1, &a);
+	heap_stats(h2, &b);
+	ck_assert_mem_eq(&a, &b, sizeof(a));
+	assert_same_owners(h1, h2);
+	ck_assert_int_eq(heap_free(h1, s.off, o3, 8000), 0);
+	heap_check(h2);
+	heap_detach(h2);
+	arena_destroy(map2);
+}
+END_TEST
+
+/* A heap over plain memory, without the metadata hooks, works the same. */
+START_TEST(test_plain_metadata)
+{
+	uint64_t a;
+
+	mem_start(1024, true, META_PLAIN);
+	ck_assert_int_eq(heap_set_grow_pages(h, 256), 0);
+	a = alloc(300);
+	alloc(1);
+	free_at(a, 1);
+	ck_assert_uint_eq(release_pass(5, 0), 300 * PG);
+	ck_assert_uint_eq(alloc(300), a);
 	heap_check(h);
-	return pages;
-}
-
-START_TEST(test_stray_found_and_released)
-{
-	uint64_t a = alloc(8), b = alloc(8), d;
-	struct heap_stats st;
-
-	alloc(1);
-	d = alloc(4);
-	alloc(1);
-	memset(mem.base + a, 0x11, 8 * PG);	/* in use */
-	memset(mem.base + d, 0x22, 4 * PG);	/* dirty once freed */
-	free_at(b, 1);
-	ck_assert_uint_eq(scavenge(5, 1), 8 * PG);
-	free_at(d, 10);
-	st = stats();
-	/* Stray writes: into released b, the released rest, beyond. */
-	memset(mem.base + b + 2 * PG, 0xab, 3 * PG);
-	memset(mem.base + 30 * PG, 0xab, PG);
-	memset(mem.base + 300 * PG, 0xab, 4 * PG);
-	ck_assert_uint_eq(sweep(256), 8);
-	ck_assert_uint_eq(mem.nrelease, 1 + 3);
-	for (uint64_t i = 0; i < 8 * PG; i++)
-		if (mem.base[b + i] || mem.base[a + i] != 0x11)
-			ck_abort_msg("byte %lu", (unsigned long)i);
-	ck_assert_uint_eq(mem.base[30 * PG], 0);
-	ck_assert_uint_eq(mem.base[303 * PG], 0);
-	ck_assert_uint_eq(mem.base[d + 4 * PG - 1], 0x22);
-	/* The heap's counts do not move: strays were released already. */
-	ck_assert_uint_eq(stats().released, st.released);
-	ck_assert_uint_eq(stats().idle, st.idle);
-	ck_assert_uint_eq(sweep(256), 0);
-}
-END_TEST
-
-START_TEST(test_stray_runs_bounded)
-{
-	alloc(1);
-	/* 600 pages beyond the 256 grown, and 100 released ones below. */
-	memset(mem.base + 100 * PG, 0xab, 700 * PG);
-	ck_assert_uint_eq(sweep(64), 700);
-	ck_assert_uint_ge(mem.nrelease, 700 / 64);
-	ck_assert_uint_le(mem.last_len, 64 * PG);
-	ck_assert_uint_eq(mem.base[799 * PG], 0);
-}
-END_TEST
-
-START_TEST(test_stray_release_checks_run)
-{
-	struct heap_stray st = { 0, 1 };
-
-	alloc(1);
-	/* Page 0 is in use: releasing it would lose its owner's data. */
-	heap_release_stray(h, &st);
-}
-END_TEST
-
-START_TEST(test_next_data_without_hook)
-{
-	struct heap_ops ops = { .release = mem_release, .zero = mem_zero,
-				.ctx = &mem };
-	uint64_t a, b;
-
-	heap_destroy(h);
-	ck_assert_int_eq(heap_create(mem.size, &ops, &h), 0);
-	ck_assert_int_eq(heap_next_data(h, 0, &a, &b), -EOPNOTSUPP);
-	heap_destroy(h);
-	h = NULL;
-	free(mem.base);
-	setup_pages(16, true);
-	memset(mem.base + 3 * PG, 1, 2 * PG);
-	ck_assert_int_eq(heap_next_data(h, 0, &a, &b), 0);
-	ck_assert_uint_eq(a, 3);
-	ck_assert_uint_eq(b, 5);
-	ck_assert_int_eq(heap_next_data(h, 5, &a, &b), -ENXIO);
-	ck_assert_int_eq(heap_next_data(h, 16, &a, &b), -ENXIO);
 }
 END_TEST
 
 /* metadata */
 
-static uint64_t resident(void *p, uint64_t len)
+/* Bytes of [p, p + len) of the metadata in memory, as mincore() says. */
+static uint64_t in_core(const void *p, uint64_t len)
 {
-	uint64_t pages = (len + 4095) / 4096, n = 0;
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(PG - 1);
+	uint64_t pages = ((uintptr_t)p + len - a + PG - 1) / PG, n = 0;
 	unsigned char *vec = malloc(pages);
 
 	ck_assert_ptr_nonnull(vec);
-	ck_assert_int_eq(mincore(p, len, vec), 0);
+	ck_assert_int_eq(mincore((void *)a, pages * PG, vec), 0);
 	for (uint64_t i = 0; i < pages; i++)
 		n += vec[i] & 1;
 	free(vec);
-	return n * 4096;
+	return n * PG;
 }
 
 START_TEST(test_meta_lazy_for_64g)
 {
-	setup_pages((UINT64_C(64) << 30) / PG, false);
+	mem_start((UINT64_C(64) << 30) / PG, false, META_MEMFD);
 	alloc(1);
 	/* Reserved for the whole arena, touched only where it grew. */
-	ck_assert_uint_gt(h->map_size, UINT64_C(256) << 20);
-	ck_assert_uint_lt(resident(h->map, h->map_size), UINT64_C(1) << 20);
+	ck_assert_uint_gt(stats().meta_size, UINT64_C(256) << 20);
+	ck_assert_uint_lt(meta_resident(), UINT64_C(1) << 20);
+	/* heap_check() reads no hole (each would cost a page). */
+	heap_check(h);
+	ck_assert_uint_lt(meta_resident(), UINT64_C(1) << 20);
 }
 END_TEST
 
-START_TEST(test_meta_small_for_full_4g)
+START_TEST(test_meta_small_for_full_heap)
 {
-	uint64_t pages = (UINT64_C(4) << 30) / PG, meta;
+	uint64_t pages = BIG_PAGES;
 
-	setup_pages(pages, false);
+	mem_start(pages, false, META_MEMFD);
 	/* The worst case: the heap full of one-page spans. */
 	for (uint64_t i = 0; i < pages; i++) {
 		struct heap_span s;
 
-		if (heap_alloc(h, 1, 0, &o1, 0, &s))
+		if (heap_alloc(h, 1, 0, o1, 0, &s))
 			ck_abort_msg("alloc %lu failed", (unsigned long)i);
 	}
 	ck_assert_uint_eq(stats().inuse, pages * PG);
-	meta = resident(h->map, h->map_size);
-	ck_assert_uint_lt(meta, (pages * PG) / 200);
-	ck_assert_uint_eq(heap_free_owner(h, &o1, 1), pages);
+	ck_assert_uint_lt(meta_resident(), (pages * PG) / 200);
+	ck_assert_uint_eq(heap_free_owner(h, o1, 1), pages);
 	ck_assert_uint_eq(stats().free_spans, 1);
 }
 END_TEST
 
 /*
  * The page map of a heap filled with 256-page spans: every page of it
- * touched.  Once they are freed and released, it must be given back.
+ * touched.  Once they are freed and released, it must be given back,
+ * and heap_check() must not fault it back in.
  */
 START_TEST(test_meta_returned_after_release)
 {
-	uint64_t pages = (UINT64_C(4) << 30) / PG, map = pages * 16, meta;
+	uint64_t pages = BIG_PAGES, map = pages * 16, rest;
 	struct heap_cursor cursor = { 0, 0 };
 	struct heap_take t;
 
-	setup_pages(pages, false);
+	mem_start(pages, false, META_MEMFD);
+	rest = meta_resident();
 	for (uint64_t i = 0; i < pages / 256; i++) {
 		struct heap_span s;
 
-		if (heap_alloc(h, 256, 0, &o1, 0, &s))
+		if (heap_alloc(h, 256, 0, o1, 0, &s))
 			ck_abort_msg("alloc %lu failed", (unsigned long)i);
 	}
-	ck_assert_uint_ge(resident(h->spans, map), map - PG);
-	ck_assert_uint_eq(heap_free_owner(h, &o1, 1), pages / 256);
-	ck_assert_uint_ge(resident(h->spans, map), map - PG);
+	ck_assert_uint_ge(meta_resident(), rest + map - PG);
+	ck_assert_uint_eq(heap_free_owner(h, o1, 1), pages / 256);
+	ck_assert_uint_ge(meta_resident(), rest + map - PG);
 	/* A pass as the daemon's: 4 MiB runs. */
 	while (heap_scavenge_take(h, 10, 0, 1024, &cursor, &t))
 		heap_scavenge_return(h, &t, heap_release_taken(h, &t),
 				     &cursor);
 	/*
-	 * Measured before heap_check(): its reads map the shared zero page,
-	 * which costs no memory but which mincore() counts.
+	 * The page map holds a few pages; the rest of the metadata its
+	 * bitmaps (a bit a page), of which heap_check() faults in no more.
 	 */
-	meta = resident(h->spans, map);
-	ck_assert_msg(meta <= 4 * PG, "page map holds %llu bytes",
-		      (unsigned long long)meta);
+	ck_assert_msg(in_core(h->spans, map) <= 4 * PG,
+		      "page map holds %llu bytes",
+		      (unsigned long long)in_core(h->spans, map));
+	rest = meta_resident();
+	ck_assert_uint_le(rest, 2 * map / 128 + 16 * PG);
 	heap_check(h);
+	ck_assert_uint_le(in_core(h->spans, map), 4 * PG);
+	ck_assert_msg(meta_resident() == rest,
+		      "heap_check() faulted in %llu bytes",
+		      (unsigned long long)(meta_resident() - rest));
 	ck_assert_uint_eq(stats().released, pages * PG);
 	/* It is still a heap: allocate all of it again. */
 	for (uint64_t i = 0; i < pages / 256; i++) {
 		struct heap_span s;
 
-		if (heap_alloc(h, 256, 0, &o1, 2, &s))
+		if (heap_alloc(h, 256, 0, o1, 2, &s))
 			ck_abort_msg("alloc %lu failed", (unsigned long)i);
 	}
-	heap_check(h);
-}
-END_TEST
-
-/* heap_check catches corruption */
-
-static void corrupt_setup(void)
-{
-	uint64_t b, d;
-
-	/* used [0,3), free [3,203), used [203,205), free [205,210), used */
-	setup();
-	alloc(3);
-	b = alloc(200);
-	alloc(2);
-	d = alloc(5);
-	alloc(1);
-	free_at(b, 1);
-	free_at(d, 1);
-	ck_assert_uint_eq(b, 3 * PG);
-	ck_assert_uint_eq(d, 205 * PG);
-}
-
-START_TEST(test_check_counter)
-{
-	h->meta->idle++;
-	heap_check(h);
-}
-END_TEST
-
-START_TEST(test_check_interior_mark)
-{
-	span_set(h, 1, SPAN_USED, 1);
-	heap_check(h);
-}
-END_TEST
-
-START_TEST(test_check_released_bit_in_use)
-{
-	bit_set(h->released, 0);
-	heap_check(h);
-}
-END_TEST
-
-START_TEST(test_check_freehead_bit)
-{
-	bit_clear(h->freehead, 3);
-	heap_check(h);
-}
-END_TEST
-
-START_TEST(test_check_small_index)
-{
-	hbm_clear(&h->small[5], 205 / 64);
-	heap_check(h);
-}
-END_TEST
-
-START_TEST(test_check_small_index_extra)
-{
-	/* Group 1 holds no free 7-page span. */
-	hbm_set(&h->small[7], 1);
-	heap_check(h);
-}
-END_TEST
-
-START_TEST(test_check_tree)
-{
-	h->meta->tree_root = SPAN_NIL;
-	heap_check(h);
-}
-END_TEST
-
-START_TEST(test_check_adjacent_free)
-{
-	/* Split the free 200-page span in two that do not merge. */
-	span_set(h, 3, SPAN_FREE, 100);
-	span_set(h, 102, SPAN_TAIL, 3);
-	span_set(h, 103, SPAN_FREE, 100);
-	span_set(h, 202, SPAN_TAIL, 103);
 	heap_check(h);
 }
 END_TEST
@@ -1085,7 +649,7 @@ END_TEST
 
 struct live {
 	uint64_t off, npages;
-	struct heap_owner *o;
+	int k;			/* owners[k] holds it */
 	unsigned char pattern;
 };
 
@@ -1103,19 +667,30 @@ static void verify(uint64_t off, uint64_t n, unsigned char c)
 				     (unsigned long)off);
 }
 
+/*
+ * Allocations, frees, held runs, release passes, stray sweeps, owners
+ * that go and come, and a second handle now and then, against a model
+ * of who holds which page.
+ */
 START_TEST(test_random_against_model)
 {
 	static struct live live[RND_MAXSPANS];
 	static uint32_t owner_of[RND_PAGES];	/* model: page -> owner id */
-	struct heap_owner *owners[2] = { &o1, &o2 };
+	uint32_t owners[2];
 	uint64_t seed = test_seed("heap random"), rnd = seed, now = 0;
 	uint64_t nalloc = 0, nfree = 0, nscav = 0, released = 0;
+	uint64_t nchurn = 0, nattach = 0;
 	struct heap_cursor take_cursor = { 0, 0 };
+	struct heap *first;
+	struct arena *map2 = NULL;
 	struct heap_take take;
 	bool held = false;
 	int nlive = 0;
 
-	setup_pages(RND_PAGES, true);
+	mem_start(RND_PAGES, true, META_MEMFD);
+	owners[0] = o1;
+	owners[1] = o2;
+	first = h;
 	heap_set_grow_pages(h, 64);
 	memset(owner_of, 0, sizeof(owner_of));
 	for (int step = 0; step < RND_OPS; step++) {
@@ -1125,10 +700,10 @@ START_TEST(test_random_against_model)
 		if (op < 50 && nlive < RND_MAXSPANS) {
 			uint64_t n = (r >> 8) % 16 == 0 ? 1 + (r >> 16) % 300 :
 							  1 + (r >> 16) % 12;
-			struct heap_owner *o = owners[(r >> 40) & 1];
+			int k = (int)((r >> 40) & 1);
 			unsigned int fl = (r >> 41) & 1 ? HEAP_ALLOC_ZERO : 0;
 			struct heap_span s;
-			int ret = heap_alloc(h, n, fl, o, now, &s);
+			int ret = heap_alloc(h, n, fl, owners[k], now, &s);
 
 			if (ret == -ENOMEM) {
 				heap_check(h);
@@ -1143,11 +718,11 @@ START_TEST(test_random_against_model)
 					ck_abort_msg("seed %llu step %d: page %lu twice",
 						     (unsigned long long)seed,
 						     step, (unsigned long)p);
-				owner_of[p] = o->id;
+				owner_of[p] = owners[k];
 			}
 			if (fl)
 				verify(s.off, n, 0);
-			live[nlive] = (struct live){ s.off, n, o,
+			live[nlive] = (struct live){ s.off, n, k,
 						     (unsigned char)(1 + step % 250) };
 			fill(s.off, n, live[nlive].pattern);
 			nlive++;
@@ -1156,9 +731,8 @@ START_TEST(test_random_against_model)
 			struct live *l = &live[i];
 
 			verify(l->off, l->npages, l->pattern);
-			if (heap_free(h, l->off, owners[l->o == &o1], now) !=
-				    -EPERM ||
-			    heap_free(h, l->off, l->o, now))
+			if (heap_free(h, l->off, owners[!l->k], now) != -EPERM ||
+			    heap_free(h, l->off, owners[l->k], now))
 				ck_abort_msg("seed %llu step %d: free",
 					     (unsigned long long)seed, step);
 			for (uint64_t p = l->off / PG; p < l->off / PG + l->npages; p++)
@@ -1179,16 +753,39 @@ START_TEST(test_random_against_model)
 							  &take_cursor, &take);
 			}
 		} else if (op < 98) {
-			uint64_t cursor = 0, bytes;
+			/* A whole pass, in runs of at most 1..64 pages. */
+			struct heap_cursor c = { 0, 0 };
+			struct heap_take t;
 
-			while (!heap_scavenge(h, now, (r >> 8) % 20000,
-					      (r >> 30) % 64 * PG, &cursor,
-					      &bytes)) {
-				released += bytes;
+			while (heap_scavenge_take(h, now, (r >> 8) % 20000,
+						  1 + (r >> 30) % 64, &c, &t)) {
+				int ret = heap_release_taken(h, &t);
+
+				heap_scavenge_return(h, &t, ret, &c);
+				if (ret == 0)
+					released += t.npages * PG;
 				heap_check(h);
 			}
-			released += bytes;
 			nscav++;
+		} else if (op == 98 && !held) {
+			/* An owner goes with its spans; a new one comes. */
+			int k = (int)((r >> 8) & 1);
+
+			heap_free_owner(h, owners[k], now);
+			ck_assert_int_eq(heap_owner_remove(h, owners[k]), 0);
+			ck_assert_int_eq(heap_owner_add(h, "again", nchurn,
+							&owners[k]),
+					 0);
+			for (int i = 0; i < nlive;) {
+				if (live[i].k == k)
+					live[i] = live[--nlive];
+				else
+					i++;
+			}
+			for (int p = 0; p < RND_PAGES; p++)
+				if (owner_of[p] && owner_of[p] != owners[!k])
+					owner_of[p] = 0;
+			nchurn++;
 		} else if (op == 99 && (r >> 50) % 8 == 0) {
 			/* A stray write where no span is, then a sweep. */
 			uint64_t q = (r >> 8) % RND_PAGES;
@@ -1199,34 +796,47 @@ START_TEST(test_random_against_model)
 			for (uint64_t p = 0; p < RND_PAGES; p++)
 				if ((p >= h->meta->grown ||
 				     bit_test(h->released, p)) &&
-				    mem_page_data(&mem, p))
+				    mem_page_data(p))
 					ck_abort_msg("seed %llu step %d: stray page %lu left",
 						     (unsigned long long)seed,
 						     step, (unsigned long)p);
-		} else {
-			struct heap_owner *o = owners[(r >> 8) & 1];
+		} else if (op == 99 && (r >> 50) % 64 == 1) {
+			/* Go on through a handle over another mapping. */
+			struct arena *map;
+			struct heap *x = attach_elsewhere(&map);
 
-			heap_free_owner(h, o, now);
-			for (int i = 0; i < nlive;) {
-				if (live[i].o == o)
-					live[i] = live[--nlive];
-				else
-					i++;
+			if (h != first) {
+				/* It replaces the one before. */
+				heap_detach(h);
+				arena_destroy(map2);
 			}
-			for (int p = 0; p < RND_PAGES; p++)
-				if (owner_of[p] == o->id)
-					owner_of[p] = 0;
+			h = x;
+			map2 = map;
+			nattach++;
 		}
 		heap_check(h);
 	}
 	for (int i = 0; i < nlive; i++)
 		verify(live[i].off, live[i].npages, live[i].pattern);
+	if (held)
+		heap_scavenge_return(h, &take, heap_release_taken(h, &take),
+				     &take_cursor);
+	heap_check(first);
 	/* The mix really exercised every path. */
 	ck_assert_uint_gt(nalloc, RND_OPS / 4);
 	ck_assert_uint_gt(nfree, RND_OPS / 4);
 	ck_assert_uint_gt(nscav, RND_OPS / 40);
+	ck_assert_uint_gt(nchurn, 0);
+	ck_assert_uint_gt(nattach, 0);
 	ck_assert_uint_gt(released, 0);
-	ck_assert_uint_eq(stats().inuse / PG, (uint64_t)(o1.npages + o2.npages));
+	ck_assert_uint_eq(stats().inuse / PG,
+			  owner_info(owners[0]).npages +
+				  owner_info(owners[1]).npages);
+	if (h != first) {
+		heap_detach(h);
+		arena_destroy(map2);
+		h = first;
+	}
 }
 END_TEST
 
@@ -1236,12 +846,10 @@ static Suite *heap_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("alloc");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, mem_setup, mem_teardown);
 	tcase_add_test(tc, test_alloc_fresh_heap);
 	tcase_add_test(tc, test_alloc_bad_args);
-	tcase_add_test(tc, test_alloc_best_fit_small);
-	tcase_add_test(tc, test_alloc_lowest_address_on_tie);
-	tcase_add_test(tc, test_alloc_best_fit_large);
+	tcase_add_test(tc, test_alloc_dead_owner);
 	tcase_add_test(tc, test_alloc_splits_remainder);
 	tcase_add_test(tc, test_alloc_grows_and_joins_chunks);
 	tcase_add_test(tc, test_alloc_exhaustion);
@@ -1249,68 +857,44 @@ static Suite *heap_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("free");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, mem_setup, mem_teardown);
 	tcase_add_test(tc, test_free_coalesce_combinations);
 	tcase_add_test(tc, test_free_coalesce_with_tail);
 	tcase_add_test(tc, test_free_bad_offsets);
 	tcase_add_test(tc, test_free_owner);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("scavenge");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_scavenge_exactly_after_delay);
-	tcase_add_test(tc, test_scavenge_partial_and_coalesce);
-	tcase_add_test(tc, test_scavenge_released_neighbour_keeps_age);
+	tc = tcase_create("zero");
+	tcase_add_checked_fixture(tc, mem_setup, mem_teardown);
 	tcase_add_test(tc, test_scavenge_reuse_updates_released);
 	tcase_add_test(tc, test_needzero_dirty_pages_only);
-	tcase_add_test(tc, test_scavenge_split_keeps_npreleased);
-	tcase_add_test(tc, test_scavenge_budget);
-	tcase_add_test(tc, test_scavenge_release_failure);
-	tcase_add_test(tc, test_scavenge_forced_ignores_age);
-	tcase_add_test(tc, test_take_holds_run);
-	tcase_add_test(tc, test_take_pass_covers_merged_span);
-	tcase_add_test(tc, test_take_failed_release);
 	tcase_add_test(tc, test_zero_released_written_since);
 	tcase_add_test(tc, test_zero_beyond_grown_written_before);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("range");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_take_range_only_inside);
-	tcase_add_test(tc, test_take_range_skips_used_and_released);
+	tc = tcase_create("format");
+	tcase_add_checked_fixture(tc, mem_setup, mem_teardown);
+	tcase_add_test(tc, test_layout_sizes);
+	tcase_add_test(tc, test_format_bad_args);
+	tcase_add_test(tc, test_attach_rejects);
+	tcase_add_test(tc, test_attach_live_heap);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("stray");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_stray_found_and_released);
-	tcase_add_test(tc, test_stray_runs_bounded);
-	tcase_add_test_raise_signal(tc, test_stray_release_checks_run, SIGABRT);
-	tcase_add_test(tc, test_next_data_without_hook);
+	tc = tcase_create("plain");
+	tcase_add_checked_fixture(tc, NULL, mem_teardown);
+	tcase_add_test(tc, test_plain_metadata);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("metadata");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, mem_teardown);
 	tcase_add_test(tc, test_meta_lazy_for_64g);
-	tcase_add_test(tc, test_meta_small_for_full_4g);
+	tcase_add_test(tc, test_meta_small_for_full_heap);
 	tcase_add_test(tc, test_meta_returned_after_release);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("check");
-	tcase_add_checked_fixture(tc, corrupt_setup, teardown);
-	tcase_add_test_raise_signal(tc, test_check_counter, SIGABRT);
-	tcase_add_test_raise_signal(tc, test_check_interior_mark, SIGABRT);
-	tcase_add_test_raise_signal(tc, test_check_released_bit_in_use,
-				    SIGABRT);
-	tcase_add_test_raise_signal(tc, test_check_freehead_bit, SIGABRT);
-	tcase_add_test_raise_signal(tc, test_check_small_index, SIGABRT);
-	tcase_add_test_raise_signal(tc, test_check_small_index_extra, SIGABRT);
-	tcase_add_test_raise_signal(tc, test_check_tree, SIGABRT);
-	tcase_add_test_raise_signal(tc, test_check_adjacent_free, SIGABRT);
-	suite_add_tcase(s, tc);
-
 	tc = tcase_create("random");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, mem_teardown);
 	tcase_add_test(tc, test_random_against_model);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);

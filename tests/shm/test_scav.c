@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Tests for shm/scav.c: the scavenger's pacing, its GC bookkeeping and
- * its trace lines, over the heap of hooks of tests/shm/scav_fake.h.  Its
+ * its trace lines, over the heap of hooks of tests/shm/scav_fake.c.  Its
  * release passes are tested in test_scav_pass.c.
  */
 #include <stdbool.h>
@@ -80,7 +80,7 @@ END_TEST
 
 START_TEST(test_gc_due_after_init)
 {
-	/* setup() started the scavenger at T0. */
+	/* fake_setup() started the scavenger at T0. */
 	ck_assert(!scav_gc_due(&s));
 	fk.now = T0 + GC_AFTER / 2;
 	ck_assert(!scav_gc_due(&s));
@@ -305,13 +305,13 @@ static Suite *scav_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("tick");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
 	tcase_add_test(tc, test_tick_half_of_shorter);
 	tcase_add_test(tc, test_tick_never_zero);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("gc");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
 	tcase_add_test(tc, test_init_defaults);
 	tcase_add_test(tc, test_gc_due_after_init);
 	tcase_add_test(tc, test_gc_record_restarts_cadence);
@@ -322,7 +322,7 @@ static Suite *scav_suite(void)
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("trace");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
 	tcase_add_test(tc, test_trace_forced);
 	tcase_add_test(tc, test_trace_released);
 	tcase_add_test(tc, test_trace_summary);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Tests for shm/scav.c: its release passes, over the heap of hooks of
- * tests/shm/scav_fake.h.  Which free pages a pass may release and when,
+ * tests/shm/scav_fake.c.  Which free pages a pass may release and when,
  * how it cuts them into chunks and carries on past failed releases, what
  * the heap's accounting says afterwards, and allocations and frees
  * interleaved with a pass, scripted and at random.
@@ -319,7 +319,7 @@ START_TEST(test_partial_release_and_coalesce)
 	ck_assert_uint_eq(stats().released, rel0 + 24 * PG);
 
 	/* Re-use takes released pages out of heap_released. */
-	ck_assert_int_eq(heap_alloc(h, 4, 0, &o1, fk.now, &sp), 0);
+	ck_assert_int_eq(heap_alloc(h, 4, 0, o1, fk.now, &sp), 0);
 	heap_check(h);
 	ck_assert_uint_eq(sp.off, l);
 	ck_assert_uint_eq(sp.npreleased, 4);
@@ -327,7 +327,7 @@ START_TEST(test_partial_release_and_coalesce)
 	ck_assert_uint_eq(free_npages(l + 4 * PG), 28);
 	ck_assert_uint_eq(free_npreleased(l + 4 * PG), 20);
 	/* 20 released pages and 4 of c's dirty ones. */
-	ck_assert_int_eq(heap_alloc(h, 24, 0, &o1, fk.now, &sp), 0);
+	ck_assert_int_eq(heap_alloc(h, 24, 0, o1, fk.now, &sp), 0);
 	heap_check(h);
 	ck_assert_uint_eq(sp.off, l + 4 * PG);
 	ck_assert_uint_eq(sp.npreleased, 20);
@@ -345,7 +345,7 @@ START_TEST(test_reuse_after_pass)
 	fk.now += SCAV_AFTER + 1;
 	ck_assert_uint_eq(pass(false), 64 * PG);
 	rel = stats().released;
-	ck_assert_int_eq(heap_alloc(h, 64, 0, &o1, fk.now, &sp), 0);
+	ck_assert_int_eq(heap_alloc(h, 64, 0, o1, fk.now, &sp), 0);
 	heap_check(h);
 	ck_assert_uint_eq(sp.off, a);
 	ck_assert_uint_eq(sp.npreleased, 64);
@@ -479,7 +479,7 @@ START_TEST(test_interleaved_take_alloc_free)
 	ck_assert_uint_eq(stats().held, MIB);
 
 	/* Nobody can free or have the held run. */
-	ck_assert_int_eq(heap_free(h, a, &o1, fk.now), -EINVAL);
+	ck_assert_int_eq(heap_free(h, a, o1, fk.now), -EINVAL);
 	x = alloc_beside(300, &t);
 	ck_assert_uint_eq(x, a + MIB);
 	y = alloc_beside(1, &t);
@@ -488,7 +488,7 @@ START_TEST(test_interleaved_take_alloc_free)
 	free_span(l);
 	ck_assert_uint_eq(free_npages(l), 8);
 	free_span(y);
-	ck_assert_int_eq(heap_alloc(h, ARENA_PAGES, 0, &o1, fk.now, &sp),
+	ck_assert_int_eq(heap_alloc(h, ARENA_PAGES, 0, o1, fk.now, &sp),
 			 -ENOMEM);
 	heap_check(h);
 
@@ -584,7 +584,7 @@ START_TEST(test_interleaved_random)
 			if (nlive == RND_LIVE)
 				break;
 			live_n[nlive] = 1 + (r >> 8) % (r >> 20 & 1 ? 700 : 16);
-			if (heap_alloc(h, live_n[nlive], 0, &o1, fk.now, &sp))
+			if (heap_alloc(h, live_n[nlive], 0, o1, fk.now, &sp))
 				break;
 			if (held && overlaps(sp.off, live_n[nlive], &t))
 				ck_abort_msg("seed %llu op %d: alloc inside held run",
@@ -596,7 +596,7 @@ START_TEST(test_interleaved_random)
 			if (!nlive)
 				break;
 			i = (int)((r >> 8) % (uint64_t)nlive);
-			if (heap_free(h, live[i], &o1, fk.now))
+			if (heap_free(h, live[i], o1, fk.now))
 				ck_abort_msg("seed %llu op %d: free failed",
 					     (unsigned long long)seed, op);
 			nlive--;
@@ -832,25 +832,25 @@ static uint64_t departed(void)
 
 START_TEST(test_departed_released_at_once)
 {
-	struct heap_owner dead, other;
 	struct heap_span sp;
+	uint32_t dead, other;
 	uint64_t a[3], b, rel0;
 
-	heap_owner_init(&dead, 7);
-	heap_owner_init(&other, 8);
+	ck_assert_int_eq(heap_owner_add(h, "dead", 7, &dead), 0);
+	ck_assert_int_eq(heap_owner_add(h, "other", 8, &other), 0);
 	for (int i = 0; i < 3; i++) {
-		ck_assert_int_eq(heap_alloc(h, 300, 0, &dead, fk.now, &sp), 0);
+		ck_assert_int_eq(heap_alloc(h, 300, 0, dead, fk.now, &sp), 0);
 		a[i] = sp.off;
 	}
-	ck_assert_int_eq(heap_alloc(h, 40, 0, &other, fk.now, &sp), 0);
+	ck_assert_int_eq(heap_alloc(h, 40, 0, other, fk.now, &sp), 0);
 	b = sp.off;
-	ck_assert_int_eq(heap_alloc(h, 2000, 0, &dead, fk.now, &sp), 0);
-	ck_assert_int_eq(heap_alloc(h, 1, 0, &other, fk.now, &sp), 0);
+	ck_assert_int_eq(heap_alloc(h, 2000, 0, dead, fk.now, &sp), 0);
+	ck_assert_int_eq(heap_alloc(h, 1, 0, other, fk.now, &sp), 0);
 	/* The other client frees b just now: it must stay. */
-	ck_assert_int_eq(heap_free(h, b, &other, fk.now), 0);
+	ck_assert_int_eq(heap_free(h, b, other, fk.now), 0);
 	rel0 = stats().released;
 	fk.locked = true;
-	ck_assert_uint_eq(heap_free_owner_each(h, &dead, fk.now, queue_cb, &s),
+	ck_assert_uint_eq(heap_free_owner_each(h, dead, fk.now, queue_cb, &s),
 			  4);
 	fk.locked = false;
 	heap_check(h);
@@ -921,7 +921,7 @@ static Suite *scav_pass_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("pass");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
 	tcase_add_test(tc, test_eligible_exactly_after_delay);
 	tcase_add_test(tc, test_fresh_heap_has_nothing_to_release);
 	tcase_add_test(tc, test_take_outside_pass);
@@ -937,7 +937,7 @@ static Suite *scav_pass_suite(void)
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("sweep");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
 	tcase_add_test(tc, test_sweep_releases_strays_only);
 	tcase_add_test(tc, test_sweep_in_chunks_under_lock);
 	tcase_add_test(tc, test_sweep_pass_then_strays);
@@ -947,14 +947,14 @@ static Suite *scav_pass_suite(void)
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("departed");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
 	tcase_add_test(tc, test_departed_released_at_once);
 	tcase_add_test(tc, test_departed_reused_meanwhile);
 	tcase_add_test(tc, test_departed_queue_bounded);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("random");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
 	tcase_add_test(tc, test_interleaved_random);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(su, tc);

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The owners of in-use spans: the owner table in the metadata, the ids
+ * it hands out, and each owner's list of spans.  See heap_internal.h,
+ * "Owners", for the slots, the generations and the free queue.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "heap_internal.h"
+
+/* The largest generation: the id's bits above the slot's. */
+static uint32_t gen_max(const struct heap *h)
+{
+	return (UINT32_C(1) << (32 - h->meta->owner_slot_bits)) - 1;
+}
+
+static void set_name(struct heap_owner_rec *o, const char *name)
+{
+	size_t len = name ? strnlen(name, sizeof(o->name) - 1) : 0;
+
+	memset(o->name, 0, sizeof(o->name));
+	memcpy(o->name, name ? name : "", len);
+}
+
+/*
+ * A slot for a new owner: the oldest free one once enough wait (so an
+ * id comes back late), else a slot never used, else any free one.
+ */
+static uint32_t slot_take(struct heap *h)
+{
+	struct heap_meta *m = h->meta;
+	uint32_t queued = m->owners_hwm - m->owners_live, slot;
+
+	if (m->owner_free_head != SLOT_NIL &&
+	    (queued >= HEAP_OWNER_REUSE_MIN ||
+	     m->owners_hwm == m->max_owners)) {
+		slot = m->owner_free_head;
+		m->owner_free_head = h->owners[slot].next_free;
+		if (m->owner_free_head == SLOT_NIL)
+			m->owner_free_tail = SLOT_NIL;
+		h->owners[slot].next_free = 0;
+		return slot;
+	}
+	if (m->owners_hwm < m->max_owners)
+		return m->owners_hwm++;
+	return SLOT_NIL;
+}
+
+int heap_owner_add(struct heap *h, const char *name, uint64_t key,
+		   uint32_t *ret_id)
+{
+	uint32_t slot = slot_take(h), gen;
+	struct heap_owner_rec *o;
+
+	if (slot == SLOT_NIL)
+		return -ENOSPC;
+	o = &h->owners[slot];
+	gen = o->gen < gen_max(h) ? o->gen + 1 : 1;
+	o->gen = gen;
+	o->id = gen << h->meta->owner_slot_bits | slot;
+	o->first = SPAN_NIL;
+	o->nspans = 0;
+	o->npages = 0;
+	o->key = key;
+	set_name(o, name);
+	h->meta->owners_live++;
+	*ret_id = o->id;
+	return 0;
+}
+
+int heap_owner_set_name(struct heap *h, uint32_t id, const char *name)
+{
+	struct heap_owner_rec *o = owner_find(h, id);
+
+	if (!o)
+		return -ENOENT;
+	set_name(o, name);
+	return 0;
+}
+
+int heap_owner_remove(struct heap *h, uint32_t id)
+{
+	struct heap_meta *m = h->meta;
+	struct heap_owner_rec *o = owner_find(h, id);
+	uint32_t slot = owner_slot(h, id);
+
+	if (!o)
+		return -ENOENT;
+	if (o->nspans)
+		return -EBUSY;
+	/* All zero but the generation and the queue link. */
+	o->id = 0;
+	o->first = 0;
+	o->key = 0;
+	memset(o->name, 0, sizeof(o->name));
+	o->next_free = SLOT_NIL;
+	if (m->owner_free_tail != SLOT_NIL)
+		h->owners[m->owner_free_tail].next_free = slot;
+	else
+		m->owner_free_head = slot;
+	m->owner_free_tail = slot;
+	m->owners_live--;
+	return 0;
+}
+
+static void info_of(const struct heap_owner_rec *o,
+		    struct heap_owner_info *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->id = o->id;
+	ret->key = o->key;
+	ret->nspans = o->nspans;
+	ret->npages = o->npages;
+	memcpy(ret->name, o->name, sizeof(ret->name));
+	ret->name[sizeof(ret->name) - 1] = 0;
+}
+
+int heap_owner_get(const struct heap *h, uint32_t id,
+		   struct heap_owner_info *ret)
+{
+	const struct heap_owner_rec *o = owner_find(h, id);
+
+	if (!o)
+		return -ENOENT;
+	info_of(o, ret);
+	return 0;
+}
+
+bool heap_owner_next(const struct heap *h, uint32_t *cursor,
+		     struct heap_owner_info *ret)
+{
+	for (uint32_t slot = *cursor; slot < h->meta->owners_hwm; slot++) {
+		if (h->owners[slot].id) {
+			info_of(&h->owners[slot], ret);
+			*cursor = slot + 1;
+			return true;
+		}
+	}
+	*cursor = h->meta->owners_hwm;
+	return false;
+}
+
+void owner_link(struct heap *h, struct heap_owner_rec *o, uint32_t p,
+		uint32_t n)
+{
+	struct span *s = &h->spans[p];
+
+	s->use.owner = o->id;
+	s->use.prev = SPAN_NIL;
+	s->use.next = o->first;
+	if (o->first != SPAN_NIL)
+		h->spans[o->first].use.prev = p;
+	o->first = p;
+	o->nspans++;
+	o->npages += n;
+}
+
+void owner_unlink(struct heap *h, struct heap_owner_rec *o, uint32_t p,
+		  uint32_t n)
+{
+	struct span *s = &h->spans[p];
+
+	if (s->use.prev != SPAN_NIL)
+		h->spans[s->use.prev].use.next = s->use.next;
+	else
+		o->first = s->use.next;
+	if (s->use.next != SPAN_NIL)
+		h->spans[s->use.next].use.prev = s->use.prev;
+	o->nspans--;
+	o->npages -= n;
+}
