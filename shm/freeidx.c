@@ -202,27 +202,51 @@ uint32_t freeidx_find(const struct heap *h, uint64_t npages)
 	return best;
 }
 
-struct tree_check {
-	uint64_t count;
-	uint32_t prev;
-};
-
-static void tree_check(const struct heap *h, uint32_t p, uint32_t parent,
-		       struct tree_check *c)
+/* Is @p the head of a large free span of the grown heap? */
+static bool large_free(const struct heap *h, uint32_t p)
 {
-	if (p == SPAN_NIL)
-		return;
-	HEAP_BUG_ON(span_kind(h, p) != SPAN_FREE ||
-			    span_val(h, p) < HEAP_SMALL_PAGES,
-		    "tree node %u is not a large free span", p);
-	HEAP_BUG_ON(parent != SPAN_NIL && prio(p) > prio(parent),
-		    "tree node %u outranks its parent %u", p, parent);
-	tree_check(h, tree(h, p)->left, p, c);
-	HEAP_BUG_ON(c->prev != SPAN_NIL && !key_less(h, c->prev, p),
-		    "tree out of order at %u", p);
-	c->prev = p;
-	c->count++;
-	tree_check(h, tree(h, p)->right, p, c);
+	return p < h->meta->grown && span_kind(h, p) == SPAN_FREE &&
+	       span_val(h, p) >= HEAP_SMALL_PAGES;
+}
+
+/*
+ * Descend from the root by @p's key, as freeidx_find() would, at most
+ * @bound steps: every node passed must be a large free span.  Then check
+ * @p's own links.  A loop stays bounded whatever the links hold.
+ */
+unsigned int freeidx_check_node(const struct heap *h, uint32_t p,
+				uint64_t bound)
+{
+	uint32_t q = h->meta->tree_root, link[2];
+	unsigned int nlinks = 0;
+	uint64_t steps = 0;
+
+	while (q != p) {
+		HEAP_BUG_ON(q == SPAN_NIL,
+			    "(F4) large free span %u is not found from the root",
+			    p);
+		HEAP_BUG_ON(!large_free(h, q),
+			    "(F4) tree link to page %u, no large free span", q);
+		HEAP_BUG_ON(++steps > bound,
+			    "(F4) the descent to %u is longer than the tree (a cycle?)",
+			    p);
+		q = key_less(h, p, q) ? tree(h, q)->left : tree(h, q)->right;
+	}
+	link[0] = tree(h, p)->left;
+	link[1] = tree(h, p)->right;
+	for (int i = 0; i < 2; i++) {
+		if (link[i] == SPAN_NIL)
+			continue;
+		HEAP_BUG_ON(!large_free(h, link[i]),
+			    "(F4) tree link from %u to page %u, no large free span",
+			    p, link[i]);
+		/* prio() is a bijection: distinct nodes never tie. */
+		HEAP_BUG_ON(prio(link[i]) >= prio(p),
+			    "(F4) tree node %u outranks its parent %u", link[i],
+			    p);
+		nlinks++;
+	}
+	return nlinks;
 }
 
 /* For each small size, how many 64-page groups hold a free span of it. */
@@ -246,7 +270,27 @@ static void count_groups(const struct heap *h, uint64_t *ngroups)
 	}
 }
 
-/* The groups the index of size @n names, each checked; returns them. */
+/*
+ * F3 past the grown groups: no leaf bit of @b at or past @groups, and at
+ * each upper level none past the bits that summarise those words.  The
+ * words of level k cover @cap bits of the level below.
+ */
+static bool hbm_clear_past(const struct heap *h, struct meta_cursor *mc,
+			   const struct hbm *b, uint64_t groups)
+{
+	uint64_t used = groups, cap = bitmap_words(h->meta->arena_pages);
+
+	for (unsigned int k = 0; k < b->nlevels; k++) {
+		if (!meta_bits_clear(h, mc, b->level[k], used,
+				     bitmap_words(cap ? cap : 1)))
+			return false;
+		used = bitmap_words(used);
+		cap = bitmap_words(cap);
+	}
+	return true;
+}
+
+/* F3 for size @n: the groups its index names, each checked; returns them. */
 static uint64_t groups_indexed(const struct heap *h, const struct hbm *b,
 			       uint32_t n, uint64_t groups)
 {
@@ -258,7 +302,7 @@ static uint64_t groups_indexed(const struct heap *h, const struct hbm *b,
 
 			HEAP_BUG_ON(g >= groups ||
 					    !group_has_size(h, (uint32_t)g, n),
-				    "group %lu indexed for size %u wrongly",
+				    "(F3) group %lu indexed for size %u wrongly",
 				    (unsigned long)g, n);
 			set++;
 		}
@@ -267,19 +311,18 @@ static uint64_t groups_indexed(const struct heap *h, const struct hbm *b,
 }
 
 /*
- * O(free spans + set bits), not O(sizes x groups): a 64 GiB heap has 2^18
- * groups.  Every set bit names a group
+ * F2, F3 and the rest of F4.  O(free spans + set bits), not O(sizes x
+ * groups): a 64 GiB heap has 2^18 groups.  Every set bit names a group
  * that holds its size, and there are as many set bits as such groups,
  * so the two sets are equal.
  */
 void freeidx_check(const struct heap *h, const uint64_t *nsmall,
-		   uint64_t nlarge)
+		   uint64_t nlarge, uint64_t nlinks)
 {
 	const struct heap_meta *m = h->meta;
 	uint64_t groups = bitmap_words(m->grown);
 	uint64_t ngroups[HEAP_SMALL_PAGES] = { 0 };
 	struct meta_cursor mc = { 0, 0, 0, false };
-	struct tree_check c = { 0, SPAN_NIL };
 
 	count_groups(h, ngroups);
 	for (uint32_t n = 1; n < HEAP_SMALL_PAGES; n++) {
@@ -287,23 +330,29 @@ void freeidx_check(const struct heap *h, const uint64_t *nsmall,
 		uint64_t set = 0;
 
 		HEAP_BUG_ON(m->nsmall[n] != nsmall[n],
-			    "%u free spans of %u pages counted, %lu found",
+			    "(F2) %u free spans of %u pages counted, %lu found",
 			    m->nsmall[n], n, (unsigned long)nsmall[n]);
 		HEAP_BUG_ON(bit_test(m->small_mask, n) != (nsmall[n] > 0),
-			    "size mask wrong for %u pages", n);
+			    "(F2) size mask wrong for %u pages", n);
 		/* All zero (holes, mostly: sizes never used) is consistent. */
 		if (!meta_zero(h, &mc, b->level[0],
 			       m->layout.small_words * 8)) {
 			set = groups_indexed(h, b, n, groups);
 			HEAP_BUG_ON(!hbm_consistent(b, groups),
-				    "summary levels of size %u are wrong", n);
+				    "(F3) summary levels of size %u are wrong",
+				    n);
+			HEAP_BUG_ON(!hbm_clear_past(h, &mc, b, groups),
+				    "(F3) bits of size %u past the heap", n);
 		}
 		HEAP_BUG_ON(set != ngroups[n],
-			    "%lu groups indexed for size %u, %lu hold it",
+			    "(F3) %lu groups indexed for size %u, %lu hold it",
 			    (unsigned long)set, n, (unsigned long)ngroups[n]);
 	}
-	HEAP_BUG_ON(bit_test(m->small_mask, 0), "size 0 in the size mask");
-	tree_check(h, m->tree_root, SPAN_NIL, &c);
-	HEAP_BUG_ON(c.count != nlarge, "tree holds %lu large spans, heap %lu",
-		    (unsigned long)c.count, (unsigned long)nlarge);
+	HEAP_BUG_ON(bit_test(m->small_mask, 0), "(F2) size 0 in the size mask");
+	HEAP_BUG_ON((m->tree_root == SPAN_NIL) != (nlarge == 0),
+		    "(F4) tree root %u with %lu large free spans", m->tree_root,
+		    (unsigned long)nlarge);
+	HEAP_BUG_ON(nlarge && nlinks != nlarge - 1,
+		    "(F4) %lu tree links between %lu large free spans",
+		    (unsigned long)nlinks, (unsigned long)nlarge);
 }

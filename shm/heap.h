@@ -430,9 +430,11 @@ void heap_stats(const struct heap *h, struct heap_stats *ret);
 /**
  * heap_check() - verify every invariant of the design comment.
  *
- * Walks the page map, the free index and the counters; on any violation
- * prints what broke to stderr and aborts.  O(pages grown); where the
- * metadata must be zero it reads only what ops->meta_next_data says
+ * Walks the header, the page map, the free index, the owner table and
+ * every owner's list, and the counters; on any violation prints what
+ * broke to stderr and aborts, cycles in the lists or the tree included.
+ * O(pages grown + owners + large free spans x the tree's depth); where
+ * the metadata must be zero it reads only what ops->meta_next_data says
  * holds memory.
  */
 void heap_check(const struct heap *h);

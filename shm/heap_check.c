@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * heap_check(): verify every invariant stated in heap_internal.h, abort
- * loudly on the first one that does not hold.
+ * loudly on the first one that does not hold.  Each message starts with
+ * the invariant's name.  Every loop is bounded by what a valid heap
+ * holds, so a corrupt link ends in an abort, never in a crash.
  */
 #include <errno.h>
 #include <string.h>
@@ -60,6 +62,22 @@ bool meta_zero(const struct heap *h, struct meta_cursor *c, const void *p,
 	return true;
 }
 
+bool meta_bits_clear(const struct heap *h, struct meta_cursor *c,
+		     const uint64_t *bm, uint64_t from, uint64_t nwords)
+{
+	uint64_t w = from >> 6;
+
+	if (w >= nwords)
+		return true;
+	if (from & 63) {
+		if (bm[w] >> (from & 63))
+			return false;
+		w++;
+	}
+	return meta_zero(h, c, &bm[w], (nwords - w) * 8);
+}
+
+/* H1 */
 static void check_header(const struct heap *h)
 {
 	const struct heap_meta *m = h->meta;
@@ -68,18 +86,24 @@ static void check_header(const struct heap *h)
 	HEAP_BUG_ON(m->magic != HEAP_META_MAGIC ||
 			    m->version != HEAP_META_VERSION ||
 			    m->page_shift != HEAP_PAGE_SHIFT,
-		    "bad metadata header");
+		    "(H1) bad metadata header");
+	HEAP_BUG_ON(!m->arena_pages || m->arena_pages > HEAP_MAX_PAGES ||
+			    !m->max_owners || m->max_owners > HEAP_OWNERS_MAX,
+		    "(H1) %llu pages or %u owners out of range",
+		    (unsigned long long)m->arena_pages, m->max_owners);
 	heap_layout(m->arena_pages, m->max_owners, &l);
-	HEAP_BUG_ON(memcmp(&l, &m->layout, sizeof(l)),
-		    "the layout is not the one of its sizes");
-	HEAP_BUG_ON(m->grown > m->arena_pages, "grown past the arena");
+	HEAP_BUG_ON(memcmp(&l, &m->layout, sizeof(l)) ||
+			    m->owner_slot_bits != heap_slot_bits(m->max_owners),
+		    "(H1) the layout is not the one of its sizes");
+	HEAP_BUG_ON(m->grown > m->arena_pages, "(H1) grown past the arena");
+	HEAP_BUG_ON(!m->grow_pages, "(H1) grows by no pages");
 }
 
 /* What the page walk counts, in pages and spans. */
 struct walk {
 	uint64_t idle, inuse, held, rel, objects, nfree;
 	uint64_t nsmall[HEAP_SMALL_PAGES];
-	uint64_t nlarge;
+	uint64_t nlarge, nlinks;
 	struct meta_cursor mc;
 };
 
@@ -88,20 +112,26 @@ static void check_free(const struct heap *h, uint32_t p, bool prev_free,
 {
 	uint32_t n = span_val(h, p);
 
-	HEAP_BUG_ON(prev_free, "free span %u follows a free span", p);
-	HEAP_BUG_ON(!bit_test(h->freehead, p), "free span %u not indexed", p);
+	HEAP_BUG_ON(prev_free, "(C1) free span %u follows a free span", p);
+	HEAP_BUG_ON(!bit_test(h->freehead, p), "(F1) free span %u not indexed",
+		    p);
 	HEAP_BUG_ON(bitmap_count(h->released, p, n) !=
 			    h->spans[p].idle.npreleased,
-		    "free span %u: npreleased %u, released bits %lu", p,
+		    "(R1) free span %u: npreleased %u, released bits %lu", p,
 		    h->spans[p].idle.npreleased,
 		    (unsigned long)bitmap_count(h->released, p, n));
 	w->idle += n;
 	w->rel += h->spans[p].idle.npreleased;
 	w->nfree++;
-	if (n < HEAP_SMALL_PAGES)
+	if (n < HEAP_SMALL_PAGES) {
 		w->nsmall[n]++;
-	else
+	} else {
+		/* A bound on the large spans a grown heap can hold. */
+		uint64_t bound = h->meta->grown / HEAP_SMALL_PAGES + 1;
+
+		w->nlinks += freeidx_check_node(h, p, bound);
 		w->nlarge++;
+	}
 }
 
 static void check_used(const struct heap *h, uint32_t p, struct walk *w)
@@ -109,63 +139,52 @@ static void check_used(const struct heap *h, uint32_t p, struct walk *w)
 	const struct span *s = &h->spans[p];
 	uint32_t n = span_val(h, p);
 
-	HEAP_BUG_ON(bit_test(h->freehead, p), "in-use span %u indexed as free",
-		    p);
-	HEAP_BUG_ON(s->use.owner == 0, "in-use span %u has no owner", p);
-	HEAP_BUG_ON(s->use.owner == HEAP_OWNER_SCAV &&
-			    (s->use.next != SPAN_NIL || s->use.prev != SPAN_NIL),
-		    "held run %u is on an owner list", p);
-	HEAP_BUG_ON(s->use.next != SPAN_NIL &&
-			    (s->use.next >= h->meta->grown ||
-			     span_kind(h, s->use.next) != SPAN_USED ||
-			     h->spans[s->use.next].use.prev != p ||
-			     h->spans[s->use.next].use.owner != s->use.owner),
-		    "owner list broken after span %u", p);
-	HEAP_BUG_ON(s->use.prev != SPAN_NIL &&
-			    (s->use.prev >= h->meta->grown ||
-			     span_kind(h, s->use.prev) != SPAN_USED ||
-			     h->spans[s->use.prev].use.next != p),
-		    "owner list broken before span %u", p);
+	HEAP_BUG_ON(bit_test(h->freehead, p), "(F1) in-use span %u indexed", p);
 	HEAP_BUG_ON(bitmap_count(h->released, p, n) != 0,
-		    "in-use span %u has released pages", p);
+		    "(R1) in-use span %u has released pages", p);
 	if (s->use.owner == HEAP_OWNER_SCAV) {
+		HEAP_BUG_ON(s->use.next != SPAN_NIL || s->use.prev != SPAN_NIL,
+			    "(O3) held run %u is on an owner list", p);
 		w->idle += n;
 		w->held += n;
 		return;
 	}
+	HEAP_BUG_ON(!owner_find(h, s->use.owner),
+		    "(O3) in-use span %u names owner %u, who is not live", p,
+		    s->use.owner);
 	w->inuse += n;
 	w->objects++;
 }
 
-/* The head, tail and interior of the span at @p; returns its length. */
+/* P1, P2, P3 and F1 for the span at @p; returns its length. */
 static uint32_t check_span(const struct heap *h, uint64_t p, struct walk *w)
 {
 	enum span_kind k = span_kind(h, (uint32_t)p);
 	uint32_t n = span_val(h, (uint32_t)p);
 
 	HEAP_BUG_ON(k != SPAN_FREE && k != SPAN_USED,
-		    "page %lu: no span starts where one must",
+		    "(P1) page %lu: no span starts where one must",
 		    (unsigned long)p);
 	HEAP_BUG_ON(n == 0 || p + n > h->meta->grown,
-		    "span %lu has bad length %u", (unsigned long)p, n);
+		    "(P1) span %lu has bad length %u", (unsigned long)p, n);
 	HEAP_BUG_ON(n > 1 && (span_kind(h, (uint32_t)p + n - 1) != SPAN_TAIL ||
 			      span_val(h, (uint32_t)p + n - 1) != p),
-		    "span %lu has a bad tail", (unsigned long)p);
+		    "(P2) span %lu has a bad tail", (unsigned long)p);
 	HEAP_BUG_ON(n > 2 &&
 			    !meta_zero(h, &w->mc, &h->spans[p + 1],
 				       (uint64_t)(n - 2) * sizeof(struct span)),
-		    "an entry inside span %lu is not zero",
+		    "(P3) an entry inside span %lu is not zero",
 		    (unsigned long)p);
 	HEAP_BUG_ON(n > 1 && bitmap_count(h->freehead, p + 1, n - 1),
-		    "free head inside span %lu", (unsigned long)p);
+		    "(F1) free head inside span %lu", (unsigned long)p);
 	return n;
 }
 
 void heap_check(const struct heap *h)
 {
 	const struct heap_meta *m = h->meta;
+	uint64_t words = bitmap_words(m->arena_pages), p;
 	struct walk w;
-	uint64_t p;
 	bool prev_free = false;
 
 	check_header(h);
@@ -182,17 +201,24 @@ void heap_check(const struct heap *h)
 		}
 		p += n;
 	}
-	HEAP_BUG_ON(m->grown < m->arena_pages &&
-			    h->spans[m->grown].hdr != 0,
-		    "page past the heap is marked");
+	HEAP_BUG_ON(!meta_zero(h, &w.mc, &h->spans[m->grown],
+			       (m->arena_pages - m->grown) *
+				       sizeof(struct span)),
+		    "(P3) an entry past the heap is not zero");
+	HEAP_BUG_ON(!meta_bits_clear(h, &w.mc, h->freehead, m->grown, words),
+		    "(F1) a free head past the heap");
+	HEAP_BUG_ON(!meta_bits_clear(h, &w.mc, h->released, m->grown, words),
+		    "(R1) a released bit past the heap");
 	HEAP_BUG_ON(w.idle != m->idle || w.inuse != m->inuse,
-		    "idle %lu/%lu or inuse %lu/%lu pages miscounted",
+		    "(A1) idle %lu/%lu or inuse %lu/%lu pages miscounted",
 		    (unsigned long)w.idle, (unsigned long)m->idle,
 		    (unsigned long)w.inuse, (unsigned long)m->inuse);
 	HEAP_BUG_ON(w.rel != m->released || w.objects != m->objects ||
 			    w.nfree != m->nfree || w.held != m->held,
-		    "released, objects, free spans or held pages miscounted");
-	HEAP_BUG_ON(m->idle + m->inuse != m->grown, "sys != idle + inuse");
-	HEAP_BUG_ON(m->released > m->idle, "released > idle");
-	freeidx_check(h, w.nsmall, w.nlarge);
+		    "(A1) released, objects, free spans or held pages miscounted");
+	HEAP_BUG_ON(m->idle + m->inuse != m->grown,
+		    "(A1) sys != idle + inuse");
+	HEAP_BUG_ON(m->released > m->idle, "(A1) released > idle");
+	freeidx_check(h, w.nsmall, w.nlarge, w.nlinks);
+	owner_check(h, w.objects);
 }

@@ -102,11 +102,55 @@
  * no client can free it.  Its pages still count as idle, not in use, and
  * @held counts them.
  *
- * Accounting, in pages, after every operation:
- *   grown == idle + inuse, released <= idle,
- *   idle == FREE spans' npages + held, held == held runs' npages,
- *   inuse == the other USED spans' npages, objects == their number,
- *   released == sum of npreleased == popcount(released bitmap).
+ * INVARIANTS
+ *
+ * After every call that returns, heap_check() verifies exactly these
+ * (each message names the one that broke), and nothing else.
+ *
+ * (H1) The header's magic and version are this code's, its page shift
+ *      HEAP_PAGE_SHIFT, its arena pages (1..HEAP_MAX_PAGES) and
+ *      max_owners (1..HEAP_OWNERS_MAX) in range, its layout and owner
+ *      slot bits the ones they give; grown <= arena pages; grow_pages
+ *      > 0.
+ * (P1) Walking from page 0 by span lengths lands on a FREE or USED head
+ *      of 1 <= n <= grown - p pages each time, and ends at grown.
+ * (P2) A span of n > 1 pages has at p + n - 1 a TAIL entry naming p.
+ * (P3) Entries strictly inside a span, and entries at or past grown,
+ *      are all zero.
+ * (R1) A FREE span's npreleased is the number of released bits in it;
+ *      no USED span (held runs included) has one; none is set at or
+ *      past grown.
+ * (C1) No FREE span follows a FREE span.
+ * (F1) Bit p of freehead is set iff a FREE span starts at p.
+ * (F2) For 0 < n < HEAP_SMALL_PAGES, nsmall[n] is the number of FREE
+ *      spans of n pages, and bit n of small_mask is set iff it is not
+ *      0; bit 0 is clear.
+ * (F3) For each such n, leaf bit g of small[n] is set iff 64-page group
+ *      g holds the head of a FREE span of n pages, and none past the
+ *      grown groups is; at every upper level a bit is set iff the word
+ *      below it is not zero.
+ * (F4) The treap at tree_root holds exactly the large FREE spans
+ *      (SPAN_NIL iff none): each is found by the descent of its key
+ *      (npages, start) from the root, every link leads to one of them,
+ *      there is one link fewer than spans, and each node's priority is
+ *      below its parent's.  So it is a tree, its nodes in key order.
+ * (O1) owners_hwm <= max_owners, and slots from owners_hwm on are zero.
+ *      Below it a slot is live, its id its slot number and generation
+ *      (1 <= gen < 2^(32 - slot bits)) and its name NUL-terminated; or
+ *      free, all zero but its generation and queue link, and on the
+ *      free queue, which holds every free slot once and nothing else.
+ *      owners_live counts the live slots.
+ * (O2) A live owner's list from its first span is nspans USED spans
+ *      that name it, the first's prev SPAN_NIL, every next's prev the
+ *      span before, the last's next SPAN_NIL, of npages pages in all.
+ * (O3) A USED span names HEAP_OWNER_SCAV, and then its next and prev
+ *      are SPAN_NIL (a held run, on no list), or a live owner; the live
+ *      owners' nspans add up to objects: no span is orphaned.
+ * (A1) In pages: grown == idle + inuse; idle == FREE spans' pages +
+ *      held; held == held runs' pages; inuse == the other USED spans'
+ *      pages and objects their number; nfree == FREE spans; released
+ *      == the sum of npreleased (so the bitmap's popcount, by R1)
+ *      <= idle.
  */
 #ifndef SPANHEAP_SHM_HEAP_INTERNAL_H
 #define SPANHEAP_SHM_HEAP_INTERNAL_H
@@ -299,15 +343,30 @@ void owner_link(struct heap *h, struct heap_owner_rec *o, uint32_t p,
 		uint32_t n);
 void owner_unlink(struct heap *h, struct heap_owner_rec *o, uint32_t p,
 		  uint32_t n);
+/*
+ * Abort unless the owner table and the lists hold (O1, O2, O3): @used
+ * is the number of USED spans of owners other than HEAP_OWNER_SCAV that
+ * the page walk found, each checked to name a live owner.
+ */
+void owner_check(const struct heap *h, uint64_t used);
 
 /* freeidx.c: the index of FREE spans */
 void freeidx_insert(struct heap *h, uint32_t p);
 void freeidx_remove(struct heap *h, uint32_t p);
 /* Best fit for @npages: the head page, or SPAN_NIL if nothing fits. */
 uint32_t freeidx_find(const struct heap *h, uint64_t npages);
-/* Abort unless the index matches the counts heap_check() found. */
+/*
+ * Abort unless the index matches the counts heap_check() found (F2, F3,
+ * F4); the treap's nodes are checked as the page walk meets them.
+ */
 void freeidx_check(const struct heap *h, const uint64_t *nsmall,
-		   uint64_t nlarge);
+		   uint64_t nlarge, uint64_t nlinks);
+/*
+ * The part of F4 about the large free span @p: found from the root, its
+ * links lead to large free spans of lower priority.  Returns its links.
+ */
+unsigned int freeidx_check_node(const struct heap *h, uint32_t p,
+				uint64_t nlarge);
 
 /* heap_check.c */
 /*
@@ -321,5 +380,8 @@ struct meta_cursor {
 /* Do @len bytes at @p of the metadata read as zero?  Reads only data. */
 bool meta_zero(const struct heap *h, struct meta_cursor *c, const void *p,
 	       uint64_t len);
+/* Are the bits [from, nwords * 64) of @bm, in the metadata, all clear? */
+bool meta_bits_clear(const struct heap *h, struct meta_cursor *c,
+		     const uint64_t *bm, uint64_t from, uint64_t nwords);
 
 #endif

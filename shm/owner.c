@@ -170,3 +170,118 @@ void owner_unlink(struct heap *h, struct heap_owner_rec *o, uint32_t p,
 	o->nspans--;
 	o->npages -= n;
 }
+
+/* O2: the list of @o, walked from its first span, at most nspans steps. */
+static void check_list(const struct heap *h, const struct heap_owner_rec *o)
+{
+	uint64_t steps = 0, pages = 0;
+	uint32_t p = o->first, prev = SPAN_NIL;
+
+	while (p != SPAN_NIL) {
+		const struct span *s = &h->spans[p];
+
+		HEAP_BUG_ON(steps == o->nspans,
+			    "(O2) the list of owner %u is longer than its %llu spans (a cycle?)",
+			    o->id, (unsigned long long)o->nspans);
+		HEAP_BUG_ON(p >= h->meta->grown ||
+				    span_kind(h, p) != SPAN_USED ||
+				    s->use.owner != o->id,
+			    "(O2) page %u on the list of owner %u is not its span",
+			    p, o->id);
+		HEAP_BUG_ON(s->use.prev != prev,
+			    "(O2) span %u of owner %u links back to %u, not %u",
+			    p, o->id, s->use.prev, prev);
+		pages += span_val(h, p);
+		steps++;
+		prev = p;
+		p = s->use.next;
+	}
+	HEAP_BUG_ON(steps != o->nspans || pages != o->npages,
+		    "(O2) owner %u lists %llu spans of %llu pages, counts %llu of %llu",
+		    o->id, (unsigned long long)steps,
+		    (unsigned long long)pages, (unsigned long long)o->nspans,
+		    (unsigned long long)o->npages);
+}
+
+static bool name_zero(const char *name)
+{
+	for (size_t i = 0; i < HEAP_OWNER_NAME_MAX; i++)
+		if (name[i])
+			return false;
+	return true;
+}
+
+/* O1 for the slot @slot below owners_hwm; returns whether it is live. */
+static bool check_slot(const struct heap *h, uint32_t slot)
+{
+	const struct heap_owner_rec *o = &h->owners[slot];
+	uint32_t gen = o->id >> h->meta->owner_slot_bits;
+
+	if (!o->id) {
+		HEAP_BUG_ON(o->first || o->nspans || o->npages || o->key ||
+				    !name_zero(o->name),
+			    "(O1) free owner slot %u holds an owner's data",
+			    slot);
+		return false;
+	}
+	HEAP_BUG_ON(owner_slot(h, o->id) != slot || gen != o->gen || !gen ||
+			    gen > gen_max(h),
+		    "(O1) owner slot %u holds id %u (generation %u)", slot,
+		    o->id, o->gen);
+	HEAP_BUG_ON(!memchr(o->name, 0, sizeof(o->name)),
+		    "(O1) the name of owner %u has no end", o->id);
+	return true;
+}
+
+/* O1: the free queue holds each of the @nfree free slots, once. */
+static void check_queue(const struct heap *h, uint32_t nfree)
+{
+	const struct heap_meta *m = h->meta;
+	uint32_t slot = m->owner_free_head, last = SLOT_NIL, steps = 0;
+
+	while (slot != SLOT_NIL) {
+		HEAP_BUG_ON(steps == nfree,
+			    "(O1) the free owner queue is longer than the %u free slots (a cycle?)",
+			    nfree);
+		HEAP_BUG_ON(slot >= m->owners_hwm || h->owners[slot].id,
+			    "(O1) the free owner queue holds slot %u, not free",
+			    slot);
+		steps++;
+		last = slot;
+		slot = h->owners[slot].next_free;
+	}
+	HEAP_BUG_ON(steps != nfree || last != m->owner_free_tail,
+		    "(O1) the free owner queue holds %u slots to %u, not %u to %u",
+		    steps, last, nfree, m->owner_free_tail);
+}
+
+void owner_check(const struct heap *h, uint64_t used)
+{
+	const struct heap_meta *m = h->meta;
+	struct meta_cursor mc = { 0, 0, 0, false };
+	uint64_t nspans = 0;
+	uint32_t live = 0;
+
+	HEAP_BUG_ON(m->owners_hwm > m->max_owners,
+		    "(O1) %u owner slots used of %u", m->owners_hwm,
+		    m->max_owners);
+	HEAP_BUG_ON(!meta_zero(h, &mc, &h->owners[m->owners_hwm],
+			       (uint64_t)(m->max_owners - m->owners_hwm) *
+				       sizeof(struct heap_owner_rec)),
+		    "(O1) an owner slot past the %u used is not zero",
+		    m->owners_hwm);
+	for (uint32_t slot = 0; slot < m->owners_hwm; slot++) {
+		if (!check_slot(h, slot))
+			continue;
+		check_list(h, &h->owners[slot]);
+		nspans += h->owners[slot].nspans;
+		live++;
+	}
+	HEAP_BUG_ON(live != m->owners_live, "(O1) %u owners live, %u counted",
+		    live, m->owners_live);
+	check_queue(h, m->owners_hwm - live);
+	HEAP_BUG_ON(nspans != used || nspans != m->objects,
+		    "(O3) owners list %llu spans, the page map has %llu, objects %llu",
+		    (unsigned long long)nspans, (unsigned long long)used,
+		    (unsigned long long)m->objects);
+}

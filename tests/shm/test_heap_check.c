@@ -43,6 +43,7 @@ START_TEST(test_check_passes)
 }
 END_TEST
 
+/* H1 */
 START_TEST(test_check_layout)
 {
 	h->meta->layout.small += PG;
@@ -111,10 +112,163 @@ START_TEST(test_check_adjacent_free)
 }
 END_TEST
 
-/* All of an interior entry is zero, not only its kind. */
+/* P3: all of an interior entry is zero, not only its kind. */
 START_TEST(test_check_interior_payload)
 {
 	h->spans[100].use.owner = 9;
+	heap_check(h);
+}
+END_TEST
+
+/* P3: entries past the heap are zero, not only the first. */
+START_TEST(test_check_entry_past_heap)
+{
+	h->spans[h->meta->grown + 3].use.next = 1;
+	heap_check(h);
+}
+END_TEST
+
+/* R1 and F1 past the heap. */
+START_TEST(test_check_released_past_heap)
+{
+	bit_set(h->released, h->meta->grown + 10);
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_freehead_past_heap)
+{
+	bit_set(h->freehead, 1000);
+	heap_check(h);
+}
+END_TEST
+
+/*
+ * F3 past the heap, in a heap whose index has words past the grown
+ * groups: 65536 pages are 1024 groups, 16 leaf words; 16384 grown are
+ * 256 groups, 4 words.
+ */
+static void big_setup(void)
+{
+	mem_start(UINT64_C(1) << 16, false, META_MEMFD);
+	alloc(1);
+	ck_assert_uint_eq(h->meta->grown, 16384);
+	ck_assert_uint_eq(h->small[9].nlevels, 2);
+}
+
+START_TEST(test_check_small_leaf_past_heap)
+{
+	hbm_set(&h->small[9], 900);
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_small_summary_past_heap)
+{
+	bit_set(h->small[9].level[1], 10);
+	heap_check(h);
+}
+END_TEST
+
+/*
+ * F4: a link back up the tree, or to the node itself, is a cycle: it is
+ * caught, not recursed into until the stack overflows.
+ */
+START_TEST(test_check_tree_link_up)
+{
+	uint32_t root = h->meta->tree_root, child;
+	struct span_node *rn = &h->spans[root + span_val(h, root) - 1].node;
+	struct span_node *cn;
+
+	child = rn->left != SPAN_NIL ? rn->left : rn->right;
+	ck_assert_uint_ne(child, SPAN_NIL);
+	cn = &h->spans[child + span_val(h, child) - 1].node;
+	cn->left = root;
+	cn->right = root;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_tree_self_link)
+{
+	uint32_t root = h->meta->tree_root;
+
+	h->spans[root + span_val(h, root) - 1].node.left = root;
+	heap_check(h);
+}
+END_TEST
+
+/* O1: the ids of the slots, and the slots past the ones used. */
+START_TEST(test_check_owner_id_twice)
+{
+	h->owners[owner_slot(h, o2)].id = o1;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_owner_past_used)
+{
+	h->owners[h->meta->owners_hwm + 3].key = 1;
+	heap_check(h);
+}
+END_TEST
+
+/* O1: a cycle in the queue of free slots. */
+START_TEST(test_check_owner_queue_cycle)
+{
+	uint32_t a, b;
+
+	ck_assert_int_eq(heap_owner_add(h, "a", 0, &a), 0);
+	ck_assert_int_eq(heap_owner_add(h, "b", 0, &b), 0);
+	ck_assert_int_eq(heap_owner_remove(h, a), 0);
+	ck_assert_int_eq(heap_owner_remove(h, b), 0);
+	heap_check(h);
+	h->owners[owner_slot(h, b)].next_free = owner_slot(h, a);
+	heap_check(h);
+}
+END_TEST
+
+/* O2: the counts of an owner. */
+START_TEST(test_check_owner_pages)
+{
+	h->owners[owner_slot(h, o1)].npages++;
+	heap_check(h);
+}
+END_TEST
+
+/*
+ * O2: o1's list is 210 -> 0.  Linked into a ring whose every link is
+ * matched by its back link, it would send heap_free_owner() round for
+ * ever; the walk from the head catches it.
+ */
+START_TEST(test_check_owner_list_ring)
+{
+	ck_assert_uint_eq(h->owners[owner_slot(h, o1)].first, 210);
+	ck_assert_uint_eq(h->spans[210].use.next, 0);
+	h->spans[0].use.next = 210;
+	h->spans[210].use.prev = 0;
+	heap_check(h);
+}
+END_TEST
+
+/* O3: a span of o1 on no list, o1's counts made to match its list. */
+START_TEST(test_check_owner_orphan)
+{
+	struct heap_owner_rec *o = &h->owners[owner_slot(h, o1)];
+
+	o->first = 0;
+	o->nspans--;
+	o->npages--;
+	h->spans[0].use.prev = SPAN_NIL;
+	h->spans[210].use.next = SPAN_NIL;
+	heap_check(h);
+}
+END_TEST
+
+/* O3: a span of an owner that is not live. */
+START_TEST(test_check_owner_dead)
+{
+	h->owners[owner_slot(h, o1)].id = 0;
 	heap_check(h);
 }
 END_TEST
@@ -135,7 +289,10 @@ static Suite *heap_check_suite(void)
 	tcase_add_test_raise_signal(tc, test_check_counter, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_interior_mark, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_interior_payload, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_entry_past_heap, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_released_bit_in_use,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_released_past_heap,
 				    SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_adjacent_free, SIGABRT);
 	suite_add_tcase(s, tc);
@@ -143,9 +300,33 @@ static Suite *heap_check_suite(void)
 	tc = tcase_create("index");
 	tcase_add_checked_fixture(tc, corrupt_setup, mem_teardown);
 	tcase_add_test_raise_signal(tc, test_check_freehead_bit, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_freehead_past_heap,
+				    SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_small_index, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_small_index_extra, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_tree, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_tree_link_up, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_tree_self_link, SIGABRT);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("index_past");
+	tcase_add_checked_fixture(tc, big_setup, mem_teardown);
+	tcase_add_test_raise_signal(tc, test_check_small_leaf_past_heap,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_small_summary_past_heap,
+				    SIGABRT);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("owners");
+	tcase_add_checked_fixture(tc, corrupt_setup, mem_teardown);
+	tcase_add_test_raise_signal(tc, test_check_owner_id_twice, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_owner_past_used, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_owner_queue_cycle,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_owner_pages, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_owner_list_ring, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_owner_orphan, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_owner_dead, SIGABRT);
 	suite_add_tcase(s, tc);
 	return s;
 }
