@@ -5,6 +5,8 @@
 #   make check-NAME      one suite, e.g. make check-e2e/test_server
 #   make check-sanitize  the same tests built with ASan and UBSan
 #   make analyze         gcc -fanalyzer over every source; a finding fails
+#   make check-debug     the same tests built with SPANHEAP_DEBUG=1: the
+#                        heap runs heap_check() after every change
 #   make bench           benchmarks: BENCH and RATIO lines
 #   make deps, deps-test install the build's, the tests' Debian packages
 #   V=1                  show the commands, not one short line each
@@ -21,7 +23,10 @@ ifeq ($(origin CC),default)
 CC := gcc
 endif
 CC ?= gcc
-BUILD ?= build
+# SPANHEAP_DEBUG=1 builds a heap that checks itself after every call
+# that changes it, into its own tree.
+SPANHEAP_DEBUG ?=
+BUILD ?= $(if $(SPANHEAP_DEBUG),build/debug,build)
 VERSION := 0.1.0
 SAN ?=
 V ?= 0
@@ -115,8 +120,10 @@ $(BUILD)/config-test.mk: Makefile $(BUILD)/config.mk
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2
 CFLAGS ?= -O2 -g
+DEBUG_DEFS = $(if $(SPANHEAP_DEBUG),-DSPANHEAP_DEBUG)
 ALL_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -fPIC -fvisibility=hidden \
-	-DSPANHEAPD_VERSION='"$(VERSION)"' -I. -MMD -MP $(SAN) $(CFLAGS)
+	-DSPANHEAPD_VERSION='"$(VERSION)"' -I. -MMD -MP $(SAN) $(DEBUG_DEFS) \
+	$(CFLAGS)
 LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 
 SHM_SRCS := $(wildcard shm/*.c)
@@ -191,8 +198,8 @@ CTL_LIB := $(BUILD)/libctl.a
 
 PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 
-.PHONY: all tests check check-run check-sanitize check-tsan check-system \
-	check-valgrind analyze bench clean run fuzz fuzz-ci deps-fuzz \
+.PHONY: all tests check check-run check-sanitize check-tsan check-debug \
+	check-system check-valgrind analyze bench clean run fuzz fuzz-ci deps-fuzz \
 	install uninstall
 
 all: $(PROGS) $(CLIENT_SO) $(CLIENT_A)
@@ -497,6 +504,12 @@ check-valgrind: tests
 			$(BUILD)/tests/$$t || failed="$$failed $$r"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+
+# Every test over a heap that runs heap_check() after each call that
+# changes it (HEAP_DEBUG_CHECK() in shm/heap_internal.h).
+check-debug:
+	+@$(MAKE) --no-print-directory BUILD=$(BUILD)/debug SPANHEAP_DEBUG=1 \
+		check
 
 # gcc's static analyzer over every C file of the tree: the programs, the
 # library, the tests, the fuzz targets and the benchmarks.  -Werror

@@ -108,6 +108,8 @@ int heap_format(void *mem, uint64_t size, uint64_t arena_size,
 	m->owner_free_head = SLOT_NIL;
 	m->owner_free_tail = SLOT_NIL;
 	r = heap_handle(mem, size, ops, ret);
+	if (r == 0)
+		HEAP_DEBUG_CHECK(*ret);
 	return r;
 }
 
@@ -134,6 +136,8 @@ int heap_attach(void *mem, uint64_t size, const struct heap_ops *ops,
 	    m->grown > m->arena_pages)
 		return -EINVAL;
 	r = heap_handle(mem, size, ops, ret);
+	if (r == 0)
+		HEAP_DEBUG_CHECK(*ret);
 	return r;
 }
 
@@ -147,6 +151,7 @@ int heap_set_grow_pages(struct heap *h, uint64_t pages)
 	if (!pages)
 		return -EINVAL;
 	h->meta->grow_pages = pages;
+	HEAP_DEBUG_CHECK(h);
 	return 0;
 }
 
@@ -285,8 +290,8 @@ static int heap_grow(struct heap *h, uint64_t npages, uint64_t now)
 	return 0;
 }
 
-int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
-	       uint32_t owner, uint64_t now, struct heap_span *ret)
+static int alloc_span(struct heap *h, uint64_t npages, unsigned int flags,
+		      uint32_t owner, uint64_t now, struct heap_span *ret)
 {
 	struct heap_meta *m = h->meta;
 	struct heap_owner_rec *o = owner_find(h, owner);
@@ -339,6 +344,15 @@ int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
 	return 0;
 }
 
+int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
+	       uint32_t owner, uint64_t now, struct heap_span *ret)
+{
+	int r = alloc_span(h, npages, flags, owner, now, ret);
+
+	HEAP_DEBUG_CHECK(h);
+	return r;
+}
+
 /*
  * The in-use span at byte offset @off, or SPAN_NIL; held runs are not.
  * A released page lies in a free span: its entry, maybe a hole of the
@@ -381,6 +395,7 @@ int heap_free(struct heap *h, uint64_t off, uint32_t owner, uint64_t now)
 	if (h->spans[p].use.owner != owner)
 		return -EPERM;
 	span_free_used(h, p, now);
+	HEAP_DEBUG_CHECK(h);
 	return 0;
 }
 
@@ -404,6 +419,7 @@ uint64_t heap_free_owner_each(struct heap *h, uint32_t owner, uint64_t now,
 		span_free_used(h, p, now);
 		count++;
 	}
+	HEAP_DEBUG_CHECK(h);
 	return count;
 }
 

@@ -151,6 +151,9 @@
  *      pages and objects their number; nfree == FREE spans; released
  *      == the sum of npreleased (so the bitmap's popcount, by R1)
  *      <= idle.
+ *
+ * Debug builds (-DSPANHEAP_DEBUG, make check-debug) run heap_check() at
+ * the end of every call that changes the heap (HEAP_DEBUG_CHECK()).
  */
 #ifndef SPANHEAP_SHM_HEAP_INTERNAL_H
 #define SPANHEAP_SHM_HEAP_INTERNAL_H
@@ -262,6 +265,12 @@ struct heap {
 	struct hbm small[HEAP_SMALL_PAGES]; /* [0] unused */
 	struct heap_ops ops;
 };
+
+#ifdef SPANHEAP_DEBUG
+#define HEAP_DEBUG_CHECK(h) heap_check(h)
+#else
+#define HEAP_DEBUG_CHECK(h) ((void)(h))
+#endif
 
 #define HEAP_BUG_ON(cond, ...)                                              \
 	do {                                                                \

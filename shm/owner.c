@@ -66,6 +66,7 @@ int heap_owner_add(struct heap *h, const char *name, uint64_t key,
 	set_name(o, name);
 	h->meta->owners_live++;
 	*ret_id = o->id;
+	HEAP_DEBUG_CHECK(h);
 	return 0;
 }
 
@@ -76,6 +77,7 @@ int heap_owner_set_name(struct heap *h, uint32_t id, const char *name)
 	if (!o)
 		return -ENOENT;
 	set_name(o, name);
+	HEAP_DEBUG_CHECK(h);
 	return 0;
 }
 
@@ -101,6 +103,7 @@ int heap_owner_remove(struct heap *h, uint32_t id)
 		m->owner_free_head = slot;
 	m->owner_free_tail = slot;
 	m->owners_live--;
+	HEAP_DEBUG_CHECK(h);
 	return 0;
 }
 

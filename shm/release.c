@@ -90,6 +90,7 @@ bool heap_scavenge_take(struct heap *h, uint64_t now, uint64_t older_than,
 		return false;
 	}
 	take_run(h, p, n, x, run_end(h, x, p + n, max_pages), ret);
+	HEAP_DEBUG_CHECK(h);
 	return true;
 }
 
@@ -137,6 +138,7 @@ bool heap_scavenge_take_range(struct heap *h, uint64_t end,
 			take_run(h, p, span_val(h, p), u,
 				 run_end(h, u, lim, max_pages), ret);
 			cursor->page = u;
+			HEAP_DEBUG_CHECK(h);
 			return true;
 		}
 		x = lim;
@@ -177,6 +179,7 @@ void heap_scavenge_return(struct heap *h, const struct heap_take *t,
 	span_map_discard(h, cursor->span + 1,
 			 cursor->span + span_val(h, (uint32_t)cursor->span) - 1,
 			 p ? p - 1 : 0, (uint64_t)p + n + 1);
+	HEAP_DEBUG_CHECK(h);
 }
 
 /*

@@ -224,12 +224,22 @@ START_TEST(test_zero_span_is_zero_after_stray_writes)
 }
 END_TEST
 
+/*
+ * The heaps of the next tests; a debug build's daemon checks its whole
+ * heap after every call, so there they are smaller.
+ */
+#ifdef SPANHEAP_DEBUG
+#define NSMALL (16 * MiB / PG)
+#define LARGE_GIB 1
+#else
 #define NSMALL (256 * MiB / PG)
 #define LARGE_GIB 16
+#endif
 
 /*
- * Defect 5: zeroing 256 MiB of dirty but untouched one-page spans
- * faults nothing into the daemon and allocates nothing in the arena.
+ * Defect 5: zeroing 256 MiB (16 in a debug build) of dirty but untouched
+ * one-page spans faults nothing into the daemon and allocates nothing in
+ * the arena.
  */
 START_TEST(test_zero_costs_the_daemon_nothing)
 {
@@ -357,8 +367,9 @@ END_TEST
 #define XSTR(x) STR(x)
 
 /*
- * Defect 6: a 16 GiB arena allocated as untouched 256-page spans grows
- * the page map (16 bytes a page); freed and released, it shrinks back.
+ * Defect 6: a 16 GiB arena (1 GiB in a debug build) allocated as
+ * untouched 256-page spans grows the page map (16 bytes a page); freed
+ * and released, it shrinks back.
  * The page map lives in the daemon's metadata memfd, whose st_blocks is
  * the kernel's own count.
  */

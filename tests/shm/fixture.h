@@ -24,8 +24,15 @@
 /* Owner slots of a test heap. */
 #define FIXTURE_OWNERS 16
 
-/* The pages of the tests that fill a large heap: 4 GiB. */
+/*
+ * The pages of the tests that fill a large heap (4 GiB), fewer in debug
+ * builds, where every call walks the whole heap.
+ */
+#ifdef SPANHEAP_DEBUG
+#define BIG_PAGES (UINT64_C(1) << 13)
+#else
 #define BIG_PAGES (UINT64_C(1) << 20)
+#endif
 
 enum fixture_meta {
 	META_MEMFD,		/* a sealed memfd, with the arena's hooks */

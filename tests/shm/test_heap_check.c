@@ -273,6 +273,18 @@ START_TEST(test_check_owner_dead)
 }
 END_TEST
 
+#ifdef SPANHEAP_DEBUG
+/* A debug build checks at the end of every call that changes the heap. */
+START_TEST(test_debug_checks_every_call)
+{
+	uint32_t o;
+
+	h->meta->idle++;
+	heap_owner_add(h, "any", 0, &o);
+}
+END_TEST
+#endif
+
 static Suite *heap_check_suite(void)
 {
 	Suite *s = suite_create("heap_check");
@@ -328,6 +340,13 @@ static Suite *heap_check_suite(void)
 	tcase_add_test_raise_signal(tc, test_check_owner_orphan, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_owner_dead, SIGABRT);
 	suite_add_tcase(s, tc);
+
+#ifdef SPANHEAP_DEBUG
+	tc = tcase_create("debug");
+	tcase_add_checked_fixture(tc, corrupt_setup, mem_teardown);
+	tcase_add_test_raise_signal(tc, test_debug_checks_every_call, SIGABRT);
+	suite_add_tcase(s, tc);
+#endif
 	return s;
 }
 
