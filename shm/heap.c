@@ -70,6 +70,7 @@ static int heap_handle(void *mem, uint64_t size, const struct heap_ops *ops,
 	h->map_size = size;
 	h->meta = m;
 	h->owners = (struct heap_owner_rec *)(map + l->owners);
+	h->slot_mask = (UINT32_C(1) << m->owner_slot_bits) - 1;
 	h->spans = (struct span *)(map + l->spans);
 	h->freehead = (uint64_t *)(map + l->freehead);
 	h->released = (uint64_t *)(map + l->released);
@@ -316,7 +317,11 @@ static int alloc_span(struct heap *h, uint64_t npages, unsigned int flags,
 	n = span_val(h, p);
 	nrel = h->spans[p].idle.npreleased;
 	since = h->spans[p].idle.unusedsince;
-	rel = (uint32_t)bitmap_count(h->released, p, npages);
+	/* A span all dirty or all released needs no count of its bits. */
+	if (nrel == 0 || nrel == n)
+		rel = nrel ? (uint32_t)npages : 0;
+	else
+		rel = (uint32_t)bitmap_count(h->released, p, npages);
 	if (n > npages) {
 		/* The rest stays free, as old as it was. */
 		uint32_t q = p + (uint32_t)npages;
@@ -330,7 +335,8 @@ static int alloc_span(struct heap *h, uint64_t npages, unsigned int flags,
 	if (flags & HEAP_ALLOC_ZERO)
 		h->ops.zero(h->ops.ctx, (uint64_t)p << HEAP_PAGE_SHIFT,
 			    npages << HEAP_PAGE_SHIFT);
-	bitmap_clear_range(h->released, p, npages);
+	if (rel)
+		bitmap_clear_range(h->released, p, npages);
 	span_clear(h, p);
 	span_make(h, p, (uint32_t)npages, SPAN_USED);
 	owner_link(h, o, p, (uint32_t)npages);

@@ -259,6 +259,7 @@ struct heap {
 	unsigned char *map;	/* the metadata's start */
 	uint64_t map_size;	/* bytes the caller gave */
 	struct heap_owner_rec *owners; /* max_owners */
+	uint32_t slot_mask;	/* of an owner id, the slot's bits */
 	struct span *spans;	/* arena_pages entries */
 	uint64_t *freehead;	/* arena_pages bits */
 	uint64_t *released;	/* arena_pages bits */
@@ -335,7 +336,7 @@ uint32_t span_free_merge(struct heap *h, uint32_t p, uint32_t n,
 /* The slot number in @id; may be past the table. */
 static inline uint32_t owner_slot(const struct heap *h, uint32_t id)
 {
-	return id & ((UINT32_C(1) << h->meta->owner_slot_bits) - 1);
+	return id & h->slot_mask;
 }
 /* The live owner @id's record, or NULL. */
 static inline struct heap_owner_rec *owner_find(const struct heap *h,
@@ -348,10 +349,37 @@ static inline struct heap_owner_rec *owner_find(const struct heap *h,
 		return NULL;
 	return &h->owners[slot];
 }
-void owner_link(struct heap *h, struct heap_owner_rec *o, uint32_t p,
-		uint32_t n);
-void owner_unlink(struct heap *h, struct heap_owner_rec *o, uint32_t p,
-		  uint32_t n);
+/* Put the span [p, p + n), USED, at the head of @o's list. */
+static inline void owner_link(struct heap *h, struct heap_owner_rec *o,
+			      uint32_t p, uint32_t n)
+{
+	struct span *s = &h->spans[p];
+
+	s->use.owner = o->id;
+	s->use.prev = SPAN_NIL;
+	s->use.next = o->first;
+	if (o->first != SPAN_NIL)
+		h->spans[o->first].use.prev = p;
+	o->first = p;
+	o->nspans++;
+	o->npages += n;
+}
+
+/* Take the span [p, p + n) off @o's list. */
+static inline void owner_unlink(struct heap *h, struct heap_owner_rec *o,
+				uint32_t p, uint32_t n)
+{
+	struct span *s = &h->spans[p];
+
+	if (s->use.prev != SPAN_NIL)
+		h->spans[s->use.prev].use.next = s->use.next;
+	else
+		o->first = s->use.next;
+	if (s->use.next != SPAN_NIL)
+		h->spans[s->use.next].use.prev = s->use.prev;
+	o->nspans--;
+	o->npages -= n;
+}
 /*
  * Abort unless the owner table and the lists hold (O1, O2, O3): @used
  * is the number of USED spans of owners other than HEAP_OWNER_SCAV that

@@ -144,36 +144,6 @@ bool heap_owner_next(const struct heap *h, uint32_t *cursor,
 	return false;
 }
 
-void owner_link(struct heap *h, struct heap_owner_rec *o, uint32_t p,
-		uint32_t n)
-{
-	struct span *s = &h->spans[p];
-
-	s->use.owner = o->id;
-	s->use.prev = SPAN_NIL;
-	s->use.next = o->first;
-	if (o->first != SPAN_NIL)
-		h->spans[o->first].use.prev = p;
-	o->first = p;
-	o->nspans++;
-	o->npages += n;
-}
-
-void owner_unlink(struct heap *h, struct heap_owner_rec *o, uint32_t p,
-		  uint32_t n)
-{
-	struct span *s = &h->spans[p];
-
-	if (s->use.prev != SPAN_NIL)
-		h->spans[s->use.prev].use.next = s->use.next;
-	else
-		o->first = s->use.next;
-	if (s->use.next != SPAN_NIL)
-		h->spans[s->use.next].use.prev = s->use.prev;
-	o->nspans--;
-	o->npages -= n;
-}
-
 /* O2: the list of @o, walked from its first span, at most nspans steps. */
 static void check_list(const struct heap *h, const struct heap_owner_rec *o)
 {
