@@ -130,6 +130,12 @@ SHM_SRCS := $(wildcard shm/*.c)
 SHM_OBJS := $(SHM_SRCS:%.c=$(BUILD)/%.o)
 SHM_LIB := $(BUILD)/libshm.a
 
+# The wire protocol, the one definition the daemon, the library and the
+# tools share.
+PROTO_SRCS := $(wildcard proto/*.c)
+PROTO_OBJS := $(PROTO_SRCS:%.c=$(BUILD)/%.o)
+PROTO_LIB := $(BUILD)/libproto.a
+
 # The daemon's objects but main, in a library its tests link.
 DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
@@ -139,7 +145,7 @@ DAEMON_LIB := $(BUILD)/libdaemon.a
 # into one object whose hidden symbols are made local, so that neither
 # the .so nor the .a exports anything but spanheap_*.
 CLIENT_SRCS := $(wildcard libclient/*.c)
-CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/shm/proto.o \
+CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/proto/proto.o \
 	$(BUILD)/shm/arena.o
 CLIENT_SOVER := 0
 CLIENT_SO := $(BUILD)/libspanclient.so
@@ -218,14 +224,15 @@ $(BUILD)/tests/%.o: tests/%.c Makefile
 	$(Q)$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
 
 $(SHM_LIB): $(SHM_OBJS)
+$(PROTO_LIB): $(PROTO_OBJS)
 $(DAEMON_LIB): $(DAEMON_OBJS)
 $(CTL_LIB): $(filter-out $(BUILD)/ctl/main.o,$(SPANCTL_OBJS))
-$(SHM_LIB) $(DAEMON_LIB) $(CTL_LIB):
+$(SHM_LIB) $(PROTO_LIB) $(DAEMON_LIB) $(CTL_LIB):
 	@rm -f $@
 	$(call say,AR,$@)
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/spanheapd: $(BUILD)/daemon/main.o $(DAEMON_LIB) $(SHM_LIB)
+$(BUILD)/spanheapd: $(BUILD)/daemon/main.o $(DAEMON_LIB) $(PROTO_LIB) $(SHM_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
 
@@ -254,7 +261,7 @@ $(CLIENT_A): $(BUILD)/libclient/spanclient.o
 	$(call say,AR,$@)
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(CLIENT_A) $(SHM_LIB) | $(PROGS)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(CLIENT_A) $(PROTO_LIB) $(SHM_LIB) | $(PROGS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lpthread
 
@@ -286,7 +293,7 @@ $(call test_bins,shm): $(BUILD)/tests/shm/%: $(BUILD)/tests/shm/%.o \
 $(call test_bins,daemon): TEST_LDLIBS = $(DAEMON_LIBS)
 $(call test_bins,daemon): $(BUILD)/tests/daemon/%: $(BUILD)/tests/daemon/%.o \
 		$(call test_helpers,daemon) $(TESTLIB) $(TESTLIB_DAEMON) \
-		$(TESTLIB_WIRE) $(DAEMON_LIB) $(SHM_LIB)
+		$(TESTLIB_WIRE) $(DAEMON_LIB) $(PROTO_LIB) $(SHM_LIB)
 	$(call say,LD,$@)
 	$(LINK_TEST)
 
@@ -295,7 +302,7 @@ $(call test_bins,daemon): $(BUILD)/tests/daemon/%: $(BUILD)/tests/daemon/%.o \
 $(call test_bins,libclient): TEST_LDLIBS = -lpthread
 $(call test_bins,libclient): $(BUILD)/tests/libclient/%: \
 		$(BUILD)/tests/libclient/%.o $(call test_helpers,libclient) \
-		$(TESTLIB) $(CLIENT_A) $(SHM_LIB)
+		$(TESTLIB) $(CLIENT_A) $(PROTO_LIB) $(SHM_LIB)
 	$(call say,LD,$@)
 	$(LINK_TEST)
 
@@ -312,7 +319,7 @@ $(call test_bins,ctl): $(BUILD)/tests/ctl/%: $(BUILD)/tests/ctl/%.o \
 $(call test_bins,e2e): TEST_LDLIBS = $(JANSSON_LIBS) -lpthread
 $(call test_bins,e2e): $(BUILD)/tests/e2e/%: $(BUILD)/tests/e2e/%.o \
 		$(call test_helpers,e2e) $(TESTLIB) $(TESTLIB_DAEMON) \
-		$(TESTLIB_WIRE) $(TESTLIB_PROM) $(CLIENT_A) $(SHM_LIB)
+		$(TESTLIB_WIRE) $(TESTLIB_PROM) $(CLIENT_A) $(PROTO_LIB) $(SHM_LIB)
 	$(call say,LD,$@)
 	$(LINK_TEST)
 
@@ -320,7 +327,7 @@ $(call test_bins,e2e): $(BUILD)/tests/e2e/%: $(BUILD)/tests/e2e/%.o \
 # A static pattern: the generic test rule must never take these.
 $(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
 		$(BUILD)/tests/fuzz/harness.o $(BUILD)/tests/fuzz/standalone.o \
-		$(DAEMON_LIB) $(SHM_LIB)
+		$(DAEMON_LIB) $(PROTO_LIB) $(SHM_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
 
@@ -433,11 +440,11 @@ check-system: all
 
 # The daemon's and shm's sources go into the target, built with clang.
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_HARNESS) \
-		$(DAEMON_SRCS) $(SHM_SRCS)
+		$(DAEMON_SRCS) $(PROTO_SRCS) $(SHM_SRCS)
 	@mkdir -p $(@D)
 	$(call say,CLANG,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(filter %.c,$(FUZZ_HARNESS)) \
-		$(DAEMON_SRCS) $(SHM_SRCS) $(DAEMON_LIBS)
+		$(DAEMON_SRCS) $(PROTO_SRCS) $(SHM_SRCS) $(DAEMON_LIBS)
 
 # New inputs go to $(BUILD)/fuzz/corpus/NAME; copy the ones worth
 # keeping (and every crash, once fixed) to tests/fuzz/corpus/NAME.
@@ -516,7 +523,7 @@ check-debug:
 # makes any finding fail; a file is looked at again when it or what it
 # includes changes.
 ANALYZE_CC ?= gcc
-ANALYZE_SRCS := $(SHM_SRCS) $(wildcard daemon/*.c) $(CLIENT_SRCS) \
+ANALYZE_SRCS := $(SHM_SRCS) $(PROTO_SRCS) $(wildcard daemon/*.c) $(CLIENT_SRCS) \
 	$(SPANCTL_SRCS) $(BENCH_SRCS) $(wildcard tests/*/*.c)
 ANALYZE_STAMPS := $(ANALYZE_SRCS:%.c=$(BUILD)/analyze/%.ok)
 
@@ -562,7 +569,7 @@ clean:
 .SECONDARY:
 
 # What each object includes, as the compiler wrote it down (-MMD).
-OBJS := $(SHM_OBJS) $(DAEMON_OBJS) $(BUILD)/daemon/main.o \
+OBJS := $(SHM_OBJS) $(PROTO_OBJS) $(DAEMON_OBJS) $(BUILD)/daemon/main.o \
 	$(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(SPANCTL_OBJS) $(BENCH_BINS:%=%.o) \
 	$(TEST_BINS:%=%.o) $(TEST_LIB_OBJS) $(FUZZ_REPLAY_OBJS) \
 	$(foreach a,$(sort $(dir $(TEST_SRCS))),$(call test_helpers,$(a:tests/%/=%)))

@@ -52,7 +52,7 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
-#include "shm/proto.h"
+#include "proto/proto.h"
 
 #define RAW_WARMUP 2000
 #define RAW_ROUNDS 20000

@@ -27,7 +27,7 @@
 #include "options.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
-#include "shm/proto.h"
+#include "proto/proto.h"
 #include "shm/scav.h"
 
 struct event;

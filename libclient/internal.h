@@ -34,7 +34,7 @@
 
 #include "libclient/spanheap.h"
 #include "shm/arena.h"
-#include "shm/proto.h"
+#include "proto/proto.h"
 
 /* Any reply the daemon sends: the receive buffer, PROTO_REPLY_MAX bytes. */
 union conn_reply {

@@ -2,7 +2,7 @@
 /*
  * Tests for daemon/dispatch.c against the real spanheapd over raw sockets:
  * what it promises about bad input.  Every malformed or refused request
- * gets a reply with the status shm/proto.h names, changes nothing (the
+ * gets a reply with the status proto/proto.h names, changes nothing (the
  * heap's STATS figures are compared before and after) and leaves the
  * connection working; file descriptors sent to the daemon are closed.
  *

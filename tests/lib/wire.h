@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Raw protocol helpers for the tests of the daemon.  They speak
- * shm/proto.h over a SOCK_SEQPACKET socket with no client library in
+ * proto/proto.h over a SOCK_SEQPACKET socket with no client library in
  * between, so a test can send what no library ever would and see every
  * byte of the answer.
  *
@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "shm/proto.h"
+#include "proto/proto.h"
 
 /* Long enough for a sanitizer build on a slow VM, short of check's. */
 #define WIRE_TIMEOUT_S 10

@@ -20,7 +20,7 @@
 
 #include "libclient/spanheap.h"
 #include "shm/arena.h"
-#include "shm/proto.h"
+#include "proto/proto.h"
 
 #define PG HEAP_PAGE_SIZE
 #define FAKE_ARENA_SIZE (UINT64_C(64) << 20)

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
-#include "shm/proto.h"
+#include "proto/proto.h"
 #include "tests/lib/testlib.h"
 #include "tests/libclient/fake.h"
 

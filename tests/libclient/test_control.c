@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "libclient/spanheap.h"
-#include "shm/proto.h"
+#include "proto/proto.h"
 #include "tests/lib/testlib.h"
 #include "tests/libclient/fake.h"
 

@@ -32,8 +32,8 @@
  * with -EBADMSG (and, for a wrong version, -EPROTONOSUPPORT followed by
  * the end of the connection).
  */
-#ifndef SPANHEAP_SHM_PROTO_H
-#define SPANHEAP_SHM_PROTO_H
+#ifndef SPANHEAP_PROTO_PROTO_H
+#define SPANHEAP_PROTO_PROTO_H
 
 #include <stddef.h>
 #include <stdint.h>
