@@ -47,42 +47,6 @@ static void teardown(void)
 	test_daemon_stop(&td);
 }
 
-/* The arena memfd this process received, found in /proc/self/fd. */
-static int arena_fd(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-	int fd = -1;
-
-	ck_assert_ptr_nonnull(dir);
-	while ((e = readdir(dir))) {
-		char path[300], link[256];
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = 0;
-		if (strstr(link, "memfd:spanheapd-arena")) {
-			fd = atoi(e->d_name);
-			break;
-		}
-	}
-	closedir(dir);
-	ck_assert_int_ge(fd, 0);
-	return fd;
-}
-
-/* What the kernel says the arena holds. */
-static uint64_t kernel_resident(void)
-{
-	struct stat st;
-
-	ck_assert_int_eq(fstat(arena_fd(), &st), 0);
-	return (uint64_t)st.st_blocks * 512;
-}
-
 /*
  * What the kernel says the daemon's heap metadata holds: st_blocks of
  * its memfd, opened through /proc/PID/fd.
@@ -119,25 +83,6 @@ static uint64_t meta_resident(void)
 	closedir(dir);
 	ck_assert_msg(bytes != UINT64_MAX, "no metadata memfd in the daemon");
 	return bytes;
-}
-
-/* A field of the daemon's /proc/PID/status, in bytes. */
-static uint64_t daemon_status(const char *key)
-{
-	char path[64], line[256];
-	size_t klen = strlen(key);
-	uint64_t kb = UINT64_MAX;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)td.pid);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':')
-			kb = strtoull(line + klen + 1, NULL, 10);
-	fclose(f);
-	ck_assert_msg(kb != UINT64_MAX, "no %s in %s", key, path);
-	return kb * 1024;
 }
 
 static json_t *stats(struct spanheap *h)
@@ -249,8 +194,8 @@ START_TEST(test_zero_costs_the_daemon_nothing)
 	struct spanheap *h;
 
 	ck_assert_int_eq(spanheap_connect(td.sock, &h), 0);
-	rss0 = daemon_status("VmRSS");
-	shm0 = daemon_status("RssShmem");
+	rss0 = test_proc_status(td.pid, "VmRSS");
+	shm0 = test_proc_status(td.pid, "RssShmem");
 	for (int pass = 0; pass < 2; pass++) {
 		unsigned int fl = pass ? SPANHEAP_ZERO : 0;
 
@@ -268,17 +213,17 @@ START_TEST(test_zero_costs_the_daemon_nothing)
 								  NSMALL), 0);
 	}
 	ck_assert_uint_eq(stat_of(h, "heap_inuse"), NSMALL * PG);
-	rss = daemon_status("VmRSS");
-	shm = daemon_status("RssShmem");
+	rss = test_proc_status(td.pid, "VmRSS");
+	shm = test_proc_status(td.pid, "RssShmem");
 	fprintf(stderr, "zero: daemon VmRSS %llu -> %llu KiB, RssShmem %llu -> %llu KiB, arena %llu KiB\n",
 		(unsigned long long)(rss0 >> 10), (unsigned long long)(rss >> 10),
 		(unsigned long long)(shm0 >> 10), (unsigned long long)(shm >> 10),
-		(unsigned long long)(kernel_resident() >> 10));
+		(unsigned long long)(test_arena_resident() >> 10));
 	ck_assert_msg(shm < shm0 + 32 * MiB && rss < rss0 + 32 * MiB,
 		      "daemon RSS %llu -> %llu, shmem %llu -> %llu",
 		      (unsigned long long)rss0, (unsigned long long)rss,
 		      (unsigned long long)shm0, (unsigned long long)shm);
-	ck_assert_uint_eq(kernel_resident(), 0);
+	ck_assert_uint_eq(test_arena_resident(), 0);
 	spanheap_close(h);
 }
 END_TEST
@@ -307,8 +252,8 @@ START_TEST(test_stray_memory_found_and_released)
 	/* Released pages of the heap, beyond it, and fallocate()d ones. */
 	memset(base + 32 * MiB, 0xee, 4 * MiB);
 	memset(base + sys + MiB, 0xee, 8 * MiB);
-	ck_assert_int_eq(fallocate(arena_fd(), 0, 512 * MiB, 16 * MiB), 0);
-	ck_assert_uint_eq(kernel_resident(), 257 * PG + strays);
+	ck_assert_int_eq(fallocate(test_arena_fd(), 0, 512 * MiB, 16 * MiB), 0);
+	ck_assert_uint_eq(test_arena_resident(), 257 * PG + strays);
 	ck_assert_uint_eq(stat_of(a, "consumed"), 257 * PG);
 	/*
 	 * Checked after the kernel's figure, which says more on failure.
@@ -328,7 +273,7 @@ START_TEST(test_stray_memory_found_and_released)
 
 	ck_assert_int_eq(spanheap_scavenge(a, &released), 0);
 	/* consumed and the kernel agree again. */
-	after = kernel_resident();
+	after = test_arena_resident();
 	fprintf(stderr, "stray: resident %llu MiB over consumed, %llu after SCAVENGE\n",
 		(unsigned long long)(strays >> 20),
 		(unsigned long long)((after - 257 * PG) >> 20));
@@ -352,7 +297,7 @@ START_TEST(test_stray_memory_found_and_released)
 	ck_assert_int_eq(spanheap_span_free(b, s.off), 0);
 	memset(base + 100 * MiB, 0xee, MiB);
 	ck_assert_int_eq(spanheap_scavenge(a, &released), 0);
-	ck_assert_uint_eq(kernel_resident(), 0);
+	ck_assert_uint_eq(test_arena_resident(), 0);
 	ck_assert_uint_eq(stat_of(a, "consumed"), 0);
 	ck_assert_uint_eq(stat_of(a, "arena_resident"), 0);
 	spanheap_close(b);
@@ -457,7 +402,7 @@ START_TEST(test_departed_client_released_at_once)
 	}
 	ck_assert_int_eq(read(ready[0], &c, 1), 1);
 	ck_assert_int_eq(spanheap_span_free_batch(b, offs, 2), 0);
-	base = kernel_resident();
+	base = test_arena_resident();
 	ck_assert_uint_eq(base, 72 * MiB);
 	kill(pid, SIGKILL);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -466,15 +411,15 @@ START_TEST(test_departed_client_released_at_once)
 	 * when a run is punched, the counter a moment later, when the run
 	 * is given back; and MemStats may be 100 ms old.
 	 */
-	for (int i = 0; i < 3000 && (kernel_resident() > 8 * MiB ||
+	for (int i = 0; i < 3000 && (test_arena_resident() > 8 * MiB ||
 				     scav_stat_of(b, "departed_released_bytes_total") <
 					     64 * MiB); i++)
 		usleep(10000);
 	fprintf(stderr, "departed: arena resident %llu MiB, %llu MiB after the kill\n",
 		(unsigned long long)(base >> 20),
-		(unsigned long long)(kernel_resident() >> 20));
+		(unsigned long long)(test_arena_resident() >> 20));
 	/* B's 8 MiB, freed a moment ago, are still there for reuse. */
-	ck_assert_uint_eq(kernel_resident(), 8 * MiB);
+	ck_assert_uint_eq(test_arena_resident(), 8 * MiB);
 	gone = scav_stat_of(b, "departed_released_bytes_total");
 	ck_assert_uint_eq(gone, 64 * MiB);
 	ck_assert_uint_eq(stat_of(b, "consumed"), 8 * MiB);

@@ -43,42 +43,6 @@ static void teardown(void)
 	test_daemon_stop(&td);
 }
 
-/* The arena memfd this process received, found in /proc/self/fd. */
-static int arena_fd(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-	int fd = -1;
-
-	ck_assert_ptr_nonnull(dir);
-	while ((e = readdir(dir))) {
-		char path[300], link[256];
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = 0;
-		if (strstr(link, "memfd:spanheapd-arena")) {
-			fd = atoi(e->d_name);
-			break;
-		}
-	}
-	closedir(dir);
-	ck_assert_int_ge(fd, 0);
-	return fd;
-}
-
-/* What the kernel says the arena holds. */
-static uint64_t kernel_resident(void)
-{
-	struct stat st;
-
-	ck_assert_int_eq(fstat(arena_fd(), &st), 0);
-	return (uint64_t)st.st_blocks * 512;
-}
-
 static json_t *stats(struct spanheap *h)
 {
 	json_t *root;
@@ -137,19 +101,19 @@ START_TEST(test_freed_memory_goes_back)
 	int n;
 
 	ck_assert_int_eq(spanheap_connect(td.sock, &h), 0);
-	before = kernel_resident();
+	before = test_arena_resident();
 	n = alloc_touched(h, 256 * MiB, offs);
-	touched = kernel_resident();
+	touched = test_arena_resident();
 	ck_assert_uint_ge(touched, before + 256 * MiB);
 	ck_assert_uint_ge(stat_of(h, "arena_resident"), 256 * MiB);
 	rel0 = stat_of(h, "heap_released");
 	ck_assert_int_eq(spanheap_span_free_batch(h, offs, (size_t)n), 0);
 	/* Not at once: the spans must stay free for 200 ms first. */
-	ck_assert_uint_ge(kernel_resident(), 250 * MiB);
+	ck_assert_uint_ge(test_arena_resident(), 250 * MiB);
 	ck_assert(wait_released(h, rel0, 256 * MiB, 5000));
 	/* The daemon's figure and the kernel's agree. */
 	ck_assert_uint_le(stat_of(h, "arena_resident"), touched - 250 * MiB);
-	ck_assert_uint_le(kernel_resident(), touched - 250 * MiB);
+	ck_assert_uint_le(test_arena_resident(), touched - 250 * MiB);
 	ck_assert_uint_eq(stat_of(h, "consumed"), stat_of(h, "heap_inuse"));
 	spanheap_close(h);
 }
@@ -186,7 +150,7 @@ START_TEST(test_dead_client_memory_goes_back)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(wait_released(h, 0, rel0 + 64 * MiB, 5000));
 	ck_assert_uint_eq(stat_of(h, "heap_inuse"), 0);
-	ck_assert_uint_le(kernel_resident(), 4 * MiB);
+	ck_assert_uint_le(test_arena_resident(), 4 * MiB);
 	spanheap_close(h);
 }
 END_TEST
@@ -248,10 +212,10 @@ START_TEST(test_scavenge_on_demand)
 	ck_assert_int_eq(spanheap_connect(td.sock, &h), 0);
 	n = alloc_touched(h, 32 * MiB, offs);
 	ck_assert_int_eq(spanheap_span_free_batch(h, offs, (size_t)n), 0);
-	ck_assert_uint_ge(kernel_resident(), 32 * MiB);
+	ck_assert_uint_ge(test_arena_resident(), 32 * MiB);
 	ck_assert_int_eq(spanheap_scavenge(h, &released), 0);
 	ck_assert_uint_ge(released, 32 * MiB);
-	ck_assert_uint_le(kernel_resident(), MiB);
+	ck_assert_uint_le(test_arena_resident(), MiB);
 	root = stats(h);
 	ck_assert_int_eq(json_integer_value(json_object_get(
 				 json_object_get(root, "scavenger"),

@@ -758,24 +758,6 @@ START_TEST(test_user_needs_socket)
 END_TEST
 
 /* An arena the address space cannot hold names its size and the option. */
-/* The address space process @pid has mapped (VmSize), in bytes. */
-static unsigned long long vm_size(pid_t pid)
-{
-	char path[64], line[256];
-	unsigned long long kib = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmSize: %llu kB", &kib) == 1)
-			break;
-	fclose(f);
-	ck_assert_uint_gt(kib, 0);
-	return kib << 10;
-}
-
 START_TEST(test_arena_too_big)
 {
 	char sock[128], size[64] = "--arena-size=1T";
@@ -793,7 +775,7 @@ START_TEST(test_arena_too_big)
 	 * 4 GiB to spare, but not for an arena of 1 TiB.
 	 */
 	test_daemon_start(&t, small);
-	o = (struct test_daemon_opts){ .as_bytes = vm_size(t.pid) +
+	o = (struct test_daemon_opts){ .as_bytes = test_proc_status(t.pid, "VmSize") +
 						   (UINT64_C(4) << 30) };
 	test_daemon_stop(&t);
 	snprintf(sock, sizeof(sock), "--socket=/tmp/spanheap-as.%d.sock",

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MIT
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -177,6 +180,58 @@ unsigned long long test_cpu_ticks(pid_t pid)
 		   &utime, &stime);
 	ck_assert_int_eq(n, 2);
 	return utime + stime;
+}
+
+uint64_t test_proc_status(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	uint64_t kib = UINT64_MAX;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':')
+			kib = strtoull(line + klen + 1, NULL, 10);
+	fclose(f);
+	ck_assert_msg(kib != UINT64_MAX, "no %s in %s", key, path);
+	return kib * 1024;
+}
+
+int test_arena_fd(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	int fd = -1;
+
+	ck_assert_ptr_nonnull(dir);
+	while ((e = readdir(dir))) {
+		char path[300], link[256];
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (strstr(link, "memfd:spanheapd-arena")) {
+			fd = atoi(e->d_name);
+			break;
+		}
+	}
+	closedir(dir);
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+uint64_t test_arena_resident(void)
+{
+	struct stat st;
+
+	ck_assert_int_eq(fstat(test_arena_fd(), &st), 0);
+	return (uint64_t)st.st_blocks * 512;
 }
 
 int test_daemon_run(const char *const *args, char *out, size_t outlen)

@@ -8,6 +8,7 @@
 #define SPANHEAP_TESTS_DAEMON_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The daemon binary: $SPANHEAPD, else build/spanheapd. */
@@ -58,6 +59,15 @@ unsigned int test_file_lines(const char *path);
 
 /* The CPU time process @pid has used (utime + stime), in clock ticks. */
 unsigned long long test_cpu_ticks(pid_t pid);
+
+/* Field @key ("VmRSS", "RssShmem", "VmSize"...) of /proc/PID/status, in bytes. */
+uint64_t test_proc_status(pid_t pid, const char *key);
+
+/* The arena memfd this process received from the daemon (in /proc/self/fd). */
+int test_arena_fd(void);
+
+/* What the kernel says the arena holds: its memfd's st_blocks, in bytes. */
+uint64_t test_arena_resident(void);
 
 /* Run the daemon binary with @args to completion; returns its exit code. */
 int test_daemon_run(const char *const *args, char *out, size_t outlen);

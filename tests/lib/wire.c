@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "tests/lib/daemon.h"
 #include "tests/lib/wire.h"
 
 /* Requests' sequence numbers: unique within a test program. */
@@ -429,17 +430,5 @@ unsigned int wire_fd_count(pid_t pid)
 
 uint64_t wire_rss_kib(pid_t pid)
 {
-	char path[64], line[256];
-	unsigned long long kib = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %llu kB", &kib) == 1)
-			break;
-	fclose(f);
-	ck_assert_uint_gt(kib, 0);
-	return kib;
+	return test_proc_status(pid, "VmRSS") >> 10;
 }
