@@ -35,8 +35,8 @@ V ?= 0
 BUILD_PKGS := pkg-config libevent-dev libsystemd-dev libjansson-dev
 BUILD_CMDS := pkg-config
 BUILD_PC := libevent libevent_pthreads libsystemd jansson
-TEST_PKGS := check valgrind mandoc man-db systemd python3-jsonschema
-TEST_CMDS := valgrind mandoc man systemd-analyze systemd-socket-activate
+TEST_PKGS := check valgrind mandoc man-db systemd python3-jsonschema gdb
+TEST_CMDS := valgrind mandoc man systemd-analyze systemd-socket-activate gdb
 TEST_PC := check
 TEST_PY := jsonschema
 

@@ -62,6 +62,54 @@ static pid_t spawn(const char *const *argv, int out_fd,
 	return pid;
 }
 
+/*
+ * A daemon that does not exit: say where each of its threads is (the
+ * kernel's view, then gdb's stacks if gdb is there) before the test
+ * fails, so that a rare hang can be found from one CI log.
+ */
+static void dump_stuck(pid_t pid, const char *what)
+{
+	char path[64], exe[256] = "?", cmd[160];
+	ssize_t n;
+	DIR *dir;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 1] = '\0';
+	fprintf(stderr, "spanheapd %d (%s) %s; its threads:\n", (int)pid, exe,
+		what);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	while (dir && (de = readdir(dir))) {
+		char file[400], stat[512] = "", wchan[64] = "";
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof(file), "%s/%s/stat", path, de->d_name);
+		f = fopen(file, "re");
+		if (f && !fgets(stat, sizeof(stat), f))
+			stat[0] = '\0';
+		if (f)
+			fclose(f);
+		snprintf(file, sizeof(file), "%s/%s/wchan", path, de->d_name);
+		f = fopen(file, "re");
+		if (f && !fgets(wchan, sizeof(wchan), f))
+			wchan[0] = '\0';
+		if (f)
+			fclose(f);
+		fprintf(stderr, "  wchan %s stat %s", wchan, stat);
+	}
+	if (dir)
+		closedir(dir);
+	snprintf(cmd, sizeof(cmd),
+		 "command -v gdb >/dev/null && gdb -batch -nx -p %d "
+		 "-ex 'thread apply all bt' </dev/null >&2 2>&1", (int)pid);
+	if (system(cmd) != 0)
+		fprintf(stderr, "  (no stacks: gdb failed or is missing)\n");
+}
+
 bool test_can_connect(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -117,18 +165,41 @@ void test_daemon_start_opts(struct test_daemon *t, const char *const *args,
 		}
 		usleep(10000);
 	}
-	ck_abort_msg("spanheapd did not start listening; see %s", t->log);
+	dump_stuck(t->pid, "did not start listening in 20 s");
+	kill(t->pid, SIGKILL);
+	waitpid(t->pid, &status, 0);
+	t->pid = 0;
+	ck_abort_msg("spanheapd did not start listening; its threads' stacks "
+		     "are on stderr; see %s", t->log);
 }
+
+/* Up to 60 s: a daemon under TSan on this VM exits in well under 10. */
+#define EXIT_WAIT_MS 60000
 
 int test_daemon_kill(struct test_daemon *t, int sig)
 {
-	int status;
+	int status = 0;
+	pid_t r = 0;
 
 	if (!t->pid)
 		return -1;
 	kill(t->pid, sig);
-	while (waitpid(t->pid, &status, 0) < 0 && errno == EINTR)
-		;
+	for (int ms = 0; ms < EXIT_WAIT_MS && r == 0; ms += 10) {
+		r = waitpid(t->pid, &status, WNOHANG);
+		if (r < 0 && errno == EINTR)
+			r = 0;
+		if (r == 0)
+			usleep(10000);
+	}
+	if (r == 0) {
+		dump_stuck(t->pid, "did not exit 60 s after its signal");
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, &status, 0);
+		t->pid = 0;
+		ck_abort_msg("spanheapd did not exit after signal %d; its "
+			     "threads' stacks are on stderr; see %s", sig,
+			     t->log);
+	}
 	t->pid = 0;
 	return status;
 }
