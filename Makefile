@@ -289,6 +289,12 @@ $(call test_bins,shm): $(BUILD)/tests/shm/%: $(BUILD)/tests/shm/%.o \
 	$(call say,LD,$@)
 	$(LINK_TEST)
 
+# The protocol's tests link the protocol and nothing else.
+$(call test_bins,proto): $(BUILD)/tests/proto/%: $(BUILD)/tests/proto/%.o \
+		$(call test_helpers,proto) $(TESTLIB) $(PROTO_LIB)
+	$(call say,LD,$@)
+	$(LINK_TEST)
+
 # The daemon's objects, in process; test_options runs the binary too.
 $(call test_bins,daemon): TEST_LDLIBS = $(DAEMON_LIBS)
 $(call test_bins,daemon): $(BUILD)/tests/daemon/%: $(BUILD)/tests/daemon/%.o \
@@ -497,7 +503,7 @@ check-sanitize:
 
 # Memcheck over the suites that run in one process (no daemon to start,
 # no 64 GiB mapping, no deliberate aborts): one case at a time, unforked.
-VALGRIND_RUNS := shm/test_bitmap shm/test_units shm/test_scav \
+VALGRIND_RUNS := proto/test_proto shm/test_bitmap shm/test_units shm/test_scav \
 	shm/test_scav_pass shm/test_heap:alloc shm/test_heap:free \
 	shm/test_heap:format shm/test_release:take shm/test_freeidx \
 	shm/test_owner:records ctl/test_render daemon/test_client \

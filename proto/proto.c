@@ -2,12 +2,37 @@
 /*
  * Validation of protocol messages: every datagram is checked here, length
  * first, before any other code reads a field of it.
+ *
+ * What each message may be is written once, in msgs[] below: its size
+ * rule (struct proto_size) and a check of the fields the size does not
+ * settle, for the request and for its reply.  proto_check_request() and
+ * proto_check_reply() check the header, then apply the type's entry;
+ * neither knows any type by name.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "proto.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A message of exactly sizeof(struct @s) bytes. */
+#define SIZE_FIXED(s) { .head = sizeof(struct s) }
+
+/*
+ * struct @s up to its array @tail, then @count (a field of the head)
+ * elements of it, @count in @lo..@hi.  For a tail of bytes (a name, a
+ * chunk of text), @count is its length.
+ */
+#define SIZE_TAIL(s, count, tail, lo, hi)                                  \
+	{                                                                  \
+		.head = offsetof(struct s, tail),                          \
+		.elem = sizeof(((struct s *)0)->tail[0]),                  \
+		.count_at = offsetof(struct s, count),                     \
+		.count_size = sizeof(((struct s *)0)->count),              \
+		.min = (lo), .max = (hi)                                   \
+	}
 
 void proto_hdr_init(struct proto_hdr *hdr, uint16_t type, uint32_t seq)
 {
@@ -23,8 +48,183 @@ static bool batch_ok(uint32_t count)
 	return count >= 1 && count <= PROTO_MAX_BATCH;
 }
 
+/* The field checks: each is handed a message of its rule's size. */
+
+static bool hello_valid(const void *buf, size_t len)
+{
+	struct proto_hello m;
+
+	(void)len;
+	memcpy(&m, buf, sizeof(m));
+	return !m.flags && !m.pad;
+}
+
+static bool alloc_valid(const void *buf, size_t len)
+{
+	struct proto_alloc m;
+
+	(void)len;
+	memcpy(&m, buf, sizeof(m));
+	return batch_ok(m.count) && !(m.flags & ~PROTO_ALLOC_FLAGS);
+}
+
+static bool free_valid(const void *buf, size_t len)
+{
+	struct proto_free m;
+
+	(void)len;
+	memcpy(&m, buf, proto_free_size(0));
+	return !(m.flags & ~PROTO_FREE_FLAGS);
+}
+
+static bool clients_valid(const void *buf, size_t len)
+{
+	struct proto_clients m;
+
+	(void)len;
+	memcpy(&m, buf, sizeof(m));
+	return m.max >= 1 && m.max <= PROTO_CLIENTS_PAGE;
+}
+
+/* A chunk of STATS or CLIENTS text. */
+static bool chunk_valid(const void *buf, size_t len)
+{
+	struct proto_stats_reply m;
+
+	(void)len;
+	memcpy(&m, buf, proto_stats_reply_size(0));
+	return !(m.flags & ~PROTO_MORE);
+}
+
+static bool scavenge_reply_valid(const void *buf, size_t len)
+{
+	struct proto_scavenge_reply m;
+
+	(void)len;
+	memcpy(&m, buf, sizeof(m));
+	/* Progress comes only while a pass runs: never with an error. */
+	return !(m.flags & ~PROTO_MORE) && !m.pad &&
+	       !(m.flags & PROTO_MORE && m.hdr.status);
+}
+
+/*
+ * Every wire message, indexed by its request type.  To add one:
+ *   1. proto.h: its type in enum proto_type (and PROTO_TYPE_MAX), its
+ *      request and reply structs, and PROTO_REQUEST_MAX or
+ *      PROTO_REPLY_MAX if one of them is now the largest;
+ *   2. here: its entry, with the size rules (SIZE_FIXED, or SIZE_TAIL
+ *      for a head and a counted tail) and checks of the fields that the
+ *      size does not settle (every flag, count and range), or NULL;
+ *   3. daemon/dispatch.c: its handler in handlers[].
+ * tests/proto/test_proto.c checks that every type up to PROTO_TYPE_MAX
+ * has an entry and that every size fits the receive buffers;
+ * tests/daemon/test_dispatch_flow.c that every entry has a handler.
+ */
+static const struct proto_msg msgs[] = {
+	[PROTO_HELLO] = {
+		.type = PROTO_HELLO,
+		.name = "HELLO",
+		.req = SIZE_FIXED(proto_hello),
+		.req_valid = hello_valid,
+		.rep = SIZE_FIXED(proto_welcome),
+	},
+	[PROTO_SPAN_ALLOC] = {
+		.type = PROTO_SPAN_ALLOC,
+		.name = "SPAN_ALLOC",
+		.req = SIZE_FIXED(proto_alloc),
+		.req_valid = alloc_valid,
+		.rep = SIZE_TAIL(proto_alloc_reply, count, spans, 0,
+				 PROTO_MAX_BATCH),
+	},
+	[PROTO_SPAN_FREE] = {
+		.type = PROTO_SPAN_FREE,
+		.name = "SPAN_FREE",
+		.req = SIZE_TAIL(proto_free, count, off, 1, PROTO_MAX_BATCH),
+		.req_valid = free_valid,
+		.rep = SIZE_FIXED(proto_free_reply),
+	},
+	[PROTO_STATS] = {
+		.type = PROTO_STATS,
+		.name = "STATS",
+		.req = SIZE_FIXED(proto_hdr),
+		.rep = SIZE_TAIL(proto_stats_reply, len, data, 0,
+				 PROTO_CHUNK_MAX),
+		.rep_valid = chunk_valid,
+	},
+	[PROTO_SCAVENGE] = {
+		.type = PROTO_SCAVENGE,
+		.name = "SCAVENGE",
+		.req = SIZE_FIXED(proto_hdr),
+		.rep = SIZE_FIXED(proto_scavenge_reply),
+		.rep_valid = scavenge_reply_valid,
+	},
+	[PROTO_GC] = {
+		.type = PROTO_GC,
+		.name = "GC",
+		.req = SIZE_FIXED(proto_hdr),
+		.rep = SIZE_FIXED(proto_gc_reply),
+	},
+	[PROTO_CLIENTS] = {
+		.type = PROTO_CLIENTS,
+		.name = "CLIENTS",
+		.req = SIZE_FIXED(proto_clients),
+		.req_valid = clients_valid,
+		.rep = SIZE_TAIL(proto_stats_reply, len, data, 0,
+				 PROTO_CHUNK_MAX),
+		.rep_valid = chunk_valid,
+	},
+};
+_Static_assert(ARRAY_SIZE(msgs) == PROTO_TYPE_MAX + 1,
+	       "msgs[] ends at PROTO_TYPE_MAX");
+
+const struct proto_msg *proto_msg(uint16_t type)
+{
+	if (type >= ARRAY_SIZE(msgs) || !msgs[type].name)
+		return NULL;
+	return &msgs[type];
+}
+
+size_t proto_size_max(const struct proto_size *s)
+{
+	return s->head + (size_t)s->max * s->elem;
+}
+
+/* The tail's count, read from a message of at least @s->head bytes. */
+static uint32_t tail_count(const struct proto_size *s, const void *buf)
+{
+	const unsigned char *p = (const unsigned char *)buf + s->count_at;
+	uint16_t n16;
+	uint32_t n32;
+
+	switch (s->count_size) {
+	case 1:
+		return p[0];
+	case 2:
+		memcpy(&n16, p, sizeof(n16));
+		return n16;
+	default:
+		memcpy(&n32, p, sizeof(n32));
+		return n32;
+	}
+}
+
+/* Whether @buf's @len bytes are what size rule @s makes of its fields. */
+static bool size_ok(const struct proto_size *s, const void *buf, size_t len)
+{
+	uint32_t n;
+
+	if (!s->elem)
+		return len == s->head;
+	if (len < s->head)
+		return false;
+	n = tail_count(s, buf);
+	return n >= s->min && n <= s->max &&
+	       len == s->head + (size_t)n * s->elem;
+}
+
 int proto_check_request(const void *buf, size_t len)
 {
+	const struct proto_msg *m;
 	struct proto_hdr hdr;
 
 	if (len < sizeof(hdr))
@@ -34,73 +234,20 @@ int proto_check_request(const void *buf, size_t len)
 		return -EBADMSG;
 	if (hdr.version != PROTO_VERSION)
 		return -EPROTONOSUPPORT;
-	switch (hdr.type) {
-	case PROTO_HELLO: {
-		struct proto_hello m;
-
-		if (len != sizeof(m))
-			return -EBADMSG;
-		memcpy(&m, buf, sizeof(m));
-		return m.flags || m.pad ? -EBADMSG : 0;
-	}
-	case PROTO_SPAN_ALLOC: {
-		struct proto_alloc m;
-
-		if (len != sizeof(m))
-			return -EBADMSG;
-		memcpy(&m, buf, sizeof(m));
-		if (!batch_ok(m.count) || m.flags & ~PROTO_ALLOC_FLAGS)
-			return -EBADMSG;
-		return 0;
-	}
-	case PROTO_SPAN_FREE: {
-		struct proto_free m;
-
-		if (len < proto_free_size(0))
-			return -EBADMSG;
-		memcpy(&m, buf, proto_free_size(0));
-		if (!batch_ok(m.count) || m.flags & ~PROTO_FREE_FLAGS ||
-		    len != proto_free_size(m.count))
-			return -EBADMSG;
-		return 0;
-	}
-	case PROTO_CLIENTS: {
-		struct proto_clients m;
-
-		if (len != sizeof(m))
-			return -EBADMSG;
-		memcpy(&m, buf, sizeof(m));
-		return m.max >= 1 && m.max <= PROTO_CLIENTS_PAGE ? 0 : -EBADMSG;
-	}
-	case PROTO_STATS:
-	case PROTO_SCAVENGE:
-	case PROTO_GC:
-		return len == sizeof(hdr) ? 0 : -EBADMSG;
-	default:
+	m = proto_msg(hdr.type);
+	if (!m)
 		return -EOPNOTSUPP;
-	}
-}
-
-/* The exact size of a successful reply to @type, or 0 if it varies. */
-static size_t reply_size(uint16_t type)
-{
-	switch (type) {
-	case PROTO_HELLO:
-		return sizeof(struct proto_welcome);
-	case PROTO_SPAN_FREE:
-		return sizeof(struct proto_free_reply);
-	case PROTO_GC:
-		return sizeof(struct proto_gc_reply);
-	default:
-		return 0;
-	}
+	if (!size_ok(&m->req, buf, len) ||
+	    (m->req_valid && !m->req_valid(buf, len)))
+		return -EBADMSG;
+	return 0;
 }
 
 int proto_check_reply(const void *buf, size_t len, uint16_t type,
 		      uint32_t seq)
 {
+	const struct proto_msg *m;
 	struct proto_hdr hdr;
-	size_t want;
 
 	if (len < sizeof(hdr) || len > PROTO_REPLY_MAX)
 		return -EBADMSG;
@@ -108,59 +255,22 @@ int proto_check_reply(const void *buf, size_t len, uint16_t type,
 	if (hdr.magic != PROTO_MAGIC || hdr.type != (type | PROTO_REPLY) ||
 	    hdr.seq != seq || hdr.status > 0)
 		return -EBADMSG;
-	/* An error may come as a bare header, or as the full reply. */
+	/*
+	 * An error may come as a bare header, or as the full reply; a
+	 * request of an unknown type gets the bare header.
+	 */
 	if (hdr.status < 0 && len == sizeof(hdr))
 		return 0;
-	if (type == PROTO_SPAN_ALLOC) {
-		struct proto_alloc_reply m;
-
-		if (len < proto_alloc_reply_size(0))
-			return -EBADMSG;
-		memcpy(&m, buf, proto_alloc_reply_size(0));
-		if (m.count > PROTO_MAX_BATCH ||
-		    len != proto_alloc_reply_size(m.count))
-			return -EBADMSG;
-		return 0;
-	}
-	if (type == PROTO_SCAVENGE) {
-		struct proto_scavenge_reply m;
-
-		if (len != sizeof(m))
-			return -EBADMSG;
-		memcpy(&m, buf, sizeof(m));
-		/* Progress comes only while a pass runs: never with an error. */
-		if (m.flags & ~PROTO_MORE || m.pad ||
-		    (m.flags & PROTO_MORE && hdr.status))
-			return -EBADMSG;
-		return 0;
-	}
-	if (type == PROTO_STATS || type == PROTO_CLIENTS) {
-		struct proto_stats_reply m;
-
-		if (len < proto_stats_reply_size(0))
-			return -EBADMSG;
-		memcpy(&m, buf, proto_stats_reply_size(0));
-		if (m.len > PROTO_CHUNK_MAX ||
-		    len != proto_stats_reply_size(m.len) ||
-		    m.flags & ~PROTO_MORE)
-			return -EBADMSG;
-		return 0;
-	}
-	want = reply_size(type);
-	return want && len == want ? 0 : -EBADMSG;
+	m = proto_msg(type);
+	if (!m || !size_ok(&m->rep, buf, len) ||
+	    (m->rep_valid && !m->rep_valid(buf, len)))
+		return -EBADMSG;
+	return 0;
 }
 
 const char *proto_type_name(uint16_t type)
 {
-	static const char *const names[] = {
-		[PROTO_HELLO] = "HELLO",	[PROTO_SPAN_ALLOC] = "SPAN_ALLOC",
-		[PROTO_SPAN_FREE] = "SPAN_FREE", [PROTO_STATS] = "STATS",
-		[PROTO_SCAVENGE] = "SCAVENGE",	[PROTO_GC] = "GC",
-		[PROTO_CLIENTS] = "CLIENTS",
-	};
+	const struct proto_msg *m = proto_msg(type & (uint16_t)~PROTO_REPLY);
 
-	type &= (uint16_t)~PROTO_REPLY;
-	if (type > PROTO_TYPE_MAX || !names[type])
-		return "?";
-	return names[type];
+	return m ? m->name : "?";
 }

@@ -35,6 +35,7 @@
 #ifndef SPANHEAP_PROTO_PROTO_H
 #define SPANHEAP_PROTO_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -208,6 +209,69 @@ static inline size_t proto_stats_reply_size(uint32_t len)
 	return offsetof(struct proto_stats_reply, data) + len;
 }
 
+/*
+ * The rules of every message live in one table in proto.c, an entry per
+ * request type: its name, the size of the request and of its reply, and
+ * a check of the fields the size does not settle.  proto_check_request()
+ * and proto_check_reply() apply the entry and nothing else, so a new
+ * message is its structs here, its type in enum proto_type, one entry
+ * there (and one handler in daemon/dispatch.c's table).
+ */
+
+/**
+ * struct proto_size - the length of a message, as its fields give it.
+ * @head: bytes of the message, or with a tail, of the part before it.
+ * @elem: bytes of one element of the tail; 0: no tail, @head is all.
+ * @count_at: the offset in the head of the tail's count, an unsigned
+ *	integer of @count_size bytes (1, 2 or 4).
+ * @count_size: see @count_at.
+ * @min: the fewest elements a tail may have.
+ * @max: the most, so that the message fits PROTO_REQUEST_MAX or
+ *	PROTO_REPLY_MAX.
+ *
+ * A message is then exactly @head bytes, or @head + count * @elem bytes
+ * with count in @min..@max: SPAN_FREE's offsets (@elem 8), a chunk of
+ * text (@elem 1, count its length), a name after a fixed head.
+ */
+struct proto_size {
+	uint32_t head;
+	uint32_t elem;
+	uint32_t count_at;
+	uint32_t count_size;
+	uint32_t min;
+	uint32_t max;
+};
+
+/**
+ * struct proto_msg - one wire message: a request type and its reply.
+ * @type: the request's enum proto_type; the reply's is @type | PROTO_REPLY.
+ * @name: "SPAN_ALLOC" etc., for logs and spanctl.
+ * @req: the request's size.
+ * @req_valid: checks the fields of a request whose size is right
+ *	(flags, counts, ranges); NULL if the size says all.
+ * @rep: the size of a reply that is not a bare error header.
+ * @rep_valid: the same for such a reply; NULL if the size says all.
+ */
+struct proto_msg {
+	uint16_t type;
+	const char *name;
+	struct proto_size req;
+	bool (*req_valid)(const void *buf, size_t len);
+	struct proto_size rep;
+	bool (*rep_valid)(const void *buf, size_t len);
+};
+
+/**
+ * proto_msg() - the table's entry for requests of @type.
+ *
+ * Return: the entry, or NULL if @type is no request type (a reply's type,
+ * with PROTO_REPLY, is none).
+ */
+const struct proto_msg *proto_msg(uint16_t type);
+
+/** proto_size_max() - the most bytes a message of size rule @s may have. */
+size_t proto_size_max(const struct proto_size *s);
+
 /** proto_hdr_init() - a header of @type and @seq, status 0. */
 void proto_hdr_init(struct proto_hdr *hdr, uint16_t type, uint32_t seq);
 
@@ -234,7 +298,10 @@ int proto_check_request(const void *buf, size_t len);
 int proto_check_reply(const void *buf, size_t len, uint16_t type,
 		      uint32_t seq);
 
-/** proto_type_name() - "SPAN_ALLOC" etc., for logs; "?" if unknown. */
+/**
+ * proto_type_name() - "SPAN_ALLOC" etc., for logs: the name of the
+ * request @type or of its reply (with PROTO_REPLY); "?" if unknown.
+ */
 const char *proto_type_name(uint16_t type);
 
 #endif
