@@ -256,6 +256,8 @@ unsigned int client_queued(const struct client *c);
 /* dispatch.c: validate one request and answer it */
 void client_reply_scavenge(struct client *c, uint64_t released);
 void dispatch_request(struct client *c, const void *buf, size_t len);
+/* Whether requests of @type have a handler (every type proto_msg() knows). */
+bool dispatch_handles(uint16_t type);
 /* Answer a message that will not be served with status @err; log @why. */
 void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
 		     const char *why);

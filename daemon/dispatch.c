@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * One request from a client: validate it (proto_check_request), act on
- * the heap under its lock, and queue the reply.  A request that fails
- * changes nothing: batch allocations are undone, batch frees are checked
- * in full before the first span is freed.
+ * One request from a client: validate it (proto_check_request), hand it
+ * to its type's handler (handlers[] below), which acts on the heap under
+ * its lock and queues the reply.  A request that fails changes nothing:
+ * batch allocations are undone, batch frees are checked in full before
+ * the first span is freed.
  *
  * Every request costs the daemon a bounded amount, whatever the size of
  * the arena or the number of clients, so that no client can stall the
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,8 +48,9 @@ static void reply_status(struct client *c, const struct proto_hdr *req,
 	reply(c, &hdr, sizeof(hdr), -1);
 }
 
-static void do_hello(struct client *c, const struct proto_hello *req)
+static void do_hello(struct client *c, const void *msg)
 {
+	const struct proto_hello *req = msg;
 	struct daemon *d = c->d;
 	struct proto_welcome w;
 
@@ -82,8 +85,9 @@ static void do_hello(struct client *c, const struct proto_hello *req)
 	reply(c, &w, sizeof(w), d->arena->fd);
 }
 
-static void do_alloc(struct client *c, const struct proto_alloc *req)
+static void do_alloc(struct client *c, const void *msg)
 {
+	const struct proto_alloc *req = msg;
 	struct daemon *d = c->d;
 	struct proto_alloc_reply rep;
 	unsigned int flags = req->flags & PROTO_ALLOC_ZERO ? HEAP_ALLOC_ZERO : 0;
@@ -140,8 +144,9 @@ static int check_free_locked(struct client *c, const struct proto_free *req,
 	return 0;
 }
 
-static void do_free(struct client *c, const struct proto_free *req)
+static void do_free(struct client *c, const void *msg)
 {
+	const struct proto_free *req = msg;
 	struct daemon *d = c->d;
 	struct proto_free_reply rep;
 	uint64_t now = daemon_now();
@@ -176,15 +181,17 @@ static void reply_text(struct client *c, const struct text_req *req)
 		c->closing = true;
 }
 
-static void do_stats(struct client *c, const struct proto_hdr *req)
+static void do_stats(struct client *c, const void *msg)
 {
+	const struct proto_hdr *req = msg;
 	struct text_req t = { req->type, req->seq, 0, 0 };
 
 	reply_text(c, &t);
 }
 
-static void do_clients(struct client *c, const struct proto_clients *req)
+static void do_clients(struct client *c, const void *msg)
 {
+	const struct proto_clients *req = msg;
 	struct text_req t = { req->hdr.type, req->hdr.seq, req->after,
 			      req->max };
 
@@ -265,8 +272,10 @@ static void scavenge_start(struct client *c, uint32_t seq)
 		evtimer_add(c->ev_control, &tv);
 }
 
-static void do_scavenge(struct client *c, const struct proto_hdr *req)
+static void do_scavenge(struct client *c, const void *msg)
 {
+	const struct proto_hdr *req = msg;
+
 	if (!control_deferred(c, req))
 		scavenge_start(c, req->seq);
 }
@@ -323,8 +332,10 @@ static void gc_reply(struct client *c, uint32_t seq)
 	reply(c, &rep, sizeof(rep), -1);
 }
 
-static void do_gc(struct client *c, const struct proto_hdr *req)
+static void do_gc(struct client *c, const void *msg)
 {
+	const struct proto_hdr *req = msg;
+
 	if (!control_deferred(c, req))
 		gc_reply(c, req->seq);
 }
@@ -381,15 +392,56 @@ void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
 	reply_status(c, &hdr, err);
 }
 
+/*
+ * The handler of every request type, indexed by type.  A handler gets the
+ * request checked by proto_check_request() (its size and fields are what
+ * proto/proto.c's table says) and copied into an aligned buffer, zero
+ * past its end; it queues every reply itself.
+ *
+ * To add a message: its structs and its entry in proto/proto.c's table
+ * (see there), then here its handler, which reads @msg as the request's
+ * struct, and the handler's entry: @before_hello if a client may send it
+ * before HELLO (only HELLO), @keeps_stats if it changes nothing MemStats
+ * shows.  tests/daemon/test_dispatch_flow.c checks that every type of
+ * proto.c's table has a handler here.
+ */
+struct dispatch_handler {
+	void (*fn)(struct client *c, const void *msg);
+	bool before_hello;
+	bool keeps_stats;
+};
+
+static const struct dispatch_handler handlers[] = {
+	[PROTO_HELLO] = { .fn = do_hello, .before_hello = true },
+	[PROTO_SPAN_ALLOC] = { .fn = do_alloc },
+	[PROTO_SPAN_FREE] = { .fn = do_free },
+	[PROTO_STATS] = { .fn = do_stats, .keeps_stats = true },
+	[PROTO_SCAVENGE] = { .fn = do_scavenge },
+	[PROTO_GC] = { .fn = do_gc },
+	[PROTO_CLIENTS] = { .fn = do_clients, .keeps_stats = true },
+};
+
+static const struct dispatch_handler *handler_of(uint16_t type)
+{
+	if (type >= sizeof(handlers) / sizeof(handlers[0]) ||
+	    !handlers[type].fn)
+		return NULL;
+	return &handlers[type];
+}
+
+bool dispatch_handles(uint16_t type)
+{
+	return handler_of(type) != NULL;
+}
+
 void dispatch_request(struct client *c, const void *buf, size_t len)
 {
 	union {
 		struct proto_hdr hdr;
-		struct proto_hello hello;
-		struct proto_alloc alloc;
-		struct proto_free free;
-		struct proto_clients clients;
+		max_align_t align;
+		char buf[PROTO_REQUEST_MAX];
 	} m;
+	const struct dispatch_handler *h;
 	int r = proto_check_request(buf, len);
 
 	if (r < 0) {
@@ -401,36 +453,22 @@ void dispatch_request(struct client *c, const void *buf, size_t len)
 			c->closing = true;
 		return;
 	}
+	memcpy(&m.hdr, buf, sizeof(m.hdr));
+	h = handler_of(m.hdr.type);
+	if (!h || len > sizeof(m)) {
+		log_err("BUG: a checked %s request of %zu bytes has %s",
+			proto_type_name(m.hdr.type), len,
+			h ? "no room" : "no handler");
+		abort();
+	}
 	memset(&m, 0, sizeof(m));
 	memcpy(&m, buf, len);
-	if (!c->welcomed && m.hdr.type != PROTO_HELLO) {
+	if (!c->welcomed && !h->before_hello) {
 		dispatch_reject(c, buf, len, -EPROTO, "before HELLO:");
 		return;
 	}
 	/* What MemStats shows changes with every request but these. */
-	if (m.hdr.type != PROTO_STATS && m.hdr.type != PROTO_CLIENTS)
+	if (!h->keeps_stats)
 		stats_changed(c->d);
-	switch (m.hdr.type) {
-	case PROTO_HELLO:
-		do_hello(c, &m.hello);
-		break;
-	case PROTO_SPAN_ALLOC:
-		do_alloc(c, &m.alloc);
-		break;
-	case PROTO_SPAN_FREE:
-		do_free(c, &m.free);
-		break;
-	case PROTO_STATS:
-		do_stats(c, &m.hdr);
-		break;
-	case PROTO_SCAVENGE:
-		do_scavenge(c, &m.hdr);
-		break;
-	case PROTO_GC:
-		do_gc(c, &m.hdr);
-		break;
-	case PROTO_CLIENTS:
-		do_clients(c, &m.clients);
-		break;
-	}
+	h->fn(c, &m);
 }

@@ -6,7 +6,8 @@
  * at a time and a client that pipelines STATS without reading holds at
  * most one reply; GC and SCAVENGE beyond the rate limit wait for the
  * client's timer, and nothing is lost when such a client hangs up; a
- * client waiting for a slow forced pass hears of its progress.
+ * client waiting for a slow forced pass hears of its progress.  And
+ * every message of proto/proto.c's table has a handler.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -407,10 +408,27 @@ START_TEST(test_scavenge_progress)
 }
 END_TEST
 
+/* A handler for every message proto/proto.c's table has, and no other. */
+START_TEST(test_handler_per_message)
+{
+	for (uint32_t t = 0; t <= UINT16_MAX; t++)
+		ck_assert_msg(dispatch_handles((uint16_t)t) ==
+				      (proto_msg((uint16_t)t) != NULL),
+			      "type %#x (%s): a handler %s", t,
+			      proto_type_name((uint16_t)t),
+			      dispatch_handles((uint16_t)t) ? "but no entry" :
+							      "missing");
+}
+END_TEST
+
 static Suite *dispatch_flow_suite(void)
 {
 	Suite *s = suite_create("dispatch-flow");
 	TCase *tc;
+
+	tc = tcase_create("table");
+	tcase_add_test(tc, test_handler_per_message);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("chunks");
 	tcase_add_checked_fixture(tc, setup, teardown);
