@@ -73,10 +73,11 @@ static struct arena *meta;
 
 static struct heap *make_heap(uint32_t *o)
 {
+	struct heap_config cfg = { .arena_size = ARENA, .max_owners = 1 };
 	struct heap_ops ops;
 	struct heap *h;
 	uint64_t size;
-	int r = heap_layout_size(ARENA, 1, &size);
+	int r = heap_layout_size(&cfg, &size);
 
 	if (r == 0)
 		r = arena_create(size, "bench-meta", &meta);
@@ -85,7 +86,7 @@ static struct heap *make_heap(uint32_t *o)
 	arena_heap_ops(NULL, meta, &ops);
 	ops.release = no_release;
 	ops.zero = no_zero;
-	r = heap_format(meta->base, meta->size, ARENA, 1, &ops, &h);
+	r = heap_format(meta->base, meta->size, &cfg, &ops, &h);
 	if (r == 0)
 		r = heap_owner_add(h, "bench", 0, o);
 	if (r)

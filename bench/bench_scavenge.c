@@ -107,13 +107,18 @@ static void bench_release(void)
 	r = arena_create(TOTAL + GiB, "bench", &a);
 	if (r)
 		die("arena_create", r);
-	r = heap_layout_size(a->size, 1, &meta_size);
+	r = heap_layout_size(&(struct heap_config){ .arena_size = a->size,
+						    .max_owners = 1 },
+			     &meta_size);
 	if (r == 0)
 		r = arena_create(meta_size, "bench-meta", &meta);
 	if (r)
 		die("metadata", r);
 	arena_heap_ops(a, meta, &ops);
-	r = heap_format(meta->base, meta->size, a->size, 1, &ops, &h);
+	r = heap_format(meta->base, meta->size,
+			&(struct heap_config){ .arena_size = a->size,
+					       .max_owners = 1 },
+			&ops, &h);
 	if (r == 0)
 		r = heap_owner_add(h, "bench", 0, &o);
 	if (r)

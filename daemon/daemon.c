@@ -87,6 +87,8 @@ static int watchdog_start(struct daemon *d)
 int daemon_init(struct daemon *d, const struct options *opt)
 {
 	uint32_t max_owners = opt->max_clients + DAEMON_OWNERS_SPARE;
+	struct heap_config cfg = { .arena_size = opt->arena_size,
+				   .max_owners = max_owners };
 	const char *env;
 	struct heap_ops ops;
 	uint64_t meta_size;
@@ -134,7 +136,7 @@ int daemon_init(struct daemon *d, const struct options *opt)
 				"");
 		return r;
 	}
-	r = heap_layout_size(opt->arena_size, max_owners, &meta_size);
+	r = heap_layout_size(&cfg, &meta_size);
 	if (r == 0)
 		r = arena_create(meta_size, "spanheapd-meta", &d->meta);
 	if (r < 0) {
@@ -144,8 +146,7 @@ int daemon_init(struct daemon *d, const struct options *opt)
 		return r;
 	}
 	arena_heap_ops(d->arena, d->meta, &ops);
-	r = heap_format(d->meta->base, d->meta->size, opt->arena_size,
-			max_owners, &ops, &d->heap);
+	r = heap_format(d->meta->base, d->meta->size, &cfg, &ops, &d->heap);
 	if (r < 0) {
 		log_err("cannot create the heap: %s", strerror(-r));
 		return r;

@@ -12,13 +12,15 @@
 
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
 
-void heap_layout(uint64_t pages, uint32_t max_owners, struct heap_layout *l)
+void heap_layout(const struct heap_config *c, struct heap_layout *l)
 {
+	uint64_t pages = c->arena_size >> HEAP_PAGE_SHIFT;
 	uint64_t bm = bitmap_words(pages) * 8;
 
+	memset(l, 0, sizeof(*l));
 	l->owners = ALIGN_UP(sizeof(struct heap_meta), 4096);
 	l->spans = ALIGN_UP(l->owners +
-				    (uint64_t)max_owners *
+				    (uint64_t)c->max_owners *
 					    sizeof(struct heap_owner_rec),
 			    4096);
 	l->freehead = ALIGN_UP(l->spans + pages * sizeof(struct span), 4096);
@@ -29,21 +31,27 @@ void heap_layout(uint64_t pages, uint32_t max_owners, struct heap_layout *l)
 			   4096);
 }
 
-static bool sizes_valid(uint64_t arena_size, uint32_t max_owners)
+bool heap_config_valid(const struct heap_config *c)
 {
-	return arena_size && !(arena_size & (HEAP_PAGE_SIZE - 1)) &&
-	       arena_size >> HEAP_PAGE_SHIFT <= HEAP_MAX_PAGES &&
-	       max_owners && max_owners <= HEAP_OWNERS_MAX;
+	return c->arena_size && !(c->arena_size & (HEAP_PAGE_SIZE - 1)) &&
+	       c->arena_size >> HEAP_PAGE_SHIFT <= HEAP_MAX_PAGES &&
+	       c->max_owners && c->max_owners <= HEAP_OWNERS_MAX;
 }
 
-int heap_layout_size(uint64_t arena_size, uint32_t max_owners,
-		     uint64_t *ret_size)
+void heap_config_of(const struct heap_meta *m, struct heap_config *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->arena_size = m->arena_pages << HEAP_PAGE_SHIFT;
+	ret->max_owners = m->max_owners;
+}
+
+int heap_layout_size(const struct heap_config *cfg, uint64_t *ret_size)
 {
 	struct heap_layout l;
 
-	if (!sizes_valid(arena_size, max_owners))
+	if (!cfg || !heap_config_valid(cfg))
 		return -EINVAL;
-	heap_layout(arena_size >> HEAP_PAGE_SHIFT, max_owners, &l);
+	heap_layout(cfg, &l);
 	*ret_size = l.size;
 	return 0;
 }
@@ -82,27 +90,25 @@ static int heap_handle(void *mem, uint64_t size, const struct heap_ops *ops,
 	return 0;
 }
 
-int heap_format(void *mem, uint64_t size, uint64_t arena_size,
-		uint32_t max_owners, const struct heap_ops *ops,
-		struct heap **ret)
+int heap_format(void *mem, uint64_t size, const struct heap_config *cfg,
+		const struct heap_ops *ops, struct heap **ret)
 {
-	uint64_t pages = arena_size >> HEAP_PAGE_SHIFT;
 	struct heap_meta *m = mem;
 	struct heap_layout l;
 	int r;
 
-	if (!args_valid(mem, ops) || !sizes_valid(arena_size, max_owners))
+	if (!args_valid(mem, ops) || !cfg || !heap_config_valid(cfg))
 		return -EINVAL;
-	heap_layout(pages, max_owners, &l);
+	heap_layout(cfg, &l);
 	if (size < l.size)
 		return -EINVAL;
 	/* The rest reads as zeros: an empty page map, table and index. */
 	m->magic = HEAP_META_MAGIC;
 	m->version = HEAP_META_VERSION;
 	m->page_shift = HEAP_PAGE_SHIFT;
-	m->arena_pages = pages;
-	m->max_owners = max_owners;
-	m->owner_slot_bits = heap_slot_bits(max_owners);
+	m->arena_pages = cfg->arena_size >> HEAP_PAGE_SHIFT;
+	m->max_owners = cfg->max_owners;
+	m->owner_slot_bits = heap_slot_bits(cfg->max_owners);
 	m->layout = l;
 	m->grow_pages = HEAP_GROW_PAGES;
 	m->tree_root = SPAN_NIL;
@@ -118,6 +124,7 @@ int heap_attach(void *mem, uint64_t size, const struct heap_ops *ops,
 		struct heap **ret)
 {
 	const struct heap_meta *m = mem;
+	struct heap_config c;
 	struct heap_layout l;
 	int r;
 
@@ -127,12 +134,12 @@ int heap_attach(void *mem, uint64_t size, const struct heap_ops *ops,
 		return -EINVAL;
 	if (m->version != HEAP_META_VERSION)
 		return -EPROTONOSUPPORT;
+	heap_config_of(m, &c);
 	if (m->page_shift != HEAP_PAGE_SHIFT ||
-	    m->arena_pages > HEAP_MAX_PAGES ||
-	    !sizes_valid(m->arena_pages << HEAP_PAGE_SHIFT, m->max_owners) ||
+	    m->arena_pages > HEAP_MAX_PAGES || !heap_config_valid(&c) ||
 	    m->owner_slot_bits != heap_slot_bits(m->max_owners))
 		return -EINVAL;
-	heap_layout(m->arena_pages, m->max_owners, &l);
+	heap_layout(&c, &l);
 	if (memcmp(&l, &m->layout, sizeof(l)) || size < l.size ||
 	    m->grown > m->arena_pages)
 		return -EINVAL;

@@ -133,10 +133,16 @@ struct heap_stats {
 	uint64_t owners;	/* live owners */
 };
 
+/* What a heap is formatted for: the sizes of its metadata's tables. */
+struct heap_config {
+	uint64_t arena_size;	/* a multiple of HEAP_PAGE_SIZE, at most
+				   HEAP_MAX_PAGES pages */
+	uint32_t max_owners;	/* owners live at once, 1..HEAP_OWNERS_MAX */
+};
+
 /**
  * heap_layout_size() - how much metadata a heap needs.
- * @arena_size: a multiple of HEAP_PAGE_SIZE, at most HEAP_MAX_PAGES pages.
- * @max_owners: owners that can be live at once, 1..HEAP_OWNERS_MAX.
+ * @cfg: the sizes.
  * @ret_size: bytes, a multiple of HEAP_PAGE_SIZE.
  *
  * The metadata is reserved for the whole arena but touched only as the
@@ -145,8 +151,7 @@ struct heap_stats {
  *
  * Return: 0, or -EINVAL for a bad size or count.
  */
-int heap_layout_size(uint64_t arena_size, uint32_t max_owners,
-		     uint64_t *ret_size);
+int heap_layout_size(const struct heap_config *cfg, uint64_t *ret_size);
 
 /**
  * heap_format() - write an empty heap into @mem and make a handle to it.
@@ -155,16 +160,15 @@ int heap_layout_size(uint64_t arena_size, uint32_t max_owners,
  *	keeps it mapped while the handle lives.  Bytes past the layout
  *	size are the caller's.
  * @size: bytes at @mem.
- * @arena_size, @max_owners: as for heap_layout_size().
+ * @cfg: as for heap_layout_size().
  * @ops: the hooks, copied; release and zero are required.
  * @ret: the handle, written only on success.
  *
  * Return: 0, -EINVAL for bad arguments (@size too small included), or
  * -ENOMEM for the handle.
  */
-int heap_format(void *mem, uint64_t size, uint64_t arena_size,
-		uint32_t max_owners, const struct heap_ops *ops,
-		struct heap **ret);
+int heap_format(void *mem, uint64_t size, const struct heap_config *cfg,
+		const struct heap_ops *ops, struct heap **ret);
 
 /**
  * heap_attach() - make a handle to the heap that @mem already holds.

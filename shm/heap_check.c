@@ -81,6 +81,7 @@ bool meta_bits_clear(const struct heap *h, struct meta_cursor *c,
 static void check_header(const struct heap *h)
 {
 	const struct heap_meta *m = h->meta;
+	struct heap_config c;
 	struct heap_layout l;
 
 	HEAP_BUG_ON(m->magic != HEAP_META_MAGIC ||
@@ -91,7 +92,8 @@ static void check_header(const struct heap *h)
 			    !m->max_owners || m->max_owners > HEAP_OWNERS_MAX,
 		    "(H1) %llu pages or %u owners out of range",
 		    (unsigned long long)m->arena_pages, m->max_owners);
-	heap_layout(m->arena_pages, m->max_owners, &l);
+	heap_config_of(m, &c);
+	heap_layout(&c, &l);
 	HEAP_BUG_ON(memcmp(&l, &m->layout, sizeof(l)) ||
 			    m->owner_slot_bits != heap_slot_bits(m->max_owners),
 		    "(H1) the layout is not the one of its sizes");

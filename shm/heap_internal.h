@@ -12,8 +12,8 @@
  *
  * Metadata.  Everything the heap knows lives in one region of memory the
  * caller maps (the daemon: a second sealed memfd, see shm/arena.c), laid
- * out by heap_layout() from the arena's pages and the owner count alone,
- * each part page aligned:
+ * out by heap_layout() from the arena's pages and the owner count alone
+ * (struct heap_config), each part page aligned:
  *   header    struct heap_meta: the layout, every count, the roots;
  *   owners    max_owners struct heap_owner_rec of 104 bytes;
  *   spans     the page map, 16 bytes per arena page;
@@ -307,8 +307,12 @@ static inline uint32_t span_head_of_last(const struct heap *h, uint32_t p)
 }
 
 /* heap.c */
-/* The layout of the metadata of a heap of @pages pages and @max_owners. */
-void heap_layout(uint64_t pages, uint32_t max_owners, struct heap_layout *l);
+/* Is @c a configuration a heap can be formatted for? */
+bool heap_config_valid(const struct heap_config *c);
+/* The layout of the metadata of a heap of configuration @c, valid. */
+void heap_layout(const struct heap_config *c, struct heap_layout *l);
+/* The configuration @m was formatted for. */
+void heap_config_of(const struct heap_meta *m, struct heap_config *ret);
 /* Bits of an owner id that name its slot: no slot number is all ones. */
 static inline uint32_t heap_slot_bits(uint32_t max_owners)
 {

@@ -15,6 +15,7 @@ void inproc_start(struct daemon *d, uint64_t arena,
 		  inproc_release_fn *release, bool scavenger)
 {
 	uint32_t owners = DEFAULT_MAX_CLIENTS + DAEMON_OWNERS_SPARE;
+	struct heap_config cfg = { .arena_size = arena, .max_owners = owners };
 	struct heap_ops ops;
 	uint64_t meta;
 
@@ -36,13 +37,13 @@ void inproc_start(struct daemon *d, uint64_t arena,
 	d->base = event_base_new();
 	ck_assert_ptr_nonnull(d->base);
 	ck_assert_int_eq(arena_create(arena, "inproc-arena", &d->arena), 0);
-	ck_assert_int_eq(heap_layout_size(arena, owners, &meta), 0);
+	ck_assert_int_eq(heap_layout_size(&cfg, &meta), 0);
 	ck_assert_int_eq(arena_create(meta, "inproc-meta", &d->meta), 0);
 	arena_heap_ops(d->arena, d->meta, &ops);
 	if (release)
 		ops.release = release;
-	ck_assert_int_eq(heap_format(d->meta->base, d->meta->size, arena,
-				     owners, &ops, &d->heap),
+	ck_assert_int_eq(heap_format(d->meta->base, d->meta->size, &cfg, &ops,
+				     &d->heap),
 			 0);
 	if (scavenger)
 		ck_assert_int_eq(scavenger_start(d), 0);

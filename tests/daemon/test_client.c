@@ -30,6 +30,7 @@ static struct daemon d;
 static void setup(void)
 {
 	uint32_t owners = DEFAULT_MAX_CLIENTS + DAEMON_OWNERS_SPARE;
+	struct heap_config cfg = { .arena_size = ARENA, .max_owners = owners };
 	struct heap_ops ops;
 	uint64_t meta;
 
@@ -43,11 +44,11 @@ static void setup(void)
 	d.base = event_base_new();
 	ck_assert_ptr_nonnull(d.base);
 	ck_assert_int_eq(arena_create(ARENA, "test-arena", &d.arena), 0);
-	ck_assert_int_eq(heap_layout_size(ARENA, owners, &meta), 0);
+	ck_assert_int_eq(heap_layout_size(&cfg, &meta), 0);
 	ck_assert_int_eq(arena_create(meta, "test-meta", &d.meta), 0);
 	arena_heap_ops(d.arena, d.meta, &ops);
-	ck_assert_int_eq(heap_format(d.meta->base, d.meta->size, ARENA, owners,
-				     &ops, &d.heap),
+	ck_assert_int_eq(heap_format(d.meta->base, d.meta->size, &cfg, &ops,
+				     &d.heap),
 			 0);
 }
 

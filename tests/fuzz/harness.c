@@ -65,6 +65,8 @@ void fuzz_setup(void)
 {
 	static bool ready;
 	uint32_t owners = DEFAULT_MAX_CLIENTS + DAEMON_OWNERS_SPARE;
+	struct heap_config cfg = { .arena_size = FUZZ_ARENA,
+				   .max_owners = owners };
 	struct daemon *d = &fuzz_d;
 	struct heap_ops ops;
 	uint64_t meta;
@@ -94,12 +96,11 @@ void fuzz_setup(void)
 	d->base = event_base_new();
 	if (!d->base || arena_create(FUZZ_ARENA, "fuzz-arena", &d->arena) < 0)
 		fuzz_fail(0, "cannot set up the daemon");
-	if (heap_layout_size(FUZZ_ARENA, owners, &meta) < 0 ||
+	if (heap_layout_size(&cfg, &meta) < 0 ||
 	    arena_create(meta, "fuzz-meta", &d->meta) < 0)
 		fuzz_fail(0, "cannot map the heap's metadata");
 	arena_heap_ops(d->arena, d->meta, &ops);
-	if (heap_format(d->meta->base, d->meta->size, FUZZ_ARENA, owners, &ops,
-			&d->heap) < 0)
+	if (heap_format(d->meta->base, d->meta->size, &cfg, &ops, &d->heap) < 0)
 		fuzz_fail(0, "cannot create the heap");
 	if (scavenger_start(d) < 0)
 		fuzz_fail(0, "cannot start the scavenger");

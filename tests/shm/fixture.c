@@ -14,12 +14,20 @@ static void *plain;
 void fixture_start(uint64_t pages, const struct heap_ops *ops,
 		   enum fixture_meta kind)
 {
+	struct heap_config cfg = { .arena_size = pages * PG,
+				   .max_owners = FIXTURE_OWNERS };
+
+	fixture_start_config(&cfg, ops, kind);
+}
+
+void fixture_start_config(const struct heap_config *cfg,
+			  const struct heap_ops *ops, enum fixture_meta kind)
+{
 	struct heap_ops all = *ops, m;
 	uint64_t size;
 	void *mem;
 
-	ck_assert_int_eq(heap_layout_size(pages * PG, FIXTURE_OWNERS, &size),
-			 0);
+	ck_assert_int_eq(heap_layout_size(cfg, &size), 0);
 	if (kind == META_MEMFD) {
 		ck_assert_int_eq(arena_create(size, "test-meta", &meta), 0);
 		arena_heap_ops(NULL, meta, &m);
@@ -36,9 +44,7 @@ void fixture_start(uint64_t pages, const struct heap_ops *ops,
 		all.meta_ctx = NULL;
 		mem = plain;
 	}
-	ck_assert_int_eq(heap_format(mem, size, pages * PG, FIXTURE_OWNERS,
-				     &all, &h),
-			 0);
+	ck_assert_int_eq(heap_format(mem, size, cfg, &all, &h), 0);
 	ck_assert_int_eq(heap_owner_add(h, "one", 1, &o1), 0);
 	ck_assert_int_eq(heap_owner_add(h, "two", 2, &o2), 0);
 }

@@ -49,6 +49,9 @@ extern uint32_t o1, o2;		/* owners "one" and "two" */
  */
 void fixture_start(uint64_t pages, const struct heap_ops *ops,
 		   enum fixture_meta kind);
+/* The same, for a heap of configuration @cfg (its owners at least 2). */
+void fixture_start_config(const struct heap_config *cfg,
+			  const struct heap_ops *ops, enum fixture_meta kind);
 /* Detach the heap and free its metadata. */
 void fixture_stop(void);
 /* Bytes of the metadata that hold memory (st_blocks); META_MEMFD only. */

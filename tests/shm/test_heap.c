@@ -336,26 +336,46 @@ END_TEST
 
 /* format and attach */
 
+/* heap_layout_size() and heap_format() of a heap without objects. */
+static int layout_size(uint64_t arena_size, uint32_t max_owners,
+		       uint64_t *ret)
+{
+	struct heap_config c = { .arena_size = arena_size,
+				 .max_owners = max_owners };
+
+	return heap_layout_size(&c, ret);
+}
+
+static int format(void *at, uint64_t size, uint64_t arena_size,
+		  uint32_t max_owners, const struct heap_ops *ops,
+		  struct heap **ret)
+{
+	struct heap_config c = { .arena_size = arena_size,
+				 .max_owners = max_owners };
+
+	return heap_format(at, size, &c, ops, ret);
+}
+
 START_TEST(test_layout_sizes)
 {
 	uint64_t size, big;
 
-	ck_assert_int_eq(heap_layout_size(1024 * PG, 16, &size), 0);
+	ck_assert_int_eq(layout_size(1024 * PG, 16, &size), 0);
 	ck_assert_uint_eq(size % PG, 0);
 	/* The page map, 16 bytes a page, is most of it. */
-	ck_assert_int_eq(heap_layout_size(UINT64_C(64) << 30, 1040, &big), 0);
+	ck_assert_int_eq(layout_size(UINT64_C(64) << 30, 1040, &big), 0);
 	ck_assert_uint_ge(big, (UINT64_C(64) << 30) / PG * 16);
 	ck_assert_uint_le(big, (UINT64_C(64) << 30) / PG * 17);
 	size = 7;
-	ck_assert_int_eq(heap_layout_size(0, 16, &size), -EINVAL);
-	ck_assert_int_eq(heap_layout_size(PG + 1, 16, &size), -EINVAL);
-	ck_assert_int_eq(heap_layout_size((HEAP_MAX_PAGES + 1) * PG, 16,
+	ck_assert_int_eq(layout_size(0, 16, &size), -EINVAL);
+	ck_assert_int_eq(layout_size(PG + 1, 16, &size), -EINVAL);
+	ck_assert_int_eq(layout_size((HEAP_MAX_PAGES + 1) * PG, 16,
 					  &size), -EINVAL);
-	ck_assert_int_eq(heap_layout_size(PG, 0, &size), -EINVAL);
-	ck_assert_int_eq(heap_layout_size(PG, HEAP_OWNERS_MAX + 1, &size),
+	ck_assert_int_eq(layout_size(PG, 0, &size), -EINVAL);
+	ck_assert_int_eq(layout_size(PG, HEAP_OWNERS_MAX + 1, &size),
 			 -EINVAL);
 	ck_assert_uint_eq(size, 7);
-	ck_assert_int_eq(heap_layout_size(PG, HEAP_OWNERS_MAX, &size), 0);
+	ck_assert_int_eq(layout_size(PG, HEAP_OWNERS_MAX, &size), 0);
 }
 END_TEST
 
@@ -367,25 +387,25 @@ START_TEST(test_format_bad_args)
 	unsigned char *mem2;
 
 	mem_ops(&ops, false);
-	ck_assert_int_eq(heap_layout_size(64 * PG, 4, &size), 0);
+	ck_assert_int_eq(layout_size(64 * PG, 4, &size), 0);
 	mem2 = aligned_alloc(PG, size + PG);
 	ck_assert_ptr_nonnull(mem2);
 	memset(mem2, 0, size + PG);
-	ck_assert_int_eq(heap_format(mem2, size - PG, 64 * PG, 4, &ops, &x),
+	ck_assert_int_eq(format(mem2, size - PG, 64 * PG, 4, &ops, &x),
 			 -EINVAL);
-	ck_assert_int_eq(heap_format(mem2 + 8, size, 64 * PG, 4, &ops, &x),
+	ck_assert_int_eq(format(mem2 + 8, size, 64 * PG, 4, &ops, &x),
 			 -EINVAL);
-	ck_assert_int_eq(heap_format(mem2, size, 64 * PG, 0, &ops, &x),
+	ck_assert_int_eq(format(mem2, size, 64 * PG, 0, &ops, &x),
 			 -EINVAL);
-	ck_assert_int_eq(heap_format(mem2, size, 64 * PG + 1, 4, &ops, &x),
+	ck_assert_int_eq(format(mem2, size, 64 * PG + 1, 4, &ops, &x),
 			 -EINVAL);
 	ops.zero = NULL;
-	ck_assert_int_eq(heap_format(mem2, size, 64 * PG, 4, &ops, &x),
+	ck_assert_int_eq(format(mem2, size, 64 * PG, 4, &ops, &x),
 			 -EINVAL);
 	ck_assert_ptr_null(x);
 	/* Bytes past the layout are the caller's: a larger size is fine. */
 	mem_ops(&ops, false);
-	ck_assert_int_eq(heap_format(mem2, size + PG, 64 * PG, 4, &ops, &x), 0);
+	ck_assert_int_eq(format(mem2, size + PG, 64 * PG, 4, &ops, &x), 0);
 	heap_check(x);
 	heap_detach(x);
 	free(mem2);

@@ -89,22 +89,23 @@ END_TEST
  */
 START_TEST(test_owner_big_table)
 {
+	struct heap_config cfg = { .arena_size = PG,
+				   .max_owners = HEAP_OWNERS_MAX };
 	struct heap_ops ops, mo;
 	struct heap *x, *keep = h;
 	struct arena *m;
 	uint64_t size, used;
 
-	ck_assert_int_eq(heap_layout_size(PG, HEAP_OWNERS_MAX, &size), 0);
-	ck_assert_uint_gt(size, (uint64_t)HEAP_OWNERS_MAX * 104);
+	ck_assert_int_eq(heap_layout_size(&cfg, &size), 0);
+	ck_assert_uint_gt(size, (uint64_t)HEAP_OWNERS_MAX *
+					sizeof(struct heap_owner_rec));
 	ck_assert_int_eq(arena_create(size, "owners", &m), 0);
 	mem_ops(&ops, false);
 	arena_heap_ops(NULL, m, &mo);
 	ops.meta_release = mo.meta_release;
 	ops.meta_next_data = mo.meta_next_data;
 	ops.meta_ctx = mo.meta_ctx;
-	ck_assert_int_eq(heap_format(m->base, m->size, PG, HEAP_OWNERS_MAX,
-				     &ops, &x),
-			 0);
+	ck_assert_int_eq(heap_format(m->base, m->size, &cfg, &ops, &x), 0);
 	h = x;
 	churn_unique(60000);
 	ck_assert_uint_le(x->meta->owners_hwm, HEAP_OWNER_REUSE_MIN + 1);
