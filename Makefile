@@ -506,7 +506,10 @@ check-sanitize:
 VALGRIND_RUNS := proto/test_proto shm/test_bitmap shm/test_units shm/test_scav \
 	shm/test_scav_pass shm/test_heap:alloc shm/test_heap:free \
 	shm/test_heap:format shm/test_release:take shm/test_freeidx \
-	shm/test_owner:records ctl/test_render daemon/test_client \
+	shm/test_owner:records shm/test_siphash shm/test_objname \
+	shm/test_object:create shm/test_object:get shm/test_object:release \
+	shm/test_object:delete shm/test_object:owner_gone \
+	shm/test_object:walk ctl/test_render daemon/test_client \
 	daemon/test_dispatch_flow daemon/test_stats \
 	libclient/test_conn libclient/test_control libclient/test_span
 check-valgrind: tests

@@ -12,17 +12,36 @@
 
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
 
+/* The least power of two >= @n, or 0 for 0. */
+static uint32_t pow2_up(uint32_t n)
+{
+	if (n <= 1)
+		return n;
+	return UINT32_C(1) << (32 - __builtin_clz(n - 1));
+}
+
 void heap_layout(const struct heap_config *c, struct heap_layout *l)
 {
 	uint64_t pages = c->arena_size >> HEAP_PAGE_SHIFT;
 	uint64_t bm = bitmap_words(pages) * 8;
 
 	memset(l, 0, sizeof(*l));
+	l->obj_buckets = pow2_up(c->max_objects);
+	l->ref_buckets = pow2_up(c->max_refs);
 	l->owners = ALIGN_UP(sizeof(struct heap_meta), 4096);
-	l->spans = ALIGN_UP(l->owners +
-				    (uint64_t)c->max_owners *
-					    sizeof(struct heap_owner_rec),
-			    4096);
+	l->objects = ALIGN_UP(l->owners +
+				      (uint64_t)c->max_owners *
+					      sizeof(struct heap_owner_rec),
+			      4096);
+	l->obj_hash = ALIGN_UP(l->objects +
+				       (uint64_t)c->max_objects *
+					       sizeof(struct heap_obj_rec),
+			       4096);
+	l->refs = ALIGN_UP(l->obj_hash + (uint64_t)l->obj_buckets * 4, 4096);
+	l->ref_hash = ALIGN_UP(l->refs + (uint64_t)c->max_refs *
+						 sizeof(struct heap_ref_rec),
+			       4096);
+	l->spans = ALIGN_UP(l->ref_hash + (uint64_t)l->ref_buckets * 4, 4096);
 	l->freehead = ALIGN_UP(l->spans + pages * sizeof(struct span), 4096);
 	l->released = ALIGN_UP(l->freehead + bm, 4096);
 	l->small = ALIGN_UP(l->released + bm, 4096);
@@ -35,7 +54,10 @@ bool heap_config_valid(const struct heap_config *c)
 {
 	return c->arena_size && !(c->arena_size & (HEAP_PAGE_SIZE - 1)) &&
 	       c->arena_size >> HEAP_PAGE_SHIFT <= HEAP_MAX_PAGES &&
-	       c->max_owners && c->max_owners <= HEAP_OWNERS_MAX;
+	       c->max_owners && c->max_owners <= HEAP_OWNERS_MAX &&
+	       c->max_objects <= HEAP_OBJECTS_MAX &&
+	       c->max_refs <= HEAP_REFS_MAX &&
+	       !c->max_objects == !c->max_refs;
 }
 
 void heap_config_of(const struct heap_meta *m, struct heap_config *ret)
@@ -43,6 +65,10 @@ void heap_config_of(const struct heap_meta *m, struct heap_config *ret)
 	memset(ret, 0, sizeof(*ret));
 	ret->arena_size = m->arena_pages << HEAP_PAGE_SHIFT;
 	ret->max_owners = m->max_owners;
+	ret->max_objects = m->max_objects;
+	ret->max_refs = m->max_refs;
+	ret->hash_key[0] = m->hash_key[0];
+	ret->hash_key[1] = m->hash_key[1];
 }
 
 int heap_layout_size(const struct heap_config *cfg, uint64_t *ret_size)
@@ -79,6 +105,11 @@ static int heap_handle(void *mem, uint64_t size, const struct heap_ops *ops,
 	h->meta = m;
 	h->owners = (struct heap_owner_rec *)(map + l->owners);
 	h->slot_mask = (UINT32_C(1) << m->owner_slot_bits) - 1;
+	h->objs = (struct heap_obj_rec *)(map + l->objects);
+	h->obj_hash = (uint32_t *)(map + l->obj_hash);
+	h->refs = (struct heap_ref_rec *)(map + l->refs);
+	h->ref_hash = (uint32_t *)(map + l->ref_hash);
+	h->obj_slot_mask = (UINT64_C(1) << m->obj_slot_bits) - 1;
 	h->spans = (struct span *)(map + l->spans);
 	h->freehead = (uint64_t *)(map + l->freehead);
 	h->released = (uint64_t *)(map + l->released);
@@ -109,6 +140,12 @@ int heap_format(void *mem, uint64_t size, const struct heap_config *cfg,
 	m->arena_pages = cfg->arena_size >> HEAP_PAGE_SHIFT;
 	m->max_owners = cfg->max_owners;
 	m->owner_slot_bits = heap_slot_bits(cfg->max_owners);
+	m->max_objects = cfg->max_objects;
+	m->max_refs = cfg->max_refs;
+	m->obj_slot_bits = heap_slot_bits(cfg->max_objects);
+	m->hash_key[0] = cfg->hash_key[0];
+	m->hash_key[1] = cfg->hash_key[1];
+	m->obj_seq = 1;
 	m->layout = l;
 	m->grow_pages = HEAP_GROW_PAGES;
 	m->tree_root = SPAN_NIL;
@@ -137,7 +174,8 @@ int heap_attach(void *mem, uint64_t size, const struct heap_ops *ops,
 	heap_config_of(m, &c);
 	if (m->page_shift != HEAP_PAGE_SHIFT ||
 	    m->arena_pages > HEAP_MAX_PAGES || !heap_config_valid(&c) ||
-	    m->owner_slot_bits != heap_slot_bits(m->max_owners))
+	    m->owner_slot_bits != heap_slot_bits(m->max_owners) ||
+	    m->obj_slot_bits != heap_slot_bits(m->max_objects))
 		return -EINVAL;
 	heap_layout(&c, &l);
 	if (memcmp(&l, &m->layout, sizeof(l)) || size < l.size ||
@@ -298,19 +336,16 @@ static int heap_grow(struct heap *h, uint64_t npages, uint64_t now)
 	return 0;
 }
 
-static int alloc_span(struct heap *h, uint64_t npages, unsigned int flags,
-		      uint32_t owner, uint64_t now, struct heap_span *ret)
+int span_take(struct heap *h, uint64_t npages, unsigned int flags,
+	      uint64_t now, struct heap_span *ret)
 {
 	struct heap_meta *m = h->meta;
-	struct heap_owner_rec *o = owner_find(h, owner);
 	uint32_t p, n, nrel, rel;
 	uint64_t since;
 	int r;
 
 	if (!npages || npages > m->arena_pages || flags & ~HEAP_ALLOC_ZERO)
 		return -EINVAL;
-	if (!o)
-		return -ENOENT;
 	p = freeidx_find(h, npages);
 	if (p == SPAN_NIL) {
 		r = heap_grow(h, npages, now);
@@ -346,7 +381,8 @@ static int alloc_span(struct heap *h, uint64_t npages, unsigned int flags,
 		bitmap_clear_range(h->released, p, npages);
 	span_clear(h, p);
 	span_make(h, p, (uint32_t)npages, SPAN_USED);
-	owner_link(h, o, p, (uint32_t)npages);
+	h->spans[p].use.next = SPAN_NIL;
+	h->spans[p].use.prev = SPAN_NIL;
 	m->idle -= npages;
 	m->inuse += npages;
 	m->released -= rel;
@@ -355,6 +391,24 @@ static int alloc_span(struct heap *h, uint64_t npages, unsigned int flags,
 	ret->npages = npages;
 	ret->npreleased = rel;
 	return 0;
+}
+
+static int alloc_span(struct heap *h, uint64_t npages, unsigned int flags,
+		      uint32_t owner, uint64_t now, struct heap_span *ret)
+{
+	struct heap_owner_rec *o = owner_find(h, owner);
+	int r;
+
+	if (!npages || npages > h->meta->arena_pages ||
+	    flags & ~HEAP_ALLOC_ZERO)
+		return -EINVAL;
+	if (!o)
+		return -ENOENT;
+	r = span_take(h, npages, flags, now, ret);
+	if (r == 0)
+		owner_link(h, o, (uint32_t)(ret->off >> HEAP_PAGE_SHIFT),
+			   (uint32_t)npages);
+	return r;
 }
 
 int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
@@ -383,15 +437,18 @@ static uint32_t used_span_at(const struct heap *h, uint64_t off)
 	return (uint32_t)p;
 }
 
-static void span_free_used(struct heap *h, uint32_t p, uint64_t now)
+void span_free_used(struct heap *h, uint32_t p, uint64_t now)
 {
 	struct heap_meta *m = h->meta;
-	struct heap_owner_rec *o = owner_find(h, h->spans[p].use.owner);
-	uint32_t n = span_val(h, p);
+	uint32_t n = span_val(h, p), owner = h->spans[p].use.owner;
 
-	HEAP_BUG_ON(!o, "span %u of owner %u, who is not live", p,
-		    h->spans[p].use.owner);
-	owner_unlink(h, o, p, n);
+	if (owner != HEAP_OWNER_OBJECTS) {
+		struct heap_owner_rec *o = owner_find(h, owner);
+
+		HEAP_BUG_ON(!o, "span %u of owner %u, who is not live", p,
+			    owner);
+		owner_unlink(h, o, p, n);
+	}
 	m->inuse -= n;
 	m->idle += n;
 	m->objects--;
@@ -405,7 +462,8 @@ int heap_free(struct heap *h, uint64_t off, uint32_t owner, uint64_t now)
 
 	if (p == SPAN_NIL)
 		return -EINVAL;
-	if (h->spans[p].use.owner != owner)
+	if (h->spans[p].use.owner != owner ||
+	    owner == HEAP_OWNER_OBJECTS)
 		return -EPERM;
 	span_free_used(h, p, now);
 	HEAP_DEBUG_CHECK(h);

@@ -105,6 +105,7 @@ struct heap_owner_info {
 	uint64_t key;		/* the caller's, as given to heap_owner_add() */
 	uint64_t nspans;	/* in-use spans owned */
 	uint64_t npages;	/* pages in those spans */
+	uint64_t nrefs;		/* objects it holds references to */
 	char name[HEAP_OWNER_NAME_MAX];	/* NUL-terminated */
 };
 
@@ -133,21 +134,41 @@ struct heap_stats {
 	uint64_t owners;	/* live owners */
 };
 
-/* What a heap is formatted for: the sizes of its metadata's tables. */
+/* The most objects and object references a heap can be formatted for. */
+#define HEAP_OBJECTS_MAX ((UINT32_C(1) << 24) - 1)
+#define HEAP_REFS_MAX ((UINT32_C(1) << 26) - 1)
+
+/*
+ * What a heap is formatted for: the sizes of its metadata's tables, and
+ * the secret of its name hash.
+ */
 struct heap_config {
 	uint64_t arena_size;	/* a multiple of HEAP_PAGE_SIZE, at most
 				   HEAP_MAX_PAGES pages */
 	uint32_t max_owners;	/* owners live at once, 1..HEAP_OWNERS_MAX */
+	uint32_t max_objects;	/* objects at once, 0..HEAP_OBJECTS_MAX;
+				   0: no object table (shm/object.h) */
+	uint32_t max_refs;	/* object reference records at once,
+				   1..HEAP_REFS_MAX, or 0 with no table */
+	/*
+	 * The key of the keyed hash (SipHash-2-4) of object names: random
+	 * (getrandom()) in the daemon, so that no client can choose names
+	 * that all fall in one bucket.  Kept in the metadata, which no
+	 * client maps.
+	 */
+	uint64_t hash_key[2];
 };
 
 /**
  * heap_layout_size() - how much metadata a heap needs.
- * @cfg: the sizes.
+ * @cfg: the sizes; its hash_key does not matter here.
  * @ret_size: bytes, a multiple of HEAP_PAGE_SIZE.
  *
- * The metadata is reserved for the whole arena but touched only as the
- * heap grows (a 64 GiB arena needs about 264 MiB, almost all of it the
- * page map, of which a page of memory covers 1 MiB of spans).
+ * The metadata is reserved for the whole arena and every table but
+ * touched only as the heap grows and the tables fill (a 64 GiB arena
+ * needs about 264 MiB, almost all of it the page map, of which a page of
+ * memory covers 1 MiB of spans; an object costs 400 bytes of its table
+ * and 4 to 8 of its hash, a reference record 32 and 4 to 8).
  *
  * Return: 0, or -EINVAL for a bad size or count.
  */
@@ -158,9 +179,9 @@ int heap_layout_size(const struct heap_config *cfg, uint64_t *ret_size);
  * @mem: at least heap_layout_size() bytes, HEAP_PAGE_SIZE aligned and
  *	reading as zeros (a new memfd or anonymous mapping); the caller
  *	keeps it mapped while the handle lives.  Bytes past the layout
- *	size are the caller's.
+ *	size are the caller's.  Only its first page is written here.
  * @size: bytes at @mem.
- * @cfg: as for heap_layout_size().
+ * @cfg: as for heap_layout_size(), the hash key included.
  * @ops: the hooks, copied; release and zero are required.
  * @ret: the handle, written only on success.
  *
@@ -177,7 +198,7 @@ int heap_format(void *mem, uint64_t size, const struct heap_config *cfg,
  * @ops: the hooks, copied; release and zero are required.
  *
  * Checks the header (magic, version, page size, the layout the arena
- * size and owner count give, and that it fits in @size), not the rest:
+ * size and table sizes give, and that it fits in @size), not the rest:
  * call heap_check() for that.  Every handle to one heap sees the same
  * heap; the caller serialises calls over all of them.
  *
@@ -204,7 +225,8 @@ int heap_set_grow_pages(struct heap *h, uint64_t pages);
  * heap_owner_add() - make a new owner.
  * @name: up to HEAP_OWNER_NAME_MAX - 1 bytes are kept; NULL is "".
  * @key: the caller's, kept with the owner (the daemon's client id).
- * @ret_id: its id: non-zero, never HEAP_OWNER_SCAV, unique among live
+ * @ret_id: its id: non-zero, never HEAP_OWNER_SCAV or HEAP_OWNER_OBJECTS,
+ *	unique among live
  *	owners, and not given again soon: the low bits name a slot of the
  *	owner table, the high bits (at least 10) count the slot's uses,
  *	and freed slots are used again oldest first.
@@ -222,9 +244,10 @@ int heap_owner_set_name(struct heap *h, uint32_t id, const char *name);
 
 /**
  * heap_owner_remove() - end the owner @id, which must own nothing (free
- * its spans first: heap_free_owner()).  Its id is not given again soon.
+ * its spans first: heap_free_owner(); drop its object references:
+ * heap_obj_owner_gone()).  Its id is not given again soon.
  * Return: 0; -ENOENT if no live owner has that id; -EBUSY if it owns
- * spans.
+ * spans or holds object references.
  */
 int heap_owner_remove(struct heap *h, uint32_t id);
 
@@ -268,7 +291,8 @@ int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
  * The span coalesces with free neighbours and is stamped unused at @now.
  *
  * Return: 0; -EINVAL if @off is not the start of an in-use span (a double
- * free included); -EPERM if @owner does not own it.  On error nothing
+ * free included); -EPERM if @owner does not own it, or if it is an
+ * object's (only the object calls free those).  On error nothing
  * changes.
  */
 int heap_free(struct heap *h, uint64_t off, uint32_t owner, uint64_t now);
@@ -300,6 +324,12 @@ int heap_span_owner(const struct heap *h, uint64_t off, uint32_t *ret_id,
 
 /* The owner id of runs the scavenger holds; never a client's. */
 #define HEAP_OWNER_SCAV UINT32_MAX
+/*
+ * The owner id of the spans of objects (shm/object.h); never a client's
+ * either: its low 22 bits, where an owner id keeps its slot number, are
+ * all ones, as no slot number is.
+ */
+#define HEAP_OWNER_OBJECTS UINT32_C(0x7fffffff)
 
 /* A run of free pages taken out of the heap to be released. */
 struct heap_take {
@@ -435,10 +465,12 @@ void heap_stats(const struct heap *h, struct heap_stats *ret);
  * heap_check() - verify every invariant of the design comment.
  *
  * Walks the header, the page map, the free index, the owner table and
- * every owner's list, and the counters; on any violation prints what
+ * every owner's list, the object table, its name hash, the reference
+ * records and their hash, and the counters; on any violation prints what
  * broke to stderr and aborts, cycles in the lists or the tree included.
- * O(pages grown + owners + large free spans x the tree's depth); where
- * the metadata must be zero it reads only what ops->meta_next_data says
+ * O(pages grown + owners + large free spans x the tree's depth + objects
+ * and references ever used at once + hash chains squared); where the
+ * metadata must be zero it reads only what ops->meta_next_data says
  * holds memory.
  */
 void heap_check(const struct heap *h);

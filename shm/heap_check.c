@@ -93,9 +93,14 @@ static void check_header(const struct heap *h)
 		    "(H1) %llu pages or %u owners out of range",
 		    (unsigned long long)m->arena_pages, m->max_owners);
 	heap_config_of(m, &c);
+	HEAP_BUG_ON(!heap_config_valid(&c),
+		    "(H1) %u objects or %u references out of range",
+		    m->max_objects, m->max_refs);
 	heap_layout(&c, &l);
 	HEAP_BUG_ON(memcmp(&l, &m->layout, sizeof(l)) ||
-			    m->owner_slot_bits != heap_slot_bits(m->max_owners),
+			    m->owner_slot_bits !=
+				    heap_slot_bits(m->max_owners) ||
+			    m->obj_slot_bits != heap_slot_bits(m->max_objects),
 		    "(H1) the layout is not the one of its sizes");
 	HEAP_BUG_ON(m->grown > m->arena_pages, "(H1) grown past the arena");
 	HEAP_BUG_ON(!m->grow_pages, "(H1) grows by no pages");
@@ -104,6 +109,8 @@ static void check_header(const struct heap *h)
 /* What the page walk counts, in pages and spans. */
 struct walk {
 	uint64_t idle, inuse, held, rel, objects, nfree;
+	uint64_t owned;			/* USED spans of live owners */
+	uint64_t obj_spans, obj_pages;	/* of HEAP_OWNER_OBJECTS */
 	uint64_t nsmall[HEAP_SMALL_PAGES];
 	uint64_t nlarge, nlinks;
 	struct meta_cursor mc;
@@ -151,11 +158,18 @@ static void check_used(const struct heap *h, uint32_t p, struct walk *w)
 		w->held += n;
 		return;
 	}
+	w->inuse += n;
+	w->objects++;
+	if (s->use.owner == HEAP_OWNER_OBJECTS) {
+		obj_check_span(h, p, n);
+		w->obj_spans++;
+		w->obj_pages += n;
+		return;
+	}
 	HEAP_BUG_ON(!owner_find(h, s->use.owner),
 		    "(O3) in-use span %u names owner %u, who is not live", p,
 		    s->use.owner);
-	w->inuse += n;
-	w->objects++;
+	w->owned++;
 }
 
 /* P1, P2, P3 and F1 for the span at @p; returns its length. */
@@ -222,5 +236,6 @@ void heap_check(const struct heap *h)
 		    "(A1) sys != idle + inuse");
 	HEAP_BUG_ON(m->released > m->idle, "(A1) released > idle");
 	freeidx_check(h, w.nsmall, w.nlarge, w.nlinks);
-	owner_check(h, w.objects);
+	owner_check(h, w.owned);
+	obj_check(h, w.obj_spans, w.obj_pages);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Span heap internals, shared by heap.c, owner.c, freeidx.c, release.c
- * and heap_check.c.
+ * Span heap internals, shared by heap.c, owner.c, freeidx.c, release.c,
+ * object.c, objref.c and heap_check.c.
  *
  * DESIGN
  *
@@ -12,10 +12,14 @@
  *
  * Metadata.  Everything the heap knows lives in one region of memory the
  * caller maps (the daemon: a second sealed memfd, see shm/arena.c), laid
- * out by heap_layout() from the arena's pages and the owner count alone
+ * out by heap_layout() from the arena's pages and the table sizes alone
  * (struct heap_config), each part page aligned:
  *   header    struct heap_meta: the layout, every count, the roots;
- *   owners    max_owners struct heap_owner_rec of 104 bytes;
+ *   owners    max_owners struct heap_owner_rec of 112 bytes;
+ *   objects   max_objects struct heap_obj_rec of 400 bytes;
+ *   obj_hash  obj_buckets (the power of two >= max_objects) uint32_t;
+ *   refs      max_refs struct heap_ref_rec of 32 bytes;
+ *   ref_hash  ref_buckets (the power of two >= max_refs) uint32_t;
  *   spans     the page map, 16 bytes per arena page;
  *   freehead  a bit per arena page;
  *   released  a bit per arena page;
@@ -24,8 +28,10 @@
  * any process can map it anywhere and attach (heap_attach()); struct
  * heap is a process-local handle of pointers into it and the hooks.
  * For a 64 GiB arena (2^24 pages) and 1040 owners: header 4 KiB, owners
- * 108 KiB, page map 256 MiB, each bitmap 2 MiB, small 4.1 MiB: 264.2 MiB
- * of address space, of which only what the heap touches holds memory.
+ * 116 KiB, page map 256 MiB, each bitmap 2 MiB, small 4.1 MiB: 264.2 MiB
+ * of address space, of which only what the heap touches holds memory;
+ * 1M objects and 2M references add 400 + 4 + 64 + 8 MiB, touched as
+ * they fill (see "Objects").
  *
  * Page map.  There is one 16-byte struct span per arena page, indexed by
  * page number, so a span is named by its first page.  For a span [p, p+n):
@@ -102,16 +108,59 @@
  * no client can free it.  Its pages still count as idle, not in use, and
  * @held counts them.
  *
+ * Objects (object.c, objref.c; the API in object.h).  With max_objects
+ * > 0 the metadata holds an object table, a reference table and their
+ * hashes.  Their links are an index + 1, 0 ending a list, so that the
+ * zeros of untouched memory are empty buckets and ends.  Records come
+ * from a free list, the last freed first so that memory stays in few
+ * pages, or else from the high-water mark (obj_hwm, ref_hwm): format
+ * writes none of the tables, and only the records the most objects and
+ * references ever live at once used hold memory, with the buckets that
+ * lookups read (4 bytes each).
+ *
+ * An object is named, OPEN then SEALED, and may be deleted: a deleted
+ * object has lost its name (it is on no hash chain) and lives only while
+ * referenced.  Its id is its slot in the low obj_slot_bits bits and a
+ * sequence number, from obj_seq which counts creations, in the others:
+ * unique among every object the heap has had (create fails with -ENOSPC
+ * once the sequence is exhausted, after 2^40 creations at the least),
+ * and found in O(1), a stale id failing the record's check.  Its span is
+ * a USED span of owner HEAP_OWNER_OBJECTS on no owner list: the head's
+ * next names the object's slot and its prev is SPAN_NIL, so that object
+ * and span name each other.  Only object.c frees it (heap_free()
+ * refuses), so no client's departure frees it, and the scavenger sees it
+ * only once it is freed.
+ *
+ * Names hash with SipHash-2-4 under the key given to heap_format() into
+ * bucket hash & (obj_buckets - 1) of obj_hash, chained through next.  A
+ * name is on a chain iff its object is live (not deleted); no two live
+ * objects share one.  The key is secret (the metadata is the daemon's),
+ * so no client can make names collide.
+ *
+ * A reference record is (owner, object slot, count): one per owner and
+ * object that it holds references to, found in O(1) through ref_hash
+ * (the keyed hash of the owner id and the slot, chained through next),
+ * linked on its owner's list (onext, oprev, from the owner record's
+ * refs; nrefs counts them), so that heap_obj_owner_gone() walks only
+ * that owner's records, and on its object's list (xnext, xprev, from the
+ * object's refs_first), so that its counts add up.  An object's refs is
+ * the sum of its records' counts.  Only the creator holds a reference to
+ * an OPEN object (get wants it sealed), exactly one: releasing it,
+ * deleting the object or the creator's going aborts it (deletes it), so
+ * nothing OPEN outlives its creator.  An object is freed, span and
+ * record, when it is deleted and its last reference goes.
+ *
  * INVARIANTS
  *
  * After every call that returns, heap_check() verifies exactly these
  * (each message names the one that broke), and nothing else.
  *
  * (H1) The header's magic and version are this code's, its page shift
- *      HEAP_PAGE_SHIFT, its arena pages (1..HEAP_MAX_PAGES) and
- *      max_owners (1..HEAP_OWNERS_MAX) in range, its layout and owner
- *      slot bits the ones they give; grown <= arena pages; grow_pages
- *      > 0.
+ *      HEAP_PAGE_SHIFT, its arena pages (1..HEAP_MAX_PAGES), max_owners
+ *      (1..HEAP_OWNERS_MAX), max_objects (0..HEAP_OBJECTS_MAX) and
+ *      max_refs (0..HEAP_REFS_MAX, 0 iff max_objects is) in range, its
+ *      layout and owner and object slot bits the ones they give; grown
+ *      <= arena pages; grow_pages > 0.
  * (P1) Walking from page 0 by span lengths lands on a FREE or USED head
  *      of 1 <= n <= grown - p pages each time, and ends at grown.
  * (P2) A span of n > 1 pages has at p + n - 1 a TAIL entry naming p.
@@ -137,20 +186,57 @@
  * (O1) owners_hwm <= max_owners, and slots from owners_hwm on are zero.
  *      Below it a slot is live, its id its slot number and generation
  *      (1 <= gen < 2^(32 - slot bits)) and its name NUL-terminated; or
- *      free, all zero but its generation and queue link, and on the
- *      free queue, which holds every free slot once and nothing else.
- *      owners_live counts the live slots.
+ *      free, all zero but its generation and queue link (no spans, no
+ *      references), and on the free queue, which holds every free slot
+ *      once and nothing else.  owners_live counts the live slots.
  * (O2) A live owner's list from its first span is nspans USED spans
  *      that name it, the first's prev SPAN_NIL, every next's prev the
  *      span before, the last's next SPAN_NIL, of npages pages in all.
  * (O3) A USED span names HEAP_OWNER_SCAV, and then its next and prev
- *      are SPAN_NIL (a held run, on no list), or a live owner; the live
- *      owners' nspans add up to objects: no span is orphaned.
+ *      are SPAN_NIL (a held run, on no list), or HEAP_OWNER_OBJECTS (see
+ *      T3), or a live owner; the live owners' nspans add up to the USED
+ *      spans that name one: no span is orphaned.
  * (A1) In pages: grown == idle + inuse; idle == FREE spans' pages +
  *      held; held == held runs' pages; inuse == the other USED spans'
  *      pages and objects their number; nfree == FREE spans; released
  *      == the sum of npreleased (so the bitmap's popcount, by R1)
  *      <= idle.
+ * (T1) obj_hwm <= max_objects, and the object records from obj_hwm on
+ *      are zero; 1 <= obj_seq, and obj_seq - 1 fits an id.  Below
+ *      obj_hwm a record is in use, its id its slot and a sequence number
+ *      1 <= seq < obj_seq; or free, all zero but its next, and on the
+ *      free list, which holds every free record once and nothing else.
+ * (T2) An object in use is OPEN or SEALED, maybe DELETED, and nothing
+ *      else; its name is name_len bytes that heap_obj_name_valid()
+ *      accepts with zeros after them, its hash their keyed hash; its
+ *      creator's name is NUL-terminated; size > 0 and npages the pages
+ *      that size takes; at page starts a USED span of npages pages that
+ *      names HEAP_OWNER_OBJECTS and the object's slot.
+ * (T3) A USED span that names HEAP_OWNER_OBJECTS has prev SPAN_NIL and
+ *      next the slot of an object in use whose span it is.
+ * (T4) A deleted object has refs > 0.  An OPEN object that is not deleted
+ *      has one reference record, of its creator, a live owner, count 1.
+ * (T5) Every chain of obj_hash holds only live objects whose hash names
+ *      its bucket; the chains hold the live objects, once each; no two
+ *      live objects have the same name.
+ * (T6) obj_open, obj_sealed and obj_deleted count the live OPEN, the live
+ *      SEALED and the deleted objects; obj_bytes is their sizes' sum and
+ *      obj_pages their pages', which the USED spans of HEAP_OWNER_OBJECTS
+ *      hold, one span per object.
+ * (E1) ref_hwm <= max_refs, and the reference records from ref_hwm on
+ *      are zero.  Below it a record is in use, naming a live owner, an
+ *      object in use and a count >= 1; or free, all zero but its next,
+ *      and on the free list, which holds every free record once and
+ *      nothing else.  ref_recs counts the records in use.
+ * (E2) An object's list from refs_first holds records that name it, each
+ *      one's xprev the one before, the first's 0, their counts adding up
+ *      to its refs; the lists hold ref_recs records, all refs refs_total.
+ * (E3) Every chain of ref_hash holds only records in use whose owner and
+ *      object hash to its bucket; the chains hold ref_recs records; no
+ *      two records have the same owner and object.
+ * (E4) A live owner's list from its refs is nrefs records that name it,
+ *      each one's oprev the one before, the first's 0; the lists hold
+ *      ref_recs records.
  *
  * Debug builds (-DSPANHEAP_DEBUG, make check-debug) run heap_check() at
  * the end of every call that changes the heap (HEAP_DEBUG_CHECK()).
@@ -163,6 +249,7 @@
 
 #include "bitmap.h"
 #include "heap.h"
+#include "object.h"
 
 #define SPAN_NIL UINT32_MAX
 
@@ -199,7 +286,7 @@ struct span {
 _Static_assert(sizeof(struct span) == 16, "one page map entry is 16 bytes");
 
 #define HEAP_META_MAGIC UINT64_C(0x7370616e68656170) /* "spanheap" */
-#define HEAP_META_VERSION 2
+#define HEAP_META_VERSION 3
 
 /* A free owner slot waits for this many others before it is used again. */
 #define HEAP_OWNER_REUSE_MIN 64
@@ -214,14 +301,55 @@ struct heap_owner_rec {
 	uint64_t key;		/* the caller's */
 	uint32_t gen;		/* generation of the slot's latest id */
 	uint32_t next_free;	/* the free queue's next slot, or SLOT_NIL */
+	uint32_t refs;		/* its first reference record + 1, or 0 */
+	uint32_t nrefs;		/* its reference records */
 	char name[HEAP_OWNER_NAME_MAX];
 };
-_Static_assert(sizeof(struct heap_owner_rec) == 104, "owner record size");
+_Static_assert(sizeof(struct heap_owner_rec) == 112, "owner record size");
+
+/* Bits of heap_obj_rec.state besides HEAP_OBJ_OPEN or HEAP_OBJ_SEALED. */
+#define OBJ_STATE_MASK 0x3u
+#define OBJ_DELETED 0x100u
+
+/* One slot of the object table. */
+struct heap_obj_rec {
+	uint64_t id;		/* 0: free */
+	uint64_t size;		/* bytes, as created */
+	uint64_t created;	/* the caller's clock at creation, ns */
+	uint64_t hash;		/* the keyed hash of the name */
+	uint64_t refs;		/* references, its records' counts */
+	uint32_t page;		/* its span's first page */
+	uint32_t npages;	/* and pages */
+	uint32_t state;		/* HEAP_OBJ_OPEN or _SEALED, | OBJ_DELETED */
+	uint32_t creator;	/* owner id */
+	uint32_t pid, uid;	/* the creator's */
+	uint32_t next;		/* hash chain, or free list: slot + 1, 0 ends */
+	uint32_t refs_first;	/* its first reference record + 1, or 0 */
+	uint32_t name_len;
+	char name[256];		/* name_len bytes, zeros after */
+	char creator_name[HEAP_OWNER_NAME_MAX]; /* NUL-terminated */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct heap_obj_rec) == 400, "object record size");
+
+/* One reference record: @owner holds @count references to @obj. */
+struct heap_ref_rec {
+	uint32_t owner;		/* owner id; 0: free */
+	uint32_t obj;		/* slot of the object */
+	uint32_t count;
+	uint32_t next;		/* hash chain or free list: index + 1, 0 ends */
+	uint32_t onext, oprev;	/* the owner's list: index + 1, 0 ends */
+	uint32_t xnext, xprev;	/* the object's list: index + 1, 0 ends */
+};
+_Static_assert(sizeof(struct heap_ref_rec) == 32, "reference record size");
 
 /* Byte offsets of the parts of the metadata, from its start. */
 struct heap_layout {
-	uint64_t owners, spans, freehead, released, small, size;
+	uint64_t owners, objects, obj_hash, refs, ref_hash;
+	uint64_t spans, freehead, released, small, size;
 	uint64_t small_words;	/* words of one size's hbm */
+	uint32_t obj_buckets;	/* entries of obj_hash, a power of two or 0 */
+	uint32_t ref_buckets;	/* entries of ref_hash, a power of two or 0 */
 };
 
 /* The first page of the metadata: the layout, every count, no pointers. */
@@ -249,7 +377,22 @@ struct heap_meta {
 	uint32_t owners_hwm;	/* slots ever used */
 	uint32_t owner_free_head; /* the queue of free slots below hwm */
 	uint32_t owner_free_tail;
-	uint32_t pad;
+	uint32_t max_objects;	/* slots of the object table */
+	uint32_t max_refs;	/* slots of the reference table */
+	uint32_t obj_slot_bits;	/* of an object id, the slot's */
+	uint32_t obj_hwm;	/* object slots ever used */
+	uint32_t obj_free;	/* the free object slots: slot + 1, or 0 */
+	uint32_t ref_hwm;	/* reference records ever used */
+	uint32_t ref_free;	/* the free records: index + 1, or 0 */
+	uint64_t hash_key[2];	/* of the keyed hashes */
+	uint64_t obj_seq;	/* the next object id's sequence number */
+	uint64_t obj_open;	/* live OPEN objects */
+	uint64_t obj_sealed;	/* live SEALED objects */
+	uint64_t obj_deleted;	/* deleted objects, still referenced */
+	uint64_t obj_bytes;	/* their sizes */
+	uint64_t obj_pages;	/* their spans' pages */
+	uint64_t refs_total;	/* references held */
+	uint64_t ref_recs;	/* reference records in use */
 };
 _Static_assert(sizeof(struct heap_meta) <= 4096, "the header fits a page");
 
@@ -260,6 +403,11 @@ struct heap {
 	uint64_t map_size;	/* bytes the caller gave */
 	struct heap_owner_rec *owners; /* max_owners */
 	uint32_t slot_mask;	/* of an owner id, the slot's bits */
+	struct heap_obj_rec *objs; /* max_objects */
+	uint32_t *obj_hash;	/* obj_buckets */
+	struct heap_ref_rec *refs; /* max_refs */
+	uint32_t *ref_hash;	/* ref_buckets */
+	uint64_t obj_slot_mask;	/* of an object id, the slot's bits */
 	struct span *spans;	/* arena_pages entries */
 	uint64_t *freehead;	/* arena_pages bits */
 	uint64_t *released;	/* arena_pages bits */
@@ -311,13 +459,29 @@ static inline uint32_t span_head_of_last(const struct heap *h, uint32_t p)
 bool heap_config_valid(const struct heap_config *c);
 /* The layout of the metadata of a heap of configuration @c, valid. */
 void heap_layout(const struct heap_config *c, struct heap_layout *l);
-/* The configuration @m was formatted for. */
+/* The configuration @m was formatted for (its hash key included). */
 void heap_config_of(const struct heap_meta *m, struct heap_config *ret);
-/* Bits of an owner id that name its slot: no slot number is all ones. */
-static inline uint32_t heap_slot_bits(uint32_t max_owners)
+/*
+ * Bits of an owner (or object) id that name its slot: no slot number is
+ * all ones.  0 for a table of none.
+ */
+static inline uint32_t heap_slot_bits(uint32_t max_slots)
 {
-	return 32 - (uint32_t)__builtin_clz(max_owners);
+	return max_slots ? 32 - (uint32_t)__builtin_clz(max_slots) : 0;
 }
+/*
+ * Take a span of @npages pages, as heap_alloc() does, but make it a USED
+ * head of no owner (owner 0, next and prev SPAN_NIL): the caller names
+ * its owner at once.  Counts it in use.  Return: 0, -EINVAL or -ENOMEM,
+ * changing nothing on error.
+ */
+int span_take(struct heap *h, uint64_t npages, unsigned int flags,
+	      uint64_t now, struct heap_span *ret);
+/*
+ * Free the USED span @p of a live owner (off its list) or of
+ * HEAP_OWNER_OBJECTS (whose caller keeps the object counts), at @now.
+ */
+void span_free_used(struct heap *h, uint32_t p, uint64_t now);
 /* Write the head (and tail) entries of the span [p, p + n). */
 void span_make(struct heap *h, uint32_t p, uint32_t n, enum span_kind kind);
 void span_clear(struct heap *h, uint32_t p);
@@ -386,10 +550,63 @@ static inline void owner_unlink(struct heap *h, struct heap_owner_rec *o,
 }
 /*
  * Abort unless the owner table and the lists hold (O1, O2, O3): @used
- * is the number of USED spans of owners other than HEAP_OWNER_SCAV that
- * the page walk found, each checked to name a live owner.
+ * is the number of USED spans of live owners (not HEAP_OWNER_SCAV nor
+ * HEAP_OWNER_OBJECTS) that the page walk found, each checked to name one.
  */
 void owner_check(const struct heap *h, uint64_t used);
+
+/* object.c: the object table and its name hash */
+/* The slot number in the object id @id; may be past the table. */
+static inline uint32_t obj_slot(const struct heap *h, uint64_t id)
+{
+	return (uint32_t)(id & h->obj_slot_mask);
+}
+/* The object in use whose id is @id, or NULL. */
+static inline struct heap_obj_rec *obj_find(const struct heap *h,
+					    uint64_t id)
+{
+	uint32_t slot = obj_slot(h, id);
+
+	if (id == 0 || slot >= h->meta->obj_hwm || h->objs[slot].id != id)
+		return NULL;
+	return &h->objs[slot];
+}
+/* The keyed hash of the name @name, @len bytes. */
+uint64_t obj_name_hash(const struct heap *h, const char *name, size_t len);
+/* T3 for the USED span [p, p + n) that names HEAP_OWNER_OBJECTS. */
+void obj_check_span(const struct heap *h, uint32_t p, uint32_t n);
+/*
+ * Abort unless the object table holds (T1, T2, T4, T5, T6, and E2 with
+ * objref.c): the page walk found @nspans USED spans of
+ * HEAP_OWNER_OBJECTS, of @npages pages, each checked by obj_check_span().
+ */
+void obj_check(const struct heap *h, uint64_t nspans, uint64_t npages);
+
+/* objref.c: the reference records, their hash and their lists */
+/* The record of @owner's references to object @slot: index + 1, or 0. */
+uint32_t ref_find(const struct heap *h, uint32_t owner, uint32_t slot);
+/* Is there a free reference record? */
+bool ref_room(const struct heap *h);
+/*
+ * One more reference of the live owner @o to the object in use @slot,
+ * in a new record if it holds none yet.  Return: 0; -ENOSPC if that
+ * takes a record and none is free; -EOVERFLOW if its count is full.
+ */
+int ref_get(struct heap *h, struct heap_owner_rec *o, uint32_t slot);
+/* One fewer reference of record @i (index + 1), freed at 0. */
+void ref_put(struct heap *h, uint32_t i);
+/* Every reference of record @i, which is freed; returns their count. */
+uint32_t ref_drop(struct heap *h, uint32_t i);
+/*
+ * E2 for the object in use @slot: its list's records, checked; returns
+ * their number.
+ */
+uint64_t ref_check_object(const struct heap *h, uint32_t slot);
+/*
+ * Abort unless the reference records hold (E1, E3, E4); @listed is the
+ * number of records on the objects' lists (E2).
+ */
+void ref_check(const struct heap *h, uint64_t listed);
 
 /* freeidx.c: the index of FREE spans */
 void freeidx_insert(struct heap *h, uint32_t p);

@@ -76,16 +76,25 @@ void mem_ops(struct heap_ops *ret, bool next_data)
 
 void mem_start(uint64_t pages, bool backed, enum fixture_meta kind)
 {
+	struct heap_config cfg = { .arena_size = pages * PG,
+				   .max_owners = FIXTURE_OWNERS };
+
+	mem_start_config(&cfg, backed, kind);
+}
+
+void mem_start_config(const struct heap_config *cfg, bool backed,
+		      enum fixture_meta kind)
+{
 	struct heap_ops ops;
 
 	memset(&mem, 0, sizeof(mem));
-	mem.size = pages * PG;
+	mem.size = cfg->arena_size;
 	if (backed) {
 		mem.base = calloc(1, mem.size);
 		ck_assert_ptr_nonnull(mem.base);
 	}
 	mem_ops(&ops, true);
-	fixture_start(pages, &ops, kind);
+	fixture_start_config(cfg, &ops, kind);
 }
 
 void mem_setup(void)

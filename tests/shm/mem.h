@@ -25,6 +25,9 @@ extern struct mem mem;
 void mem_ops(struct heap_ops *ret, bool next_data);
 /* A heap of @pages over mem, backed by memory or not; metadata @kind. */
 void mem_start(uint64_t pages, bool backed, enum fixture_meta kind);
+/* The same for a heap of configuration @cfg. */
+void mem_start_config(const struct heap_config *cfg, bool backed,
+		      enum fixture_meta kind);
 /* A 1024-page heap over backed memory that grows 256 pages at a time. */
 void mem_setup(void);
 void mem_teardown(void);

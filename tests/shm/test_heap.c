@@ -379,6 +379,34 @@ START_TEST(test_layout_sizes)
 }
 END_TEST
 
+/* The sizes of the object tables: both, or neither, and not too many. */
+START_TEST(test_config_limits)
+{
+	struct heap_config c = { .arena_size = PG, .max_owners = 1 };
+	uint64_t size = 7, plain;
+
+	ck_assert_int_eq(heap_layout_size(&c, &plain), 0);
+	c.max_objects = 1;
+	ck_assert_int_eq(heap_layout_size(&c, &size), -EINVAL);	/* no refs */
+	c.max_refs = 1;
+	ck_assert_int_eq(heap_layout_size(&c, &size), 0);
+	ck_assert_uint_gt(size, plain);
+	c.max_objects = 0;
+	ck_assert_int_eq(heap_layout_size(&c, &size), -EINVAL);	/* refs only */
+	c.max_objects = HEAP_OBJECTS_MAX;
+	c.max_refs = HEAP_REFS_MAX;
+	ck_assert_int_eq(heap_layout_size(&c, &size), 0);
+	size = 7;
+	c.max_objects = HEAP_OBJECTS_MAX + 1;
+	ck_assert_int_eq(heap_layout_size(&c, &size), -EINVAL);
+	c.max_objects = HEAP_OBJECTS_MAX;
+	c.max_refs = HEAP_REFS_MAX + 1;
+	ck_assert_int_eq(heap_layout_size(&c, &size), -EINVAL);
+	ck_assert_int_eq(heap_layout_size(NULL, &size), -EINVAL);
+	ck_assert_uint_eq(size, 7);
+}
+END_TEST
+
 START_TEST(test_format_bad_args)
 {
 	struct heap_ops ops;
@@ -434,6 +462,9 @@ START_TEST(test_attach_rejects)
 	m->grown = m->arena_pages + 1;
 	ck_assert_int_eq(heap_attach(meta->base, size, &ops, &x), -EINVAL);
 	m->grown = 0;
+	m->max_objects = 1;	/* an object table without references */
+	ck_assert_int_eq(heap_attach(meta->base, size, &ops, &x), -EINVAL);
+	m->max_objects = 0;
 	m->magic ^= 1;
 	ck_assert_int_eq(heap_attach(meta->base, size, &ops, &x), -EINVAL);
 	m->magic ^= 1;
@@ -895,6 +926,7 @@ static Suite *heap_suite(void)
 	tc = tcase_create("format");
 	tcase_add_checked_fixture(tc, mem_setup, mem_teardown);
 	tcase_add_test(tc, test_layout_sizes);
+	tcase_add_test(tc, test_config_limits);
 	tcase_add_test(tc, test_format_bad_args);
 	tcase_add_test(tc, test_attach_rejects);
 	tcase_add_test(tc, test_attach_live_heap);

@@ -9,6 +9,7 @@
 
 #include "tests/lib/testlib.h"
 #include "tests/shm/mem.h"
+#include "tests/shm/objects.h"
 
 /*
  * In a 1024-page arena grown to 768 pages: used [0,3) o1, free [3,203),
@@ -273,6 +274,277 @@ START_TEST(test_check_owner_dead)
 }
 END_TEST
 
+/*
+ * Objects, in slots: a (0) sealed by o1, o2 holding two references;
+ * b (1) OPEN of o1; c (2) sealed by o2, o1 holding one, deleted; d (3)
+ * sealed by o1, unreferenced; slot 4 free, and a reference record free.
+ */
+static struct heap_obj_info oa, ob, oc, od;
+
+static void objects_setup(void)
+{
+	struct heap_obj_info x;
+
+	obj_setup();
+	oa = obj_sealed(o1, "a", PG);
+	ck_assert_int_eq(obj_get(o2, "a", &x), 0);
+	ck_assert_int_eq(obj_get(o2, "a", &x), 0);
+	ob = obj_create(o1, "b", 2 * PG);
+	oc = obj_sealed(o2, "c", PG);
+	ck_assert_int_eq(obj_get(o1, "c", &x), 0);
+	ck_assert_int_eq(obj_delete("c", 0), 0);
+	od = obj_sealed(o1, "d", 1);
+	ck_assert_int_eq(heap_obj_release(h, o1, od.id, 0), 0);
+	x = obj_sealed(o1, "e", 1);
+	ck_assert_int_eq(obj_delete("e", 0), 0);
+	ck_assert_int_eq(heap_obj_release(h, o1, x.id, 0), 0);
+	ck_assert_uint_eq(obj_slot(h, od.id), 3);
+	ck_assert_uint_eq(h->meta->obj_free, 5);
+	ck_assert_uint_ne(h->meta->ref_free, 0);
+}
+
+static uint32_t bucket(const struct heap_obj_info *x)
+{
+	return (uint32_t)(h->objs[obj_slot(h, x->id)].hash &
+			  (h->meta->layout.obj_buckets - 1));
+}
+
+START_TEST(test_check_objects_pass)
+{
+	heap_check(h);
+}
+END_TEST
+
+/* H1 */
+START_TEST(test_check_obj_max)
+{
+	h->meta->max_objects = HEAP_OBJECTS_MAX + 1;
+	heap_check(h);
+}
+END_TEST
+
+/* T1 */
+START_TEST(test_check_obj_past_used)
+{
+	h->objs[h->meta->obj_hwm + 2].size = 1;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_obj_free_data)
+{
+	h->objs[4].size = 1;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_obj_free_cycle)
+{
+	h->objs[4].next = 5;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_obj_id_future)
+{
+	h->objs[0].id += UINT64_C(100) << h->meta->obj_slot_bits;
+	heap_check(h);
+}
+END_TEST
+
+/* T2 */
+START_TEST(test_check_obj_state)
+{
+	h->objs[0].state = HEAP_OBJ_OPEN | HEAP_OBJ_SEALED;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_obj_name_control)
+{
+	h->objs[0].name[0] = '\n';
+	h->objs[0].hash = obj_name_hash(h, "\n", 1);
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_obj_hash)
+{
+	h->objs[0].hash ^= UINT64_C(1) << 40;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_obj_pages)
+{
+	h->objs[0].size = 3 * PG;
+	h->meta->obj_bytes += 2 * PG;
+	heap_check(h);
+}
+END_TEST
+
+/* T3: a's span names d's slot. */
+START_TEST(test_check_obj_span_link)
+{
+	h->spans[oa.off / PG].use.next = 3;
+	heap_check(h);
+}
+END_TEST
+
+/* T3, O3: a's span says it is o1's, on no list of o1. */
+START_TEST(test_check_obj_span_owner)
+{
+	h->spans[oa.off / PG].use.owner = o1;
+	heap_check(h);
+}
+END_TEST
+
+/* T4: b, OPEN, held by o2 instead of its creator. */
+START_TEST(test_check_obj_open_not_creator)
+{
+	h->refs[h->objs[1].refs_first - 1].owner = o2;
+	heap_check(h);
+}
+END_TEST
+
+/* T4: d deleted, and so freed, but for its record and span. */
+START_TEST(test_check_obj_deleted_unreferenced)
+{
+	uint32_t *l = &h->obj_hash[bucket(&od)];
+
+	while (*l != 4)
+		l = &h->objs[*l - 1].next;
+	*l = h->objs[3].next;
+	h->objs[3].next = 0;
+	h->objs[3].state |= OBJ_DELETED;
+	h->meta->obj_sealed--;
+	h->meta->obj_deleted++;
+	heap_check(h);
+}
+END_TEST
+
+/* T5: a's chain lost. */
+START_TEST(test_check_obj_chain_lost)
+{
+	h->obj_hash[bucket(&oa)] = 0;
+	heap_check(h);
+}
+END_TEST
+
+/* T5: d named a, in a's chain, hashed as a. */
+START_TEST(test_check_obj_name_twice)
+{
+	uint32_t *l = &h->obj_hash[bucket(&od)];
+
+	while (*l != 4)
+		l = &h->objs[*l - 1].next;
+	*l = h->objs[3].next;
+	h->objs[3].name[0] = 'a';
+	h->objs[3].hash = h->objs[0].hash;
+	h->objs[3].next = h->obj_hash[bucket(&oa)];
+	h->obj_hash[bucket(&oa)] = 4;
+	heap_check(h);
+}
+END_TEST
+
+/* T5: the deleted c back on a chain. */
+START_TEST(test_check_obj_deleted_chained)
+{
+	h->objs[2].next = h->obj_hash[bucket(&oc)];
+	h->obj_hash[bucket(&oc)] = 3;
+	heap_check(h);
+}
+END_TEST
+
+/* T6 */
+START_TEST(test_check_obj_counts)
+{
+	h->meta->obj_open++;
+	heap_check(h);
+}
+END_TEST
+
+/* E1 */
+START_TEST(test_check_ref_past_used)
+{
+	h->refs[h->meta->ref_hwm + 1].count = 1;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_ref_dead_owner)
+{
+	uint32_t gone;
+
+	ck_assert_int_eq(heap_owner_add(h, "gone", 0, &gone), 0);
+	ck_assert_int_eq(heap_owner_remove(h, gone), 0);
+	h->refs[h->objs[0].refs_first - 1].owner = gone;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_ref_free_list)
+{
+	h->meta->ref_free = 0;
+	heap_check(h);
+}
+END_TEST
+
+/* E2: a record counts one more than its object has. */
+START_TEST(test_check_ref_count)
+{
+	h->refs[h->objs[0].refs_first - 1].count++;
+	h->meta->refs_total++;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_ref_object_list)
+{
+	h->objs[0].refs_first = 0;
+	heap_check(h);
+}
+END_TEST
+
+/* E3 */
+START_TEST(test_check_ref_chains_lost)
+{
+	memset(h->ref_hash, 0, h->meta->layout.ref_buckets * 4);
+	heap_check(h);
+}
+END_TEST
+
+/* E4 */
+START_TEST(test_check_ref_owner_count)
+{
+	h->owners[owner_slot(h, o2)].nrefs++;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_ref_owner_list)
+{
+	struct heap_owner_rec *o = &h->owners[owner_slot(h, o1)];
+
+	o->refs = h->refs[o->refs - 1].onext;
+	h->refs[o->refs - 1].oprev = 0;
+	o->nrefs--;
+	heap_check(h);
+}
+END_TEST
+
+/* O1: a free owner slot with references. */
+START_TEST(test_check_owner_free_refs)
+{
+	uint32_t gone;
+
+	ck_assert_int_eq(heap_owner_add(h, "gone", 0, &gone), 0);
+	ck_assert_int_eq(heap_owner_remove(h, gone), 0);
+	h->owners[owner_slot(h, gone)].nrefs = 1;
+	heap_check(h);
+}
+END_TEST
+
 #ifdef SPANHEAP_DEBUG
 /* A debug build checks at the end of every call that changes the heap. */
 START_TEST(test_debug_checks_every_call)
@@ -281,6 +553,13 @@ START_TEST(test_debug_checks_every_call)
 
 	h->meta->idle++;
 	heap_owner_add(h, "any", 0, &o);
+}
+END_TEST
+
+START_TEST(test_debug_checks_object_calls)
+{
+	h->meta->obj_bytes++;
+	heap_obj_seal(h, o1, ob.id);
 }
 END_TEST
 #endif
@@ -341,10 +620,54 @@ static Suite *heap_check_suite(void)
 	tcase_add_test_raise_signal(tc, test_check_owner_dead, SIGABRT);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("objects");
+	tcase_add_checked_fixture(tc, objects_setup, mem_teardown);
+	tcase_add_test(tc, test_check_objects_pass);
+	tcase_add_test_raise_signal(tc, test_check_obj_max, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_past_used, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_free_data, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_free_cycle, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_id_future, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_state, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_name_control, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_hash, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_pages, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_span_link, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_span_owner, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_open_not_creator,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_deleted_unreferenced,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_chain_lost, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_name_twice, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_deleted_chained,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_counts, SIGABRT);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("refs");
+	tcase_add_checked_fixture(tc, objects_setup, mem_teardown);
+	tcase_add_test_raise_signal(tc, test_check_ref_past_used, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_ref_dead_owner, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_ref_free_list, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_ref_count, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_ref_object_list, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_ref_chains_lost, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_ref_owner_count, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_ref_owner_list, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_owner_free_refs, SIGABRT);
+	suite_add_tcase(s, tc);
+
 #ifdef SPANHEAP_DEBUG
 	tc = tcase_create("debug");
 	tcase_add_checked_fixture(tc, corrupt_setup, mem_teardown);
 	tcase_add_test_raise_signal(tc, test_debug_checks_every_call, SIGABRT);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("debug_objects");
+	tcase_add_checked_fixture(tc, objects_setup, mem_teardown);
+	tcase_add_test_raise_signal(tc, test_debug_checks_object_calls,
+				    SIGABRT);
 	suite_add_tcase(s, tc);
 #endif
 	return s;
