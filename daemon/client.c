@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * One client connection: read requests, queue and send replies, and on
- * disconnect free every span the client still owns.
+ * The connections: accept one, read its requests, queue and send its
+ * replies, pace its GC and SCAVENGE requests, and when it is gone tear
+ * down everything it holds.
  *
  * Flow control.  Replies go out with MSG_DONTWAIT.  When the socket will
  * not take one, it waits in the client's queue, the client's read event
@@ -15,36 +16,66 @@
  * and the client is read again only once the last is sent.  So a client
  * that pipelines STATS without reading costs the daemon one small queue
  * entry, and no text.
+ *
+ * Waits.  A request that cannot be answered at once keeps the client's
+ * reads off until it is, so a client has at most one request waiting:
+ * a GC or SCAVENGE deferred by the rate limit (control_deferred()), or a
+ * SCAVENGE waiting for its forced pass (struct scavenge_wait).  The
+ * scavenger knows nothing of clients: it numbers forced passes and says
+ * when one has ended (clients_forced_done()), and the waits that pass
+ * serves are answered here.
+ *
+ * Client gone: see client_destroy().
  */
 #include <errno.h>
 #include <event2/event.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "client.h"
+#include "dispatch.h"
 #include "log.h"
+#include "scavenger.h"
+#include "shm/arena.h"
+#include "shm/heap.h"
+#include "sock.h"
 
 /* Received fds beyond this are cut off (MSG_CTRUNC) and dropped. */
 #define CLIENT_MAX_FDS 8
 
+/*
+ * A SCAVENGE waiting for forced pass number @pass (scavenger_force()),
+ * on the clients' list of them; @progress is what its last progress
+ * reply said.  Its client's reads are off meanwhile.
+ */
+struct scavenge_wait {
+	TAILQ_ENTRY(scavenge_wait) link;
+	struct client *c;
+	uint64_t pass;
+	uint32_t seq;
+	uint64_t progress;
+	struct event *ev_progress;	/* paces progress replies, or NULL */
+};
+
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 
-/* Is a request of the client waiting elsewhere (reads stay off)? */
+/* Is a request of the client waiting (reads stay off)? */
 static bool client_waiting(const struct client *c)
 {
-	return c->scav_wait || c->deferred_type;
+	return c->scavenge || c->deferred_type;
 }
 
 static void free_msg(struct outmsg *m)
 {
 	if (m->fd >= 0)
 		close(m->fd);
-	stats_blob_put(m->blob);
+	blob_put(m->blob);
 	free(m);
 }
 
@@ -56,17 +87,17 @@ static void on_hello_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	if (c->welcomed)
 		return;
-	log_limited(&c->d->log_silent, 4,
+	log_limited(&c->cs->log_silent, 4,
 		    "client %u (pid %d) sent no HELLO in time; dropped", c->id,
 		    (int)c->cred.pid);
 	client_destroy(c);
 }
 
-static bool id_live(const struct daemon *d, uint32_t id)
+static bool id_live(const struct clients *cs, uint32_t id)
 {
 	const struct client *c;
 
-	TAILQ_FOREACH(c, &d->clients, link)
+	TAILQ_FOREACH(c, &cs->list, link)
 		if (c->id == id)
 			return true;
 	return false;
@@ -79,12 +110,12 @@ static bool id_live(const struct daemon *d, uint32_t id)
  * clients that never left: skip them.  The check costs a walk of at
  * most --max-clients entries per connection.
  */
-static uint32_t next_id(struct daemon *d)
+static uint32_t next_id(struct clients *cs)
 {
 	for (;;) {
-		uint32_t id = d->next_client_id++;
+		uint32_t id = cs->next_id++;
 
-		if (id != 0 && id != HEAP_OWNER_SCAV && !id_live(d, id))
+		if (id != 0 && id != HEAP_OWNER_SCAV && !id_live(cs, id))
 			return id;
 	}
 }
@@ -92,17 +123,49 @@ static uint32_t next_id(struct daemon *d)
 /* The client's heap owner, keyed by its id; false if none is left. */
 static bool owner_add(struct client *c)
 {
+	struct core *core = c->cs->core;
 	int r;
 
-	daemon_heap_lock(c->d);
-	r = heap_owner_add(c->d->heap, NULL, c->id, &c->owner);
-	daemon_heap_unlock(c->d);
+	daemon_heap_lock(core);
+	r = heap_owner_add(core->heap, NULL, c->id, &c->owner);
+	daemon_heap_unlock(core);
 	if (r < 0)
 		log_err("no heap owner for a client: %s", strerror(-r));
 	return r == 0;
 }
 
-void client_accept(struct daemon *d, int fd)
+void clients_init(struct clients *cs, struct core *core,
+		  struct event_base *base, struct arena *arena,
+		  struct scavenger *scav, const struct clients_hooks *hooks)
+{
+	memset(cs, 0, sizeof(*cs));
+	cs->core = core;
+	cs->base = base;
+	cs->arena = arena;
+	cs->scav = scav;
+	cs->hooks = *hooks;
+	TAILQ_INIT(&cs->list);
+	TAILQ_INIT(&cs->scavenge_waits);
+	cs->next_id = 1;
+	cs->hello_timeout = (struct timeval){ CLIENT_HELLO_TIMEOUT_SEC, 0 };
+	cs->control_interval_ns = CLIENT_CONTROL_INTERVAL_NS;
+	cs->progress_interval_ns = CLIENT_PROGRESS_INTERVAL_NS;
+}
+
+void clients_fini(struct clients *cs)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&cs->list)))
+		client_destroy(c);
+}
+
+void clients_changed(struct clients *cs)
+{
+	cs->changes++;
+}
+
+void client_accept(struct clients *cs, int fd)
 {
 	socklen_t len = sizeof(struct ucred);
 	struct client *c;
@@ -113,7 +176,7 @@ void client_accept(struct daemon *d, int fd)
 		close(fd);
 		return;
 	}
-	c->d = d;
+	c->cs = cs;
 	c->fd = fd;
 	c->connected_ns = daemon_now();
 	STAILQ_INIT(&c->outq);
@@ -121,14 +184,14 @@ void client_accept(struct daemon *d, int fd)
 		c->cred = (struct ucred){ 0, (uid_t)-1, (gid_t)-1 };
 	c->pidfd = c->cred.pid > 0 ?
 			   (int)syscall(SYS_pidfd_open, c->cred.pid, 0) : -1;
-	c->ev_read = event_new(d->base, fd, EV_READ | EV_PERSIST, on_read, c);
-	c->ev_write = event_new(d->base, fd, EV_WRITE | EV_PERSIST, on_write,
+	c->ev_read = event_new(cs->base, fd, EV_READ | EV_PERSIST, on_read, c);
+	c->ev_write = event_new(cs->base, fd, EV_WRITE | EV_PERSIST, on_write,
 				c);
-	c->ev_hello = evtimer_new(d->base, on_hello_timeout, c);
-	c->id = next_id(d);
+	c->ev_hello = evtimer_new(cs->base, on_hello_timeout, c);
+	c->id = next_id(cs);
 	if (!c->ev_read || !c->ev_write || !c->ev_hello ||
 	    event_add(c->ev_read, NULL) < 0 ||
-	    event_add(c->ev_hello, &d->hello_timeout) < 0 || !owner_add(c)) {
+	    event_add(c->ev_hello, &cs->hello_timeout) < 0 || !owner_add(c)) {
 		log_err("out of memory for a client");
 		if (c->ev_read)
 			event_free(c->ev_read);
@@ -142,98 +205,120 @@ void client_accept(struct daemon *d, int fd)
 		free(c);
 		return;
 	}
-	TAILQ_INSERT_TAIL(&d->clients, c, link);
-	d->nclients++;
+	TAILQ_INSERT_TAIL(&cs->list, c, link);
+	cs->count++;
 }
 
-void client_destroy(struct client *c)
+void client_owner_locked(const struct client *c, struct heap_owner_info *ret)
 {
-	struct daemon *d = c->d;
-	struct heap_owner_info o;
-	struct outmsg *m;
-	uint64_t nspans, npages;
-
-	daemon_heap_lock(d);
-	if (heap_owner_get(d->heap, c->owner, &o) < 0) {
+	daemon_assert_locked(c->cs->core);
+	if (heap_owner_get(c->cs->core->heap, c->owner, ret) < 0) {
 		log_err("BUG: client %u has no heap owner", c->id);
 		abort();
 	}
-	nspans = o.nspans;
-	npages = o.npages;
-	heap_free_owner_each(d->heap, c->owner, daemon_now(),
-			     scavenger_queue_departed_locked, d);
-	heap_owner_remove(d->heap, c->owner);
-	daemon_heap_unlock(d);
-	if (npages)
-		scavenger_release_departed(d);
+}
+
+static void scavenge_wait_free(struct scavenge_wait *w)
+{
+	struct client *c = w->c;
+
+	TAILQ_REMOVE(&c->cs->scavenge_waits, w, link);
+	c->scavenge = NULL;
+	if (w->ev_progress)
+		event_free(w->ev_progress);
+	free(w);
+}
+
+/* Step 1 of client_destroy(): nothing answers it from now on. */
+static void drop_waits(struct client *c)
+{
+	if (c->ev_control)
+		event_free(c->ev_control);
+	c->ev_control = NULL;
+	c->deferred_type = 0;
+	if (c->scavenge)
+		scavenge_wait_free(c->scavenge);
+}
+
+/*
+ * Step 2: free its spans, each queued to be released at once (its pages
+ * may be charged to a memory cgroup with no task left), then its owner
+ * record, which owns nothing by then.
+ */
+static void drop_heap(struct client *c)
+{
+	struct clients *cs = c->cs;
+	struct heap *h = cs->core->heap;
+	struct heap_owner_info o;
+
+	daemon_heap_lock(cs->core);
+	client_owner_locked(c, &o);
+	/*
+	 * What it holds through a later layer (object references and open
+	 * objects, its magazine) goes here, one call a layer, before its
+	 * own spans go.
+	 */
+	heap_free_owner_each(h, c->owner, daemon_now(),
+			     scavenger_queue_departed_locked, cs->scav);
+	heap_owner_remove(h, c->owner);
+	daemon_heap_unlock(cs->core);
+	if (o.npages)
+		scavenger_release_departed(cs->scav);
 	if (c->welcomed)
-		log_limited(&d->log_gone, 6,
+		log_limited(&cs->log_gone, 6,
 			    "client %u (%s, pid %d) gone; freed %llu spans, %llu pages",
 			    c->id, c->name, (int)c->cred.pid,
-			    (unsigned long long)nspans,
-			    (unsigned long long)npages);
+			    (unsigned long long)o.nspans,
+			    (unsigned long long)o.npages);
+}
+
+/* Step 3: its replies, events and fds. */
+static void close_connection(struct client *c)
+{
+	struct outmsg *m;
+
 	while ((m = STAILQ_FIRST(&c->outq))) {
 		STAILQ_REMOVE_HEAD(&c->outq, link);
 		free_msg(m);
 	}
-	if (c->welcomed)
-		stats_changed(d);
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	event_free(c->ev_hello);
-	if (c->ev_control)
-		event_free(c->ev_control);
 	if (c->pidfd >= 0)
 		close(c->pidfd);
 	close(c->fd);
-	TAILQ_REMOVE(&d->clients, c, link);
-	d->nclients--;
-	free(c);
-	server_resume_accept(d);	/* its fds are free now */
 }
 
 /*
- * Send one datagram of @iov; 0 sent, -EAGAIN if the socket is full, or
- * -errno.
+ * Client gone.  The one place where what a client holds is torn down,
+ * whatever ended it: a hang-up, a failed receive or send, no HELLO in
+ * time, its process gone (clients_gc()), the daemon stopping.  In order:
+ *  1. what waits on its behalf, so that nothing answers it later: its
+ *     deferred request, its SCAVENGE wait (and, to come, its waiting
+ *     object gets);
+ *  2. what it holds in the heap, under the heap lock: its spans, then
+ *     its owner record (and, to come, before the spans: its object
+ *     references and open objects, its magazine; with the owner: its
+ *     restart slot);
+ *  3. its connection: queued replies, events, the pidfd, the socket;
+ *  4. then it leaves the list, and the layers above hear of it (the
+ *     server accepts again: its fds are free).
+ * A later layer's per-client state is dropped by one call at its step.
  */
-static int send_iov(int fd, struct iovec *iov, size_t iovlen, int pass_fd)
+void client_destroy(struct client *c)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovlen };
-	ssize_t n;
+	struct clients *cs = c->cs;
 
-	if (pass_fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-	}
-	do
-		n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return 0;
+	drop_waits(c);
+	drop_heap(c);
+	close_connection(c);
+	if (c->welcomed)
+		clients_changed(cs);
+	TAILQ_REMOVE(&cs->list, c, link);
+	cs->count--;
+	free(c);
+	cs->hooks.gone(cs->hooks.ctx);
 }
-
-/* The head of a struct proto_stats_reply, before its text. */
-struct chunk_hdr {
-	struct proto_hdr hdr;
-	uint32_t len;
-	uint32_t flags;
-};
-_Static_assert(sizeof(struct chunk_hdr) ==
-		       offsetof(struct proto_stats_reply, data),
-	       "chunk_hdr");
 
 /*
  * Send the next chunk of @m's text.  Returns 1 when it was the last, 0
@@ -243,33 +328,14 @@ static int send_chunk(int fd, struct outmsg *m)
 {
 	size_t left = m->blob->len - m->off;
 	size_t n = left < PROTO_CHUNK_MAX ? left : PROTO_CHUNK_MAX;
-	struct chunk_hdr h;
-	struct iovec iov[2] = {
-		{ &h, sizeof(h) },
-		{ m->blob->text + m->off, n },
-	};
 	int r;
 
-	memset(&h, 0, sizeof(h));
-	proto_hdr_init(&h.hdr, m->req.type | PROTO_REPLY, m->req.seq);
-	h.len = (uint32_t)n;
-	h.flags = n < left ? PROTO_MORE : 0;
-	r = send_iov(fd, iov, 2, -1);
+	r = sock_send_chunk(fd, m->req.type | PROTO_REPLY, m->req.seq,
+			    m->blob->text + m->off, n, n < left);
 	if (r < 0)
 		return r;
 	m->off += n;
 	return n == left;
-}
-
-/* The reply to @req when its text cannot be made: a bare -ENOMEM. */
-static int send_nomem(int fd, const struct text_req *req)
-{
-	struct proto_hdr h;
-	struct iovec iov = { &h, sizeof(h) };
-
-	proto_hdr_init(&h, req->type | PROTO_REPLY, req->seq);
-	h.status = -ENOMEM;
-	return send_iov(fd, &iov, 1, -1);
 }
 
 /* Send all of @m the socket takes; 0 when it is all sent, or -errno. */
@@ -279,18 +345,21 @@ static int send_msg(struct client *c, struct outmsg *m)
 	int r;
 
 	if (!m->text)
-		return send_iov(c->fd, &iov, 1, m->fd);
+		return sock_send(c->fd, &iov, 1, m->fd);
 	if (!m->blob) {
-		m->blob = stats_text(c->d, &m->req);
+		m->blob = c->cs->hooks.text(c->cs->hooks.ctx, &m->req);
+		/* Its text cannot be made: a bare -ENOMEM. */
 		if (!m->blob)
-			return send_nomem(c->fd, &m->req);
+			return sock_send_status(c->fd,
+						m->req.type | PROTO_REPLY,
+						m->req.seq, -ENOMEM);
 	}
 	do
 		r = send_chunk(c->fd, m);
 	while (r == 0);
 	/* A text not begun is made again when it can go: the freshest. */
 	if (r == -EAGAIN && !m->off && !m->given) {
-		stats_blob_put(m->blob);
+		blob_put(m->blob);
 		m->blob = NULL;
 	}
 	return r < 0 ? r : 0;
@@ -311,7 +380,7 @@ int client_send(struct client *c, const void *buf, size_t len, int fd)
 	int r;
 
 	if (STAILQ_EMPTY(&c->outq)) {
-		r = send_iov(c->fd, &iov, 1, fd);
+		r = sock_send(c->fd, &iov, 1, fd);
 		if (r != -EAGAIN)
 			return r;
 	}
@@ -331,7 +400,7 @@ int client_send(struct client *c, const void *buf, size_t len, int fd)
 }
 
 int client_send_blob(struct client *c, const struct text_req *req,
-		     struct stats_blob *blob)
+		     struct blob *blob)
 {
 	struct outmsg head = { .fd = -1, .text = true, .given = blob != NULL,
 			       .req = *req, .blob = blob };
@@ -340,17 +409,17 @@ int client_send_blob(struct client *c, const struct text_req *req,
 
 	/* From here on @head holds a reference of its own, if any. */
 	if (blob)
-		blob->refs++;
+		blob_get(blob);
 	if (STAILQ_EMPTY(&c->outq)) {
 		r = send_msg(c, &head);
 		if (r != -EAGAIN) {
-			stats_blob_put(head.blob);
+			blob_put(head.blob);
 			return r;
 		}
 	}
 	m = malloc(sizeof(*m));
 	if (!m) {
-		stats_blob_put(head.blob);
+		blob_put(head.blob);
 		return -ENOMEM;
 	}
 	*m = head;
@@ -411,44 +480,6 @@ void client_resume(struct client *c)
 }
 
 /*
- * Close every fd a client passed us: we never take fds from clients.
- * recvmsg() has installed each one it fits into our control buffer (the
- * kernel drops those that do not fit and says MSG_CTRUNC), so every fd in
- * every SCM_RIGHTS header here is ours to close, and nothing else is.
- */
-static unsigned int drop_fds(struct msghdr *msg)
-{
-	unsigned int n = 0;
-
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
-	     cm = CMSG_NXTHDR(msg, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET ||
-		    cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0))
-			continue;
-		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		     i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
-			close(fd);
-			n++;
-		}
-	}
-	return n;
-}
-
-/*
- * On a seqpacket socket recvmsg() returns 0 both at the end of the
- * connection and for an empty datagram; only the former hangs up.
- */
-static bool peer_closed(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
-
-	return poll(&p, 1, 0) == 1 && p.revents & (POLLHUP | POLLRDHUP);
-}
-
-/*
  * Receive one request.  Returns 1 when a message was handled, 0 when
  * there is nothing more to read now, -1 when the client is gone (it has
  * been destroyed).
@@ -481,8 +512,8 @@ static int read_one(struct client *c)
 		client_destroy(c);
 		return -1;
 	}
-	had_fds = drop_fds(&msg) || msg.msg_flags & MSG_CTRUNC;
-	if (n == 0 && peer_closed(c->fd)) {
+	had_fds = sock_drop_fds(&msg) || msg.msg_flags & MSG_CTRUNC;
+	if (n == 0 && sock_peer_closed(c->fd)) {
 		client_destroy(c);
 		return -1;
 	}
@@ -512,4 +543,266 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (c->closing && STAILQ_EMPTY(&c->outq))
 		client_destroy(c);
+}
+
+/* ---- GC and SCAVENGE: the rate limit, and the waits for a forced pass */
+
+/* A reply to a GC or SCAVENGE: a client whose socket fails closes. */
+static void reply(struct client *c, const void *buf, size_t len)
+{
+	if (client_send(c, buf, len, -1) < 0)
+		c->closing = true;
+}
+
+static void on_control(evutil_socket_t fd, short what, void *arg);
+
+/* @ns as a timeout, rounded up: a timer never fires early. */
+static struct timeval timeval_of(uint64_t ns)
+{
+	uint64_t us = (ns + 999) / 1000;
+
+	return (struct timeval){ (time_t)(us / 1000000),
+				 (suseconds_t)(us % 1000000) };
+}
+
+/* The client's timer for deferred requests; NULL if none. */
+static struct event *control_timer(struct client *c)
+{
+	if (!c->ev_control)
+		c->ev_control = evtimer_new(c->cs->base, on_control, c);
+	return c->ev_control;
+}
+
+/*
+ * Arm the timer for the end of the client's interval.  libevent measures
+ * timeouts from the time it cached at the start of the loop's turn, so
+ * the timer may fire a little early: on_control() checks and waits
+ * again for what is left.
+ */
+static void control_wait(struct client *c, uint64_t now)
+{
+	struct timeval tv = timeval_of(c->control_ns +
+				       c->cs->control_interval_ns - now);
+
+	evtimer_add(c->ev_control, &tv);
+}
+
+/*
+ * GC and SCAVENGE cost more than other requests: a GC pass polls every
+ * client's pidfd, a forced release pass walks the heap on the scavenger
+ * thread.  So a client gets at most one of them per
+ * cs->control_interval_ns.  One that comes sooner is not refused: it
+ * waits, with the client's reads off, until on_control() serves it when
+ * the interval has passed, with the reply it would have had.  A client
+ * that loops GC then costs the daemon at most 10 passes a second, and
+ * other clients are read in between.  Returns true if the request of
+ * @type and @seq waits.
+ */
+static bool control_deferred(struct client *c, uint16_t type, uint32_t seq)
+{
+	struct clients *cs = c->cs;
+	uint64_t now = daemon_now();
+
+	if (!c->control_ns || now - c->control_ns >= cs->control_interval_ns ||
+	    !control_timer(c)) {
+		c->control_ns = now;
+		return false;
+	}
+	c->deferred_type = type;
+	c->deferred_seq = seq;
+	cs->control_deferred++;
+	event_del(c->ev_read);
+	control_wait(c, now);
+	return true;
+}
+
+static void on_progress(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * Released in the background; the reply comes when that is done.  Out of
+ * memory for the wait, the request is answered -ENOMEM at once.
+ */
+static void scavenge_start(struct client *c, uint32_t seq)
+{
+	struct clients *cs = c->cs;
+	struct timeval tv = timeval_of(cs->progress_interval_ns);
+	struct scavenge_wait *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		struct proto_hdr hdr;
+
+		proto_hdr_init(&hdr, PROTO_SCAVENGE | PROTO_REPLY, seq);
+		hdr.status = -ENOMEM;
+		reply(c, &hdr, sizeof(hdr));
+		return;
+	}
+	w->c = c;
+	w->seq = seq;
+	w->pass = scavenger_force(cs->scav);
+	TAILQ_INSERT_TAIL(&cs->scavenge_waits, w, link);
+	c->scavenge = w;
+	/* Read nothing more from it until it has its answer. */
+	event_del(c->ev_read);
+	/* Without a timer the client hears only the final reply. */
+	if (!cs->progress_interval_ns)
+		return;
+	w->ev_progress = evtimer_new(cs->base, on_progress, w);
+	if (w->ev_progress)
+		evtimer_add(w->ev_progress, &tv);
+}
+
+/*
+ * While a client waits for its forced pass, a progress reply every
+ * cs->progress_interval_ns (a second) says what the pass has released so
+ * far, so that the client can tell a long pass from a stuck daemon.
+ * Only when its queue is empty: a client that does not read gets no
+ * more.
+ */
+static void on_progress(evutil_socket_t fd, short what, void *arg)
+{
+	struct scavenge_wait *w = arg;
+	struct client *c = w->c;
+	struct timeval tv = timeval_of(c->cs->progress_interval_ns);
+	struct proto_scavenge_reply rep;
+	uint64_t released;
+
+	(void)fd, (void)what;
+	if (!client_queued(c)) {
+		released = scavenger_released(c->cs->scav, w->pass);
+		/* Never backwards, even at the edge of a pass. */
+		if (released < w->progress)
+			released = w->progress;
+		w->progress = released;
+		memset(&rep, 0, sizeof(rep));
+		proto_hdr_init(&rep.hdr, PROTO_SCAVENGE | PROTO_REPLY, w->seq);
+		rep.released = released;
+		rep.flags = PROTO_MORE;
+		reply(c, &rep, sizeof(rep));
+	}
+	evtimer_add(w->ev_progress, &tv);
+}
+
+/* The pass @w waited for has ended, having released @released. */
+static void scavenge_end(struct scavenge_wait *w, uint64_t released)
+{
+	struct client *c = w->c;
+	struct proto_scavenge_reply rep;
+
+	memset(&rep, 0, sizeof(rep));
+	proto_hdr_init(&rep.hdr, PROTO_SCAVENGE | PROTO_REPLY, w->seq);
+	rep.released = released;
+	scavenge_wait_free(w);
+	reply(c, &rep, sizeof(rep));
+	client_resume(c);
+}
+
+void clients_forced_done(struct clients *cs, uint64_t done, uint64_t bytes)
+{
+	struct scavenge_wait *w, *next;
+
+	/* Passes are numbered in order: a later one serves it too. */
+	for (w = TAILQ_FIRST(&cs->scavenge_waits); w; w = next) {
+		next = TAILQ_NEXT(w, link);
+		if (w->pass > done)
+			continue;
+		log_info("client %u: released %llu bytes on demand", w->c->id,
+			 (unsigned long long)bytes);
+		scavenge_end(w, bytes);
+	}
+}
+
+void client_scavenge(struct client *c, uint32_t seq)
+{
+	if (!control_deferred(c, PROTO_SCAVENGE, seq))
+		scavenge_start(c, seq);
+}
+
+static void gc_reply(struct client *c, uint32_t seq)
+{
+	struct proto_gc_reply rep;
+
+	memset(&rep, 0, sizeof(rep));
+	proto_hdr_init(&rep.hdr, PROTO_GC | PROTO_REPLY, seq);
+	rep.freed_spans = clients_gc(c->cs, false, c, &rep.pause_ns);
+	reply(c, &rep, sizeof(rep));
+}
+
+void client_gc(struct client *c, uint32_t seq)
+{
+	if (!control_deferred(c, PROTO_GC, seq))
+		gc_reply(c, seq);
+}
+
+/* A deferred request's time has come. */
+static void on_control(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	uint16_t type = c->deferred_type;
+	uint64_t now = daemon_now();
+
+	(void)fd, (void)what;
+	if (now - c->control_ns < c->cs->control_interval_ns) {
+		control_wait(c, now);
+		return;
+	}
+	c->deferred_type = 0;
+	c->control_ns = now;
+	clients_changed(c->cs);
+	if (type == PROTO_SCAVENGE) {
+		scavenge_start(c, c->deferred_seq);
+		if (!c->scavenge)	/* answered already */
+			client_resume(c);
+		return;
+	}
+	gc_reply(c, c->deferred_seq);
+	client_resume(c);
+}
+
+/* ---- GC passes: the clients whose process has exited */
+
+/*
+ * Has the process that opened this connection exited?  A pidfd says so
+ * for sure.  Without one (a kernel before 5.3) kill(pid, 0) can only err
+ * on the safe side: a reused pid looks alive, never the other way.
+ */
+static bool client_departed(const struct client *c)
+{
+	struct pollfd p = { .fd = c->pidfd, .events = POLLIN };
+
+	if (c->pidfd >= 0)
+		return poll(&p, 1, 0) == 1;
+	return c->cred.pid > 0 && kill(c->cred.pid, 0) < 0 && errno == ESRCH;
+}
+
+/*
+ * The pause is the walk of the clients (a poll of each one's pidfd), the
+ * frees of the departed and what scavenger_gc_record() adds.
+ */
+uint64_t clients_gc(struct clients *cs, bool forced, struct client *except,
+		    uint64_t *ret_pause)
+{
+	uint64_t t0 = daemon_now(), pause, freed = 0;
+	struct heap_owner_info o;
+	struct client *c, *next;
+
+	/*
+	 * Clients whose socket closed were freed at once; here go those
+	 * whose process died while a child kept the socket open.
+	 */
+	for (c = TAILQ_FIRST(&cs->list); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c == except || !client_departed(c))
+			continue;
+		log_info("gc: client %u (pid %d) has exited with its socket still open",
+			 c->id, (int)c->cred.pid);
+		daemon_heap_lock(cs->core);
+		client_owner_locked(c, &o);
+		freed += o.nspans;
+		daemon_heap_unlock(cs->core);
+		client_destroy(c);
+	}
+	pause = scavenger_gc_record(cs->scav, forced, t0);
+	if (ret_pause)
+		*ret_pause = pause;
+	return freed;
 }

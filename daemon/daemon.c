@@ -16,37 +16,92 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "shm/arena.h"
+#include "shm/heap.h"
 #include "shm/units.h"
 
-uint64_t daemon_now(void)
+/*
+ * The hooks that let a lower part tell one above (see daemon.h): each
+ * calls the part it is for, nothing more.
+ */
+static struct blob *clients_text(void *ctx, const struct text_req *req)
 {
-	struct timespec ts;
+	struct daemon *d = ctx;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return stats_text(&d->stats, req);
 }
 
-void daemon_heap_lock(struct daemon *d)
+static void clients_gone(void *ctx)
 {
-	pthread_mutex_lock(&d->heap_lock);
-	d->heap_lock_holder = pthread_self();
-	d->heap_locked = true;
+	struct daemon *d = ctx;
+
+	server_resume_accept(&d->server);
 }
 
-void daemon_heap_unlock(struct daemon *d)
+static void scav_gc(void *ctx)
 {
-	daemon_assert_locked(d);
-	d->heap_locked = false;
-	pthread_mutex_unlock(&d->heap_lock);
+	struct daemon *d = ctx;
+
+	clients_gc(&d->clients, true, NULL, NULL);
 }
 
-void daemon_assert_locked(const struct daemon *d)
+static void scav_forced_done(void *ctx, uint64_t done, uint64_t bytes)
 {
-	if (!d->heap_locked || !pthread_equal(d->heap_lock_holder,
-					      pthread_self())) {
-		log_err("BUG: heap used without its lock");
-		abort();
-	}
+	struct daemon *d = ctx;
+
+	clients_forced_done(&d->clients, done, bytes);
+}
+
+static void scav_publish(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	stats_publish(&d->stats);
+}
+
+void daemon_compose(struct daemon *d)
+{
+	const struct clients_hooks ch = {
+		.text = clients_text,
+		.gone = clients_gone,
+		.ctx = d,
+	};
+	const struct scavenger_hooks sh = {
+		.gc = scav_gc,
+		.forced_done = scav_forced_done,
+		.publish = scav_publish,
+		.ctx = d,
+	};
+	const struct stats_sources src = {
+		.opt = &d->opt,
+		.core = &d->core,
+		.arena = d->arena,
+		.clients = &d->clients,
+		.scav = &d->scav,
+		.server = &d->server,
+	};
+
+	server_init(&d->server, &d->opt, d->base, &d->clients);
+	clients_init(&d->clients, &d->core, d->base, d->arena, &d->scav, &ch);
+	scavenger_init(&d->scav, &d->core, d->base, &d->opt, &sh);
+	stats_init(&d->stats, &src);
+	d->composed = true;
+}
+
+/*
+ * No connection comes once the server is closed, and nothing of the
+ * scavenger runs once it is stopped: the spans of the clients that go
+ * then are only queued, never released.
+ */
+void daemon_decompose(struct daemon *d)
+{
+	if (!d->composed)
+		return;
+	server_close(&d->server);
+	scavenger_stop(&d->scav);
+	clients_fini(&d->clients);
+	stats_fini(&d->stats);
+	d->composed = false;
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -89,25 +144,14 @@ int daemon_init(struct daemon *d, const struct options *opt)
 	uint32_t max_owners = opt->max_clients + DAEMON_OWNERS_SPARE;
 	struct heap_config cfg = { .arena_size = opt->arena_size,
 				   .max_owners = max_owners };
-	const char *env;
+	const char *env = getenv("SPANHEAPD_HEAP_CHECK");
 	struct heap_ops ops;
 	uint64_t meta_size;
 	int r;
 
 	memset(d, 0, sizeof(*d));
 	d->opt = *opt;
-	d->listen_fd = -1;
-	d->reserve_fd = -1;
-	d->lock_fd = -1;
-	d->next_client_id = 1;
-	d->hello_timeout = (struct timeval){ DAEMON_HELLO_TIMEOUT_SEC, 0 };
-	d->start_ns = daemon_now();
-	d->control_interval_ns = DAEMON_CONTROL_INTERVAL_NS;
-	d->progress_interval_ns = DAEMON_PROGRESS_INTERVAL_NS;
-	env = getenv("SPANHEAPD_HEAP_CHECK");
-	d->heap_check_gc = env && atoi(env) > 0;
-	TAILQ_INIT(&d->clients);
-	pthread_mutex_init(&d->heap_lock, NULL);
+	core_init(&d->core);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);	/* nothing to reload */
 	if (evthread_use_pthreads() < 0) {
@@ -146,15 +190,18 @@ int daemon_init(struct daemon *d, const struct options *opt)
 		return r;
 	}
 	arena_heap_ops(d->arena, d->meta, &ops);
-	r = heap_format(d->meta->base, d->meta->size, &cfg, &ops, &d->heap);
+	r = heap_format(d->meta->base, d->meta->size, &cfg, &ops,
+			&d->core.heap);
 	if (r < 0) {
 		log_err("cannot create the heap: %s", strerror(-r));
 		return r;
 	}
-	r = server_listen(d);
+	daemon_compose(d);
+	d->scav.heap_check_gc = env && atoi(env) > 0;
+	r = server_listen(&d->server);
 	if (r < 0)
 		return r;
-	r = scavenger_start(d);
+	r = scavenger_start(&d->scav);
 	if (r < 0)
 		return r;
 	r = watchdog_start(d);
@@ -167,8 +214,9 @@ int daemon_run(struct daemon *d)
 {
 	log_info("spanheapd " SPANHEAPD_VERSION " serving a %llu MiB arena on %s",
 		 (unsigned long long)(d->opt.arena_size >> 20),
-		 d->activated ? "the activated socket" : d->opt.socket_path);
-	stats_publish(d);
+		 d->server.activated ? "the activated socket" :
+				       d->opt.socket_path);
+	stats_publish(&d->stats);
 	sd_notify(0, "READY=1");
 	if (event_base_dispatch(d->base) < 0) {
 		log_err("event loop failed");
@@ -180,24 +228,18 @@ int daemon_run(struct daemon *d)
 
 void daemon_fini(struct daemon *d)
 {
-	struct client *c;
-
-	server_close(d);
-	scavenger_stop(d);
+	daemon_decompose(d);
 	if (d->ev_watchdog)
 		event_free(d->ev_watchdog);
-	while ((c = TAILQ_FIRST(&d->clients)))
-		client_destroy(c);
-	stats_fini(d);
 	if (d->ev_sigterm)
 		event_free(d->ev_sigterm);
 	if (d->ev_sigint)
 		event_free(d->ev_sigint);
-	heap_detach(d->heap);
+	heap_detach(d->core.heap);
 	arena_destroy(d->meta);
 	arena_destroy(d->arena);
 	if (d->base)
 		event_base_free(d->base);
-	pthread_mutex_destroy(&d->heap_lock);
+	core_fini(&d->core);
 	libevent_global_shutdown();
 }

@@ -11,17 +11,20 @@
  * others: STATS is a cached text (stats.c), CLIENTS a page of at most
  * PROTO_CLIENTS_PAGE clients, and GC and SCAVENGE, which cost a walk of
  * every client or a release pass, are served at most once per
- * d->control_interval_ns per client (see control_deferred()).
+ * control_interval_ns per client (client.c, control_deferred()).
  */
 #include <errno.h>
-#include <event2/event.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "client.h"
+#include "core.h"
+#include "dispatch.h"
 #include "log.h"
+#include "shm/arena.h"
+#include "shm/heap.h"
 
 /* JSON strings must be UTF-8; ask the JSON library, not a copy of it. */
 static bool json_valid_utf8(const char *s)
@@ -51,7 +54,7 @@ static void reply_status(struct client *c, const struct proto_hdr *req,
 static void do_hello(struct client *c, const void *msg)
 {
 	const struct proto_hello *req = msg;
-	struct daemon *d = c->d;
+	struct clients *cs = c->cs;
 	struct proto_welcome w;
 
 	if (c->welcomed) {
@@ -72,23 +75,23 @@ static void do_hello(struct client *c, const void *msg)
 	proto_hdr_init(&w.hdr, PROTO_WELCOME, req->hdr.seq);
 	w.page_size = (uint32_t)HEAP_PAGE_SIZE;
 	w.max_batch = PROTO_MAX_BATCH;
-	w.arena_size = d->arena->size;
+	w.arena_size = cs->arena->size;
 	w.client_id = c->id;
 	c->welcomed = true;
-	daemon_heap_lock(d);
-	heap_owner_set_name(d->heap, c->owner, c->name);
-	daemon_heap_unlock(d);
-	log_limited(&d->log_connected, 6,
+	daemon_heap_lock(cs->core);
+	heap_owner_set_name(cs->core->heap, c->owner, c->name);
+	daemon_heap_unlock(cs->core);
+	log_limited(&cs->log_connected, 6,
 		    "client %u connected: %s, pid %d, uid %u", c->id,
 		    c->name[0] ? c->name : "(unnamed)", (int)c->cred.pid,
 		    (unsigned int)c->cred.uid);
-	reply(c, &w, sizeof(w), d->arena->fd);
+	reply(c, &w, sizeof(w), cs->arena->fd);
 }
 
 static void do_alloc(struct client *c, const void *msg)
 {
 	const struct proto_alloc *req = msg;
-	struct daemon *d = c->d;
+	struct core *core = c->cs->core;
 	struct proto_alloc_reply rep;
 	unsigned int flags = req->flags & PROTO_ALLOC_ZERO ? HEAP_ALLOC_ZERO : 0;
 	uint64_t now = daemon_now();
@@ -97,11 +100,12 @@ static void do_alloc(struct client *c, const void *msg)
 
 	memset(&rep, 0, proto_alloc_reply_size(0));
 	proto_hdr_init(&rep.hdr, PROTO_SPAN_ALLOC | PROTO_REPLY, req->hdr.seq);
-	daemon_heap_lock(d);
+	daemon_heap_lock(core);
 	for (i = 0; i < req->count; i++) {
 		struct heap_span s;
 
-		r = heap_alloc(d->heap, req->npages, flags, c->owner, now, &s);
+		r = heap_alloc(core->heap, req->npages, flags, c->owner, now,
+			       &s);
 		if (r < 0)
 			break;
 		rep.spans[i].off = s.off;
@@ -109,8 +113,8 @@ static void do_alloc(struct client *c, const void *msg)
 	}
 	if (r < 0)
 		while (i-- > 0)
-			heap_free(d->heap, rep.spans[i].off, c->owner, now);
-	daemon_heap_unlock(d);
+			heap_free(core->heap, rep.spans[i].off, c->owner, now);
+	daemon_heap_unlock(core);
 	if (r < 0) {
 		rep.hdr.status = r;
 		reply(c, &rep, proto_alloc_reply_size(0), -1);
@@ -124,11 +128,11 @@ static void do_alloc(struct client *c, const void *msg)
 static int check_free_locked(struct client *c, const struct proto_free *req,
 			     uint32_t *ret_bad)
 {
-	daemon_assert_locked(c->d);
+	daemon_assert_locked(c->cs->core);
 	for (uint32_t i = 0; i < req->count; i++) {
 		uint64_t npages;
 		uint32_t owner;
-		int r = heap_span_owner(c->d->heap, req->off[i], &owner,
+		int r = heap_span_owner(c->cs->core->heap, req->off[i], &owner,
 					&npages);
 
 		if (r == 0 && owner != c->owner)
@@ -147,7 +151,7 @@ static int check_free_locked(struct client *c, const struct proto_free *req,
 static void do_free(struct client *c, const void *msg)
 {
 	const struct proto_free *req = msg;
-	struct daemon *d = c->d;
+	struct core *core = c->cs->core;
 	struct proto_free_reply rep;
 	uint64_t now = daemon_now();
 	bool check_only = req->flags & PROTO_FREE_CHECK;
@@ -156,18 +160,18 @@ static void do_free(struct client *c, const void *msg)
 
 	memset(&rep, 0, sizeof(rep));
 	proto_hdr_init(&rep.hdr, PROTO_SPAN_FREE | PROTO_REPLY, req->hdr.seq);
-	daemon_heap_lock(d);
+	daemon_heap_lock(core);
 	r = check_free_locked(c, req, &bad);
 	/* PROTO_FREE_CHECK: the reply a free would get, and nothing freed. */
 	for (uint32_t i = 0; r == 0 && !check_only && i < req->count; i++) {
-		int fr = heap_free(d->heap, req->off[i], c->owner, now);
+		int fr = heap_free(core->heap, req->off[i], c->owner, now);
 
 		if (fr < 0) {
 			log_err("BUG: free of a checked span failed: %d", fr);
 			abort();
 		}
 	}
-	daemon_heap_unlock(d);
+	daemon_heap_unlock(core);
 	rep.hdr.status = r;
 	rep.count = r ? 0 : req->count;
 	rep.bad = bad;
@@ -198,174 +202,18 @@ static void do_clients(struct client *c, const void *msg)
 	reply_text(c, &t);
 }
 
-static void on_control(evutil_socket_t fd, short what, void *arg);
-
-/* @ns as a timeout, rounded up: a timer never fires early. */
-static struct timeval timeval_of(uint64_t ns)
-{
-	uint64_t us = (ns + 999) / 1000;
-
-	return (struct timeval){ (time_t)(us / 1000000),
-				 (suseconds_t)(us % 1000000) };
-}
-
-/* The client's timer for deferred requests and progress; NULL if none. */
-static struct event *control_timer(struct client *c)
-{
-	if (!c->ev_control)
-		c->ev_control = evtimer_new(c->d->base, on_control, c);
-	return c->ev_control;
-}
-
-/*
- * Arm the timer for the end of the client's interval.  libevent measures
- * timeouts from the time it cached at the start of the loop's turn, so
- * the timer may fire a little early: on_control() checks and waits
- * again for what is left.
- */
-static void control_wait(struct client *c, uint64_t now)
-{
-	struct timeval tv = timeval_of(c->control_ns +
-				       c->d->control_interval_ns - now);
-
-	evtimer_add(c->ev_control, &tv);
-}
-
-/*
- * GC and SCAVENGE cost more than other requests: a GC pass polls every
- * client's pidfd, a forced release pass walks the heap on the scavenger
- * thread.  So a client gets at most one of them per
- * d->control_interval_ns.  One that comes sooner is not refused: it
- * waits, with the client's reads off, until on_control() serves it when
- * the interval has passed, with the reply it would have had.  A client
- * that loops GC then costs the daemon at most 10 passes a second, and
- * other clients are read in between.  Returns true if @req waits.
- */
-static bool control_deferred(struct client *c, const struct proto_hdr *req)
-{
-	struct daemon *d = c->d;
-	uint64_t now = daemon_now();
-
-	if (!c->control_ns || now - c->control_ns >= d->control_interval_ns ||
-	    !control_timer(c)) {
-		c->control_ns = now;
-		return false;
-	}
-	c->deferred_type = req->type;
-	c->deferred_seq = req->seq;
-	d->control_deferred++;
-	event_del(c->ev_read);
-	control_wait(c, now);
-	return true;
-}
-
-/* Released in the background; the reply comes when that is done. */
-static void scavenge_start(struct client *c, uint32_t seq)
-{
-	struct timeval tv = timeval_of(c->d->progress_interval_ns);
-
-	c->scav_seq = seq;
-	c->scav_progress = 0;
-	scavenger_release_now(c);
-	/* Without a timer the client hears only the final reply. */
-	if (c->d->progress_interval_ns && control_timer(c))
-		evtimer_add(c->ev_control, &tv);
-}
-
 static void do_scavenge(struct client *c, const void *msg)
 {
 	const struct proto_hdr *req = msg;
 
-	if (!control_deferred(c, req))
-		scavenge_start(c, req->seq);
-}
-
-/*
- * While a client waits for its forced pass, a progress reply every
- * d->progress_interval_ns (a second) says what the pass has released so
- * far, so that the client can tell a long pass from a stuck daemon.
- * Only when its queue is empty: a client that does not read gets no
- * more.
- */
-static void scavenge_progress(struct client *c)
-{
-	struct timeval tv = timeval_of(c->d->progress_interval_ns);
-	struct proto_scavenge_reply rep;
-	uint64_t released;
-
-	if (!client_queued(c)) {
-		released = scavenger_released(c);
-		/* Never backwards, even at the edge of a pass. */
-		if (released < c->scav_progress)
-			released = c->scav_progress;
-		c->scav_progress = released;
-		memset(&rep, 0, sizeof(rep));
-		proto_hdr_init(&rep.hdr, PROTO_SCAVENGE | PROTO_REPLY,
-			       c->scav_seq);
-		rep.released = released;
-		rep.flags = PROTO_MORE;
-		reply(c, &rep, sizeof(rep), -1);
-	}
-	evtimer_add(c->ev_control, &tv);
-}
-
-void client_reply_scavenge(struct client *c, uint64_t released)
-{
-	struct proto_scavenge_reply rep;
-
-	if (c->ev_control)
-		evtimer_del(c->ev_control);
-	memset(&rep, 0, sizeof(rep));
-	proto_hdr_init(&rep.hdr, PROTO_SCAVENGE | PROTO_REPLY, c->scav_seq);
-	rep.released = released;
-	reply(c, &rep, sizeof(rep), -1);
-	client_resume(c);
-}
-
-static void gc_reply(struct client *c, uint32_t seq)
-{
-	struct proto_gc_reply rep;
-
-	memset(&rep, 0, sizeof(rep));
-	proto_hdr_init(&rep.hdr, PROTO_GC | PROTO_REPLY, seq);
-	rep.freed_spans = scavenger_gc(c->d, false, c, &rep.pause_ns);
-	reply(c, &rep, sizeof(rep), -1);
+	client_scavenge(c, req->seq);
 }
 
 static void do_gc(struct client *c, const void *msg)
 {
 	const struct proto_hdr *req = msg;
 
-	if (!control_deferred(c, req))
-		gc_reply(c, req->seq);
-}
-
-/* A deferred request's time has come, or a progress reply's. */
-static void on_control(evutil_socket_t fd, short what, void *arg)
-{
-	struct client *c = arg;
-	uint16_t type = c->deferred_type;
-	uint64_t now = daemon_now();
-
-	(void)fd, (void)what;
-	if (!type) {
-		if (c->scav_wait)
-			scavenge_progress(c);
-		return;
-	}
-	if (now - c->control_ns < c->d->control_interval_ns) {
-		control_wait(c, now);
-		return;
-	}
-	c->deferred_type = 0;
-	c->control_ns = now;
-	stats_changed(c->d);
-	if (type == PROTO_SCAVENGE) {
-		scavenge_start(c, c->deferred_seq);
-		return;
-	}
-	gc_reply(c, c->deferred_seq);
-	client_resume(c);
+	client_gc(c, req->seq);
 }
 
 void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
@@ -379,11 +227,11 @@ void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
 	 * A client cannot fill the log: the first few of each are enough,
 	 * and clients that come and go are limited together.
 	 */
-	stats_changed(c->d);
+	clients_changed(c->cs);
 	if (c->nbad < UINT64_MAX)
 		c->nbad++;
 	if (c->nbad <= 10)
-		log_limited(&c->d->log_bad, 4,
+		log_limited(&c->cs->log_bad, 4,
 			    "client %u (pid %d): %s %s message of %zu bytes%s",
 			    c->id, (int)c->cred.pid, why,
 			    proto_type_name(hdr.type), len,
@@ -469,6 +317,6 @@ void dispatch_request(struct client *c, const void *buf, size_t len)
 	}
 	/* What MemStats shows changes with every request but these. */
 	if (!h->keeps_stats)
-		stats_changed(c->d);
+		clients_changed(c->cs);
 	h->fn(c, &m);
 }

@@ -41,8 +41,10 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "client.h"
 #include "log.h"
+#include "proto/proto.h"
+#include "server.h"
 
 #define ACCEPT_PAUSE_MIN_MS 100
 #define ACCEPT_PAUSE_MAX_MS 1000
@@ -91,7 +93,7 @@ static int make_parent(const char *path)
  * still names the socket it bound (the same st_dev and st_ino).  Socket
  * activation needs none of this: that socket is systemd's.
  */
-static int lock_path(struct daemon *d, const char *path)
+static int lock_path(struct server *srv, const char *path)
 {
 	char lock[PATH_MAX];
 	struct stat st;
@@ -123,7 +125,7 @@ static int lock_path(struct daemon *d, const char *path)
 		log_err("cannot lock %s: %s", lock, strerror(-r));
 		return r;
 	}
-	d->lock_fd = fd;
+	srv->lock_fd = fd;
 	return 0;
 }
 
@@ -199,68 +201,68 @@ static void refuse(int fd, int err)
 }
 
 /* Hold the reserve fd if we do not; it fails only when fds are short. */
-static void reserve_take(struct daemon *d)
+static void reserve_take(struct server *srv)
 {
-	if (d->reserve_fd < 0)
-		d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (srv->reserve_fd < 0)
+		srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 /*
  * At EMFILE or ENFILE: spend the reserve to refuse what waits in the
  * backlog, each connection in the one fd freed, at most a batch a pause.
  */
-static void refuse_with_reserve(struct daemon *d, int lfd)
+static void refuse_with_reserve(struct server *srv, int lfd)
 {
-	if (d->reserve_fd < 0)
+	if (srv->reserve_fd < 0)
 		return;
-	close(d->reserve_fd);
-	d->reserve_fd = -1;
+	close(srv->reserve_fd);
+	srv->reserve_fd = -1;
 	for (int i = 0; i < ACCEPT_REFUSE_BATCH; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0)
 			break;
 		refuse(fd, -EMFILE);
-		d->nofile_refused++;
+		srv->nofile_refused++;
 	}
-	reserve_take(d);
+	reserve_take(srv);
 }
 
 /* accept() failed with @err (not EAGAIN): stop listening for a while. */
-static void pause_accept(struct daemon *d, int err)
+static void pause_accept(struct server *srv, int err)
 {
-	unsigned int ms = d->accept_pause_ms ? 2 * d->accept_pause_ms :
+	unsigned int ms = srv->accept_pause_ms ? 2 * srv->accept_pause_ms :
 					      ACCEPT_PAUSE_MIN_MS;
 	struct timeval tv;
 	struct rlimit rl = { 0, 0 };
 
 	if (ms > ACCEPT_PAUSE_MAX_MS)
 		ms = ACCEPT_PAUSE_MAX_MS;
-	d->accept_pause_ms = ms;
+	srv->accept_pause_ms = ms;
 	tv = (struct timeval){ ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
-	event_del(d->ev_listen);
-	if (evtimer_add(d->ev_accept_retry, &tv) < 0) {
+	event_del(srv->ev_listen);
+	if (evtimer_add(srv->ev_accept_retry, &tv) < 0) {
 		/* Better a busy loop than a deaf daemon. */
-		event_add(d->ev_listen, NULL);
+		event_add(srv->ev_listen, NULL);
 		return;
 	}
-	d->accept_paused = true;
+	srv->accept_paused = true;
 	getrlimit(RLIMIT_NOFILE, &rl);
-	log_limited_rate(&d->log_nofile, 1, ACCEPT_WARN_INTERVAL_NS, 4,
+	log_limited_rate(&srv->log_nofile, 1, ACCEPT_WARN_INTERVAL_NS, 4,
 			 "cannot accept connections: %s (%u clients, open files limited to %llu); not accepting for %u ms, %llu connections refused with EMFILE so far%s",
-			 strerror(err), d->nclients,
+			 strerror(err), srv->clients->count,
 			 (unsigned long long)rl.rlim_cur, ms,
-			 (unsigned long long)d->nofile_refused,
+			 (unsigned long long)srv->nofile_refused,
 			 err == EMFILE ? "; raise the limit of open files (LimitNOFILE=, ulimit -n) or lower --max-clients" :
 			 err == ENFILE ? "; the system's file table is full (sysctl fs.file-max)" :
 					 "");
 }
 
-static void listen_again(struct daemon *d)
+static void listen_again(struct server *srv)
 {
-	d->accept_paused = false;
-	reserve_take(d);
-	event_add(d->ev_listen, NULL);
+	srv->accept_paused = false;
+	reserve_take(srv);
+	event_add(srv->ev_listen, NULL);
 }
 
 static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
@@ -269,17 +271,17 @@ static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
 	listen_again(arg);
 }
 
-void server_resume_accept(struct daemon *d)
+void server_resume_accept(struct server *srv)
 {
-	if (!d->accept_paused)
+	if (!srv->accept_paused)
 		return;
-	evtimer_del(d->ev_accept_retry);
-	listen_again(d);
+	evtimer_del(srv->ev_accept_retry);
+	listen_again(srv);
 }
 
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
-	struct daemon *d = arg;
+	struct server *srv = arg;
 
 	(void)what;
 	/* Take what is queued, but let clients' requests run in between. */
@@ -296,22 +298,22 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 			if (err == ECONNABORTED || err == EINTR)
 				continue;
 			if (err == EMFILE || err == ENFILE)
-				refuse_with_reserve(d, (int)lfd);
-			pause_accept(d, err);
+				refuse_with_reserve(srv, (int)lfd);
+			pause_accept(srv, err);
 			return;
 		}
-		d->accept_pause_ms = 0;
-		if (d->nclients >= d->opt.max_clients) {
-			d->refused++;
-			log_limited_rate(&d->log_refused, 1,
+		srv->accept_pause_ms = 0;
+		if (srv->clients->count >= srv->opt->max_clients) {
+			srv->refused++;
+			log_limited_rate(&srv->log_refused, 1,
 					 ACCEPT_WARN_INTERVAL_NS, 4,
 					 "refusing connections: %u clients is the limit (--max-clients); %llu refused so far",
-					 d->opt.max_clients,
-					 (unsigned long long)d->refused);
+					 srv->opt->max_clients,
+					 (unsigned long long)srv->refused);
 			refuse(fd, -EUSERS);
 			continue;
 		}
-		client_accept(d, fd);
+		client_accept(srv->clients, fd);
 	}
 }
 
@@ -321,7 +323,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
  * file is systemd's, not ours to remove.  Returns 1 if a socket was
  * passed and taken, 0 if none was passed, or -errno.
  */
-static int take_activated(struct daemon *d)
+static int take_activated(struct server *srv)
 {
 	int n = sd_listen_fds(1), fd = SD_LISTEN_FDS_START;
 
@@ -338,24 +340,24 @@ static int take_activated(struct daemon *d)
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 		return -errno;
-	d->listen_fd = fd;
-	d->activated = true;
+	srv->listen_fd = fd;
+	srv->activated = true;
 	log_info("using the socket passed by the service manager");
 	return 1;
 }
 
-static int add_listener(struct daemon *d)
+static int add_listener(struct server *srv)
 {
-	reserve_take(d);
-	if (d->reserve_fd < 0) {
+	reserve_take(srv);
+	if (srv->reserve_fd < 0) {
 		log_err("cannot open /dev/null: %s", strerror(errno));
 		return -errno;
 	}
-	d->ev_accept_retry = evtimer_new(d->base, on_accept_retry, d);
-	d->ev_listen = event_new(d->base, d->listen_fd, EV_READ | EV_PERSIST,
-				 on_accept, d);
-	if (!d->ev_accept_retry || !d->ev_listen ||
-	    event_add(d->ev_listen, NULL) < 0)
+	srv->ev_accept_retry = evtimer_new(srv->base, on_accept_retry, srv);
+	srv->ev_listen = event_new(srv->base, srv->listen_fd,
+				   EV_READ | EV_PERSIST, on_accept, srv);
+	if (!srv->ev_accept_retry || !srv->ev_listen ||
+	    event_add(srv->ev_listen, NULL) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -372,17 +374,29 @@ static const char *not_for_users(const char *path, int err)
 	return "; " DEFAULT_SOCKET " is the system service's socket, in a directory only root and the service may write: as a user, give --socket=PATH (e.g. --socket=$XDG_RUNTIME_DIR/spanheapd.sock)";
 }
 
-int server_listen(struct daemon *d)
+void server_init(struct server *srv, const struct options *opt,
+		 struct event_base *base, struct clients *clients)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->opt = opt;
+	srv->base = base;
+	srv->clients = clients;
+	srv->listen_fd = -1;
+	srv->lock_fd = -1;
+	srv->reserve_fd = -1;
+}
+
+int server_listen(struct server *srv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = d->opt.socket_path;
+	const char *path = srv->opt->socket_path;
 	mode_t old_umask;
 	struct stat st;
 	int fd, r;
 
-	r = take_activated(d);
+	r = take_activated(srv);
 	if (r)
-		return r < 0 ? r : add_listener(d);
+		return r < 0 ? r : add_listener(srv);
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
@@ -392,7 +406,7 @@ int server_listen(struct daemon *d)
 			strerror(-r), not_for_users(path, r));
 		return r;
 	}
-	r = lock_path(d, path);
+	r = lock_path(srv, path);
 	if (r < 0)
 		return r;
 	r = clear_stale(&sa);
@@ -402,7 +416,7 @@ int server_listen(struct daemon *d)
 	if (fd < 0)
 		return -errno;
 	/* Never let the socket exist with wider permissions than asked. */
-	old_umask = umask(~d->opt.socket_mode & 0777);
+	old_umask = umask(~srv->opt->socket_mode & 0777);
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old_umask);
 	if (r < 0) {
@@ -417,64 +431,66 @@ int server_listen(struct daemon *d)
 			strerror(-r));
 		goto out_close;
 	}
-	d->own_socket = true;
-	d->sock_dev = st.st_dev;
-	d->sock_ino = st.st_ino;
-	if (d->opt.socket_gid != (gid_t)-1 &&
-	    chown(path, (uid_t)-1, d->opt.socket_gid) < 0) {
+	srv->own_socket = true;
+	srv->sock_dev = st.st_dev;
+	srv->sock_ino = st.st_ino;
+	if (srv->opt->socket_gid != (gid_t)-1 &&
+	    chown(path, (uid_t)-1, srv->opt->socket_gid) < 0) {
 		r = -errno;
 		log_err("cannot give %s to group %u: %s", path,
-			(unsigned int)d->opt.socket_gid, strerror(-r));
+			(unsigned int)srv->opt->socket_gid, strerror(-r));
 		goto out_close;
 	}
-	if (chmod(path, d->opt.socket_mode) < 0 || listen(fd, SOMAXCONN) < 0) {
+	if (chmod(path, srv->opt->socket_mode) < 0 ||
+	    listen(fd, SOMAXCONN) < 0) {
 		r = -errno;
 		log_err("cannot listen on %s: %s", path, strerror(-r));
 		goto out_close;
 	}
-	d->listen_fd = fd;
-	return add_listener(d);
+	srv->listen_fd = fd;
+	return add_listener(srv);
 
 out_close:
 	close(fd);
 	return r;
 }
 
-void server_close(struct daemon *d)
+void server_close(struct server *srv)
 {
-	d->accept_paused = false;
-	if (d->ev_accept_retry) {
-		event_free(d->ev_accept_retry);
-		d->ev_accept_retry = NULL;
+	srv->accept_paused = false;
+	if (srv->ev_accept_retry) {
+		event_free(srv->ev_accept_retry);
+		srv->ev_accept_retry = NULL;
 	}
-	if (d->ev_listen) {
-		event_free(d->ev_listen);
-		d->ev_listen = NULL;
+	if (srv->ev_listen) {
+		event_free(srv->ev_listen);
+		srv->ev_listen = NULL;
 	}
-	if (d->reserve_fd >= 0) {
-		close(d->reserve_fd);
-		d->reserve_fd = -1;
+	if (srv->reserve_fd >= 0) {
+		close(srv->reserve_fd);
+		srv->reserve_fd = -1;
 	}
-	if (d->listen_fd >= 0) {
-		close(d->listen_fd);
-		d->listen_fd = -1;
+	if (srv->listen_fd >= 0) {
+		close(srv->listen_fd);
+		srv->listen_fd = -1;
 	}
-	if (d->own_socket) {
-		const char *path = d->opt.socket_path;
+	if (srv->own_socket) {
+		const char *path = srv->opt->socket_path;
 		struct stat st;
 
 		/* Not a socket that replaced ours: it is not ours to remove. */
 		if (lstat(path, &st) == 0) {
-			if (st.st_dev == d->sock_dev && st.st_ino == d->sock_ino)
+			if (st.st_dev == srv->sock_dev &&
+			    st.st_ino == srv->sock_ino)
 				unlink(path);
 			else
 				log_notice("leaving %s alone: it is no longer the socket this daemon bound",
 					   path);
 		}
-		d->own_socket = false;
+		srv->own_socket = false;
 	}
-	if (d->lock_fd >= 0) {
-		close(d->lock_fd);
-		d->lock_fd = -1;
+	if (srv->lock_fd >= 0) {
+		close(srv->lock_fd);
+		srv->lock_fd = -1;
 	}
 }

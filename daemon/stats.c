@@ -12,18 +12,23 @@
  * Cost.  A STATS request must not cost the daemon more than any other
  * request, however many clients there are and however many of them ask.
  * So the text lists at most STATS_LIST_MAX clients (CLIENTS pages give
- * the rest), and it is built at most once per change: d->stats_gen is
- * bumped by every change MemStats shows (a request served, a client
- * gone, a GC pass, the end of a release pass, a tick; and the accept
- * path's refusals, see stats_key()), and the cached text is reused while
- * the generation it was built at is current and it is younger than
- * STATS_MAX_AGE_NS.  The age bound covers what moves without a request:
- * uptime_ns, arena_resident (clients write the arena directly), the
- * heap while a release pass runs, and the requests count of clients
- * that sent only STATS or CLIENTS.  The text is a refcounted blob, and a
+ * the rest), and it is built at most once per change: every change
+ * MemStats shows moves a counter of the part where it happens (a request
+ * served, a client gone: the clients'; a GC pass, the end of a release
+ * pass: the scavenger's; a refusal: the server's; a publication: ours),
+ * and the cached text is reused while the sum of those it was built at
+ * (stats_key()) is current and it is younger than STATS_MAX_AGE_NS.  The
+ * age bound covers what moves without a request: uptime_ns,
+ * arena_resident (clients write the arena directly), the heap while a
+ * release pass runs, and the requests count of clients that sent only
+ * STATS or CLIENTS.  The text is a refcounted blob, and a
  * reply takes its reference only when its first chunk goes out
  * (client.c): a client that does not read holds no text at all, and one
  * whose socket takes a long text slowly holds a reference, not a copy.
+ *
+ * Locks.  Every figure of the heap, the scavenger and a client's owner
+ * record (its spans and bytes) is read under the heap lock: the *_locked
+ * functions check that they are called so.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,19 +41,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "client.h"
+#include "core.h"
 #include "log.h"
+#include "scavenger.h"
+#include "server.h"
+#include "shm/arena.h"
+#include "shm/heap.h"
 #include "shm/units.h"
+#include "stats.h"
 
 #define STATS_RECENT_PAUSES 16
 
 /* Needs the heap lock: it reads the client's heap owner. */
 static json_t *client_json_locked(const struct client *c)
 {
-	struct heap_owner_info o = { 0 };
+	struct heap_owner_info o;
 
-	daemon_assert_locked(c->d);
-	heap_owner_get(c->d->heap, c->owner, &o);
+	client_owner_locked(c, &o);
 	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "id", (json_int_t)c->id,
 			 "name", c->name,
@@ -75,14 +85,14 @@ _Static_assert(STATS_LIST_MAX <= PROTO_CLIENTS_PAGE, "pick");
  * after 2^32 connections; an insertion into the sorted picks then costs
  * nothing, so this is O(clients), and O(clients * max) at worst.
  */
-static void pick_clients(const struct daemon *d, uint32_t after, size_t max,
-			 struct pick *p)
+static void pick_clients(const struct clients *cs, uint32_t after,
+			 size_t max, struct pick *p)
 {
 	const struct client *c;
 
 	p->n = p->count = 0;
 	p->more = false;
-	TAILQ_FOREACH(c, &d->clients, link) {
+	TAILQ_FOREACH(c, &cs->list, link) {
 		size_t k;
 
 		if (!c->welcomed)
@@ -104,10 +114,11 @@ static void pick_clients(const struct daemon *d, uint32_t after, size_t max,
 }
 
 /* The JSON array of @p's clients; NULL if out of memory. */
-static json_t *list_json_locked(const struct pick *p)
+static json_t *list_json_locked(const struct core *core, const struct pick *p)
 {
 	json_t *list = json_array();
 
+	daemon_assert_locked(core);
 	for (size_t i = 0; list && i < p->n; i++)
 		if (json_array_append_new(list, client_json_locked(p->c[i]))) {
 			json_decref(list);
@@ -155,23 +166,24 @@ struct snapshot {
 	json_t *clients;
 };
 
-static int snapshot(struct daemon *d, struct snapshot *s)
+static int snapshot(struct stats *st, struct snapshot *s)
 {
-	pick_clients(d, 0, STATS_LIST_MAX, &s->pick);
-	daemon_heap_lock(d);
-	heap_stats(d->heap, &s->hs);
-	s->scav = d->scav;
-	s->clients = list_json_locked(&s->pick);
-	daemon_heap_unlock(d);
+	struct core *core = st->src.core;
+
+	pick_clients(st->src.clients, 0, STATS_LIST_MAX, &s->pick);
+	daemon_heap_lock(core);
+	heap_stats(core->heap, &s->hs);
+	scavenger_snapshot_locked(st->src.scav, &s->scav);
+	s->clients = list_json_locked(core, &s->pick);
+	daemon_heap_unlock(core);
 	return s->clients ? 0 : -ENOMEM;
 }
 
 /* A blob of one reference holding the text of @root; NULL on failure. */
-static struct stats_blob *blob_of(json_t *root)
+static struct blob *blob_of(json_t *root)
 {
-	struct stats_blob *b;
+	struct blob *b;
 	char *text;
-	size_t len;
 
 	if (!root)
 		return NULL;
@@ -179,27 +191,22 @@ static struct stats_blob *blob_of(json_t *root)
 	json_decref(root);
 	if (!text)
 		return NULL;
-	len = strlen(text);
-	b = malloc(sizeof(*b) + len + 1);
-	if (b) {
-		b->refs = 1;
-		b->len = len;
-		memcpy(b->text, text, len + 1);
-	}
+	b = blob_new(text, strlen(text));
 	free(text);
 	return b;
 }
 
-static struct stats_blob *stats_build(struct daemon *d)
+static struct blob *stats_build(struct stats *st)
 {
+	const struct clients *cs = st->src.clients;
 	uint64_t pauses[STATS_RECENT_PAUSES], resident = 0, consumed;
 	struct snapshot s;
 	json_t *pj;
 	size_t np;
 
-	if (snapshot(d, &s) < 0)
+	if (snapshot(st, &s) < 0)
 		return NULL;
-	arena_resident(d->arena, &resident);
+	arena_resident(st->src.arena, &resident);
 	np = scav_pause_recent(&s.scav, pauses, STATS_RECENT_PAUSES);
 	pj = json_array();
 	for (size_t i = 0; pj && i < np; i++)
@@ -210,7 +217,7 @@ static struct stats_blob *stats_build(struct daemon *d)
 		" s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
 		" s:{s:I, s:I, s:I, s:I, s:o}}",
 		"version", SPANHEAPD_VERSION,
-		"uptime_ns", (json_int_t)(daemon_now() - d->start_ns),
+		"uptime_ns", (json_int_t)(daemon_now() - st->start_ns),
 		"page_size", (json_int_t)HEAP_PAGE_SIZE,
 		"arena_size", (json_int_t)s.hs.arena_size,
 		"arena_resident", (json_int_t)resident,
@@ -227,71 +234,73 @@ static struct stats_blob *stats_build(struct daemon *d)
 					to_unix_ns(s.scav.last_gc) : 0),
 		"num_gc", (json_int_t)s.scav.num_gc,
 		"pause_total_ns", (json_int_t)s.scav.pause_total_ns,
-		"heap_checks", (json_int_t)d->heap_checks,
-		"control_deferred", (json_int_t)d->control_deferred,
+		"heap_checks", (json_int_t)st->src.scav->heap_checks,
+		"control_deferred", (json_int_t)cs->control_deferred,
 		"pause_ns", pj,
 		"scavenger", scavenger_json(&s.scav),
 		"clients",
 		"count", (json_int_t)s.pick.count,
-		"max", (json_int_t)d->opt.max_clients,
-		"refused", (json_int_t)d->refused,
+		"max", (json_int_t)st->src.opt->max_clients,
+		"refused", (json_int_t)st->src.server->refused,
 		"listed", (json_int_t)s.pick.n,
 		"list", s.clients));
 }
 
-void stats_changed(struct daemon *d)
+void stats_init(struct stats *st, const struct stats_sources *src)
 {
-	d->stats_gen++;
+	memset(st, 0, sizeof(*st));
+	st->src = *src;
+	st->start_ns = daemon_now();
+}
+
+void stats_changed(struct stats *st)
+{
+	st->gen++;
 }
 
 /*
- * What the cached text was built at: the generation, plus the refusals
- * of the accept path (server.c), which changes nothing else and need not
- * know of the cache.  Both only grow, so their sum moves if either does.
+ * What the cached text was built at: our generation plus the counters of
+ * the parts that change what MemStats shows, which need not know of the
+ * cache.  Each only grows, so their sum moves if any does.
  */
-static uint64_t stats_key(const struct daemon *d)
+static uint64_t stats_key(const struct stats *st)
 {
-	return d->stats_gen + d->refused;
+	return st->gen + st->src.clients->changes + st->src.scav->changes +
+	       st->src.server->refused;
 }
 
-void stats_blob_put(struct stats_blob *b)
-{
-	if (b && --b->refs == 0)
-		free(b);
-}
-
-struct stats_blob *stats_get(struct daemon *d)
+struct blob *stats_get(struct stats *st)
 {
 	uint64_t now = daemon_now();
-	struct stats_blob *b = d->stats_cache;
+	struct blob *b = st->cache;
 
-	if (!b || d->stats_cache_gen != stats_key(d) ||
-	    now - d->stats_cache_ns >= STATS_MAX_AGE_NS) {
-		b = stats_build(d);
+	if (!b || st->cache_key != stats_key(st) ||
+	    now - st->cache_ns >= STATS_MAX_AGE_NS) {
+		b = stats_build(st);
 		if (!b)
 			return NULL;
-		stats_blob_put(d->stats_cache);
-		d->stats_cache = b;
-		d->stats_cache_gen = stats_key(d);
-		d->stats_cache_ns = now;
+		blob_put(st->cache);
+		st->cache = b;
+		st->cache_key = stats_key(st);
+		st->cache_ns = now;
 	}
-	b->refs++;
-	return b;
+	return blob_get(b);
 }
 
-struct stats_blob *stats_clients_page(struct daemon *d, uint32_t after,
-				      uint32_t max)
+struct blob *stats_clients_page(struct stats *st, uint32_t after,
+				uint32_t max)
 {
+	struct core *core = st->src.core;
 	struct pick p;
 	uint32_t next;
 	json_t *list;
 
 	if (max > PROTO_CLIENTS_PAGE)
 		max = PROTO_CLIENTS_PAGE;
-	pick_clients(d, after, max, &p);
-	daemon_heap_lock(d);
-	list = list_json_locked(&p);
-	daemon_heap_unlock(d);
+	pick_clients(st->src.clients, after, max, &p);
+	daemon_heap_lock(core);
+	list = list_json_locked(core, &p);
+	daemon_heap_unlock(core);
 	if (!list)
 		return NULL;
 	next = p.more && p.n ? p.c[p.n - 1]->id : 0;
@@ -300,17 +309,17 @@ struct stats_blob *stats_clients_page(struct daemon *d, uint32_t after,
 				 (json_int_t)next));
 }
 
-struct stats_blob *stats_text(struct daemon *d, const struct text_req *req)
+struct blob *stats_text(struct stats *st, const struct text_req *req)
 {
 	if (req->type == PROTO_CLIENTS)
-		return stats_clients_page(d, req->after, req->max);
-	return stats_get(d);
+		return stats_clients_page(st, req->after, req->max);
+	return stats_get(st);
 }
 
-void stats_fini(struct daemon *d)
+void stats_fini(struct stats *st)
 {
-	stats_blob_put(d->stats_cache);
-	d->stats_cache = NULL;
+	blob_put(st->cache);
+	st->cache = NULL;
 }
 
 /* Write @text to @path so that readers see the old file or the new one. */
@@ -345,29 +354,30 @@ static int write_atomic(const char *path, const char *text)
 	return r;
 }
 
-void stats_publish(struct daemon *d)
+void stats_publish(struct stats *st)
 {
+	const char *path = st->src.opt->stats_file;
+	struct core *core = st->src.core;
 	char inuse[32], idle[32], rel[32];
 	struct heap_stats hs;
 	unsigned int n = 0;
 	struct client *c;
 
 	/* Called once a tick and a pass: the file is never stale. */
-	stats_changed(d);
-	if (d->opt.stats_file) {
-		struct stats_blob *b = stats_get(d);
-		int r = b ? write_atomic(d->opt.stats_file, b->text) : -ENOMEM;
+	stats_changed(st);
+	if (path) {
+		struct blob *b = stats_get(st);
+		int r = b ? write_atomic(path, b->text) : -ENOMEM;
 
-		stats_blob_put(b);
-		if (r < 0 && !d->stats_file_failed)
-			log_warn("cannot write %s: %s", d->opt.stats_file,
-				 strerror(-r));
-		d->stats_file_failed = r < 0;
+		blob_put(b);
+		if (r < 0 && !st->file_failed)
+			log_warn("cannot write %s: %s", path, strerror(-r));
+		st->file_failed = r < 0;
 	}
-	daemon_heap_lock(d);
-	heap_stats(d->heap, &hs);
-	daemon_heap_unlock(d);
-	TAILQ_FOREACH(c, &d->clients, link)
+	daemon_heap_lock(core);
+	heap_stats(core->heap, &hs);
+	daemon_heap_unlock(core);
+	TAILQ_FOREACH(c, &st->src.clients->list, link)
 		n += c->welcomed;
 	units_format_size(inuse, sizeof(inuse), hs.inuse);
 	units_format_size(idle, sizeof(idle), hs.idle);

@@ -26,12 +26,7 @@ void inproc_start(struct daemon *d, uint64_t arena,
 	d->opt.scavenge_after_ns = DEFAULT_SCAVENGE_AFTER_NS;
 	d->opt.gc_after_ns = DEFAULT_GC_AFTER_NS;
 	d->opt.max_clients = DEFAULT_MAX_CLIENTS;
-	d->listen_fd = -1;
-	d->next_client_id = 1;
-	d->hello_timeout = (struct timeval){ 10, 0 };
-	d->start_ns = daemon_now();
-	TAILQ_INIT(&d->clients);
-	pthread_mutex_init(&d->heap_lock, NULL);
+	core_init(&d->core);
 	/* The scavenger thread wakes the loop: libevent must know threads. */
 	ck_assert_int_eq(evthread_use_pthreads(), 0);
 	d->base = event_base_new();
@@ -43,32 +38,30 @@ void inproc_start(struct daemon *d, uint64_t arena,
 	if (release)
 		ops.release = release;
 	ck_assert_int_eq(heap_format(d->meta->base, d->meta->size, &cfg, &ops,
-				     &d->heap),
+				     &d->core.heap),
 			 0);
+	daemon_compose(d);
+	d->clients.control_interval_ns = 0;
+	d->clients.progress_interval_ns = 0;
 	if (scavenger)
-		ck_assert_int_eq(scavenger_start(d), 0);
+		ck_assert_int_eq(scavenger_start(&d->scav), 0);
 }
 
 void inproc_stop(struct daemon *d)
 {
-	struct client *c;
-
-	scavenger_stop(d);
-	while ((c = TAILQ_FIRST(&d->clients)))
-		client_destroy(c);
-	stats_fini(d);
-	heap_detach(d->heap);
+	daemon_decompose(d);
+	heap_detach(d->core.heap);
 	arena_destroy(d->meta);
 	arena_destroy(d->arena);
 	event_base_free(d->base);
-	pthread_mutex_destroy(&d->heap_lock);
+	core_fini(&d->core);
 }
 
 struct client *inproc_client(struct daemon *d, int fd)
 {
 	struct client *c;
 
-	TAILQ_FOREACH(c, &d->clients, link)
+	TAILQ_FOREACH(c, &d->clients.list, link)
 		if (c->fd == fd)
 			return c;
 	return NULL;
@@ -81,7 +74,7 @@ struct client *inproc_accept(struct daemon *d, int *ret_peer)
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
 					     SOCK_CLOEXEC, 0, sv), 0);
-	client_accept(d, sv[0]);
+	client_accept(&d->clients, sv[0]);
 	c = inproc_client(d, sv[0]);
 	ck_assert_ptr_nonnull(c);
 	*ret_peer = sv[1];

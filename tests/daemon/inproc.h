@@ -12,16 +12,18 @@
 #include <stdint.h>
 
 #include "daemon/daemon.h"
+#include "shm/arena.h"
+#include "shm/heap.h"
 
 /* The heap's release hook; its context is the arena (see arena.h). */
 typedef int inproc_release_fn(void *arena, uint64_t off, uint64_t len);
 
 /*
- * Set up @d as daemon_init() would, with an arena of @arena bytes; the
- * heap releases through @release (NULL: arena_release).  With
- * @scavenger, the scavenger thread and timer run too.  Rate limits and
- * progress replies are off (0) until the test sets them.  Aborts on
- * failure.
+ * Set up @d as daemon_init() would (daemon_compose()), with an arena of
+ * @arena bytes; the heap releases through @release (NULL:
+ * arena_release).  With @scavenger, the scavenger thread and timer run
+ * too.  Rate limits and progress replies are off (0) until the test sets
+ * them (d->clients).  Aborts on failure.
  */
 void inproc_start(struct daemon *d, uint64_t arena,
 		  inproc_release_fn *release, bool scavenger);

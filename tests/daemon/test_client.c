@@ -20,6 +20,8 @@
 
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "shm/arena.h"
+#include "shm/heap.h"
 #include "tests/lib/testlib.h"
 #include "tests/lib/wire.h"
 
@@ -36,11 +38,7 @@ static void setup(void)
 
 	memset(&d, 0, sizeof(d));
 	d.opt.max_clients = DEFAULT_MAX_CLIENTS;
-	d.listen_fd = -1;
-	d.next_client_id = 1;
-	d.hello_timeout = (struct timeval){ 10, 0 };
-	TAILQ_INIT(&d.clients);
-	pthread_mutex_init(&d.heap_lock, NULL);
+	core_init(&d.core);
 	d.base = event_base_new();
 	ck_assert_ptr_nonnull(d.base);
 	ck_assert_int_eq(arena_create(ARENA, "test-arena", &d.arena), 0);
@@ -48,21 +46,21 @@ static void setup(void)
 	ck_assert_int_eq(arena_create(meta, "test-meta", &d.meta), 0);
 	arena_heap_ops(d.arena, d.meta, &ops);
 	ck_assert_int_eq(heap_format(d.meta->base, d.meta->size, &cfg, &ops,
-				     &d.heap),
+				     &d.core.heap),
 			 0);
+	daemon_compose(&d);
+	d.clients.control_interval_ns = 0;
+	d.clients.progress_interval_ns = 0;
 }
 
 static void teardown(void)
 {
-	struct client *c;
-
-	while ((c = TAILQ_FIRST(&d.clients)))
-		client_destroy(c);
-	heap_detach(d.heap);
+	daemon_decompose(&d);
+	heap_detach(d.core.heap);
 	arena_destroy(d.meta);
 	arena_destroy(d.arena);
 	event_base_free(d.base);
-	pthread_mutex_destroy(&d.heap_lock);
+	core_fini(&d.core);
 }
 
 /* Accept a client on a new socketpair; its peer end goes to @ret_peer. */
@@ -73,8 +71,8 @@ static struct client *accept_one(int *ret_peer)
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
 					     SOCK_CLOEXEC, 0, sv), 0);
-	client_accept(&d, sv[0]);
-	TAILQ_FOREACH(c, &d.clients, link)
+	client_accept(&d.clients, sv[0]);
+	TAILQ_FOREACH(c, &d.clients.list, link)
 		if (c->fd == sv[0])
 			break;
 	ck_assert_ptr_nonnull(c);
@@ -90,7 +88,7 @@ static void assert_ids_ok(void)
 {
 	struct client *c, *o;
 
-	TAILQ_FOREACH(c, &d.clients, link) {
+	TAILQ_FOREACH(c, &d.clients.list, link) {
 		ck_assert_uint_ne(c->id, 0);
 		ck_assert_msg(c->id != HEAP_OWNER_SCAV,
 			      "a client got the scavenger's owner id %u",
@@ -115,7 +113,7 @@ START_TEST(test_ids_differ)
 
 	for (int i = 0; i < 8; i++)
 		accept_one(&peer[i]);
-	ck_assert_uint_eq(d.nclients, 8);
+	ck_assert_uint_eq(d.clients.count, 8);
 	assert_ids_ok();
 	for (int i = 0; i < 8; i++)
 		close(peer[i]);
@@ -127,7 +125,7 @@ START_TEST(test_ids_across_wrap)
 {
 	int peer[6];
 
-	d.next_client_id = UINT32_MAX - 2;
+	d.clients.next_id = UINT32_MAX - 2;
 	for (int i = 0; i < 6; i++) {
 		accept_one(&peer[i]);
 		assert_ids_ok();
@@ -148,15 +146,15 @@ START_TEST(test_ids_skip_live_after_wrap)
 	int pa, pb;
 
 	a = accept_one(&pa);
-	daemon_heap_lock(&d);
-	ck_assert_int_eq(heap_alloc(d.heap, 1, 0, a->owner, 0, &s), 0);
-	daemon_heap_unlock(&d);
-	d.next_client_id = a->id;	/* as if it had wrapped */
+	daemon_heap_lock(&d.core);
+	ck_assert_int_eq(heap_alloc(d.core.heap, 1, 0, a->owner, 0, &s), 0);
+	daemon_heap_unlock(&d.core);
+	d.clients.next_id = a->id;	/* as if it had wrapped */
 	b = accept_one(&pb);
 	assert_ids_ok();
-	daemon_heap_lock(&d);
-	ck_assert_int_eq(heap_free(d.heap, s.off, b->owner, 0), -EPERM);
-	daemon_heap_unlock(&d);
+	daemon_heap_lock(&d.core);
+	ck_assert_int_eq(heap_free(d.core.heap, s.off, b->owner, 0), -EPERM);
+	daemon_heap_unlock(&d.core);
 	close(pa);
 	close(pb);
 }
@@ -170,17 +168,17 @@ START_TEST(test_destroy_frees_spans)
 	int peer;
 
 	c = accept_one(&peer);
-	daemon_heap_lock(&d);
+	daemon_heap_lock(&d.core);
 	for (int i = 0; i < 10; i++)
-		ck_assert_int_eq(heap_alloc(d.heap, 3, 0, c->owner, 0, &s),
+		ck_assert_int_eq(heap_alloc(d.core.heap, 3, 0, c->owner, 0, &s),
 				 0);
-	daemon_heap_unlock(&d);
+	daemon_heap_unlock(&d.core);
 	client_destroy(c);
-	ck_assert_uint_eq(d.nclients, 0);
-	daemon_heap_lock(&d);
-	heap_stats(d.heap, &hs);
-	heap_check(d.heap);
-	daemon_heap_unlock(&d);
+	ck_assert_uint_eq(d.clients.count, 0);
+	daemon_heap_lock(&d.core);
+	heap_stats(d.core.heap, &hs);
+	heap_check(d.core.heap);
+	daemon_heap_unlock(&d.core);
 	ck_assert_uint_eq(hs.inuse, 0);
 	ck_assert_uint_eq(hs.objects, 0);
 	close(peer);
@@ -250,7 +248,7 @@ START_TEST(test_silent_client_dropped)
 	struct client *c;
 	char buf[64];
 
-	d.hello_timeout = (struct timeval){ 0, 100000 };
+	d.clients.hello_timeout = (struct timeval){ 0, 100000 };
 	accept_one(&quiet);
 	c = accept_one(&talker);
 	memset(&hello, 0, sizeof(hello));
@@ -259,8 +257,8 @@ START_TEST(test_silent_client_dropped)
 			 sizeof(hello));
 	run_loop_ms(400);
 	/* The one that said HELLO stays, the silent one is gone. */
-	ck_assert_uint_eq(d.nclients, 1);
-	ck_assert_ptr_eq(TAILQ_FIRST(&d.clients), c);
+	ck_assert_uint_eq(d.clients.count, 1);
+	ck_assert_ptr_eq(TAILQ_FIRST(&d.clients.list), c);
 	ck_assert(c->welcomed);
 	ck_assert_int_eq(recv(quiet, buf, sizeof(buf), MSG_DONTWAIT), 0);
 	close(quiet);
@@ -303,10 +301,10 @@ static void assert_pipes_closed(int *rd, unsigned int n, const char *what)
 /* Run the loop until no client is left (a bound of 1000 rounds). */
 static void run_until_no_clients(void)
 {
-	for (int i = 0; i < 1000 && d.nclients; i++)
+	for (int i = 0; i < 1000 && d.clients.count; i++)
 		ck_assert_int_ge(event_base_loop(d.base, EVLOOP_ONCE |
 						 EVLOOP_NONBLOCK), 0);
-	ck_assert_uint_eq(d.nclients, 0);
+	ck_assert_uint_eq(d.clients.count, 0);
 }
 
 /*
@@ -374,7 +372,7 @@ START_TEST(test_fds_empty_datagram_connected)
 	}
 	ck_assert_int_eq(n, sizeof(u.hdr));
 	ck_assert_int_eq(u.hdr.status, -EBADMSG);
-	ck_assert_uint_eq(d.nclients, 1);
+	ck_assert_uint_eq(d.clients.count, 1);
 	assert_pipes_closed(rd, 3, "empty datagram, connected");
 	close(peer);
 }

@@ -6,8 +6,9 @@
  * at a time and a client that pipelines STATS without reading holds at
  * most one reply; GC and SCAVENGE beyond the rate limit wait for the
  * client's timer, and nothing is lost when such a client hangs up; a
- * client waiting for a slow forced pass hears of its progress.  And
- * every message of proto/proto.c's table has a handler.
+ * client waiting for a slow forced pass hears of its progress, and one
+ * destroyed while it waits leaves no wait behind.  And every message of
+ * proto/proto.c's table has a handler.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -17,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/dispatch.h"
 #include "tests/daemon/inproc.h"
 #include "tests/lib/testlib.h"
 
@@ -116,7 +118,7 @@ START_TEST(test_blob_chunk_at_a_time)
 {
 	enum { LEN = 3 * PROTO_CHUNK_MAX + 1000 };
 	static char got[LEN];
-	struct stats_blob *b = malloc(sizeof(*b) + LEN + 1);
+	struct blob *b = malloc(sizeof(*b) + LEN + 1);
 	struct text_req req = { PROTO_STATS, 7, 0, 0 };
 	struct client *c;
 	int peer, sndbuf = PROTO_CHUNK_MAX;
@@ -137,7 +139,7 @@ START_TEST(test_blob_chunk_at_a_time)
 	ck_assert_uint_eq(client_queued(c), 1);
 	ck_assert_uint_eq(b->refs, 2);
 	ck_assert(!event_pending(c->ev_read, EV_READ, NULL));
-	stats_blob_put(b);
+	blob_put(b);
 	chunks = recv_text(peer, PROTO_STATS, 7, got, sizeof(got), &len);
 	ck_assert_uint_eq(chunks, 4);
 	ck_assert_uint_eq(len, LEN);
@@ -222,7 +224,7 @@ START_TEST(test_gc_deferred)
 	int peer, other;
 	size_t n;
 
-	d.control_interval_ns = UINT64_C(200) * 1000000;
+	d.clients.control_interval_ns = UINT64_C(200) * 1000000;
 	c = inproc_welcomed(&d, "gc", &peer);
 	inproc_welcomed(&d, "other", &other);
 	send_bare(peer, PROTO_GC, 1);
@@ -233,7 +235,7 @@ START_TEST(test_gc_deferred)
 	for (int i = 0; i < 5 && !c->deferred_type; i++)
 		inproc_turn(&d);
 	ck_assert_uint_eq(c->deferred_type, PROTO_GC);
-	ck_assert_uint_eq(d.control_deferred, 1);
+	ck_assert_uint_eq(d.clients.control_deferred, 1);
 	ck_assert(!event_pending(c->ev_read, EV_READ, NULL));
 	ck_assert(evtimer_pending(c->ev_control, NULL));
 	assert_served(other, 10);
@@ -243,7 +245,7 @@ START_TEST(test_gc_deferred)
 	ck_assert_uint_eq(c->deferred_type, 0);
 	n = inproc_recv(&d, peer, u.buf, sizeof(u.buf));
 	ck_assert_int_eq(proto_check_reply(u.buf, n, PROTO_STATS, 3), 0);
-	ck_assert_uint_eq(d.control_deferred, 1);
+	ck_assert_uint_eq(d.clients.control_deferred, 1);
 	close(peer);
 	close(other);
 }
@@ -256,7 +258,7 @@ START_TEST(test_deferred_hangup)
 	char buf[PROTO_REPLY_MAX];
 	int peer, other, fd;
 
-	d.control_interval_ns = UINT64_C(50) * 1000000;
+	d.clients.control_interval_ns = UINT64_C(50) * 1000000;
 	inproc_welcomed(&d, "other", &other);
 	c = inproc_welcomed(&d, "leaves", &peer);
 	fd = c->fd;
@@ -275,7 +277,7 @@ START_TEST(test_deferred_hangup)
 		event_base_loop(d.base, EVLOOP_ONCE);
 	}
 	ck_assert_ptr_null(inproc_client(&d, fd));
-	ck_assert_uint_eq(d.nclients, 1);
+	ck_assert_uint_eq(d.clients.count, 1);
 	assert_served(other, 10);
 	close(other);
 }
@@ -354,7 +356,7 @@ START_TEST(test_scavenge_progress)
 	struct client *c;
 	int peer;
 
-	d.progress_interval_ns = UINT64_C(20) * 1000000;
+	d.clients.progress_interval_ns = UINT64_C(20) * 1000000;
 	c = inproc_welcomed(&d, "scavenge", &peer);
 	memset(&a, 0, sizeof(a));
 	proto_hdr_init(&a.hdr, PROTO_SPAN_ALLOC, 1);
@@ -382,7 +384,7 @@ START_TEST(test_scavenge_progress)
 		progress++;
 	} while (rep.released < SCAV_CHUNK_DEFAULT);
 	ck_assert_uint_eq(rep.released, SCAV_CHUNK_DEFAULT);
-	ck_assert(c->scav_wait);
+	ck_assert_ptr_nonnull(c->scavenge);
 	ck_assert(!event_pending(c->ev_read, EV_READ, NULL));
 
 	/* A client that does not read: never more than one queued. */
@@ -402,9 +404,77 @@ START_TEST(test_scavenge_progress)
 	} while (rep.flags & PROTO_MORE);
 	ck_assert_uint_eq(rep.released, 16 * MiB);
 	ck_assert_uint_ge(progress, 1);
-	ck_assert_uint_eq(c->scav_wait, 0);
+	ck_assert_ptr_null(c->scavenge);
 	assert_served(peer, 4);
 	close(peer);
+}
+END_TEST
+
+/*
+ * A client gone while its SCAVENGE waits (its process exited, or the
+ * daemon stops) leaves no wait behind: the end of the pass answers the
+ * one that still waits, and nobody else.
+ */
+START_TEST(test_scavenge_wait_gone)
+{
+	struct proto_scavenge_reply rep;
+	struct proto_alloc_reply ar;
+	struct proto_alloc a;
+	struct proto_free f;
+	struct heap_stats hs;
+	struct client *gone, *stays;
+	int pg, ps;
+	char buf[64];
+
+	gone = inproc_welcomed(&d, "gone", &pg);
+	stays = inproc_welcomed(&d, "stays", &ps);
+	memset(&a, 0, sizeof(a));
+	proto_hdr_init(&a.hdr, PROTO_SPAN_ALLOC, 1);
+	a.npages = 16 * MiB / HEAP_PAGE_SIZE;
+	a.count = 1;
+	ck_assert_int_eq(send(pg, &a, sizeof(a), 0), sizeof(a));
+	inproc_recv(&d, pg, &ar, sizeof(ar));
+	ck_assert_int_eq(ar.hdr.status, 0);
+	memset(&f, 0, sizeof(f));
+	proto_hdr_init(&f.hdr, PROTO_SPAN_FREE, 2);
+	f.count = 1;
+	f.off[0] = ar.spans[0].off;
+	ck_assert_int_eq(send(pg, &f, proto_free_size(1), 0),
+			 proto_free_size(1));
+	inproc_recv(&d, pg, &ar, sizeof(ar));
+
+	/* Both wait; the gate holds the first pass half done. */
+	send_bare(pg, PROTO_SCAVENGE, 3);
+	for (int i = 0; i < 100 && !gone->scavenge; i++)
+		inproc_turn(&d);
+	send_bare(ps, PROTO_SCAVENGE, 1);
+	for (int i = 0; i < 100 && !stays->scavenge; i++)
+		inproc_turn(&d);
+	ck_assert_ptr_nonnull(gone->scavenge);
+	ck_assert_ptr_nonnull(stays->scavenge);
+
+	/* Its wait came first: it is gone from the head of the list. */
+	client_destroy(gone);
+	ck_assert_ptr_eq(TAILQ_FIRST(&d.clients.scavenge_waits),
+			 stays->scavenge);
+	/* Closed, and nothing was sent to it. */
+	ck_assert_int_eq(recv(pg, buf, sizeof(buf), MSG_DONTWAIT), 0);
+
+	gate_open();
+	recv_scavenge(ps, 1, &rep);
+	ck_assert_uint_eq(rep.flags & PROTO_MORE, 0);
+	ck_assert_ptr_null(stays->scavenge);
+	ck_assert(TAILQ_EMPTY(&d.clients.scavenge_waits));
+	daemon_heap_lock(&d.core);
+	heap_stats(d.core.heap, &hs);
+	daemon_heap_unlock(&d.core);
+	/* The passes ran to their end: every free page is released. */
+	ck_assert_uint_eq(hs.inuse, 0);
+	ck_assert_uint_eq(hs.released, hs.idle);
+	ck_assert_uint_ge(hs.released, 16 * MiB);
+	assert_served(ps, 4);
+	close(pg);
+	close(ps);
 }
 END_TEST
 
@@ -445,6 +515,11 @@ static Suite *dispatch_flow_suite(void)
 	tc = tcase_create("progress");
 	tcase_add_checked_fixture(tc, setup_gated, teardown_gated);
 	tcase_add_test(tc, test_scavenge_progress);
+	tcase_add_test(tc, test_scavenge_wait_gone);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("table");
+	tcase_add_test(tc, test_handler_per_message);
 	suite_add_tcase(s, tc);
 	return s;
 }

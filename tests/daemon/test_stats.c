@@ -25,7 +25,7 @@ static void teardown_inproc(void)
 	inproc_stop(&d);
 }
 
-static json_t *parse(const struct stats_blob *b)
+static json_t *parse(const struct blob *b)
 {
 	json_t *j = json_loads(b->text, 0, NULL);
 
@@ -45,30 +45,30 @@ static json_int_t jint(const json_t *o, const char *key)
 /* Unchanged, the text is the same blob; any change makes a new one. */
 START_TEST(test_cache_once_per_change)
 {
-	struct stats_blob *a, *b, *c;
+	struct blob *a, *b, *c;
 	json_t *j;
 	int peer;
 
 	inproc_welcomed(&d, "one", &peer);
-	a = stats_get(&d);
-	b = stats_get(&d);
+	a = stats_get(&d.stats);
+	b = stats_get(&d.stats);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_eq(a, b);
 	ck_assert_uint_eq(a->refs, 3);	/* the cache's and ours */
-	stats_changed(&d);
-	c = stats_get(&d);
+	stats_changed(&d.stats);
+	c = stats_get(&d.stats);
 	ck_assert_ptr_ne(c, a);
 	ck_assert_uint_eq(a->refs, 2);	/* still good for its holders */
-	stats_blob_put(c);
+	blob_put(c);
 	/* Refusals are counted by the accept path, which tells no one. */
-	d.refused++;
-	c = stats_get(&d);
+	d.server.refused++;
+	c = stats_get(&d.stats);
 	j = parse(c);
 	ck_assert_int_eq(jint(json_object_get(j, "clients"), "refused"), 1);
 	json_decref(j);
-	stats_blob_put(c);
-	stats_blob_put(a);
-	stats_blob_put(b);
+	blob_put(c);
+	blob_put(a);
+	blob_put(b);
 	close(peer);
 }
 END_TEST
@@ -92,21 +92,21 @@ START_TEST(test_list_first_by_id)
 	enum { N = 80 };
 	int peer[N + 1];
 	json_t *j, *cl;
-	struct stats_blob *b;
+	struct blob *b;
 
 	/* Ids UINT32_MAX - 9 .. UINT32_MAX, then 1, 2, ... (0 is skipped). */
-	d.next_client_id = UINT32_MAX - 9;
+	d.clients.next_id = UINT32_MAX - 9;
 	for (int i = 0; i < N; i++)
 		inproc_welcomed(&d, "wrapped", &peer[i]);
 	inproc_accept(&d, &peer[N]);	/* no HELLO */
-	b = stats_get(&d);
+	b = stats_get(&d.stats);
 	j = parse(b);
 	cl = json_object_get(j, "clients");
 	ck_assert_int_eq(jint(cl, "count"), N);
 	ck_assert_int_eq(jint(cl, "listed"), STATS_LIST_MAX);
 	assert_list(json_object_get(cl, "list"), 1, STATS_LIST_MAX);
 	json_decref(j);
-	stats_blob_put(b);
+	blob_put(b);
 	for (int i = 0; i <= N; i++)
 		close(peer[i]);
 }
@@ -118,21 +118,21 @@ START_TEST(test_pages_by_id)
 	enum { N = 80 };
 	uint32_t after = 0, want = 1;
 	int peer[N], pages = 0;
-	struct stats_blob *b;
+	struct blob *b;
 	json_t *j;
 
 	/*
 	 * Ids UINT32_MAX - 9 .. UINT32_MAX - 1, then 1 .. 71 (0 and the
 	 * scavenger's UINT32_MAX are never a client's).
 	 */
-	d.next_client_id = UINT32_MAX - 9;
+	d.clients.next_id = UINT32_MAX - 9;
 	for (int i = 0; i < N; i++)
 		inproc_welcomed(&d, "paged", &peer[i]);
 	do {
 		const json_t *list, *c;
 		size_t i;
 
-		b = stats_clients_page(&d, after, 10);
+		b = stats_clients_page(&d.stats, after, 10);
 		j = parse(b);
 		ck_assert_uint_eq(json_object_size(j), 2);
 		list = json_object_get(j, "clients");
@@ -145,7 +145,7 @@ START_TEST(test_pages_by_id)
 		if (after)
 			ck_assert_uint_eq(json_array_size(list), 10);
 		json_decref(j);
-		stats_blob_put(b);
+		blob_put(b);
 		pages++;
 	} while (after);
 	ck_assert_uint_eq(want, UINT32_MAX);

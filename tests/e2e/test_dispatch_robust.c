@@ -617,7 +617,7 @@ static bool readable(int fd)
 
 /*
  * A client that pipelines GC after GC is answered at most once per
- * 100 ms (DAEMON_CONTROL_INTERVAL_NS), every request in order, the ones
+ * 100 ms (CLIENT_CONTROL_INTERVAL_NS), every request in order, the ones
  * that came too soon counted in control_deferred; another client's
  * requests are served all the while.  The bound on the time is a lower
  * one, and it follows from the rate limit: before it, the ten replies

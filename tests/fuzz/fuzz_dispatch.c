@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "tests/fuzz/fuzz.h"
+#include "daemon/dispatch.h"
 #include "tests/fuzz/harness.h"
 
 #define FUZZ_CLIENTS 2
@@ -40,9 +41,9 @@ static uint64_t spans_in_use(void)
 {
 	struct heap_stats hs;
 
-	daemon_heap_lock(&fuzz_d);
-	heap_stats(fuzz_d.heap, &hs);
-	daemon_heap_unlock(&fuzz_d);
+	daemon_heap_lock(&fuzz_d.core);
+	heap_stats(fuzz_d.core.heap, &hs);
+	daemon_heap_unlock(&fuzz_d.core);
 	return hs.objects;
 }
 

@@ -170,7 +170,7 @@ static bool all_answered(void *arg)
 static bool no_clients(void *arg)
 {
 	(void)arg;
-	return !fuzz_d.nclients;
+	return !fuzz_d.clients.count;
 }
 
 static void run_loop(unsigned int a)

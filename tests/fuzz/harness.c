@@ -82,13 +82,7 @@ void fuzz_setup(void)
 	d->opt.scavenge_after_ns = DEFAULT_SCAVENGE_AFTER_NS;
 	d->opt.gc_after_ns = DEFAULT_GC_AFTER_NS;
 	d->opt.max_clients = DEFAULT_MAX_CLIENTS;
-	d->listen_fd = -1;
-	d->next_client_id = 1;
-	/* As daemon_init(): with 0 one client's loop run drops the others. */
-	d->hello_timeout = (struct timeval){ DAEMON_HELLO_TIMEOUT_SEC, 0 };
-	d->start_ns = daemon_now();
-	TAILQ_INIT(&d->clients);
-	pthread_mutex_init(&d->heap_lock, NULL);
+	core_init(&d->core);
 	signal(SIGPIPE, SIG_IGN);
 	/* The scavenger thread wakes the loop: libevent must know threads. */
 	if (evthread_use_pthreads() < 0)
@@ -100,9 +94,18 @@ void fuzz_setup(void)
 	    arena_create(meta, "fuzz-meta", &d->meta) < 0)
 		fuzz_fail(0, "cannot map the heap's metadata");
 	arena_heap_ops(d->arena, d->meta, &ops);
-	if (heap_format(d->meta->base, d->meta->size, &cfg, &ops, &d->heap) < 0)
+	if (heap_format(d->meta->base, d->meta->size, &cfg, &ops,
+			&d->core.heap) < 0)
 		fuzz_fail(0, "cannot create the heap");
-	if (scavenger_start(d) < 0)
+	/*
+	 * As daemon_init(), but the rate limit and the progress timer are
+	 * off (0), and the HELLO timeout is the daemon's: with 0 one
+	 * client's loop run drops the others.
+	 */
+	daemon_compose(d);
+	d->clients.control_interval_ns = 0;
+	d->clients.progress_interval_ns = 0;
+	if (scavenger_start(&d->scav) < 0)
 		fuzz_fail(0, "cannot start the scavenger");
 	wake = evtimer_new(d->base, on_wake, NULL);
 	if (!wake)
@@ -125,8 +128,8 @@ void fuzz_peer_open(struct fuzz_peer *p, bool slow)
 	if (slow && setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
 			       sizeof(sndbuf)) < 0)
 		fuzz_fail(0, "SO_SNDBUF: %s", strerror(errno));
-	client_accept(&fuzz_d, sv[0]);
-	TAILQ_FOREACH(c, &fuzz_d.clients, link)
+	client_accept(&fuzz_d.clients, sv[0]);
+	TAILQ_FOREACH(c, &fuzz_d.clients.list, link)
 		if (c->fd == sv[0])
 			break;
 	if (!c)
@@ -140,7 +143,7 @@ struct client *fuzz_peer_client(const struct fuzz_peer *p)
 {
 	struct client *c;
 
-	TAILQ_FOREACH(c, &fuzz_d.clients, link)
+	TAILQ_FOREACH(c, &fuzz_d.clients.list, link)
 		if (c->id == p->id)
 			return c;
 	return NULL;
@@ -511,12 +514,12 @@ void fuzz_heap_idle(size_t at)
 {
 	struct heap_stats hs;
 
-	if (fuzz_d.nclients || !TAILQ_EMPTY(&fuzz_d.clients))
-		fuzz_fail(at, "%u clients left over", fuzz_d.nclients);
-	daemon_heap_lock(&fuzz_d);
-	heap_check(fuzz_d.heap);
-	heap_stats(fuzz_d.heap, &hs);
-	daemon_heap_unlock(&fuzz_d);
+	if (fuzz_d.clients.count || !TAILQ_EMPTY(&fuzz_d.clients.list))
+		fuzz_fail(at, "%u clients left over", fuzz_d.clients.count);
+	daemon_heap_lock(&fuzz_d.core);
+	heap_check(fuzz_d.core.heap);
+	heap_stats(fuzz_d.core.heap, &hs);
+	daemon_heap_unlock(&fuzz_d.core);
 	if (hs.inuse || hs.objects || hs.owners)
 		fuzz_fail(at, "%llu spans, %llu owners left after every client went",
 			  (unsigned long long)hs.objects,

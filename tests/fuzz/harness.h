@@ -24,6 +24,8 @@
 #include <stdint.h>
 
 #include "daemon/daemon.h"
+#include "shm/arena.h"
+#include "shm/heap.h"
 
 /* Requests a peer may have sent and not seen answered yet. */
 #define FUZZ_PENDING_MAX 64

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One request from a client, validated and answered (dispatch.c): the
+ * request comes up from the connection code (client.c), the reply goes
+ * down through client_send().
+ */
+#ifndef SPANHEAPD_DISPATCH_H
+#define SPANHEAPD_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct client;
+
+/** dispatch_request() - validate the request of @len bytes and answer it. */
+void dispatch_request(struct client *c, const void *buf, size_t len);
+
+/** dispatch_handles() - whether requests of @type have a handler. */
+bool dispatch_handles(uint16_t type);
+
+/**
+ * dispatch_reject() - answer a message that will not be served with
+ * status @err, and log @why (rate-limited).
+ */
+void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
+		     const char *why);
+
+#endif
