@@ -346,7 +346,7 @@ tests: all $(TEST_BINS) $(FUZZ_REPLAY) $(BENCH_BINS)
 # the fuzz corpora replayed, and the scripts that check the units, the
 # man pages and an install.  make check runs them all, -j2 two at a
 # time: each works in temp dirs of its own.
-SCRIPT_SUITES := units man install
+SCRIPT_SUITES := units man install graph
 # The real daemon's suites take longest: they start first.
 SUITES := $(patsubst $(BUILD)/tests/%,%,$(call test_bins,e2e) \
 	$(filter-out $(call test_bins,e2e),$(TEST_BINS)) $(FUZZ_REPLAY)) \
@@ -371,6 +371,11 @@ $(BUILD)/tests/units.ok: tests/systemd/check-units.sh $(PROGS) $(MAN_PAGES)
 
 $(BUILD)/tests/man.ok: tests/man/check-man.sh $(MAN_PAGES)
 	$(RUN_SUITE) bash $<
+
+# daemon/ is a one-way graph: its includes and its objects' symbols.
+$(BUILD)/tests/graph.ok: tests/daemon/check-graph.sh $(wildcard daemon/*.[ch]) \
+		$(DAEMON_OBJS) $(BUILD)/daemon/main.o
+	$(RUN_SUITE) env BUILD=$(BUILD) bash $<
 
 # make install into a staging tree, build a program with pkg-config
 # against it, run it, make uninstall.  It runs make itself.
