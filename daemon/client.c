@@ -40,6 +40,7 @@
 #include "client.h"
 #include "dispatch.h"
 #include "log.h"
+#include "objects.h"
 #include "scavenger.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
@@ -68,7 +69,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg);
 /* Is a request of the client waiting (reads stay off)? */
 static bool client_waiting(const struct client *c)
 {
-	return c->scavenge || c->deferred_type;
+	return c->scavenge || c->deferred_type || c->objwait;
 }
 
 static void free_msg(struct outmsg *m)
@@ -238,6 +239,9 @@ static void drop_waits(struct client *c)
 	c->deferred_type = 0;
 	if (c->scavenge)
 		scavenge_wait_free(c->scavenge);
+	if (c->objwait)
+		objects_wait_cancel(c->cs->objects, c->objwait);
+	c->objwait = NULL;
 }
 
 /*
@@ -250,19 +254,22 @@ static void drop_heap(struct client *c)
 	struct clients *cs = c->cs;
 	struct heap *h = cs->core->heap;
 	struct heap_owner_info o;
+	uint64_t obj_pages = 0;
 
 	daemon_heap_lock(cs->core);
 	client_owner_locked(c, &o);
 	/*
-	 * What it holds through a later layer (object references and open
-	 * objects, its magazine) goes here, one call a layer, before its
-	 * own spans go.
+	 * What it holds through a later layer goes here, one call a layer,
+	 * before its own spans go: its object references and open objects
+	 * (and, to come, its magazine).
 	 */
+	if (cs->objects)
+		obj_pages = objects_owner_gone_locked(cs->objects, c->owner);
 	heap_free_owner_each(h, c->owner, daemon_now(),
 			     scavenger_queue_departed_locked, cs->scav);
 	heap_owner_remove(h, c->owner);
 	daemon_heap_unlock(cs->core);
-	if (o.npages)
+	if (o.npages || obj_pages)
 		scavenger_release_departed(cs->scav);
 	if (c->welcomed)
 		log_limited(&cs->log_gone, 6,
@@ -284,6 +291,8 @@ static void close_connection(struct client *c)
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	event_free(c->ev_hello);
+	if (c->ev_hup)
+		event_free(c->ev_hup);
 	if (c->pidfd >= 0)
 		close(c->pidfd);
 	close(c->fd);
@@ -467,6 +476,38 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!client_waiting(c))
 		event_add(c->ev_read, NULL);
+}
+
+/* The peer hung up while its OBJ_GET waited: the wait ends with it. */
+static void on_hup(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)fd, (void)what;
+	client_destroy(c);
+}
+
+void client_wait_object(struct client *c, struct obj_wait *w)
+{
+	c->objwait = w;
+	event_del(c->ev_read);
+	/*
+	 * EV_CLOSED (EPOLLRDHUP) fires on the peer's close and not on data,
+	 * so a client that sends more while it waits is not read.  Without
+	 * it the wait ends as it would have, then the hang-up is seen.
+	 */
+	if (!c->ev_hup)
+		c->ev_hup = event_new(c->cs->base, c->fd, EV_CLOSED | EV_PERSIST,
+				      on_hup, c);
+	if (c->ev_hup)
+		event_add(c->ev_hup, NULL);
+}
+
+void client_object_answered(struct client *c)
+{
+	c->objwait = NULL;
+	if (c->ev_hup)
+		event_del(c->ev_hup);
 }
 
 void client_resume(struct client *c)

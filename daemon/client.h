@@ -29,6 +29,8 @@ struct arena;
 struct event;
 struct event_base;
 struct heap_owner_info;
+struct obj_wait;
+struct objects;
 struct scavenge_wait;
 struct scavenger;
 
@@ -51,7 +53,8 @@ struct scavenger;
 struct text_req {
 	uint16_t type;
 	uint32_t seq;
-	uint32_t after, max;
+	uint64_t after;		/* CLIENTS: a client id; OBJECTS: a cursor */
+	uint32_t max;
 };
 
 /*
@@ -101,6 +104,12 @@ struct client {
 	/* Its SCAVENGE, waiting for a forced pass (client.c), or NULL. */
 	struct scavenge_wait *scavenge;
 	/*
+	 * Its OBJ_GET, waiting for a seal (objects.c), or NULL; meanwhile
+	 * ev_hup sees the peer hang up, so that the wait ends with it.
+	 */
+	struct obj_wait *objwait;
+	struct event *ev_hup;
+	/*
 	 * Replies the socket did not take yet.  While any wait (or a
 	 * deferred request, or a forced pass), the client's requests are not
 	 * read, so one client holds at most one reply: one datagram, or a
@@ -129,6 +138,7 @@ struct clients {
 	struct event_base *base;
 	struct arena *arena;		/* WELCOME passes its fd */
 	struct scavenger *scav;		/* GC records, forced passes */
+	struct objects *objects;	/* references, open objects, waits */
 	struct clients_hooks hooks;
 	TAILQ_HEAD(, client) list;	/* in connection order */
 	unsigned int count;
@@ -207,6 +217,18 @@ unsigned int client_queued(const struct client *c);
  * record.  Aborts if it has none: a live client always has one.
  */
 void client_owner_locked(const struct client *c, struct heap_owner_info *ret);
+
+/**
+ * client_wait_object() - @c's OBJ_GET waits (@w): its reads are off until
+ * client_object_answered(), and a hang-up destroys it meanwhile.
+ */
+void client_wait_object(struct client *c, struct obj_wait *w);
+
+/**
+ * client_object_answered() - @c's wait is over (objects.c has freed it);
+ * the caller queues the reply, then client_resume().
+ */
+void client_object_answered(struct client *c);
 
 /**
  * client_gc() - a GC request: a GC pass (clients_gc(), @c spared) now,

@@ -10,11 +10,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <systemd/sd-daemon.h>
 
 #include "daemon.h"
+#include "dispatch.h"
 #include "log.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
@@ -72,8 +74,13 @@ void daemon_compose(struct daemon *d)
 		.publish = scav_publish,
 		.ctx = d,
 	};
+	const struct objects_hooks oh = {
+		.woken = dispatch_obj_woken,
+		.ctx = d,
+	};
 	const struct stats_sources src = {
 		.opt = &d->opt,
+		.objects = &d->objects,
 		.core = &d->core,
 		.arena = d->arena,
 		.clients = &d->clients,
@@ -84,6 +91,8 @@ void daemon_compose(struct daemon *d)
 	server_init(&d->server, &d->opt, d->base, &d->clients);
 	clients_init(&d->clients, &d->core, d->base, d->arena, &d->scav, &ch);
 	scavenger_init(&d->scav, &d->core, d->base, &d->opt, &sh);
+	objects_init(&d->objects, &d->core, d->base, &d->scav, &oh);
+	d->clients.objects = &d->objects;
 	stats_init(&d->stats, &src);
 	d->composed = true;
 }
@@ -100,6 +109,7 @@ void daemon_decompose(struct daemon *d)
 	server_close(&d->server);
 	scavenger_stop(&d->scav);
 	clients_fini(&d->clients);
+	objects_fini(&d->objects);
 	stats_fini(&d->stats);
 	d->composed = false;
 }
@@ -143,7 +153,9 @@ int daemon_init(struct daemon *d, const struct options *opt)
 {
 	uint32_t max_owners = opt->max_clients + DAEMON_OWNERS_SPARE;
 	struct heap_config cfg = { .arena_size = opt->arena_size,
-				   .max_owners = max_owners };
+				   .max_owners = max_owners,
+				   .max_objects = opt->max_objects,
+				   .max_refs = opt->max_refs };
 	const char *env = getenv("SPANHEAPD_HEAP_CHECK");
 	struct heap_ops ops;
 	uint64_t meta_size;
@@ -180,13 +192,19 @@ int daemon_init(struct daemon *d, const struct options *opt)
 				"");
 		return r;
 	}
+	/* Object names are hashed with a key no client can guess. */
+	if (getrandom(cfg.hash_key, sizeof(cfg.hash_key), 0) !=
+	    (ssize_t)sizeof(cfg.hash_key)) {
+		log_err("cannot read a random hash key: %s", strerror(errno));
+		return -errno;
+	}
 	r = heap_layout_size(&cfg, &meta_size);
 	if (r == 0)
 		r = arena_create(meta_size, "spanheapd-meta", &d->meta);
 	if (r < 0) {
-		log_err("cannot create the heap's metadata (%llu MiB for the arena and %u owners): %s",
+		log_err("cannot create the heap's metadata (%llu MiB for the arena, %u owners, %u objects and %u references; see --max-objects, --max-refs): %s",
 			(unsigned long long)(meta_size >> 20), max_owners,
-			strerror(-r));
+			opt->max_objects, opt->max_refs, strerror(-r));
 		return r;
 	}
 	arena_heap_ops(d->arena, d->meta, &ops);

@@ -55,6 +55,7 @@
 
 #include "client.h"
 #include "core.h"
+#include "objects.h"
 #include "options.h"
 #include "scavenger.h"
 #include "server.h"
@@ -82,6 +83,7 @@ struct daemon {
 	struct server server;
 	struct clients clients;
 	struct scavenger scav;
+	struct objects objects;
 	struct stats stats;
 };
 

@@ -23,6 +23,7 @@
 #include "core.h"
 #include "dispatch.h"
 #include "log.h"
+#include "objects.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
 
@@ -216,6 +217,113 @@ static void do_gc(struct client *c, const void *msg)
 	client_gc(c, req->seq);
 }
 
+/* The reply to OBJ_CREATE and OBJ_GET: the object, or a bare status. */
+static void reply_obj(struct client *c, uint16_t type, uint32_t seq,
+		      int status, const struct heap_obj_info *info)
+{
+	struct proto_obj_reply rep;
+
+	memset(&rep, 0, sizeof(rep));
+	proto_hdr_init(&rep.hdr, type | PROTO_REPLY, seq);
+	rep.hdr.status = status;
+	if (status < 0) {
+		reply(c, &rep.hdr, sizeof(rep.hdr), -1);
+		return;
+	}
+	rep.id = info->id;
+	rep.off = info->off;
+	rep.size = info->size;
+	rep.npages = info->npages;
+	reply(c, &rep, sizeof(rep), -1);
+}
+
+/* The table refuses an owner that is not live: a live client's is. */
+static int owner_live(int r)
+{
+	if (r == -ESRCH) {
+		log_err("BUG: a live client's heap owner is not live");
+		abort();
+	}
+	return r;
+}
+
+static void do_obj_create(struct client *c, const void *msg)
+{
+	const struct proto_obj_create *req = msg;
+	struct heap_obj_new n = {
+		.name = req->name,
+		.len = req->namelen,
+		.size = req->size,
+		.flags = req->flags & PROTO_OBJ_ZERO ? HEAP_ALLOC_ZERO : 0,
+		.pid = (uint32_t)c->cred.pid,
+		.uid = c->cred.uid,
+	};
+	struct heap_obj_info info;
+	int r = owner_live(objects_create(c->cs->objects, c->owner, &n, &info));
+
+	reply_obj(c, PROTO_OBJ_CREATE, req->hdr.seq, r, &info);
+}
+
+static void do_obj_seal(struct client *c, const void *msg)
+{
+	const struct proto_obj_id *req = msg;
+
+	reply_status(c, &req->hdr,
+		     objects_seal(c->cs->objects, c->owner, req->id));
+}
+
+static void do_obj_get(struct client *c, const void *msg)
+{
+	const struct proto_obj_get *req = msg;
+	struct heap_obj_info info;
+	struct obj_wait *w;
+	int r = objects_get(c->cs->objects, c->owner, req->name, req->namelen,
+			    req->timeout_ms, c, req->hdr.seq, &w, &info);
+
+	if (r == -EINPROGRESS) {
+		client_wait_object(c, w);
+		return;
+	}
+	reply_obj(c, PROTO_OBJ_GET, req->hdr.seq, owner_live(r), &info);
+}
+
+void dispatch_obj_woken(void *ctx, void *waiter, uint32_t seq, int status,
+			const struct heap_obj_info *info)
+{
+	struct client *c = waiter;
+
+	(void)ctx;
+	client_object_answered(c);
+	reply_obj(c, PROTO_OBJ_GET, seq, status, info);
+	client_resume(c);
+}
+
+static void do_obj_release(struct client *c, const void *msg)
+{
+	const struct proto_obj_id *req = msg;
+
+	reply_status(c, &req->hdr,
+		     objects_release(c->cs->objects, c->owner, req->id));
+}
+
+static void do_obj_delete(struct client *c, const void *msg)
+{
+	const struct proto_obj_delete *req = msg;
+
+	reply_status(c, &req->hdr,
+		     objects_delete(c->cs->objects, req->name, req->namelen,
+				    c->cred.uid));
+}
+
+static void do_objects(struct client *c, const void *msg)
+{
+	const struct proto_objects *req = msg;
+	struct text_req t = { req->hdr.type, req->hdr.seq, req->after,
+			      req->max };
+
+	reply_text(c, &t);
+}
+
 void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
 		     const char *why)
 {
@@ -267,6 +375,12 @@ static const struct dispatch_handler handlers[] = {
 	[PROTO_SCAVENGE] = { .fn = do_scavenge },
 	[PROTO_GC] = { .fn = do_gc },
 	[PROTO_CLIENTS] = { .fn = do_clients, .keeps_stats = true },
+	[PROTO_OBJ_CREATE] = { .fn = do_obj_create },
+	[PROTO_OBJ_SEAL] = { .fn = do_obj_seal },
+	[PROTO_OBJ_GET] = { .fn = do_obj_get },
+	[PROTO_OBJ_RELEASE] = { .fn = do_obj_release },
+	[PROTO_OBJ_DELETE] = { .fn = do_obj_delete },
+	[PROTO_OBJECTS] = { .fn = do_objects, .keeps_stats = true },
 };
 
 static const struct dispatch_handler *handler_of(uint16_t type)

@@ -12,9 +12,17 @@
 #include <stdint.h>
 
 struct client;
+struct heap_obj_info;
 
 /** dispatch_request() - validate the request of @len bytes and answer it. */
 void dispatch_request(struct client *c, const void *buf, size_t len);
+
+/**
+ * dispatch_obj_woken() - the objects' woken hook (objects.h): answer the
+ * OBJ_GET @seq of the client @waiter, and read its requests again.
+ */
+void dispatch_obj_woken(void *ctx, void *waiter, uint32_t seq, int status,
+			const struct heap_obj_info *info);
 
 /** dispatch_handles() - whether requests of @type have a handler. */
 bool dispatch_handles(uint16_t type);

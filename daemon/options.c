@@ -18,6 +18,7 @@
 
 #include "options.h"
 #include "shm/arena.h"
+#include "shm/heap.h"
 #include "shm/units.h"
 
 static const char usage[] =
@@ -31,6 +32,8 @@ static const char usage[] =
 	"  --scavenge-after=TIME  release spans free this long (default 5min)\n"
 	"  --gc-after=TIME        force a GC pass when none ran this long (default 2min)\n"
 	"  --max-clients=N        refuse connections beyond N (default 1024)\n"
+	"  --max-objects=N        shared objects live at once (default 1048576)\n"
+	"  --max-refs=N           references to them held at once (default 4194304)\n"
 	"  --trace                print scavenger trace lines (scvgN: ...)\n"
 	"  --stats-file=PATH      rewrite MemStats JSON here every tick\n"
 	"  -h, --help             show this and exit\n"
@@ -106,6 +109,8 @@ enum {
 	OPT_SCAVENGE_AFTER,
 	OPT_GC_AFTER,
 	OPT_MAX_CLIENTS,
+	OPT_MAX_OBJECTS,
+	OPT_MAX_REFS,
 	OPT_TRACE,
 	OPT_STATS_FILE,
 	OPT_HELP,
@@ -120,6 +125,8 @@ static const struct option long_options[] = {
 	{ "scavenge-after", required_argument, NULL, OPT_SCAVENGE_AFTER },
 	{ "gc-after", required_argument, NULL, OPT_GC_AFTER },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "max-objects", required_argument, NULL, OPT_MAX_OBJECTS },
+	{ "max-refs", required_argument, NULL, OPT_MAX_REFS },
 	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -208,6 +215,24 @@ static int set_option(struct options *o, int c, const char *arg, char *err,
 		}
 		o->max_clients = (unsigned int)n;
 		return 0;
+	case OPT_MAX_OBJECTS:
+		if (parse_digits(arg, 10, HEAP_OBJECTS_MAX, &n) || !n) {
+			snprintf(err, errlen,
+				 "invalid --max-objects '%s': want a number from 1 to %u",
+				 arg, (unsigned int)HEAP_OBJECTS_MAX);
+			return -EINVAL;
+		}
+		o->max_objects = (uint32_t)n;
+		return 0;
+	case OPT_MAX_REFS:
+		if (parse_digits(arg, 10, HEAP_REFS_MAX, &n) || !n) {
+			snprintf(err, errlen,
+				 "invalid --max-refs '%s': want a number from 1 to %u",
+				 arg, (unsigned int)HEAP_REFS_MAX);
+			return -EINVAL;
+		}
+		o->max_refs = (uint32_t)n;
+		return 0;
 	case OPT_STATS_FILE:
 		if (!*arg) {
 			snprintf(err, errlen, "invalid --stats-file '': want a path");
@@ -233,6 +258,8 @@ int options_parse(int argc, char **argv, struct options *o, char *err,
 	o->scavenge_after_ns = DEFAULT_SCAVENGE_AFTER_NS;
 	o->gc_after_ns = DEFAULT_GC_AFTER_NS;
 	o->max_clients = DEFAULT_MAX_CLIENTS;
+	o->max_objects = DEFAULT_MAX_OBJECTS;
+	o->max_refs = DEFAULT_MAX_REFS;
 	optind = 0;	/* 0, not 1: GNU getopt forgets its state */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", long_options, &idx)) != -1) {

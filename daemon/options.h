@@ -14,6 +14,9 @@
 #define DEFAULT_SCAVENGE_AFTER_NS (UINT64_C(300) * 1000000000)
 #define DEFAULT_GC_AFTER_NS (UINT64_C(120) * 1000000000)
 #define DEFAULT_MAX_CLIENTS 1024
+/* Shared objects, and references to them, that can be live at once. */
+#define DEFAULT_MAX_OBJECTS 1048576
+#define DEFAULT_MAX_REFS 4194304
 
 struct options {
 	const char *socket_path;
@@ -23,6 +26,8 @@ struct options {
 	uint64_t scavenge_after_ns;
 	uint64_t gc_after_ns;
 	unsigned int max_clients;
+	uint32_t max_objects;
+	uint32_t max_refs;
 	bool trace;
 	const char *stats_file;		/* NULL: none */
 	bool help, version;

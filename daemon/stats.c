@@ -44,6 +44,7 @@
 #include "client.h"
 #include "core.h"
 #include "log.h"
+#include "objects.h"
 #include "scavenger.h"
 #include "server.h"
 #include "shm/arena.h"
@@ -164,6 +165,7 @@ struct snapshot {
 	struct scav scav;
 	struct pick pick;
 	json_t *clients;
+	json_t *objects;
 };
 
 static int snapshot(struct stats *st, struct snapshot *s)
@@ -175,8 +177,13 @@ static int snapshot(struct stats *st, struct snapshot *s)
 	heap_stats(core->heap, &s->hs);
 	scavenger_snapshot_locked(st->src.scav, &s->scav);
 	s->clients = list_json_locked(core, &s->pick);
+	s->objects = objects_json_locked(st->src.objects);
 	daemon_heap_unlock(core);
-	return s->clients ? 0 : -ENOMEM;
+	if (s->clients && s->objects)
+		return 0;
+	json_decref(s->clients);
+	json_decref(s->objects);
+	return -ENOMEM;
 }
 
 /* A blob of one reference holding the text of @root; NULL on failure. */
@@ -215,7 +222,7 @@ static struct blob *stats_build(struct stats *st)
 	return blob_of(json_pack(
 		"{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 		" s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
-		" s:{s:I, s:I, s:I, s:I, s:o}}",
+		" s:{s:I, s:I, s:I, s:I, s:o}, s:o}",
 		"version", SPANHEAPD_VERSION,
 		"uptime_ns", (json_int_t)(daemon_now() - st->start_ns),
 		"page_size", (json_int_t)HEAP_PAGE_SIZE,
@@ -243,7 +250,8 @@ static struct blob *stats_build(struct stats *st)
 		"max", (json_int_t)st->src.opt->max_clients,
 		"refused", (json_int_t)st->src.server->refused,
 		"listed", (json_int_t)s.pick.n,
-		"list", s.clients));
+		"list", s.clients,
+		"objects", s.objects));
 }
 
 void stats_init(struct stats *st, const struct stats_sources *src)
@@ -266,7 +274,7 @@ void stats_changed(struct stats *st)
 static uint64_t stats_key(const struct stats *st)
 {
 	return st->gen + st->src.clients->changes + st->src.scav->changes +
-	       st->src.server->refused;
+	       st->src.objects->changes + st->src.server->refused;
 }
 
 struct blob *stats_get(struct stats *st)
@@ -312,7 +320,10 @@ struct blob *stats_clients_page(struct stats *st, uint32_t after,
 struct blob *stats_text(struct stats *st, const struct text_req *req)
 {
 	if (req->type == PROTO_CLIENTS)
-		return stats_clients_page(st, req->after, req->max);
+		return stats_clients_page(st, (uint32_t)req->after, req->max);
+	if (req->type == PROTO_OBJECTS)
+		return blob_of(objects_page_json(st->src.objects, req->after,
+						 req->max));
 	return stats_get(st);
 }
 

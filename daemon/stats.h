@@ -17,6 +17,7 @@
 struct arena;
 struct clients;
 struct core;
+struct objects;
 struct scavenger;
 struct server;
 struct text_req;
@@ -38,6 +39,7 @@ struct stats_sources {
 	struct arena *arena;		/* arena_resident */
 	struct clients *clients;
 	struct scavenger *scav;
+	struct objects *objects;	/* the objects block, OBJECTS pages */
 	struct server *server;		/* refused */
 };
 

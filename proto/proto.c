@@ -86,7 +86,62 @@ static bool clients_valid(const void *buf, size_t len)
 	return m.max >= 1 && m.max <= PROTO_CLIENTS_PAGE;
 }
 
-/* A chunk of STATS or CLIENTS text. */
+static bool obj_create_valid(const void *buf, size_t len)
+{
+	struct proto_obj_create m;
+
+	(void)len;
+	memcpy(&m, buf, offsetof(struct proto_obj_create, name));
+	return m.size && !(m.flags & ~PROTO_OBJ_FLAGS) && !m.pad;
+}
+
+static bool obj_id_valid(const void *buf, size_t len)
+{
+	struct proto_obj_id m;
+
+	(void)len;
+	memcpy(&m, buf, sizeof(m));
+	return m.id != 0;
+}
+
+static bool obj_get_valid(const void *buf, size_t len)
+{
+	struct proto_obj_get m;
+
+	(void)len;
+	memcpy(&m, buf, offsetof(struct proto_obj_get, name));
+	return !m.pad;
+}
+
+static bool obj_delete_valid(const void *buf, size_t len)
+{
+	struct proto_obj_delete m;
+
+	(void)len;
+	memcpy(&m, buf, offsetof(struct proto_obj_delete, name));
+	return !m.pad[0] && !m.pad[1] && !m.pad[2];
+}
+
+static bool objects_valid(const void *buf, size_t len)
+{
+	struct proto_objects m;
+
+	(void)len;
+	memcpy(&m, buf, sizeof(m));
+	return m.max >= 1 && m.max <= PROTO_OBJECTS_PAGE && !m.pad;
+}
+
+static bool obj_reply_valid(const void *buf, size_t len)
+{
+	struct proto_obj_reply m;
+
+	(void)len;
+	memcpy(&m, buf, sizeof(m));
+	/* That @off and @npages lie in the arena is the library's check. */
+	return m.id && m.size && m.npages;
+}
+
+/* A chunk of STATS, CLIENTS or OBJECTS text. */
 static bool chunk_valid(const void *buf, size_t len)
 {
 	struct proto_stats_reply m;
@@ -169,6 +224,55 @@ static const struct proto_msg msgs[] = {
 		.name = "CLIENTS",
 		.req = SIZE_FIXED(proto_clients),
 		.req_valid = clients_valid,
+		.rep = SIZE_TAIL(proto_stats_reply, len, data, 0,
+				 PROTO_CHUNK_MAX),
+		.rep_valid = chunk_valid,
+	},
+	[PROTO_OBJ_CREATE] = {
+		.type = PROTO_OBJ_CREATE,
+		.name = "OBJ_CREATE",
+		.req = SIZE_TAIL(proto_obj_create, namelen, name, 1,
+				 PROTO_OBJ_NAME_MAX),
+		.req_valid = obj_create_valid,
+		.rep = SIZE_FIXED(proto_obj_reply),
+		.rep_valid = obj_reply_valid,
+	},
+	[PROTO_OBJ_SEAL] = {
+		.type = PROTO_OBJ_SEAL,
+		.name = "OBJ_SEAL",
+		.req = SIZE_FIXED(proto_obj_id),
+		.req_valid = obj_id_valid,
+		.rep = SIZE_FIXED(proto_hdr),
+	},
+	[PROTO_OBJ_GET] = {
+		.type = PROTO_OBJ_GET,
+		.name = "OBJ_GET",
+		.req = SIZE_TAIL(proto_obj_get, namelen, name, 1,
+				 PROTO_OBJ_NAME_MAX),
+		.req_valid = obj_get_valid,
+		.rep = SIZE_FIXED(proto_obj_reply),
+		.rep_valid = obj_reply_valid,
+	},
+	[PROTO_OBJ_RELEASE] = {
+		.type = PROTO_OBJ_RELEASE,
+		.name = "OBJ_RELEASE",
+		.req = SIZE_FIXED(proto_obj_id),
+		.req_valid = obj_id_valid,
+		.rep = SIZE_FIXED(proto_hdr),
+	},
+	[PROTO_OBJ_DELETE] = {
+		.type = PROTO_OBJ_DELETE,
+		.name = "OBJ_DELETE",
+		.req = SIZE_TAIL(proto_obj_delete, namelen, name, 1,
+				 PROTO_OBJ_NAME_MAX),
+		.req_valid = obj_delete_valid,
+		.rep = SIZE_FIXED(proto_hdr),
+	},
+	[PROTO_OBJECTS] = {
+		.type = PROTO_OBJECTS,
+		.name = "OBJECTS",
+		.req = SIZE_FIXED(proto_objects),
+		.req_valid = objects_valid,
 		.rep = SIZE_TAIL(proto_stats_reply, len, data, 0,
 				 PROTO_CHUNK_MAX),
 		.rep_valid = chunk_valid,

@@ -15,7 +15,9 @@
  *                                        client id) + arena memfd
  *                                        (SCM_RIGHTS), once
  *   SPAN_ALLOC / SPAN_FREE / STATS /
- *   SCAVENGE / GC / CLIENTS        ->
+ *   SCAVENGE / GC / CLIENTS /
+ *   OBJ_CREATE / OBJ_SEAL / OBJ_GET /
+ *   OBJ_RELEASE / OBJ_DELETE / OBJECTS ->
  *                                  <-    the reply: type | PROTO_REPLY,
  *                                        the request's seq, a status
  *
@@ -24,7 +26,7 @@
  * bare WELCOME header of seq 0 and status -EUSERS, and closes it.
  *
  * Every reply carries status 0 or -errno.  A failed request changes
- * nothing.  STATS and CLIENTS replies come in chunks of JSON text; all
+ * nothing.  STATS, CLIENTS and OBJECTS replies come in chunks of JSON text; all
  * but the last carry PROTO_MORE.  A SCAVENGE that waits for its release
  * pass is answered with progress replies (PROTO_MORE, the bytes released
  * so far) about once a second while the pass runs, then the final one:
@@ -40,11 +42,13 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC 0x53504850u	/* "SPHP" */
-#define PROTO_VERSION 2
+#define PROTO_VERSION 3
 #define PROTO_MAX_BATCH 64	/* spans in one SPAN_ALLOC or SPAN_FREE */
 #define PROTO_NAME_MAX 64	/* bytes of client name, NUL padded */
 #define PROTO_CHUNK_MAX 16384	/* bytes of STATS text in one reply */
 #define PROTO_CLIENTS_PAGE 64	/* clients in one CLIENTS reply, at most */
+#define PROTO_OBJ_NAME_MAX 255	/* bytes of an object's name */
+#define PROTO_OBJECTS_PAGE 64	/* objects in one OBJECTS reply, at most */
 
 enum proto_type {
 	PROTO_HELLO = 1,
@@ -54,7 +58,13 @@ enum proto_type {
 	PROTO_SCAVENGE = 5,
 	PROTO_GC = 6,
 	PROTO_CLIENTS = 7,
-	PROTO_TYPE_MAX = PROTO_CLIENTS,
+	PROTO_OBJ_CREATE = 8,
+	PROTO_OBJ_SEAL = 9,
+	PROTO_OBJ_GET = 10,
+	PROTO_OBJ_RELEASE = 11,
+	PROTO_OBJ_DELETE = 12,
+	PROTO_OBJECTS = 13,
+	PROTO_TYPE_MAX = PROTO_OBJECTS,
 };
 
 #define PROTO_REPLY 0x8000	/* set in the type of every reply */
@@ -68,6 +78,9 @@ enum proto_type {
 #define PROTO_FREE_CHECK 0x1u	/* check every offset, free nothing */
 #define PROTO_FREE_FLAGS PROTO_FREE_CHECK
 
+/* PROTO_OBJ_CREATE flags */
+#define PROTO_OBJ_ZERO 0x1u	/* the object's memory must read as zeros */
+#define PROTO_OBJ_FLAGS PROTO_OBJ_ZERO
 /* PROTO_STATS, PROTO_CLIENTS and PROTO_SCAVENGE reply flags */
 #define PROTO_MORE 0x1u		/* another reply to this request follows */
 
@@ -163,7 +176,89 @@ struct proto_clients {
 };
 _Static_assert(sizeof(struct proto_clients) == 24, "proto_clients");
 
-/* The reply to STATS and CLIENTS: one chunk of JSON text. */
+/*
+ * Shared objects: named spans with a create -> seal -> get -> release ->
+ * delete life cycle and references counted per connection (see
+ * shm/object.c for the rules).  A name is 1..PROTO_OBJ_NAME_MAX bytes,
+ * sent without a NUL; that it is valid UTF-8 without control characters
+ * is the daemon's check (-EINVAL), not the size rule's.
+ *
+ * OBJ_CREATE: an OPEN object of @size bytes (rounded up to pages) named
+ * @name; the creating connection holds one reference.
+ */
+struct proto_obj_create {
+	struct proto_hdr hdr;
+	uint64_t size;		/* bytes, >= 1 */
+	uint32_t flags;		/* PROTO_OBJ_* */
+	uint16_t namelen;	/* 1..PROTO_OBJ_NAME_MAX */
+	uint16_t pad;
+	char name[PROTO_OBJ_NAME_MAX];
+};
+_Static_assert(offsetof(struct proto_obj_create, name) == 32,
+	       "proto_obj_create");
+
+/* The reply to OBJ_CREATE and OBJ_GET: the object. */
+struct proto_obj_reply {
+	struct proto_hdr hdr;
+	uint64_t id;		/* unique among every object the arena had */
+	uint64_t off;		/* byte offset of its data, page aligned */
+	uint64_t size;		/* bytes, as created */
+	uint64_t npages;	/* pages of its span */
+};
+_Static_assert(sizeof(struct proto_obj_reply) == 48, "proto_obj_reply");
+
+/*
+ * OBJ_SEAL and OBJ_RELEASE name the object by its id; the reply is a bare
+ * header.
+ */
+struct proto_obj_id {
+	struct proto_hdr hdr;
+	uint64_t id;
+};
+_Static_assert(sizeof(struct proto_obj_id) == 24, "proto_obj_id");
+
+/*
+ * OBJ_GET: a reference to the sealed object @name.  If there is none (or
+ * it is still OPEN) the daemon answers -ENOENT at once for @timeout_ms 0,
+ * waits up to @timeout_ms for it to be sealed (then -ETIMEDOUT) for a
+ * positive one, and waits for as long as the connection lives for a
+ * negative one.  While it waits, the connection's further requests wait.
+ */
+struct proto_obj_get {
+	struct proto_hdr hdr;
+	int32_t timeout_ms;
+	uint16_t namelen;	/* 1..PROTO_OBJ_NAME_MAX */
+	uint16_t pad;
+	char name[PROTO_OBJ_NAME_MAX];
+};
+_Static_assert(offsetof(struct proto_obj_get, name) == 24, "proto_obj_get");
+
+/* OBJ_DELETE: the live object @name; the reply is a bare header. */
+struct proto_obj_delete {
+	struct proto_hdr hdr;
+	uint16_t namelen;	/* 1..PROTO_OBJ_NAME_MAX */
+	uint16_t pad[3];
+	char name[PROTO_OBJ_NAME_MAX];
+};
+_Static_assert(offsetof(struct proto_obj_delete, name) == 24,
+	       "proto_obj_delete");
+
+/*
+ * OBJECTS: one page of the live objects, those after the cursor @after
+ * (0 for the first page), at most @max (1..PROTO_OBJECTS_PAGE).  The
+ * reply is JSON text in STATS-style chunks:
+ *   {"objects": [ {...}, ... ], "next": N}
+ * "next" is the @after of the following page, 0 when this was the last.
+ */
+struct proto_objects {
+	struct proto_hdr hdr;
+	uint64_t after;
+	uint32_t max;		/* 1..PROTO_OBJECTS_PAGE */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct proto_objects) == 32, "proto_objects");
+
+/* The reply to STATS, CLIENTS and OBJECTS: one chunk of JSON text. */
 struct proto_stats_reply {
 	struct proto_hdr hdr;
 	uint32_t len;		/* bytes of JSON text in this chunk */

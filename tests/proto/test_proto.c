@@ -28,6 +28,12 @@ union msg {
 	struct proto_alloc alloc;
 	struct proto_free free;
 	struct proto_clients clients;
+	struct proto_obj_create obj_create;
+	struct proto_obj_id obj_id;
+	struct proto_obj_get obj_get;
+	struct proto_obj_delete obj_delete;
+	struct proto_objects objects;
+	struct proto_obj_reply obj_rep;
 	struct proto_welcome welcome;
 	struct proto_alloc_reply alloc_rep;
 	struct proto_free_reply free_rep;
@@ -66,6 +72,27 @@ static size_t make_request(uint16_t type)
 	case PROTO_CLIENTS:
 		m.clients.max = 1;
 		return sizeof(m.clients);
+	case PROTO_OBJ_CREATE:
+		m.obj_create.size = 1;
+		m.obj_create.namelen = 3;
+		memcpy(m.obj_create.name, "obj", 3);
+		return offsetof(struct proto_obj_create, name) + 3;
+	case PROTO_OBJ_SEAL:
+	case PROTO_OBJ_RELEASE:
+		m.obj_id.id = 1;
+		return sizeof(m.obj_id);
+	case PROTO_OBJ_GET:
+		m.obj_get.timeout_ms = -1;
+		m.obj_get.namelen = 3;
+		memcpy(m.obj_get.name, "obj", 3);
+		return offsetof(struct proto_obj_get, name) + 3;
+	case PROTO_OBJ_DELETE:
+		m.obj_delete.namelen = 3;
+		memcpy(m.obj_delete.name, "obj", 3);
+		return offsetof(struct proto_obj_delete, name) + 3;
+	case PROTO_OBJECTS:
+		m.objects.max = 1;
+		return sizeof(m.objects);
 	default:
 		return 0;
 	}
@@ -93,6 +120,7 @@ static size_t make_reply(uint16_t type)
 		return sizeof(m.free_rep);
 	case PROTO_STATS:
 	case PROTO_CLIENTS:
+	case PROTO_OBJECTS:
 		m.stats_rep.len = 2;
 		memcpy(m.stats_rep.data, "{}", 2);
 		return proto_stats_reply_size(2);
@@ -103,6 +131,17 @@ static size_t make_reply(uint16_t type)
 		m.gc_rep.freed_spans = 3;
 		m.gc_rep.pause_ns = 1000;
 		return sizeof(m.gc_rep);
+	case PROTO_OBJ_CREATE:
+	case PROTO_OBJ_GET:
+		m.obj_rep.id = 1;
+		m.obj_rep.off = 4096;
+		m.obj_rep.size = 1;
+		m.obj_rep.npages = 1;
+		return sizeof(m.obj_rep);
+	case PROTO_OBJ_SEAL:
+	case PROTO_OBJ_RELEASE:
+	case PROTO_OBJ_DELETE:
+		return sizeof(m.hdr);
 	default:
 		return 0;
 	}
@@ -271,7 +310,7 @@ START_TEST(test_header_version)
 	static const uint16_t bad[] = { 0, PROTO_VERSION - 1,
 					PROTO_VERSION + 1, UINT16_MAX };
 
-	ck_assert_uint_eq(PROTO_VERSION, 2);
+	ck_assert_uint_eq(PROTO_VERSION, 3);
 	for (uint16_t t = 1; t <= PROTO_TYPE_MAX; t++)
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			size_t len = make_request(t);
@@ -454,6 +493,146 @@ END_TEST
 
 /* ---- replies ---- */
 
+/*
+ * The messages that carry a name: 1..PROTO_OBJ_NAME_MAX bytes, the
+ * datagram exactly the head and the name.
+ */
+static size_t name_at(uint16_t type)
+{
+	switch (type) {
+	case PROTO_OBJ_CREATE:
+		return offsetof(struct proto_obj_create, name);
+	case PROTO_OBJ_GET:
+		return offsetof(struct proto_obj_get, name);
+	default:
+		return offsetof(struct proto_obj_delete, name);
+	}
+}
+
+static void set_namelen(uint16_t type, uint16_t n)
+{
+	/* The length sits just before the padding that ends each head. */
+	switch (type) {
+	case PROTO_OBJ_CREATE:
+		m.obj_create.namelen = n;
+		break;
+	case PROTO_OBJ_GET:
+		m.obj_get.namelen = n;
+		break;
+	default:
+		m.obj_delete.namelen = n;
+	}
+}
+
+START_TEST(test_obj_name_sizes)
+{
+	static const uint16_t types[] = { PROTO_OBJ_CREATE, PROTO_OBJ_GET,
+					  PROTO_OBJ_DELETE };
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		uint16_t t = types[i];
+		size_t head = name_at(t);
+
+		make_request(t);
+		memset(m.buf + head, 'n', PROTO_OBJ_NAME_MAX);
+		for (uint16_t n = 1; n <= PROTO_OBJ_NAME_MAX; n += 127) {
+			set_namelen(t, n);
+			expect_req(head + n, 0, "with a name");
+			expect_req(head + n - 1, -EBADMSG, "a byte short");
+			expect_req(head + n + 1, -EBADMSG, "a byte long");
+		}
+		set_namelen(t, PROTO_OBJ_NAME_MAX);
+		expect_req(head + PROTO_OBJ_NAME_MAX, 0, "with the longest name");
+		set_namelen(t, 0);
+		expect_req(head, -EBADMSG, "with an empty name");
+		set_namelen(t, PROTO_OBJ_NAME_MAX + 1);
+		expect_req(head + PROTO_OBJ_NAME_MAX + 1, -EBADMSG,
+			   "with a name too long");
+		set_namelen(t, UINT16_MAX);
+		expect_req(head + PROTO_OBJ_NAME_MAX, -EBADMSG,
+			   "with a huge name length");
+	}
+}
+END_TEST
+
+START_TEST(test_obj_fields)
+{
+	size_t len = make_request(PROTO_OBJ_CREATE);
+
+	m.obj_create.flags = PROTO_OBJ_ZERO;
+	m.obj_create.size = UINT64_MAX;
+	expect_req(len, 0, "of ZERO, any size");
+	m.obj_create.size = 0;
+	expect_req(len, -EBADMSG, "of size 0");
+	m.obj_create.size = 1;
+	m.obj_create.flags = PROTO_OBJ_FLAGS + 1;
+	expect_req(len, -EBADMSG, "of an unknown flag");
+	m.obj_create.flags = 0x80000000u;
+	expect_req(len, -EBADMSG, "of the top flag");
+	m.obj_create.flags = 0;
+	m.obj_create.pad = 1;
+	expect_req(len, -EBADMSG, "with padding set");
+
+	len = make_request(PROTO_OBJ_SEAL);
+	m.obj_id.id = 0;
+	expect_req(len, -EBADMSG, "of id 0");
+	m.obj_id.id = UINT64_MAX;
+	expect_req(len, 0, "of the largest id");
+	len = make_request(PROTO_OBJ_RELEASE);
+	m.obj_id.id = 0;
+	expect_req(len, -EBADMSG, "of id 0");
+
+	len = make_request(PROTO_OBJ_GET);
+	m.obj_get.timeout_ms = INT32_MIN;
+	expect_req(len, 0, "waiting forever");
+	m.obj_get.timeout_ms = INT32_MAX;
+	expect_req(len, 0, "waiting long");
+	m.obj_get.timeout_ms = 0;
+	expect_req(len, 0, "not waiting");
+	m.obj_get.pad = 1;
+	expect_req(len, -EBADMSG, "with padding set");
+
+	len = make_request(PROTO_OBJ_DELETE);
+	for (int i = 0; i < 3; i++) {
+		m.obj_delete.pad[i] = 1;
+		expect_req(len, -EBADMSG, "with padding set");
+		m.obj_delete.pad[i] = 0;
+	}
+
+	len = make_request(PROTO_OBJECTS);
+	m.objects.max = PROTO_OBJECTS_PAGE;
+	m.objects.after = UINT64_MAX;
+	expect_req(len, 0, "of a full page");
+	m.objects.max = 0;
+	expect_req(len, -EBADMSG, "of max 0");
+	m.objects.max = PROTO_OBJECTS_PAGE + 1;
+	expect_req(len, -EBADMSG, "of a max too large");
+	m.objects.max = 1;
+	m.objects.pad = 1;
+	expect_req(len, -EBADMSG, "with padding set");
+}
+END_TEST
+
+START_TEST(test_obj_reply)
+{
+	static const uint16_t types[] = { PROTO_OBJ_CREATE, PROTO_OBJ_GET };
+
+	for (size_t i = 0; i < 2; i++) {
+		size_t len = make_reply(types[i]);
+
+		expect_rep(len, types[i], 0, "of an object");
+		m.obj_rep.id = 0;
+		expect_rep(len, types[i], -EBADMSG, "of id 0");
+		make_reply(types[i]);
+		m.obj_rep.size = 0;
+		expect_rep(len, types[i], -EBADMSG, "of size 0");
+		make_reply(types[i]);
+		m.obj_rep.npages = 0;
+		expect_rep(len, types[i], -EBADMSG, "of no pages");
+	}
+}
+END_TEST
+
 START_TEST(test_reply_exact_size)
 {
 	for (uint16_t t = 1; t <= PROTO_TYPE_MAX; t++) {
@@ -462,8 +641,10 @@ START_TEST(test_reply_exact_size)
 		expect_rep(len, t, 0, "as built");
 		expect_rep(len - 1, t, -EBADMSG, "a byte short");
 		expect_rep(len + 1, t, -EBADMSG, "a byte long");
-		expect_rep(sizeof(struct proto_hdr), t, -EBADMSG,
-			   "bare, of status 0");
+		/* Unless the reply is a header and nothing more. */
+		if (len > sizeof(struct proto_hdr))
+			expect_rep(sizeof(struct proto_hdr), t, -EBADMSG,
+				   "bare, of status 0");
 		for (size_t cut = 0; cut < sizeof(struct proto_hdr); cut++)
 			expect_rep(cut, t, -EBADMSG, "cut in its header");
 	}
@@ -663,6 +844,8 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_alloc_fields);
 	tcase_add_test(tc, test_free_flags);
 	tcase_add_test(tc, test_clients_fields);
+	tcase_add_test(tc, test_obj_name_sizes);
+	tcase_add_test(tc, test_obj_fields);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reply");
@@ -673,6 +856,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_alloc_reply_count);
 	tcase_add_test(tc, test_chunk_reply);
 	tcase_add_test(tc, test_scavenge_reply);
+	tcase_add_test(tc, test_obj_reply);
 	suite_add_tcase(s, tc);
 	return s;
 }

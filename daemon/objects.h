@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared objects in the daemon (objects.c): the requests on the heap's
+ * object table (shm/object.h), under the heap lock, and the gets that
+ * wait for an object to be sealed.
+ *
+ * A wait belongs to one request of one connection (@waiter, opaque here)
+ * and ends exactly once: woken by the seal of its name, timed out, or
+ * cancelled (objects_wait_cancel()) when its connection goes.  The first
+ * two answer through the woken hook; a cancelled wait answers nothing.
+ * While a connection waits its requests are not read, so it has at most
+ * one wait, and the waits of the daemon are at most its connections
+ * (--max-clients): the memory they cost is bounded by the clients'.
+ *
+ * A part below the connection code (see daemon.h): it includes core.h
+ * and scavenger.h, and tells the connection code through its hook.  Loop
+ * thread only.
+ */
+#ifndef SPANHEAPD_OBJECTS_H
+#define SPANHEAPD_OBJECTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "core.h"
+#include "shm/object.h"
+
+struct event_base;
+struct scavenger;
+struct obj_wait;
+
+struct objects_hooks {
+	/*
+	 * The wait of @waiter for its request @seq has its answer: 0 and
+	 * @info (the reference is taken, for the waiter's owner), or
+	 * -ETIMEDOUT, or the error the get met at the seal (-ENOSPC...).
+	 * The wait is gone when this is called.
+	 */
+	void (*woken)(void *ctx, void *waiter, uint32_t seq, int status,
+		      const struct heap_obj_info *info);
+	void *ctx;
+};
+
+struct objects {
+	struct core *core;
+	struct event_base *base;
+	struct scavenger *scav;		/* releases what departed owners free */
+	struct objects_hooks hooks;
+	TAILQ_HEAD(, obj_wait) waits;	/* in the order they began */
+	unsigned int nwaits;
+	uint64_t woken;			/* waits ended by a seal */
+	uint64_t timeouts;		/* waits ended by their time */
+	uint64_t changes;		/* what MemStats shows moved; only grows */
+};
+
+/** objects_init() - no waits yet, over @core's heap. */
+void objects_init(struct objects *o, struct core *core,
+		  struct event_base *base, struct scavenger *scav,
+		  const struct objects_hooks *hooks);
+
+/** objects_fini() - at exit, once every connection is gone. */
+void objects_fini(struct objects *o);
+
+/** objects_create() - heap_obj_create() for @owner, now. */
+int objects_create(struct objects *o, uint32_t owner,
+		   const struct heap_obj_new *req, struct heap_obj_info *ret);
+
+/**
+ * objects_seal() - heap_obj_seal(), then every get waiting for the
+ * object's name takes its reference and is answered (hooks.woken), in
+ * the order the waits began.
+ */
+int objects_seal(struct objects *o, uint32_t owner, uint64_t id);
+
+/**
+ * objects_get() - a reference for @owner to the sealed object @name.
+ * @timeout_ms: if there is none (or it is OPEN): 0 answers -ENOENT;
+ *	otherwise a wait begins, for up to @timeout_ms (forever if < 0).
+ * @waiter, @seq: who waits, told to hooks.woken.
+ * @ret_wait: the wait begun.
+ *
+ * Return: 0 and @ret; -EINPROGRESS and @ret_wait; or -errno (-EINVAL
+ * for a bad name, -ENOENT, -ENOSPC, -ENOMEM for a wait not made).
+ */
+int objects_get(struct objects *o, uint32_t owner, const char *name,
+		size_t len, int32_t timeout_ms, void *waiter, uint32_t seq,
+		struct obj_wait **ret_wait, struct heap_obj_info *ret);
+
+/** objects_release() - heap_obj_release() for @owner, now. */
+int objects_release(struct objects *o, uint32_t owner, uint64_t id);
+
+/** objects_delete() - heap_obj_delete() as @uid, now. */
+int objects_delete(struct objects *o, const char *name, size_t len,
+		   uint32_t uid);
+
+/** objects_wait_cancel() - end @w unanswered: its connection is gone. */
+void objects_wait_cancel(struct objects *o, struct obj_wait *w);
+
+/**
+ * objects_owner_gone_locked() - the connection of @owner is going: drop
+ * its references and abort its OPEN objects (heap_obj_owner_gone()); the
+ * spans that frees are queued for the scavenger to release at once, as
+ * a departed client's own are.  Return: the pages freed.
+ */
+uint64_t objects_owner_gone_locked(struct objects *o, uint32_t owner);
+
+/**
+ * objects_page() - the objects after cursor @after, at most @max, as the
+ * JSON of an OBJECTS reply: {"objects": [...], "next": N}.  A new
+ * reference; NULL if out of memory.
+ */
+struct json_t;
+struct json_t *objects_page_json(struct objects *o, uint64_t after,
+				 uint32_t max);
+
+/** objects_json_locked() - MemStats' "objects" block. */
+struct json_t *objects_json_locked(const struct objects *o);
+
+#endif
