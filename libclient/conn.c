@@ -34,6 +34,14 @@
  * chunks, and every progress reply of a SCAVENGE, restarts it.  A wait
  * that expires kills the connection: the reply may still come, and must
  * never be read as the answer to a later request.
+ *
+ * One receive may have a bound of its own: the reply to an OBJ_GET that
+ * the daemon holds until the object is sealed comes up to the get's own
+ * timeout_ms late by design (libclient/object.c).
+ * conn_reply_wait_locked() sets SO_RCVTIMEO to that bound for the one
+ * receive and back to the connection's after it, under h->lock, so that
+ * no other receive ever sees it; only such a get pays the two
+ * setsockopt(2) calls.
  */
 #include <assert.h>
 #include <errno.h>
@@ -285,16 +293,27 @@ int conn_request_locked(struct spanheap *h, uint16_t type,
 	return r;
 }
 
-int conn_reply_locked(struct spanheap *h, const struct proto_hdr *req)
+int conn_reply_wait_locked(struct spanheap *h, const struct proto_hdr *req,
+			   int64_t wait_ns)
 {
+	bool own = wait_ns != h->timeout_ns;
 	size_t len;
-	int r;
+	int r = 0, restored;
 
 	conn_assert_locked(h);
 	if (h->dead)
 		return -ENOTCONN;
-	r = conn_recv(h->fd, h->timeout_ns, &h->reply, sizeof(h->reply), NULL,
-		      &len);
+	if (own)
+		r = conn_set_timeo(h->fd, SO_RCVTIMEO, wait_ns);
+	if (r == 0)
+		r = conn_recv(h->fd, wait_ns, &h->reply, sizeof(h->reply), NULL,
+			      &len);
+	if (own) {
+		/* Not set back, later waits would be wrong: kill it. */
+		restored = conn_set_timeo(h->fd, SO_RCVTIMEO, h->timeout_ns);
+		if (r == 0)
+			r = restored;
+	}
 	if (r == 0)
 		r = proto_check_reply(&h->reply, len, req->type, req->seq);
 	if (r == 0 && h->reply.hdr.status < -CONN_MAX_ERRNO)
@@ -304,6 +323,11 @@ int conn_reply_locked(struct spanheap *h, const struct proto_hdr *req)
 		return r;
 	}
 	return h->reply.hdr.status;
+}
+
+int conn_reply_locked(struct spanheap *h, const struct proto_hdr *req)
+{
+	return conn_reply_wait_locked(h, req, h->timeout_ns);
 }
 
 int conn_call_locked(struct spanheap *h, uint16_t type,

@@ -3,9 +3,10 @@
  * Requests about the daemon as a whole: its MemStats, a page of its
  * client list, a scavenge and a GC pass on demand.
  *
- * The MemStats and CLIENTS JSON come in chunks of up to PROTO_CHUNK_MAX
- * bytes that share the request's seq, all but the last flagged
- * PROTO_MORE.  The text is capped at STATS_MAX bytes; past that, or if
+ * The MemStats, CLIENTS and OBJECTS JSON (the last for object.c, through
+ * control_text_call()) come in chunks of up to PROTO_CHUNK_MAX bytes
+ * that share the request's seq, all but the last flagged PROTO_MORE.
+ * The text is capped at STATS_MAX bytes; past that, or if
  * memory runs out, the remaining chunks are still read and dropped, so
  * that the connection stays in step and only this call fails.
  *
@@ -54,12 +55,9 @@ static int stats_append(struct stats_text *t, const char *data, size_t n)
 	return 0;
 }
 
-/*
- * Send @req (@len bytes) as a request of @type and join the chunks of
- * its reply into one NUL-terminated text in @ret.
- */
-static int text_call(struct spanheap *h, uint16_t type, struct proto_hdr *req,
-		     size_t len, char **ret)
+/* See internal.h. */
+int control_text_call(struct spanheap *h, uint16_t type,
+		      struct proto_hdr *req, size_t len, char **ret)
 {
 	const struct proto_stats_reply *chunk = &h->reply.stats;
 	struct stats_text text = { .size = STATS_MIN_BUF };
@@ -98,7 +96,7 @@ SPANHEAP_EXPORT int spanheap_stats_json(struct spanheap *h, char **ret)
 {
 	struct proto_hdr req;
 
-	return text_call(h, PROTO_STATS, &req, sizeof(req), ret);
+	return control_text_call(h, PROTO_STATS, &req, sizeof(req), ret);
 }
 
 /*
@@ -141,7 +139,7 @@ SPANHEAP_EXPORT int spanheap_clients_json(struct spanheap *h, uint32_t after,
 	memset(&req, 0, sizeof(req));
 	req.after = after;
 	req.max = PROTO_CLIENTS_PAGE;
-	r = text_call(h, PROTO_CLIENTS, &req.hdr, sizeof(req), &text);
+	r = control_text_call(h, PROTO_CLIENTS, &req.hdr, sizeof(req), &text);
 	if (r < 0)
 		return r;
 	r = page_next(text, &next);

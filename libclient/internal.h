@@ -45,6 +45,7 @@ union conn_reply {
 	struct proto_stats_reply stats;
 	struct proto_scavenge_reply scavenge;
 	struct proto_gc_reply gc;
+	struct proto_obj_reply obj;
 };
 _Static_assert(sizeof(union conn_reply) == PROTO_REPLY_MAX, "conn_reply");
 
@@ -80,6 +81,13 @@ int conn_request_locked(struct spanheap *h, uint16_t type,
  */
 int conn_reply_locked(struct spanheap *h, const struct proto_hdr *req);
 
+/*
+ * conn_reply_locked(), but waiting at most @wait_ns (< 0: for ever) for
+ * this one reply; every other receive keeps h->timeout_ns.
+ */
+int conn_reply_wait_locked(struct spanheap *h, const struct proto_hdr *req,
+			   int64_t wait_ns);
+
 /* conn_request_locked() and conn_reply_locked(): one round trip. */
 int conn_call_locked(struct spanheap *h, uint16_t type,
 		     struct proto_hdr *req, size_t len);
@@ -88,5 +96,16 @@ int conn_call_locked(struct spanheap *h, uint16_t type,
 int conn_broken_locked(struct spanheap *h);
 
 void conn_assert_locked(struct spanheap *h);
+
+/* control.c */
+
+/*
+ * Send @req (@len bytes) as a request of @type, under h->lock, and join
+ * the chunks of its reply into one NUL-terminated text in @ret, which
+ * the caller frees.  Return: 0, the daemon's error, -EMSGSIZE beyond
+ * 64 MiB, -ENOMEM, or an error of the connection.
+ */
+int control_text_call(struct spanheap *h, uint16_t type,
+		      struct proto_hdr *req, size_t len, char **ret);
 
 #endif

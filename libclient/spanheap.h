@@ -8,6 +8,13 @@
  * names the same memory in every process.  Every span belongs to the
  * connection that allocated it and is freed when that connection closes.
  *
+ * Shared objects are spans with a name and a life of their own: created
+ * OPEN by one connection, sealed, then got (and released) by any number
+ * of connections, counted by references, and freed only once they are
+ * deleted and the last reference is gone, however long their creator
+ * lives.  Every client of one socket can read and write every object, as
+ * every span: one socket is one trust group.
+ *
  * Every call that can fail returns 0 or a negative errno and writes its
  * outputs only on success.  A struct spanheap may be used from several
  * threads at once; requests on one connection are serialised.
@@ -20,7 +27,8 @@
  * -ETIMEDOUT and the connection is dead: every later call on it returns
  * -ENOTCONN, so that a reply that comes late is never taken for another
  * request's.  Its spans stay mapped and allocated until spanheap_close();
- * close it and connect again.
+ * close it and connect again.  The one call that waits longer is
+ * spanheap_obj_get() with a timeout_ms other than 0: see there.
  *
  * Link with: $(pkg-config --cflags --libs libspanclient)
  */
@@ -179,6 +187,120 @@ SPANHEAP_EXPORT int spanheap_span_free(struct spanheap *h, uint64_t off);
 SPANHEAP_EXPORT int spanheap_span_free_batch(struct spanheap *h,
 					     const uint64_t *offs,
 					     size_t count);
+
+/* The longest name of a shared object, in bytes, without the NUL. */
+#define SPANHEAP_NAME_MAX 255
+
+/* A shared object as this process sees it. */
+struct spanheap_obj {
+	uint64_t id;		/* unique among every object this arena has had */
+	uint64_t off;		/* arena offset of the data (page aligned) */
+	size_t size;		/* bytes, as created */
+	void *ptr;		/* where this process sees the data */
+};
+
+/**
+ * spanheap_obj_create() - create an OPEN shared object named @name.
+ * @name: 1..SPANHEAP_NAME_MAX bytes of UTF-8 without control characters,
+ *	NUL-terminated; unique among the live (OPEN or sealed) objects.
+ * @size: bytes, >= 1; the object takes whole pages.
+ * @flags: 0 or SPANHEAP_ZERO (the memory reads as zeros).
+ * @ret: the object, written only on success.
+ *
+ * The object is invisible to spanheap_obj_get() until this connection
+ * seals it with spanheap_obj_seal(); the connection holds one reference
+ * to it.  If the connection closes before the seal, the object is
+ * aborted and freed.
+ *
+ * Return: 0; -EINVAL if @h, @name or @ret is NULL, @name is empty, longer
+ * than SPANHEAP_NAME_MAX, not UTF-8 or holds a control character, @size
+ * is 0 or @flags is unknown; -EEXIST if a live object has that name;
+ * -ENOMEM if the arena has no room (or the daemon's object table is
+ * full); -ETIMEDOUT; -ENOTCONN; -EBADMSG if the reply names memory
+ * outside the arena (the connection is then dead).
+ */
+SPANHEAP_EXPORT int spanheap_obj_create(struct spanheap *h, const char *name,
+					size_t size, unsigned int flags,
+					struct spanheap_obj *ret);
+
+/**
+ * spanheap_obj_seal() - make the OPEN object @obj visible to every get.
+ *
+ * Wakes every spanheap_obj_get() waiting for its name.  By contract
+ * nobody writes a sealed object; nothing enforces it.
+ *
+ * Return: 0; -EINVAL if @h or @obj is NULL or @obj->id is 0; -ENOENT if
+ * no object has that id (a delete aborted it); -EPERM if another
+ * connection created it; -EALREADY if it is sealed already; -ETIMEDOUT;
+ * -ENOTCONN.
+ */
+SPANHEAP_EXPORT int spanheap_obj_seal(struct spanheap *h,
+				      const struct spanheap_obj *obj);
+
+/**
+ * spanheap_obj_get() - a reference to the sealed object @name.
+ * @timeout_ms: if there is no sealed object of that name: 0 returns
+ *	-ENOENT at once, > 0 waits up to that long for one to be sealed,
+ *	< 0 waits for as long as it takes.
+ * @ret: the object, written only on success.
+ *
+ * Each get takes one more reference for this connection, to be dropped
+ * with spanheap_obj_release() (or by closing the connection).  A waiting
+ * get holds the connection: other threads' calls on @h wait until it
+ * returns; use a second connection to do other work meanwhile.  The
+ * library waits for the reply @timeout_ms plus the connection's
+ * time-out, or for ever if @timeout_ms < 0 (a daemon that exits still
+ * ends the wait, with -ENOTCONN).
+ *
+ * Return: 0; -EINVAL if @h, @name or @ret is NULL or @name is not a
+ * valid name; -ENOENT if @timeout_ms is 0 and there is no sealed object
+ * of that name; -ETIMEDOUT if none was sealed within @timeout_ms (the
+ * connection goes on), or if the daemon did not answer in time (the
+ * connection is then dead, and later calls return -ENOTCONN); -ENOMEM if
+ * the daemon has too many waiting gets; -ENOTCONN; -EBADMSG.
+ */
+SPANHEAP_EXPORT int spanheap_obj_get(struct spanheap *h, const char *name,
+				     int timeout_ms, struct spanheap_obj *ret);
+
+/**
+ * spanheap_obj_release() - drop one reference this connection holds.
+ *
+ * @obj->ptr stays mapped, but the memory may be freed and reused once
+ * the last reference to a deleted object is gone: do not touch it.
+ *
+ * Return: 0; -EINVAL if @h or @obj is NULL, @obj->id is 0, or the
+ * connection holds no reference to it; -ETIMEDOUT; -ENOTCONN.
+ */
+SPANHEAP_EXPORT int spanheap_obj_release(struct spanheap *h,
+					 const struct spanheap_obj *obj);
+
+/**
+ * spanheap_obj_delete() - remove the name of the live object @name.
+ *
+ * From now on get no longer finds it and create may reuse the name; its
+ * memory is freed when the last reference is released.  Deleting an
+ * OPEN object aborts it.  Allowed for the creator's uid and for root.
+ *
+ * Return: 0; -EINVAL if @h or @name is NULL or @name is not a valid
+ * name; -ENOENT if no live object has that name; -EPERM if this
+ * process's uid is neither the creator's nor 0; -ETIMEDOUT; -ENOTCONN.
+ */
+SPANHEAP_EXPORT int spanheap_obj_delete(struct spanheap *h, const char *name);
+
+/**
+ * spanheap_objects_json() - every live object, as one JSON text.
+ * @ret: a NUL-terminated string the caller frees with free():
+ *	{"objects": [...]}, the entries of the daemon's OBJECTS pages.
+ *
+ * Pages through the daemon's list, 64 objects a round trip.  An object
+ * created or deleted meanwhile may or may not be listed; every other is
+ * listed once.
+ *
+ * Return: 0; -EINVAL if @h or @ret is NULL; -ENOTCONN; -ETIMEDOUT;
+ * -EBADMSG if a page is malformed or its "next" does not go past the
+ * page before; -EMSGSIZE beyond 64 MiB of pages; -ENOMEM.
+ */
+SPANHEAP_EXPORT int spanheap_objects_json(struct spanheap *h, char **ret);
 
 /** spanheap_ptr() - where offset @off lies in this process; NULL if outside. */
 SPANHEAP_EXPORT void *spanheap_ptr(const struct spanheap *h, uint64_t off);

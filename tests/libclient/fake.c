@@ -195,7 +195,8 @@ static void fake_answer(struct fake *f, int cfd,
 		break;
 	}
 	default:
-		fake_fail(f, "unexpected request type");
+		if (!fake_object_answer(f, cfd, req))
+			fake_fail(f, "unexpected request type");
 	}
 }
 
@@ -211,6 +212,8 @@ static bool fake_recv(struct fake *f, int cfd, union fake_req *req)
 		return false;
 	}
 	f->nreq[req->hdr.type]++;
+	memcpy(f->last[req->hdr.type], req, (size_t)n);
+	f->last_len[req->hdr.type] = (size_t)n;
 	/* HELLO is 0, the requests that follow count from 1. */
 	if (req->hdr.seq != f->seq++) {
 		fake_fail(f, "request out of sequence");

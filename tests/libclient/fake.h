@@ -33,6 +33,9 @@
 #define FAKE_MAX_FDS 4		/* descriptors one message can carry */
 #define FAKE_MAX_RECORD 1024	/* offsets the record keeps */
 #define FAKE_MAX_REQS 64	/* per-request counts the record keeps */
+#define FAKE_MAX_OBJS 16	/* objects the fake keeps */
+/* The first object's id: past 32 bits, as the daemon's may be. */
+#define FAKE_FIRST_OBJ_ID ((UINT64_C(1) << 32) + 1)
 
 /* Any request; proto_check_request() has vetted it before it is read. */
 union fake_req {
@@ -40,6 +43,23 @@ union fake_req {
 	struct proto_hello hello;
 	struct proto_alloc alloc;
 	struct proto_free free;
+	struct proto_obj_create obj_create;
+	struct proto_obj_id obj_id;
+	struct proto_obj_get obj_get;
+	struct proto_obj_delete obj_delete;
+	struct proto_objects objects;
+};
+
+/* An object of the fake's object table (tests/libclient/fake_object.c). */
+struct fake_obj {
+	char name[PROTO_OBJ_NAME_MAX + 1];
+	uint64_t id;
+	uint64_t off;
+	uint64_t size;
+	uint64_t npages;
+	unsigned int refs;
+	bool sealed;
+	bool deleted;
 };
 
 /* What the fake answers to HELLO on one connection. */
@@ -84,6 +104,11 @@ struct fake {
 	size_t nfreed;
 	uint64_t next_page;
 	uint32_t *live;			/* pages of the live span at a page */
+	/* The last request of each type, as it came, and its length. */
+	unsigned char last[PROTO_TYPE_MAX + 1][PROTO_REQUEST_MAX];
+	size_t last_len[PROTO_TYPE_MAX + 1];
+	struct fake_obj objs[FAKE_MAX_OBJS];
+	int nobjs;
 	char failure[256];		/* the first thing that went wrong */
 };
 
@@ -114,6 +139,18 @@ void fake_refuse(int cfd, const union fake_req *req,
 /* One chunk of a text reply to @req, flagged PROTO_MORE if @more. */
 void fake_chunk(int cfd, const union fake_req *req,
 		const char *data, size_t len, bool more);
+
+/*
+ * The answers of a daemon that works to the object requests: create,
+ * seal, get (a wait is a sleep of the fake's thread; for ever is the
+ * test's mistake), release, delete, and OBJECTS as one page of name and
+ * id.  Return: false if @req is no object request.
+ */
+bool fake_object_answer(struct fake *f, int cfd, const union fake_req *req);
+
+/* An OBJ_CREATE or OBJ_GET reply to @req naming that object. */
+void fake_obj_reply(int cfd, const union fake_req *req, uint64_t id,
+		    uint64_t off, uint64_t size, uint64_t npages);
 
 /* Start the fake on its script. */
 void fake_start(void);
