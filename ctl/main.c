@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * spanctl: ask spanheapd for its MemStats, release idle memory now, run
- * a GC pass, list clients.  A client of libspanclient like any other.
+ * a GC pass, list clients, list and delete shared objects.  A client of
+ * libspanclient like any other.
  *
  * Exit status: 0 success, 1 the daemon could not be reached or answered
  * with an error, 2 usage errors.
@@ -32,6 +33,8 @@ static const char usage[] =
 	"Commands:\n"
 	"  stats [--json | --prometheus]   MemStats as a table, JSON or Prometheus text\n"
 	"  clients                         connected clients and what they hold\n"
+	"  objects [--json]                the shared objects, as a table or JSON\n"
+	"  delete NAME                     delete the shared object NAME\n"
 	"  scavenge                        give every free span back to the kernel now\n"
 	"  gc                              run a GC pass now\n"
 	"  watch [--interval TIME] [--count N]\n"
@@ -183,6 +186,38 @@ static int get_clients(struct spanheap *h, json_t **ret)
 	return 0;
 }
 
+static int show_objects(struct spanheap *h, bool as_json)
+{
+	json_t *all, *list;
+	json_error_t jerr;
+	char *text;
+	int r = spanheap_objects_json(h, &text);
+
+	if (r < 0)
+		return daemon_error("objects", r);
+	all = json_loads(text, 0, &jerr);
+	free(text);
+	list = json_object_get(all, "objects");
+	if (!json_is_array(list)) {
+		fprintf(stderr, "spanctl: the daemon sent a bad object list: %s\n",
+			all ? "no \"objects\" array" : jerr.text);
+		json_decref(all);
+		return 1;
+	}
+	if (as_json) {
+		r = json_dumpf(all, stdout, JSON_COMPACT) < 0 ? -EIO : 0;
+		putchar('\n');
+	} else {
+		r = render_object_list(stdout, list);
+	}
+	json_decref(all);
+	if (r < 0) {
+		fprintf(stderr, "spanctl: unexpected object list from the daemon\n");
+		return 1;
+	}
+	return fflush(stdout) ? 1 : 0;
+}
+
 static int show_clients(struct spanheap *h)
 {
 	json_t *list;
@@ -308,9 +343,31 @@ struct cmd_args {
 	uint64_t interval_ns;
 	long count;
 	bool set_view, set_watch;
+	const char *name;	/* the NAME of a command that takes one */
 };
 
-static int parse_cmd_opts(int argc, char **argv, struct cmd_args *a)
+/* Which of the command options (struct cmd_args) a command takes. */
+enum { TAKES_VIEW = 1, TAKES_WATCH = 2, TAKES_JSON = 4, TAKES_NAME = 8 };
+
+/* The NAME argument of a command that takes one, as @a->name. */
+static int parse_name(int argc, char **argv, struct cmd_args *a)
+{
+	size_t len;
+
+	if (optind >= argc)
+		return usage_error("no object NAME given");
+	if (optind + 1 < argc)
+		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	a->name = argv[optind];
+	len = strlen(a->name);
+	if (!len || len > SPANHEAP_NAME_MAX)
+		return usage_error("an object NAME is 1 to %d bytes, not %zu",
+				   SPANHEAP_NAME_MAX, len);
+	return 0;
+}
+
+static int parse_cmd_opts(int argc, char **argv, unsigned int takes,
+			  struct cmd_args *a)
 {
 	char *end;
 	int c;
@@ -341,6 +398,8 @@ static int parse_cmd_opts(int argc, char **argv, struct cmd_args *a)
 			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	if (takes & TAKES_NAME)
+		return parse_name(argc, argv, a);
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	return 0;
@@ -355,6 +414,25 @@ static int cmd_clients(struct spanheap *h, const struct cmd_args *a)
 {
 	(void)a;
 	return show_clients(h);
+}
+
+static int cmd_objects(struct spanheap *h, const struct cmd_args *a)
+{
+	return show_objects(h, a->view == VIEW_JSON);
+}
+
+static int cmd_delete(struct spanheap *h, const struct cmd_args *a)
+{
+	int r = spanheap_obj_delete(h, a->name);
+
+	if (r < 0) {
+		render_delete_error(stderr, a->name, r);
+		return 1;
+	}
+	fputs("deleted ", stdout);
+	render_text(stdout, a->name);
+	putchar('\n');
+	return fflush(stdout) ? 1 : 0;
 }
 
 static int cmd_watch(struct spanheap *h, const struct cmd_args *a)
@@ -389,9 +467,6 @@ static int cmd_gc(struct spanheap *h, const struct cmd_args *a)
 	return 0;
 }
 
-/* Which of the command options (struct cmd_args) a command takes. */
-enum { TAKES_VIEW = 1, TAKES_WATCH = 2 };
-
 /* Every command: a new one is one entry here and its function. */
 static const struct command {
 	const char *name;
@@ -400,6 +475,8 @@ static const struct command {
 } commands[] = {
 	{ "stats", cmd_stats, TAKES_VIEW },
 	{ "clients", cmd_clients, 0 },
+	{ "objects", cmd_objects, TAKES_JSON },
+	{ "delete", cmd_delete, TAKES_NAME },
 	{ "scavenge", cmd_scavenge, 0 },
 	{ "gc", cmd_gc, 0 },
 	{ "watch", cmd_watch, TAKES_WATCH },
@@ -415,7 +492,7 @@ static const struct command *command_named(const char *name)
 
 int main(int argc, char **argv)
 {
-	struct cmd_args a = { VIEW_TABLE, 1000000000, 0, false, false };
+	struct cmd_args a = { VIEW_TABLE, 1000000000, 0, false, false, NULL };
 	const struct command *cmd;
 	const char *sock = NULL;
 	struct spanheap *h;
@@ -448,10 +525,11 @@ int main(int argc, char **argv)
 	argc -= optind - 1;
 	argv += optind - 1;
 	optind = 1;
-	r = parse_cmd_opts(argc, argv, &a);
+	r = parse_cmd_opts(argc, argv, cmd->takes, &a);
 	if (r)
 		return r;
-	if ((a.set_view && !(cmd->takes & TAKES_VIEW)) ||
+	if ((a.set_view && !(cmd->takes & TAKES_VIEW) &&
+	     !(a.view == VIEW_JSON && cmd->takes & TAKES_JSON)) ||
 	    (a.set_watch && !(cmd->takes & TAKES_WATCH)))
 		return usage_error("option not valid for '%s'", cmd->name);
 	if (connect_or_say(socket_path(sock), &h) < 0)

@@ -2,11 +2,23 @@
 /*
  * spanctl's views of MemStats: a table for people, a client list, and
  * the Prometheus text exposition format (version 0.0.4) for
- * node_exporter's textfile collector.
+ * node_exporter's textfile collector; and of the daemon's shared
+ * objects, a table.
+ *
+ * Names come from other processes.  The daemon admits only UTF-8
+ * without control characters as object names, but what spanctl prints
+ * on a terminal it makes safe itself (render_text()): any byte that is
+ * not part of a printable UTF-8 character is shown as \xNN, and the
+ * characters that reorder text or break lines as \uNNNN, so that no
+ * name can move the cursor, recolour the terminal or disguise another
+ * name.  The object table puts the name last, so that its width (in
+ * characters, which is columns for all but the wide ones) misaligns
+ * nothing, and cuts it only beyond NAME_COLS; --json never cuts.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "render.h"
@@ -226,5 +238,299 @@ int render_prometheus(FILE *f, const json_t *st)
 		fprintf(f, "\",pid=\"%lld\"} %lld\n", (long long)num(c, "pid"),
 			(long long)num(c, "bytes"));
 	}
+	return 0;
+}
+
+/* ---- text that is safe to print ---- */
+
+/* Names in the object table are cut beyond this many columns. */
+#define NAME_COLS 80
+#define CREATOR_COLS 20
+/* Room for one safe character and its NUL: 4 bytes of UTF-8, or "\\u202e". */
+#define SAFE_CHAR_MAX 10
+
+/* Characters that reorder text or break lines, and invisible ones. */
+static bool invisible(uint32_t c)
+{
+	return c == 0x061c || (c >= 0x200b && c <= 0x200f) ||
+	       (c >= 0x2028 && c <= 0x202e) || (c >= 0x2060 && c <= 0x206f) ||
+	       c == 0xfeff || (c >= 0xfff9 && c <= 0xfffb);
+}
+
+/*
+ * The next character of @s as it is safe to print, into @out: a
+ * printable UTF-8 character as it is, anything else escaped.
+ * Return: the bytes of @s it took, >= 1; its columns in @ret_cols.
+ */
+static size_t safe_char(const unsigned char *s, char out[SAFE_CHAR_MAX],
+			size_t *ret_cols)
+{
+	uint32_t c = s[0], min;
+	size_t n, i;
+
+	if (c >= 0x20 && c < 0x7f) {
+		out[0] = (char)c;
+		out[1] = '\0';
+		*ret_cols = 1;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2, c &= 0x1f, min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3, c &= 0x0f, min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4, c &= 0x07, min = 0x10000;
+	} else {
+		goto out_byte;
+	}
+	/* A NUL is no continuation byte: nothing is read past the end. */
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			goto out_byte;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		goto out_byte;
+	if (c <= 0x9f || invisible(c)) {
+		snprintf(out, SAFE_CHAR_MAX, "\\u%04x", (unsigned int)c);
+		*ret_cols = 6;
+		return n;
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
+	*ret_cols = 1;
+	return n;
+
+out_byte:
+	snprintf(out, SAFE_CHAR_MAX, "\\x%02x", (unsigned int)s[0]);
+	*ret_cols = 4;
+	return 1;
+}
+
+void render_text(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char c[SAFE_CHAR_MAX];
+	size_t cols;
+
+	while (*p) {
+		p += safe_char(p, c, &cols);
+		fputs(c, f);
+	}
+}
+
+/* The columns render_text() takes for @s. */
+static size_t text_cols(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char c[SAFE_CHAR_MAX];
+	size_t cols, n = 0;
+
+	while (*p) {
+		p += safe_char(p, c, &cols);
+		n += cols;
+	}
+	return n;
+}
+
+/*
+ * @s made safe into @buf, cut to @max_cols columns, the last three
+ * "..." if it is cut; "-" if it is empty.  @buf holds
+ * max_cols * SAFE_CHAR_MAX bytes.  Return: its columns.
+ */
+static size_t safe_cell(char *buf, const char *s, size_t max_cols)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t cols, used = 0, len = 0, room = max_cols;
+	char c[SAFE_CHAR_MAX];
+
+	if (!*s) {
+		strcpy(buf, "-");
+		return 1;
+	}
+	if (text_cols(s) > max_cols)
+		room = max_cols - 3;
+	while (*p) {
+		p += safe_char(p, c, &cols);
+		if (used + cols > room)
+			break;
+		strcpy(buf + len, c);
+		len += strlen(c);
+		used += cols;
+	}
+	if (room < max_cols) {
+		strcpy(buf + len, "...");
+		used += 3;
+	}
+	return used;
+}
+
+void render_delete_error(FILE *f, const char *name, int err)
+{
+	const char *why;
+
+	switch (err) {
+	case -ENOENT:
+		why = "no live object has that name (spanctl objects lists them)";
+		break;
+	case -EPERM:
+		why = "permission denied: only the creator's uid or root may delete an object";
+		break;
+	case -EINVAL:
+		why = "not a valid object name: 1 to 255 bytes of UTF-8 without control characters";
+		break;
+	default:
+		why = strerror(-err);
+	}
+	fputs("spanctl: cannot delete ", f);
+	render_text(f, name);
+	fprintf(f, ": %s\n", why);
+}
+
+/* ---- objects ---- */
+
+static const char *const object_required[] = {
+	"id", "size", "refs", "age_ns",
+};
+
+static int check_objects(const json_t *list)
+{
+	const json_t *o, *cr;
+	size_t i;
+
+	if (!json_is_array(list))
+		return -EBADMSG;
+	json_array_foreach(list, i, o) {
+		cr = json_object_get(o, "creator");
+		if (!has_all(o, object_required, ARRAY_SIZE(object_required)) ||
+		    !json_is_string(json_object_get(o, "name")) ||
+		    !json_is_string(json_object_get(o, "state")) ||
+		    num(cr, "pid") < 0 || num(cr, "uid") < 0 ||
+		    !json_is_string(json_object_get(cr, "name")))
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+/* An age for people: "12.3 ms", "4.0 s", "5m07s", "2h30m", "3d04h". */
+static void age(char *buf, size_t len, int64_t ns)
+{
+	unsigned long long s = (unsigned long long)(ns / 1000000000);
+
+	if (ns < 1000000000)
+		snprintf(buf, len, "%.1f ms", (double)ns / 1e6);
+	else if (s < 60)
+		snprintf(buf, len, "%.1f s", (double)ns / 1e9);
+	else if (s < 3600)
+		snprintf(buf, len, "%llum%02llus", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%lluh%02llum", s / 3600, s / 60 % 60);
+	else
+		snprintf(buf, len, "%llud%02lluh", s / 86400, s / 3600 % 24);
+}
+
+enum { C_ID, C_SIZE, C_STATE, C_REFS, C_PID, C_UID, C_CREATOR, C_AGE,
+       C_NAME, C_COLS };
+
+static const struct {
+	const char *head;
+	bool left;
+} obj_cols[C_COLS] = {
+	[C_ID] = { "ID", false },	  [C_SIZE] = { "SIZE", false },
+	[C_STATE] = { "STATE", true },	  [C_REFS] = { "REFS", false },
+	[C_PID] = { "PID", false },	  [C_UID] = { "UID", false },
+	[C_CREATOR] = { "CREATOR", true }, [C_AGE] = { "AGE", false },
+	[C_NAME] = { "NAME", true },
+};
+
+/* Room for any cell: the longest name, cut, as safe text. */
+#define CELL_MAX (NAME_COLS * SAFE_CHAR_MAX)
+
+/* Column @col of object @o (checked) into @buf; return its columns. */
+static size_t obj_cell(const json_t *o, int col, char *buf)
+{
+	const json_t *cr = json_object_get(o, "creator");
+
+	switch (col) {
+	case C_ID:
+		snprintf(buf, CELL_MAX, "%lld", (long long)num(o, "id"));
+		break;
+	case C_SIZE:
+		size(buf, CELL_MAX, num(o, "size"));
+		break;
+	case C_STATE:
+		return safe_cell(buf, json_string_value(json_object_get(o,
+							"state")), 16);
+	case C_REFS:
+		snprintf(buf, CELL_MAX, "%lld", (long long)num(o, "refs"));
+		break;
+	case C_PID:
+		snprintf(buf, CELL_MAX, "%lld", (long long)num(cr, "pid"));
+		break;
+	case C_UID:
+		snprintf(buf, CELL_MAX, "%lld", (long long)num(cr, "uid"));
+		break;
+	case C_CREATOR:
+		return safe_cell(buf, json_string_value(json_object_get(cr,
+							"name")), CREATOR_COLS);
+	case C_AGE:
+		age(buf, CELL_MAX, num(o, "age_ns"));
+		break;
+	default:
+		/* A deleted object, still referenced, has no name: "-". */
+		return safe_cell(buf, json_string_value(json_object_get(o,
+							"name")), NAME_COLS);
+	}
+	return strlen(buf);
+}
+
+/* @text of @cols columns in a column @width wide, then a space. */
+static void put_cell(FILE *f, int col, const char *text, size_t cols,
+		     size_t width)
+{
+	size_t pad = width > cols ? width - cols : 0;
+
+	if (col == C_NAME) {
+		fprintf(f, "%s\n", text);
+		return;
+	}
+	if (!obj_cols[col].left)
+		fprintf(f, "%*s", (int)pad, "");
+	fputs(text, f);
+	fprintf(f, "%*s", (int)(obj_cols[col].left ? pad + 2 : 2), "");
+}
+
+int render_object_list(FILE *f, const json_t *list)
+{
+	size_t width[C_COLS], cols, i;
+	const json_t *o;
+	char *buf;
+	int c;
+
+	if (check_objects(list))
+		return -EBADMSG;
+	buf = malloc(CELL_MAX);
+	if (!buf)
+		return -ENOMEM;
+	/* Twice over the list: the widths first, then the lines. */
+	for (c = 0; c < C_COLS; c++)
+		width[c] = strlen(obj_cols[c].head);
+	json_array_foreach(list, i, o) {
+		for (c = 0; c < C_COLS; c++) {
+			cols = obj_cell(o, c, buf);
+			if (cols > width[c])
+				width[c] = cols;
+		}
+	}
+	for (c = 0; c < C_COLS; c++)
+		put_cell(f, c, obj_cols[c].head, strlen(obj_cols[c].head),
+			 width[c]);
+	json_array_foreach(list, i, o) {
+		for (c = 0; c < C_COLS; c++) {
+			cols = obj_cell(o, c, buf);
+			put_cell(f, c, buf, cols, width[c]);
+		}
+	}
+	free(buf);
 	return 0;
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Tests for ctl/render.c: spanctl's table, client list and Prometheus
- * views of a MemStats object built by hand, rendered into memory.
+ * views of a MemStats object built by hand, and its object table of an
+ * object list, rendered into memory; names made safe to print.
  */
 #include <errno.h>
 #include <math.h>
@@ -343,6 +344,332 @@ START_TEST(test_prometheus_no_clients)
 }
 END_TEST
 
+/* ---- objects ---- */
+
+static json_t *object(const char *name, json_int_t id, json_int_t size,
+		      const char *state, json_int_t refs, const char *creator,
+		      json_int_t age_ns)
+{
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:s, s:I,"
+			      " s:{s:I, s:I, s:s}, s:I}",
+			      "name", name, "id", id, "size", size, "pages",
+			      (size + 4095) / 4096, "state", state, "refs", refs,
+			      "creator", "pid", (json_int_t)1234, "uid",
+			      (json_int_t)1000, "name", creator, "age_ns",
+			      age_ns);
+
+	ck_assert_ptr_nonnull(o);
+	return o;
+}
+
+/* The brief's example, one deleted but referenced, and UTF-8 names. */
+static json_t *objects_list(void)
+{
+	json_t *list = json_pack("[o, o, o]",
+		object("frame-1", 4294967297, 1000000, "sealed", 2,
+		       "producer", 12345678),
+		object("", 4294967298, 4096, "deleted", 1, "", 4000000000),
+		object("caf\xc3\xa9-\xc3\xbc", 8589934593, 3 * MIB, "open", 1,
+		       "\xc3\xa9" "crivain", 307000000000));
+
+	ck_assert_ptr_nonnull(list);
+	return list;
+}
+
+static int render_objects_fn(FILE *f, const json_t *list)
+{
+	return render_object_list(f, list);
+}
+
+/* Characters (not bytes) before @p in @line: where a terminal shows it. */
+static size_t column_of(const char *line, const char *p)
+{
+	size_t n = 0;
+
+	for (; line < p; line++)
+		n += ((unsigned char)*line & 0xc0) != 0x80;
+	return n;
+}
+
+START_TEST(test_objects_table)
+{
+	json_t *list = objects_list();
+	char *out = render_ok(render_objects_fn, list), l[512];
+	const char *name_col;
+	size_t col;
+
+	name_col = strstr(out, "NAME");
+	ck_assert_ptr_nonnull(name_col);
+	col = column_of(out, name_col);
+	assert_has(out, "ID");
+	assert_has(out, "SIZE");
+	assert_has(out, "STATE");
+	assert_has(out, "REFS");
+	assert_has(out, "CREATOR");
+	assert_has(out, "AGE");
+
+	line_of(out, "4294967297", l, sizeof(l));
+	assert_has(l, " 976.6 KiB ");
+	assert_has(l, " sealed ");
+	assert_has(l, " 2 ");
+	assert_has(l, " 1234 ");
+	assert_has(l, " 1000 ");
+	assert_has(l, " producer ");
+	assert_has(l, " 12.3 ms ");
+	ck_assert_uint_eq(column_of(l, strstr(l, "frame-1")), col);
+	ck_assert_str_eq(l + strlen(l) - 7, "frame-1");
+
+	/* Deleted, still referenced: no name, and no creator name either. */
+	line_of(out, "4294967298", l, sizeof(l));
+	assert_has(l, " deleted ");
+	assert_has(l, " 4.0 s ");
+	ck_assert_str_eq(l + strlen(l) - 2, " -");
+	ck_assert_uint_eq(column_of(l, l + strlen(l) - 1), col);
+
+	/* UTF-8 names as they are, aligned by characters. */
+	line_of(out, "8589934593", l, sizeof(l));
+	assert_has(l, " 3.0 MiB ");
+	assert_has(l, " open ");
+	assert_has(l, " \xc3\xa9" "crivain ");
+	assert_has(l, " 5m07s ");
+	ck_assert_uint_eq(column_of(l, strstr(l, "caf\xc3\xa9")), col);
+	ck_assert_str_eq(strstr(l, "caf"), "caf\xc3\xa9-\xc3\xbc");
+	free(out);
+	json_decref(list);
+}
+END_TEST
+
+START_TEST(test_objects_empty)
+{
+	json_t *list = json_array();
+	char *out = render_ok(render_objects_fn, list);
+
+	assert_has(out, "NAME");
+	ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1);
+	free(out);
+	json_decref(list);
+}
+END_TEST
+
+START_TEST(test_objects_ages)
+{
+	static const struct {
+		json_int_t ns;
+		const char *shown;
+	} ages[] = {
+		{ 0, " 0.0 ms " },
+		{ 999999999, " 1000.0 ms " },
+		{ 1500000000, " 1.5 s " },
+		{ 307000000000, " 5m07s " },
+		{ 9000000000000, " 2h30m " },
+		{ 360000000000000, " 4d04h " },
+	};
+
+	for (size_t i = 0; i < sizeof(ages) / sizeof(ages[0]); i++) {
+		json_t *list = json_pack("[o]", object("a", 1, 1, "open", 1,
+						       "p", ages[i].ns));
+		char *out = render_ok(render_objects_fn, list);
+
+		assert_has(out, ages[i].shown);
+		free(out);
+		json_decref(list);
+	}
+}
+END_TEST
+
+/* render_text() of @in, into memory. */
+static char *safe(const char *in)
+{
+	size_t len;
+	char *out;
+	FILE *f = open_memstream(&out, &len);
+
+	ck_assert_ptr_nonnull(f);
+	render_text(f, in);
+	ck_assert_int_eq(fclose(f), 0);
+	return out;
+}
+
+START_TEST(test_text_safe)
+{
+	static const char *const cases[][2] = {
+		{ "plain-name_1.2", "plain-name_1.2" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		  "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		/* Terminal escapes and line breaks. */
+		{ "a\x1b[31mred", "a\\x1b[31mred" },
+		{ "two\nlines\r", "two\\x0alines\\x0d" },
+		{ "tab\tdel\x7f", "tab\\x09del\\x7f" },
+		/* C1 controls: CSI as one character. */
+		{ "\xc2\x9b" "2J", "\\u009b2J" },
+		/* Bytes that are no UTF-8: lone, cut, overlong, surrogate. */
+		{ "\xff\xfe", "\\xff\\xfe" },
+		{ "cut\xc3", "cut\\xc3" },
+		{ "\xc0\xaf", "\\xc0\\xaf" },
+		{ "\xe0\x80\xaf", "\\xe0\\x80\\xaf" },
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" },
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80" },
+		/* What reorders text, breaks lines or hides. */
+		{ "abc\xe2\x80\xae" "fed", "abc\\u202efed" },
+		{ "\xe2\x81\xa6x\xe2\x81\xa9", "\\u2066x\\u2069" },
+		{ "l\xe2\x80\xa8s", "l\\u2028s" },
+		{ "\xef\xbb\xbfz\xe2\x80\x8b", "\\ufeffz\\u200b" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = safe(cases[i][0]);
+
+		ck_assert_msg(!strcmp(out, cases[i][1]),
+			      "case %zu: '%s', want '%s'", i, out, cases[i][1]);
+		free(out);
+	}
+}
+END_TEST
+
+/* Nothing but printable text and the line ends reaches the terminal. */
+START_TEST(test_objects_names_safe)
+{
+	json_t *list = json_pack("[o, o]",
+		object("\x1b]0;owned\x07\n\xc2\x9b" "2J", 1, 1, "sealed", 1,
+		       "\x1b[2J", 1),
+		object("\xe2\x80\xae" "gpj.exe", 2, 1, "sealed", 1, "p", 1));
+	char *out = render_ok(render_objects_fn, list);
+	int lines = 0;
+
+	for (const unsigned char *p = (const unsigned char *)out; *p; p++) {
+		ck_assert_msg(*p == '\n' || (*p >= 0x20 && *p != 0x7f),
+			      "byte 0x%02x printed", *p);
+		lines += *p == '\n';
+	}
+	ck_assert_int_eq(lines, 3);
+	assert_has(out, "\\x1b]0;owned\\x07\\x0a\\u009b2J");
+	assert_has(out, "\\x1b[2J");
+	assert_has(out, "\\u202egpj.exe");
+	free(out);
+	json_decref(list);
+}
+END_TEST
+
+/* Long names are cut in the table, at a character, never a byte. */
+START_TEST(test_objects_long_names)
+{
+	char ascii[256], utf8[256], want[256], l[1024];
+	json_t *list;
+	char *out;
+	size_t i;
+
+	memset(ascii, 'a', 255);
+	ascii[255] = '\0';
+	for (i = 0; i < 127; i++)
+		memcpy(utf8 + 2 * i, "\xc3\xa9", 2);
+	utf8[254] = '\0';
+	list = json_pack("[o, o, o]",
+			 object(ascii, 1, 1, "sealed", 1, "p", 1),
+			 object(utf8, 2, 1, "sealed", 1,
+				"a-creator-name-of-63-bytes-is-cut-in-the-table",
+				1),
+			 object("short", 3, 1, "sealed", 1, "p", 1));
+	out = render_ok(render_objects_fn, list);
+
+	/* 80 columns: 77 characters and "...". */
+	memset(want, 'a', 77);
+	strcpy(want + 77, "...");
+	line_of(out, "1", l, sizeof(l));
+	ck_assert_str_eq(l + strlen(l) - 80, want);
+	ck_assert_ptr_null(strstr(l, ascii + 177));
+	for (i = 0; i < 77; i++)
+		memcpy(want + 2 * i, "\xc3\xa9", 2);
+	strcpy(want + 154, "...");
+	line_of(out, "2", l, sizeof(l));
+	ck_assert_str_eq(l + strlen(l) - strlen(want), want);
+	assert_has(l, " a-creator-name-of... ");
+	ck_assert_ptr_null(strstr(l, "in-the-table"));
+	line_of(out, "3", l, sizeof(l));
+	ck_assert_str_eq(l + strlen(l) - 6, " short");
+	free(out);
+	json_decref(list);
+}
+END_TEST
+
+START_TEST(test_objects_missing_field)
+{
+	static const char *const keys[] = { "name",  "id",     "size",
+					    "state", "refs",   "age_ns",
+					    "creator" };
+	static const char *const creator_keys[] = { "pid", "uid", "name" };
+	json_t *list;
+	char *out;
+	size_t i;
+
+	for (i = 0; i < 7 + 3; i++) {
+		json_t *o;
+
+		list = objects_list();
+		o = json_array_get(list, 1);
+		if (i < 7)
+			ck_assert_int_eq(json_object_del(o, keys[i]), 0);
+		else
+			ck_assert_int_eq(json_object_del(json_object_get(o,
+							 "creator"),
+							 creator_keys[i - 7]),
+					 0);
+		ck_assert_msg(render_into(render_objects_fn, list, &out) ==
+				      -EBADMSG,
+			      "an object without %s rendered",
+			      i < 7 ? keys[i] : creator_keys[i - 7]);
+		free(out);
+		json_decref(list);
+	}
+	list = objects_list();
+	json_object_set_new(json_array_get(list, 0), "id", json_string("1"));
+	ck_assert_int_eq(render_into(render_objects_fn, list, &out), -EBADMSG);
+	free(out);
+	json_decref(list);
+	list = json_object();
+	ck_assert_int_eq(render_into(render_objects_fn, list, &out), -EBADMSG);
+	free(out);
+	json_decref(list);
+}
+END_TEST
+
+/* render_delete_error() of @err for @name, into memory. */
+static char *delete_error(const char *name, int err)
+{
+	size_t len;
+	char *out;
+	FILE *f = open_memstream(&out, &len);
+
+	ck_assert_ptr_nonnull(f);
+	render_delete_error(f, name, err);
+	ck_assert_int_eq(fclose(f), 0);
+	/* One line. */
+	ck_assert_ptr_eq(strchr(out, '\n'), out + len - 1);
+	return out;
+}
+
+START_TEST(test_delete_errors)
+{
+	char *out;
+
+	out = delete_error("frame-1", -ENOENT);
+	ck_assert_str_eq(out, "spanctl: cannot delete frame-1: no live object "
+			      "has that name (spanctl objects lists them)\n");
+	free(out);
+	out = delete_error("frame-1", -EPERM);
+	assert_has(out, "cannot delete frame-1: permission denied: only the "
+			"creator's uid or root may delete an object");
+	free(out);
+	out = delete_error("bad\x01name", -EINVAL);
+	assert_has(out, "cannot delete bad\\x01name: not a valid object name");
+	assert_has(out, "1 to 255 bytes of UTF-8 without control characters");
+	free(out);
+	out = delete_error("x", -ETIMEDOUT);
+	assert_has(out, "cannot delete x: ");
+	assert_has(out, strerror(ETIMEDOUT));
+	free(out);
+}
+END_TEST
+
 /* ---- missing fields ---- */
 
 static const render_fn renderers[] = { render_table, render_clients,
@@ -465,6 +792,17 @@ static Suite *render_suite(void)
 	tc = tcase_create("clients");
 	tcase_add_test(tc, test_clients_names_and_pids);
 	tcase_add_test(tc, test_clients_empty_list);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("objects");
+	tcase_add_test(tc, test_objects_table);
+	tcase_add_test(tc, test_objects_empty);
+	tcase_add_test(tc, test_objects_ages);
+	tcase_add_test(tc, test_text_safe);
+	tcase_add_test(tc, test_objects_names_safe);
+	tcase_add_test(tc, test_objects_long_names);
+	tcase_add_test(tc, test_objects_missing_field);
+	tcase_add_test(tc, test_delete_errors);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("prometheus");

@@ -667,6 +667,15 @@ static const char *const usage_cases[][6] = {
 	{ "stats", "--count", "2", NULL },
 	{ "stats", "extra", NULL },
 	{ "--socket", NULL },
+	{ "objects", "--prometheus", NULL },
+	{ "objects", "--count", "2", NULL },
+	{ "objects", "extra", NULL },
+	{ "delete", NULL },
+	{ "delete", "", NULL },
+	{ "delete", "a", "b", NULL },
+	{ "delete", "--json", "a", NULL },
+	{ "delete", "-a", NULL },
+	{ "clients", "--json", NULL },
 };
 
 START_TEST(test_usage_errors)
@@ -690,6 +699,23 @@ START_TEST(test_usage_errors)
 }
 END_TEST
 
+/* A NAME longer than any object's is refused before connecting. */
+START_TEST(test_delete_name_too_long)
+{
+	char name[SPANHEAP_NAME_MAX + 2];
+	const char *args[] = { "delete", name, NULL };
+	struct run r;
+
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	run_prog(spanctl_bin(), "/nonexistent", args, &r);
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "an object NAME is 1 to 255 "
+					    "bytes, not 256"));
+	run_free(&r);
+}
+END_TEST
+
 START_TEST(test_help_and_version)
 {
 	const char *help[] = { "--help", NULL };
@@ -710,7 +736,7 @@ END_TEST
 /* ---- no daemon ---- */
 
 static const char *const cmds[] = { "stats", "clients", "gc", "scavenge",
-				    "watch" };
+				    "watch", "objects" };
 
 /* Exit 1 and one line naming @path and asking whether the daemon runs. */
 static void assert_not_running(const char *path)
@@ -895,6 +921,7 @@ static Suite *spanctl_suite(void)
 	tc = tcase_create("usage");
 	tcase_add_loop_test(tc, test_usage_errors, 0,
 			    (int)(sizeof(usage_cases) / sizeof(*usage_cases)));
+	tcase_add_test(tc, test_delete_name_too_long);
 	tcase_add_test(tc, test_help_and_version);
 	suite_add_tcase(s, tc);
 
