@@ -45,6 +45,14 @@ SPANHEAP_SOCKET="$stage/none.sock" LD_LIBRARY_PATH="$root/usr/local/lib" \
 	"$stage/readme" >/dev/null 2>"$stage/readme.err"
 check "with no daemon it says why and exits 1" sh -c \
 	"[ $? = 1 ] && grep -q 'cannot connect to spanheapd: No such file' '$stage/readme.err'"
+# And its shared objects example.
+sed -n '/^<!-- readme-objects/,/^```$/p' README.md | sed '1,2d;$d' > "$stage/objdemo.c"
+check "the README's objects example builds" \
+	cc $san -Wall -Werror -o "$stage/objdemo" "$stage/objdemo.c" $(pkg-config --cflags --libs libspanclient)
+SPANHEAP_SOCKET="$stage/none.sock" LD_LIBRARY_PATH="$root/usr/local/lib" \
+	"$stage/objdemo" get frame-1 >/dev/null 2>"$stage/objdemo.err"
+check "with no daemon it says why and exits 1" sh -c \
+	"[ $? = 1 ] && grep -q 'cannot connect to spanheapd: No such file' '$stage/objdemo.err'"
 
 "$root/usr/local/sbin/spanheapd" --socket="$stage/s.sock" --arena-size=1G 2>"$stage/log" &
 daemon=$!
@@ -65,7 +73,7 @@ check "the README's program runs against it" sh -c \
 check "the installed spanctl talks to it" \
 	sh -c "LD_LIBRARY_PATH='$root/usr/local/lib' '$root/usr/local/bin/spanctl' --socket '$stage/s.sock' stats --json | grep -q heap_sys"
 check "man finds the installed pages" \
-	sh -c "MANPATH='$root/usr/local/share/man' man -w spanheap_span_alloc spanheapd spanctl libspanclient spanheapd-stats >/dev/null"
+	sh -c "MANPATH='$root/usr/local/share/man' man -w spanheap_span_alloc spanheap_obj_get spanheapd spanctl libspanclient spanheapd-stats >/dev/null"
 kill "$daemon"; wait "$daemon"; rc=$?; daemon=
 check "the daemon exits 0 on SIGTERM" test "$rc" = 0
 
