@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "objects.h"
 #include "scavenger.h"
@@ -33,6 +34,7 @@ struct obj_wait {
 	uint32_t owner;
 	uint32_t seq;
 	struct event *timer;	/* NULL: waits for as long as it lives */
+	uint64_t deadline;	/* daemon_now() when the timer may end it */
 	size_t len;
 	char name[HEAP_OBJ_NAME_MAX];
 };
@@ -121,12 +123,33 @@ int objects_seal(struct objects *o, uint32_t owner, uint64_t id)
 	return 0;
 }
 
+/* @ns as a timeout, rounded up to the microsecond. */
+static struct timeval timeval_of(uint64_t ns)
+{
+	uint64_t us = (ns + 999) / 1000;
+
+	return (struct timeval){ (time_t)(us / 1000000),
+				 (suseconds_t)(us % 1000000) };
+}
+
+/*
+ * libevent measures a timeout from the time it cached at the start of
+ * the loop's turn, so the timer may fire a little early: a get never
+ * times out before its time, so what is left is waited for again.
+ */
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct obj_wait *w = arg;
 	struct objects *o = w->o;
+	uint64_t now = daemon_now();
+	struct timeval tv;
 
 	(void)fd, (void)what;
+	if (now < w->deadline) {
+		tv = timeval_of(w->deadline - now);
+		if (evtimer_add(w->timer, &tv) == 0)
+			return;
+	}
 	o->timeouts++;
 	wait_answer(o, w, -ETIMEDOUT, NULL);
 }
@@ -146,9 +169,10 @@ static int wait_begin(struct objects *o, uint32_t owner, const char *name,
 	w->len = len;
 	memcpy(w->name, name, len);
 	if (timeout_ms > 0) {
-		struct timeval tv = { timeout_ms / 1000,
-				      (timeout_ms % 1000) * 1000 };
+		uint64_t ns = (uint64_t)timeout_ms * 1000000;
+		struct timeval tv = timeval_of(ns);
 
+		w->deadline = daemon_now() + ns;
 		w->timer = evtimer_new(o->base, on_timeout, w);
 		if (!w->timer || evtimer_add(w->timer, &tv) < 0) {
 			if (w->timer)
