@@ -419,6 +419,81 @@ START_TEST(test_clients)
 }
 END_TEST
 
+/*
+ * spanctl objects lists every object of the real daemon, across pages,
+ * as a table and as JSON; spanctl delete takes a name away.
+ */
+START_TEST(test_objects_and_delete)
+{
+	const char *table[] = { "objects", NULL };
+	const char *json[] = { "objects", "--json", NULL };
+	const char *del[] = { "delete", "ctl-sealed", NULL };
+	struct spanheap *c;
+	struct spanheap_obj so, oo, x;
+	json_t *root, *list, *e;
+	char name[32];
+	struct run r;
+	size_t i, found = 0;
+
+	ck_assert_int_eq(spanheap_connect_named(td.sock, "ctl-maker", &c), 0);
+	ck_assert_int_eq(spanheap_obj_create(c, "ctl-sealed", 10000, 0, &so), 0);
+	ck_assert_int_eq(spanheap_obj_seal(c, &so), 0);
+	ck_assert_int_eq(spanheap_obj_create(c, "ctl-open", 1, 0, &oo), 0);
+	/* More than one OBJECTS page (64). */
+	for (int k = 0; k < 70; k++) {
+		snprintf(name, sizeof(name), "pg-%d", k);
+		ck_assert_int_eq(spanheap_obj_create(c, name, 1, 0, &x), 0);
+	}
+	ctl_expect(0, table, &r);
+	ck_assert_str_eq(r.err, "");
+	ck_assert_int_eq(count_of(r.out, "pg-"), 70);
+	ck_assert_int_eq(count_of(r.out, "ctl-sealed"), 1);
+	ck_assert_int_eq(count_of(r.out, "ctl-open"), 1);
+	ck_assert_ptr_nonnull(strstr(r.out, "ctl-maker"));
+	run_free(&r);
+
+	ctl_expect(0, json, &r);
+	root = json_loads(r.out, 0, NULL);
+	ck_assert_ptr_nonnull(root);
+	list = json_object_get(root, "objects");
+	ck_assert_uint_eq(json_array_size(list), 72);
+	json_array_foreach(list, i, e) {
+		const json_t *cr = json_object_get(e, "creator");
+
+		ck_assert_int_eq(jnum(cr, "pid"), getpid());
+		if (strcmp(json_string_value(json_object_get(e, "name")),
+			   "ctl-sealed"))
+			continue;
+		found++;
+		ck_assert_int_eq(jnum(e, "id"), (int64_t)so.id);
+		ck_assert_int_eq(jnum(e, "size"), 10000);
+		ck_assert_int_eq(jnum(e, "pages"), 3);
+		ck_assert_int_eq(jnum(e, "refs"), 1);
+		ck_assert_str_eq(json_string_value(json_object_get(e, "state")),
+				 "sealed");
+		ck_assert_str_eq(json_string_value(json_object_get(cr, "name")),
+				 "ctl-maker");
+	}
+	ck_assert_uint_eq(found, 1);
+	json_decref(root);
+	run_free(&r);
+
+	ctl_expect(0, del, &r);
+	run_free(&r);
+	ck_assert_int_eq(spanheap_obj_get(c, "ctl-sealed", 0, &x), -ENOENT);
+	/* Still referenced by its creator: listed as deleted, nameless. */
+	ctl_expect(0, json, &r);
+	ck_assert_int_eq(count_of(r.out, "\"deleted\""), 1);
+	ck_assert_int_eq(count_of(r.out, "ctl-sealed"), 0);
+	run_free(&r);
+	ctl_expect(1, del, &r);
+	ck_assert_msg(strstr(r.err, "ctl-sealed"), "no name in: %s", r.err);
+	ck_assert_int_eq(count_of(r.err, "\n"), 1);
+	run_free(&r);
+	spanheap_close(c);
+}
+END_TEST
+
 /* Lines of @text that hold @needle. */
 static int count_of_lines(const char *text, const char *needle)
 {
@@ -910,6 +985,7 @@ static Suite *spanctl_suite(void)
 	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_clients);
 	tcase_add_test(tc, test_clients_paged);
+	tcase_add_test(tc, test_objects_and_delete);
 	tcase_add_test(tc, test_gc);
 	tcase_add_test(tc, test_gc_departed_client);
 	tcase_add_test(tc, test_scavenge);
