@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -114,13 +116,48 @@ void daemon_decompose(struct daemon *d)
 	d->composed = false;
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+static void on_signal(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
+	struct signalfd_siginfo si;
 
 	(void)what;
-	log_info("caught %s, shutting down", strsignal((int)sig));
+	if (read((int)fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;		/* none after all: wait for the next */
+	log_info("caught %s, shutting down", strsignal((int)si.ssi_signo));
 	event_base_loopbreak(d->base);
+}
+
+/*
+ * SIGTERM and SIGINT stop the daemon.  They are blocked in every thread
+ * (no thread exists yet, and those made later inherit the mask) and the
+ * loop reads them from a signalfd: no handler runs, so none is lost, and
+ * one that comes while the daemon starts waits, pending, until the loop
+ * reads it.  (With libevent's handler, a signal that came as the loop
+ * thread made its first blocking call was lost under TSan, whose
+ * runtime sets up its signal state for a thread then, and a daemon
+ * stopped right after it started now and then never ended.)
+ */
+static int stop_signals_take(struct daemon *d)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	d->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->signal_fd < 0) {
+		int r = -errno;
+
+		log_err("cannot make a signalfd: %s", strerror(-r));
+		return r;
+	}
+	d->ev_signal = event_new(d->base, d->signal_fd, EV_READ | EV_PERSIST,
+				 on_signal, d);
+	if (!d->ev_signal || event_add(d->ev_signal, NULL) < 0)
+		return -ENOMEM;
+	return 0;
 }
 
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
@@ -163,6 +200,7 @@ int daemon_init(struct daemon *d, const struct options *opt)
 
 	memset(d, 0, sizeof(*d));
 	d->opt = *opt;
+	d->signal_fd = -1;
 	core_init(&d->core);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);	/* nothing to reload */
@@ -174,11 +212,9 @@ int daemon_init(struct daemon *d, const struct options *opt)
 	if (!d->base)
 		return -ENOMEM;
 	/* Before the socket exists: a SIGTERM from then on is a clean stop. */
-	d->ev_sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
-	d->ev_sigint = evsignal_new(d->base, SIGINT, on_signal, d);
-	if (!d->ev_sigterm || !d->ev_sigint ||
-	    event_add(d->ev_sigterm, NULL) || event_add(d->ev_sigint, NULL))
-		return -ENOMEM;
+	r = stop_signals_take(d);
+	if (r < 0)
+		return r;
 	r = arena_create(opt->arena_size, "spanheapd-arena", &d->arena);
 	if (r < 0) {
 		char size[32];
@@ -249,10 +285,10 @@ void daemon_fini(struct daemon *d)
 	daemon_decompose(d);
 	if (d->ev_watchdog)
 		event_free(d->ev_watchdog);
-	if (d->ev_sigterm)
-		event_free(d->ev_sigterm);
-	if (d->ev_sigint)
-		event_free(d->ev_sigint);
+	if (d->ev_signal)
+		event_free(d->ev_signal);
+	if (d->signal_fd >= 0)
+		close(d->signal_fd);
 	heap_detach(d->core.heap);
 	arena_destroy(d->meta);
 	arena_destroy(d->arena);

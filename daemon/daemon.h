@@ -74,7 +74,8 @@ struct event_base;
 struct daemon {
 	struct options opt;
 	struct event_base *base;
-	struct event *ev_sigterm, *ev_sigint;
+	int signal_fd;			/* SIGTERM and SIGINT, or -1 */
+	struct event *ev_signal;	/* reads them */
 	struct event *ev_watchdog;	/* WATCHDOG=1 to systemd */
 	struct arena *arena;
 	struct arena *meta;		/* the heap's metadata memfd */
