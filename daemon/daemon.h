@@ -11,16 +11,20 @@
  * the objects use:
  *
  *	main -> daemon		runs it
- *	daemon -> server, stats, client, scavenger, core
- *				composes the parts, connects their hooks
- *	stats -> server, client, scavenger, core, blob
+ *	daemon -> server, stats, client, objects, scavenger, core,
+ *		  dispatch	composes the parts, connects their hooks
+ *	stats -> server, client, objects, scavenger, core, blob
  *				reads what MemStats shows
  *	server -> client	hands an accepted connection over
  *	client <-> dispatch	a request goes up, its reply comes down
- *	client -> scavenger, core, blob, sock
- *				forced passes, departed spans, GC records;
- *				owner records; reply texts; the socket
- *	dispatch -> core	the heap, under its lock
+ *	client -> objects, scavenger, core, blob, sock
+ *				a client's objects and waits; forced
+ *				passes, departed spans, GC records; owner
+ *				records; reply texts; the socket
+ *	dispatch -> objects, core
+ *				the object table, the heap, under its lock
+ *	objects -> scavenger, core
+ *				departed objects' spans; the heap
  *	scavenger -> core	the heap, its lock, the clock
  *	core, blob, sock	leaves: they include nothing of daemon/
  *
@@ -30,11 +34,14 @@
  * (the connection code answers its SCAVENGE waiters), that the timer's
  * GC pass is due (the connection code frees departed clients) and that
  * the stats are worth publishing; the connection code's ask stats.c for
- * a reply's text and tell the server that a client has gone.  What
- * changes MemStats is counted where it happens (clients' and the
- * scavenger's changes, the server's refused), and stats.c adds them up.
+ * a reply's text and tell the server that a client has gone; the
+ * objects' says that a waiting get has its answer (dispatch.c sends
+ * it).  What
+ * changes MemStats is counted where it happens (clients', objects' and
+ * the scavenger's changes, the server's refused), and stats.c adds them
+ * up.
  *
- * A new part (the object table, per-client magazines, restart slots)
+ * A new part (objects.c is the first; per-client magazines, restart slots)
  * gets its own header and struct, a member here, and a place in this
  * list below the connection code, which calls it for its requests and
  * in client_destroy(), the one place a client's resources are torn
