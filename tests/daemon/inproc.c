@@ -15,7 +15,8 @@ void inproc_start(struct daemon *d, uint64_t arena,
 		  inproc_release_fn *release, bool scavenger)
 {
 	uint32_t owners = DEFAULT_MAX_CLIENTS + DAEMON_OWNERS_SPARE;
-	struct heap_config cfg = { .arena_size = arena, .max_owners = owners };
+	struct heap_config cfg = { .arena_size = arena, .max_owners = owners,
+				   .max_objects = 1024, .max_refs = 4096 };
 	struct heap_ops ops;
 	uint64_t meta;
 
