@@ -515,7 +515,7 @@ VALGRIND_RUNS := proto/test_proto shm/test_bitmap shm/test_units shm/test_scav \
 	shm/test_object:create shm/test_object:get shm/test_object:release \
 	shm/test_object:delete shm/test_object:owner_gone \
 	shm/test_object:walk ctl/test_render daemon/test_client \
-	daemon/test_dispatch_flow daemon/test_stats \
+	daemon/test_dispatch_flow daemon/test_stats daemon/test_objects \
 	libclient/test_conn libclient/test_control libclient/test_span \
 	libclient/test_object
 check-valgrind: tests
