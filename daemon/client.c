@@ -478,12 +478,24 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 		event_add(c->ev_read, NULL);
 }
 
-/* The peer hung up while its OBJ_GET waited: the wait ends with it. */
+/*
+ * The peer hung up while its OBJ_GET waited: the wait ends with it.  A
+ * close is EV_CLOSED, or, if it left a reply unread, an error on our end
+ * (ECONNRESET), which libevent reports as EV_READ; data the client sent
+ * meanwhile is EV_READ too and stays unread.  Edge-triggered, so neither
+ * fires again until something new happens.
+ */
 static void on_hup(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	char b;
 
-	(void)fd, (void)what;
+	if (!(what & EV_CLOSED) &&
+	    getsockopt((int)fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+	    !err && recv((int)fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
+		return;
 	client_destroy(c);
 }
 
@@ -492,12 +504,14 @@ void client_wait_object(struct client *c, struct obj_wait *w)
 	c->objwait = w;
 	event_del(c->ev_read);
 	/*
-	 * EV_CLOSED (EPOLLRDHUP) fires on the peer's close and not on data,
-	 * so a client that sends more while it waits is not read.  Without
-	 * it the wait ends as it would have, then the hang-up is seen.
+	 * Only while ev_read and ev_write are off (a request is read only
+	 * with nothing queued): libevent does not mix edge- and level-
+	 * triggered events on one fd.  Without the event the wait ends as
+	 * it would have, then the hang-up is seen.
 	 */
 	if (!c->ev_hup)
-		c->ev_hup = event_new(c->cs->base, c->fd, EV_CLOSED | EV_PERSIST,
+		c->ev_hup = event_new(c->cs->base, c->fd,
+				      EV_READ | EV_CLOSED | EV_ET | EV_PERSIST,
 				      on_hup, c);
 	if (c->ev_hup)
 		event_add(c->ev_hup, NULL);
