@@ -10,18 +10,46 @@
  * that inputs can free each other's spans.  Lengths above
  * PROTO_REQUEST_MAX are turned away as client.c's read_one() does.
  *
- * Each client is client_accept()ed on one end of a socketpair; after
- * every message the loop runs and the other end is drained until the
+ * Each client is client_accept()ed on one end of a socketpair; client 0
+ * is given uid 0 and client 1 an ordinary uid (FUZZ_UID), so that
+ * OBJ_DELETE's rule of who may delete is met both ways.  After every
+ * message the loop runs and the other end is drained until the
  * message's final reply comes (harness.h says what every reply must be):
  * SCAVENGE is answered once the scavenger thread's forced pass ends,
  * perhaps after progress replies.  A client the daemon marks closing is
  * destroyed, as its event loop would; one it destroys itself takes no
- * more messages.  A request changes the heap's count of spans in use by
- * what its reply says and no more: a failed one, and a SPAN_FREE with
- * PROTO_FREE_CHECK, by nothing.  After each input the clients are
- * destroyed (freeing their spans), heap_check() verifies the heap,
- * nothing may be left in use and the process has the fds it had before.
- * Any failure aborts.
+ * more messages.
+ *
+ * An OBJ_GET that waits for a seal is not waited for: the other client
+ * may seal it.  As read_one() reads nothing from a waiting client, its
+ * messages are held back meanwhile: one that waits without end drops
+ * every message of its client until the other one's seal answers it;
+ * for one of a finite timeout the next message of its client waits for
+ * the answer first.  To keep inputs fast, a get's timeout over
+ * FUZZ_GET_TIMEOUT_MS is cut to that before delivery (0 and negative
+ * ones stay as they are), and the aliases of object ids are replaced
+ * (harness.h).  After each message both clients are drained,
+ * so that the answer to a get woken by the other client's seal is
+ * checked at once.
+ *
+ * Accounting: a request changes the heap's spans in use by what its
+ * reply says and no more.  The spans in use are the clients' and the
+ * objects' (heap_obj_stats(): open, sealed and deleted, one span each),
+ * and a request moves its own client's by what the reply says (a
+ * failed one, and a SPAN_FREE with PROTO_FREE_CHECK, by nothing) and the
+ * objects' by what the object's state before it says: a create adds
+ * one; a release frees its object if it held the last reference of a
+ * deleted or OPEN one; a delete frees it if nobody held it.  Each object
+ * request is also checked against the object table before and after:
+ * a create finds its name free (or -EEXIST taken) and makes an OPEN
+ * object of one reference, its creator's, as its reply says; a get
+ * takes one more reference to the SEALED object of the name; a seal is
+ * the creator's, of an OPEN object; a delete takes the name.
+ *
+ * After each input the clients are destroyed (freeing their spans,
+ * dropping their references), the SEALED objects left are deleted,
+ * heap_check() verifies the heap, nothing may be left in use and the
+ * process has the fds it had before.  Any failure aborts.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,18 +61,115 @@
 #include "tests/fuzz/harness.h"
 
 #define FUZZ_CLIENTS 2
+/* Client 1's uid: an ordinary user's, not the objects' of client 0. */
+#define FUZZ_UID 1000
+/* The longest finite wait of a get, in ms: longer ones are cut to it. */
+#define FUZZ_GET_TIMEOUT_MS 20
 
+static struct fuzz_peer peer[FUZZ_CLIENTS];
 /* The input byte of the message being delivered, for fuzz_wait(). */
 static size_t cur_at;
 
-static uint64_t spans_in_use(void)
+/* What the heap holds in use, as the accounting sees it. */
+struct census {
+	uint64_t spans;		/* spans in use, all of them */
+	uint64_t own;		/* of them, the delivering client's */
+	uint64_t objects;	/* of them, the objects' */
+};
+
+/* An object request, as the checks of the object table see it. */
+struct obj_req {
+	uint16_t type;		/* 0: no valid object request */
+	uint64_t id;		/* OBJ_SEAL, OBJ_RELEASE */
+	const char *name;	/* OBJ_CREATE, OBJ_GET, OBJ_DELETE */
+	size_t len;
+	bool had;		/* its object existed before the request */
+	struct heap_obj_info before;	/* if so, as it was */
+};
+
+static void census(const struct client *c, struct census *ret)
 {
+	struct heap_obj_stats os;
+	struct heap_owner_info o;
 	struct heap_stats hs;
 
 	daemon_heap_lock(&fuzz_d.core);
 	heap_stats(fuzz_d.core.heap, &hs);
+	heap_obj_stats(fuzz_d.core.heap, &os);
+	client_owner_locked(c, &o);
 	daemon_heap_unlock(&fuzz_d.core);
-	return hs.objects;
+	ret->spans = hs.objects;
+	ret->own = o.nspans;
+	ret->objects = os.open + os.sealed + os.deleted;
+}
+
+/* The live object named @name: a walk of the (small) table. */
+static bool obj_named(const char *name, size_t len,
+		      struct heap_obj_info *ret)
+{
+	struct heap_obj_info i;
+	uint64_t cursor = 0;
+	bool found = false;
+
+	daemon_heap_lock(&fuzz_d.core);
+	while (!found && heap_obj_next(fuzz_d.core.heap, &cursor, &i))
+		found = !i.deleted && i.name_len == len &&
+			!memcmp(i.name, name, len);
+	daemon_heap_unlock(&fuzz_d.core);
+	if (found)
+		*ret = i;
+	return found;
+}
+
+static bool obj_lookup(uint64_t id, struct heap_obj_info *ret)
+{
+	int r;
+
+	daemon_heap_lock(&fuzz_d.core);
+	r = heap_obj_lookup(fuzz_d.core.heap, id, ret);
+	daemon_heap_unlock(&fuzz_d.core);
+	return r == 0;
+}
+
+/* @msg as an object request, and its object before it is served. */
+static void obj_req_of(const uint8_t *msg, size_t len, struct obj_req *ret)
+{
+	struct proto_obj_id m;
+	size_t name_at = 0, namelen_at = 0;
+	uint16_t namelen;
+
+	memset(ret, 0, sizeof(*ret));
+	if (len > PROTO_REQUEST_MAX || proto_check_request(msg, len) < 0)
+		return;
+	memcpy(&m.hdr, msg, sizeof(m.hdr));
+	switch (m.hdr.type) {
+	case PROTO_OBJ_SEAL:
+	case PROTO_OBJ_RELEASE:
+		memcpy(&m, msg, sizeof(m));
+		ret->type = m.hdr.type;
+		ret->id = m.id;
+		ret->had = obj_lookup(m.id, &ret->before);
+		return;
+	case PROTO_OBJ_CREATE:
+		name_at = offsetof(struct proto_obj_create, name);
+		namelen_at = offsetof(struct proto_obj_create, namelen);
+		break;
+	case PROTO_OBJ_GET:
+		name_at = offsetof(struct proto_obj_get, name);
+		namelen_at = offsetof(struct proto_obj_get, namelen);
+		break;
+	case PROTO_OBJ_DELETE:
+		name_at = offsetof(struct proto_obj_delete, name);
+		namelen_at = offsetof(struct proto_obj_delete, namelen);
+		break;
+	default:
+		return;
+	}
+	memcpy(&namelen, msg + namelen_at, sizeof(namelen));
+	ret->type = m.hdr.type;
+	ret->name = (const char *)msg + name_at;
+	ret->len = namelen;
+	ret->had = obj_named(ret->name, ret->len, &ret->before);
 }
 
 static bool answered(void *arg)
@@ -55,7 +180,15 @@ static bool answered(void *arg)
 	return fuzz_peer_settled(p);
 }
 
-/* How many spans @msg may add to those in use, given its answer. */
+/* @p's get is answered, or its client gone. */
+static bool wait_over(void *arg)
+{
+	struct fuzz_peer *p = arg;
+
+	return answered(p) && !fuzz_peer_waiting(p);
+}
+
+/* How many spans @msg may add to its client's, given its answer. */
 static int64_t spans_added(const struct fuzz_peer *p, const uint8_t *msg,
 			   size_t len)
 {
@@ -74,6 +207,161 @@ static int64_t spans_added(const struct fuzz_peer *p, const uint8_t *msg,
 	return f.flags & PROTO_FREE_CHECK ? 0 : -(int64_t)p->last_count;
 }
 
+/* How many object spans @q adds, given its answer and its object. */
+static int64_t objects_added(const struct fuzz_peer *p,
+			     const struct obj_req *q)
+{
+	const struct heap_obj_info *b = &q->before;
+
+	if (!q->type || q->type == PROTO_OBJ_GET || p->last_status < 0)
+		return 0;
+	switch (q->type) {
+	case PROTO_OBJ_CREATE:
+		return 1;
+	case PROTO_OBJ_RELEASE:
+		return q->had && b->refs == 1 &&
+		       (b->deleted || b->state == HEAP_OBJ_OPEN) ? -1 : 0;
+	case PROTO_OBJ_DELETE:
+		return q->had && !b->refs ? -1 : 0;
+	default:
+		return 0;
+	}
+}
+
+static void obj_fail(const struct obj_req *q, int status, const char *what,
+		     size_t at)
+{
+	fuzz_fail(at, "%s of %s %.*s (id %llu) answered %d, yet %s",
+		  proto_type_name(q->type), q->had ? "live" : "no",
+		  (int)q->len, q->name ? q->name : "",
+		  (unsigned long long)q->id, status, what);
+}
+
+static void check_create(const struct client *c, const struct fuzz_peer *p,
+			 const struct obj_req *q, size_t at)
+{
+	const struct proto_obj_reply *r = &p->last_obj;
+	struct heap_obj_info i;
+
+	if (p->last_status == -EEXIST && !q->had)
+		obj_fail(q, p->last_status, "the name is free", at);
+	if (p->last_status < 0)
+		return;
+	if (q->had)
+		obj_fail(q, 0, "the name was taken", at);
+	if (!obj_lookup(r->id, &i) || i.state != HEAP_OBJ_OPEN || i.deleted ||
+	    i.refs != 1 || i.creator != c->owner || i.off != r->off ||
+	    i.size != r->size || i.npages != r->npages ||
+	    i.name_len != q->len || memcmp(i.name, q->name, q->len))
+		obj_fail(q, 0, "the table has no such OPEN object of its creator's",
+			 at);
+}
+
+static void check_get(const struct fuzz_peer *p, const struct obj_req *q,
+		      bool waits, size_t at)
+{
+	const struct proto_obj_reply *r = &p->last_obj;
+	bool sealed = q->had && q->before.state == HEAP_OBJ_SEALED;
+	struct heap_obj_info i;
+
+	if (waits || p->last_status == -ENOENT) {
+		if (sealed)
+			obj_fail(q, p->last_status, "it was sealed", at);
+		return;
+	}
+	if (p->last_status < 0)
+		return;
+	if (!sealed || r->id != q->before.id || r->off != q->before.off ||
+	    r->size != q->before.size || r->npages != q->before.npages)
+		obj_fail(q, 0, "the reply is not the sealed object", at);
+	if (!obj_lookup(r->id, &i) || i.refs != q->before.refs + 1)
+		obj_fail(q, 0, "it took no reference", at);
+}
+
+static void check_seal(const struct client *c, const struct fuzz_peer *p,
+		       const struct obj_req *q, size_t at)
+{
+	const struct heap_obj_info *b = &q->before;
+	struct heap_obj_info i;
+	int s = p->last_status;
+
+	if (s == 0 && (!q->had || b->state != HEAP_OBJ_OPEN || b->deleted ||
+		       b->creator != c->owner || !obj_lookup(q->id, &i) ||
+		       i.state != HEAP_OBJ_SEALED))
+		obj_fail(q, s, "it was not its own OPEN object, now sealed",
+			 at);
+	if ((s == -EPERM && (!q->had || b->creator == c->owner)) ||
+	    (s == -EALREADY && (!q->had || b->state != HEAP_OBJ_SEALED)) ||
+	    (s == -ENOENT && q->had &&
+	     !(b->deleted && b->state == HEAP_OBJ_OPEN)))
+		obj_fail(q, s, "the object's state says otherwise", at);
+}
+
+static void check_delete(const struct client *c, const struct fuzz_peer *p,
+			 const struct obj_req *q, size_t at)
+{
+	uid_t uid = c->cred.uid;
+	struct heap_obj_info i;
+	int s = p->last_status;
+
+	if ((s == -ENOENT && q->had) ||
+	    (s == 0 && (!q->had || (uid && q->before.uid != uid))) ||
+	    (s == -EPERM && (!q->had || !uid || q->before.uid == uid)))
+		obj_fail(q, s, "the object's state and creator say otherwise",
+			 at);
+	if (s == 0 && obj_named(q->name, q->len, &i))
+		obj_fail(q, s, "the name is still live", at);
+}
+
+/* @q, answered (or waiting: @waits) on @c's behalf, against the table. */
+static void check_obj_req(const struct client *c, const struct fuzz_peer *p,
+			  const struct obj_req *q, bool waits, size_t at)
+{
+	switch (q->type) {
+	case PROTO_OBJ_CREATE:
+		check_create(c, p, q, at);
+		break;
+	case PROTO_OBJ_GET:
+		check_get(p, q, waits, at);
+		break;
+	case PROTO_OBJ_SEAL:
+		check_seal(c, p, q, at);
+		break;
+	case PROTO_OBJ_RELEASE:
+		if (p->last_status == 0 && !q->had)
+			obj_fail(q, 0, "there was no such object", at);
+		break;
+	case PROTO_OBJ_DELETE:
+		check_delete(c, p, q, at);
+		break;
+	}
+}
+
+/*
+ * @msg as it is delivered: a copy with its alias of an id replaced
+ * (fuzz_obj_alias()), or with its timeout cut to FUZZ_GET_TIMEOUT_MS if
+ * it is an OBJ_GET of a longer one; else @msg.
+ */
+static const uint8_t *rewrite(const uint8_t *msg, size_t len)
+{
+	static uint8_t buf[PROTO_REQUEST_MAX];
+	struct proto_obj_get m;
+
+	if (len > PROTO_REQUEST_MAX || proto_check_request(msg, len) < 0)
+		return msg;
+	memcpy(buf, msg, len);
+	fuzz_obj_alias(buf, len);
+	memcpy(&m.hdr, buf, sizeof(m.hdr));
+	if (m.hdr.type != PROTO_OBJ_GET)
+		return buf;
+	memcpy(&m, buf, offsetof(struct proto_obj_get, name));
+	if (m.timeout_ms > FUZZ_GET_TIMEOUT_MS) {
+		m.timeout_ms = FUZZ_GET_TIMEOUT_MS;
+		memcpy(buf, &m, offsetof(struct proto_obj_get, name));
+	}
+	return buf;
+}
+
 /*
  * One datagram from @p's client, as read_one() hands it on, and its
  * replies.  Returns false once the daemon has destroyed the client.
@@ -82,14 +370,29 @@ static bool deliver(struct fuzz_peer *p, const uint8_t *msg, size_t len,
 		    size_t at)
 {
 	struct client *c = fuzz_peer_client(p);
-	uint64_t before = spans_in_use(), after;
+	struct census before, after;
 	struct proto_hdr hdr = { 0 };
+	struct obj_req q;
+	int64_t own, objs;
+	bool waits;
 
-	if (len >= sizeof(hdr))
-		memcpy(&hdr, msg, sizeof(hdr));
 	if (!c)
 		return false;
 	cur_at = at;
+	if (fuzz_peer_waiting(p)) {
+		/* Not read while it waits: without end, never. */
+		if (p->pending[p->head].timeout_ms < 0)
+			return true;
+		fuzz_wait(wait_over, p, "a get outlived its timeout", at);
+		c = fuzz_peer_client(p);
+		if (!c)
+			return false;
+	}
+	msg = rewrite(msg, len);
+	if (len >= sizeof(hdr))
+		memcpy(&hdr, msg, sizeof(hdr));
+	obj_req_of(msg, len, &q);
+	census(c, &before);
 	fuzz_peer_sent(p, msg, len, 0);
 	if (len > PROTO_REQUEST_MAX)
 		dispatch_reject(c, msg, len, -EBADMSG, "oversized");
@@ -97,17 +400,33 @@ static bool deliver(struct fuzz_peer *p, const uint8_t *msg, size_t len,
 		dispatch_request(c, msg, len);
 	/* Queued replies go out from the loop, which may end the client. */
 	fuzz_wait(answered, p, "a request got no final reply", at);
+	for (int i = 0; i < FUZZ_CLIENTS; i++)
+		fuzz_peer_drain(&peer[i], at);
 	c = fuzz_peer_client(p);
 	if (!c)
 		return false;
 	if (!STAILQ_EMPTY(&c->outq))
 		fuzz_fail(at, "replies stuck in the queue of a drained client");
-	after = spans_in_use();
-	if ((int64_t)(after - before) != spans_added(p, msg, len))
-		fuzz_fail(at, "%s of status %d took spans in use from %llu to %llu",
+	waits = fuzz_peer_waiting(p);
+	if (c->objwait && !waits)
+		fuzz_fail(at, "a %s left its client waiting for an object",
+			  proto_type_name(hdr.type));
+	census(c, &after);
+	own = spans_added(p, msg, len);
+	objs = waits ? 0 : objects_added(p, &q);
+	if ((int64_t)(after.own - before.own) != own ||
+	    (int64_t)(after.objects - before.objects) != objs ||
+	    after.spans - before.spans != (after.own - before.own) +
+					  (after.objects - before.objects))
+		fuzz_fail(at, "%s of status %d took spans in use from %llu to %llu, its client's from %llu to %llu, objects' from %llu to %llu",
 			  proto_type_name(hdr.type), p->last_status,
-			  (unsigned long long)before,
-			  (unsigned long long)after);
+			  (unsigned long long)before.spans,
+			  (unsigned long long)after.spans,
+			  (unsigned long long)before.own,
+			  (unsigned long long)after.own,
+			  (unsigned long long)before.objects,
+			  (unsigned long long)after.objects);
+	check_obj_req(c, p, &q, waits, at);
 	if (c->closing) {
 		client_destroy(c);
 		return false;
@@ -117,15 +436,16 @@ static bool deliver(struct fuzz_peer *p, const uint8_t *msg, size_t len,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_peer peer[FUZZ_CLIENTS];
 	bool live[FUZZ_CLIENTS];
 	size_t pos = 0;
 	int fds;
 
 	fuzz_setup();
+	fuzz_ids_reset();
 	fds = fuzz_fd_count();
 	for (int i = 0; i < FUZZ_CLIENTS; i++) {
 		fuzz_peer_open(&peer[i], false);
+		fuzz_peer_client(&peer[i])->cred.uid = i ? FUZZ_UID : 0;
 		live[i] = true;
 	}
 	while (pos + 2 <= size) {

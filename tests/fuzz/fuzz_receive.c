@@ -16,11 +16,14 @@
  *             with fds[A] fds attached (pipe ends and /dev/null)
  *   2 SENDH   the same, with a right magic, version and status 0 written
  *             over the first 16 bytes: type and seq as given
+ *             (in both, an OBJ_SEAL or OBJ_RELEASE may name an object
+ *             by alias, see harness.h)
  *   3 HELLO   a well-formed HELLO, with fds[A] fds attached
  *   4 HANGUP  A 0-1 shutdown(SHUT_WR), 2 SHUT_RD, 3 SHUT_RDWR, 4-7 close
  *             (which frees the slot)
  *   5 LOOP    A 0-3 event_base_loop(EVLOOP_NONBLOCK | EVLOOP_ONCE), 4-6
  *             until nothing is ready, 7 until every request is answered
+ *             (but those behind a get that may wait long, see below)
  *   6 DRAIN   read and check the slot's replies
  *   7 ALLOC   a well-formed SPAN_ALLOC of A + 1 one-page spans
  * Actions on an empty slot do nothing; a send the socket refuses (full,
@@ -29,7 +32,9 @@
  * Invariants, any break of which aborts: every reply is what harness.h
  * says (well formed, for the request's type and seq, in order, one final
  * reply each); at the end of the input every request of a client the
- * daemon kept is answered; once every peer end is closed the daemon
+ * daemon kept is answered, but those held back by a get that waits for
+ * a seal (harness.h) for more than FUZZ_SHORT_WAIT_MS or without end;
+ * once every peer end is closed the daemon
  * notices each hang-up by itself and destroys every client; then the
  * process has exactly the fds it had before the input (every fd passed
  * to the daemon was closed), heap_check() passes and no span is in use.
@@ -49,6 +54,8 @@
 #define FUZZ_OPENS 16		/* connections an input may open */
 #define FUZZ_DGRAM_MAX 2047	/* over 3 times PROTO_REQUEST_MAX */
 #define FUZZ_FDS_MAX 16
+/* A get's wait this short is waited for, by LOOP 7 and at the end. */
+#define FUZZ_SHORT_WAIT_MS 100
 
 enum { OPEN, SEND, SENDH, HELLO, HANGUP, LOOP, DRAIN, ALLOC };
 
@@ -157,12 +164,21 @@ static void drain_all(void)
 		fuzz_peer_drain(&peers[i], cur_at);
 }
 
+/* A get that waits for at most FUZZ_SHORT_WAIT_MS is answered soon. */
+static bool settled(const struct fuzz_peer *p)
+{
+	int32_t t = p->pending[p->head].timeout_ms;
+
+	return fuzz_peer_settled(p) &&
+	       !(fuzz_peer_waiting(p) && t > 0 && t <= FUZZ_SHORT_WAIT_MS);
+}
+
 static bool all_answered(void *arg)
 {
 	(void)arg;
 	drain_all();
 	for (int i = 0; i < FUZZ_SLOTS; i++)
-		if (!fuzz_peer_settled(&peers[i]))
+		if (!settled(&peers[i]))
 			return false;
 	return true;
 }
@@ -225,6 +241,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fds, now;
 
 	fuzz_setup();
+	fuzz_ids_reset();
 	fds = fuzz_fd_count();
 	for (int i = 0; i < FUZZ_SLOTS; i++) {
 		memset(&peers[i], 0, sizeof(peers[i]));
@@ -247,9 +264,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case SEND:
 		case SENDH:
 			len = take_dgram(data, size, &pos, op == SENDH, buf);
-			if (len >= 0)
-				send_dgram(p, buf, (size_t)len, nfds_of[a],
-					   cur_at);
+			if (len < 0)
+				break;
+			fuzz_obj_alias(buf, (size_t)len);
+			send_dgram(p, buf, (size_t)len, nfds_of[a], cur_at);
 			break;
 		case HELLO:
 			send_hello(p, nfds_of[a], cur_at);

@@ -19,6 +19,9 @@
 #include "tests/fuzz/harness.h"
 
 #define FUZZ_ARENA (UINT64_C(4) << 20)
+/* Small enough for an input to fill: -ENOSPC is a path to cover too. */
+#define FUZZ_MAX_OBJECTS 16
+#define FUZZ_MAX_REFS 24
 /* A few clients' STATS text is a few KiB; more is a runaway. */
 #define FUZZ_JSON_MAX (1u << 20)
 /* How long a wait for the daemon may take before it is a hang. */
@@ -26,8 +29,14 @@
 
 struct daemon fuzz_d;
 
+/* The ids of the input's objects, in the order replies named them. */
+static uint64_t ids[FUZZ_IDS];
+static unsigned int nids;
+
 /* A timer that bounds each blocking turn of the loop in fuzz_wait(). */
 static struct event *wake;
+/* FUZZ_TRACE set: every final reply is told on stderr, to write seeds. */
+static bool trace;
 
 /*
  * libFuzzer's -close_fd_mask=2 (which silences the daemon's log) sends
@@ -66,7 +75,9 @@ void fuzz_setup(void)
 	static bool ready;
 	uint32_t owners = DEFAULT_MAX_CLIENTS + DAEMON_OWNERS_SPARE;
 	struct heap_config cfg = { .arena_size = FUZZ_ARENA,
-				   .max_owners = owners };
+				   .max_owners = owners,
+				   .max_objects = FUZZ_MAX_OBJECTS,
+				   .max_refs = FUZZ_MAX_REFS };
 	struct daemon *d = &fuzz_d;
 	struct heap_ops ops;
 	uint64_t meta;
@@ -74,6 +85,7 @@ void fuzz_setup(void)
 	if (ready)
 		return;
 	ready = true;
+	trace = getenv("FUZZ_TRACE") != NULL;
 	memset(d, 0, sizeof(*d));
 	d->opt.socket_path = "(fuzz)";
 	d->opt.socket_mode = DEFAULT_SOCKET_MODE;
@@ -82,6 +94,8 @@ void fuzz_setup(void)
 	d->opt.scavenge_after_ns = DEFAULT_SCAVENGE_AFTER_NS;
 	d->opt.gc_after_ns = DEFAULT_GC_AFTER_NS;
 	d->opt.max_clients = DEFAULT_MAX_CLIENTS;
+	d->opt.max_objects = FUZZ_MAX_OBJECTS;
+	d->opt.max_refs = FUZZ_MAX_REFS;
 	core_init(&d->core);
 	signal(SIGPIPE, SIG_IGN);
 	/* The scavenger thread wakes the loop: libevent must know threads. */
@@ -175,6 +189,38 @@ void fuzz_peer_shutdown(struct fuzz_peer *p, int how)
 	}
 }
 
+void fuzz_ids_reset(void)
+{
+	nids = 0;
+}
+
+/* A successful reply named object @id. */
+static void id_seen(uint64_t id, size_t at)
+{
+	if (id <= FUZZ_IDS)
+		fuzz_fail(at, "harness bug: object id %llu is an alias",
+			  (unsigned long long)id);
+	for (unsigned int i = 0; i < nids; i++)
+		if (ids[i] == id)
+			return;
+	if (nids < FUZZ_IDS)
+		ids[nids++] = id;
+}
+
+void fuzz_obj_alias(void *buf, size_t len)
+{
+	struct proto_obj_id m;
+
+	if (len != sizeof(m) || proto_check_request(buf, len) < 0)
+		return;
+	memcpy(&m, buf, sizeof(m));
+	if ((m.hdr.type != PROTO_OBJ_SEAL && m.hdr.type != PROTO_OBJ_RELEASE) ||
+	    m.id > nids)
+		return;
+	m.id = ids[m.id - 1];
+	memcpy(buf, &m, sizeof(m));
+}
+
 bool fuzz_peer_room(const struct fuzz_peer *p)
 {
 	return p->n < FUZZ_PENDING_MAX;
@@ -215,10 +261,55 @@ void fuzz_peer_sent(struct fuzz_peer *p, const void *buf, size_t len,
 
 		memcpy(&m, buf, sizeof(m));
 		q->max = m.max;
+	} else if (q->type == PROTO_OBJECTS) {
+		struct proto_objects m;
+
+		memcpy(&m, buf, sizeof(m));
+		q->max = m.max;
+	} else if (q->type == PROTO_OBJ_CREATE) {
+		struct proto_obj_create m;
+
+		memcpy(&m, buf, offsetof(struct proto_obj_create, name));
+		q->size = m.size;
+	} else if (q->type == PROTO_OBJ_GET) {
+		struct proto_obj_get m;
+
+		memcpy(&m, buf, offsetof(struct proto_obj_get, name));
+		q->timeout_ms = m.timeout_ms;
 	}
 }
 
-/* The whole text of a STATS or CLIENTS answer. */
+/*
+ * One page of OBJECTS: at most @max objects, each with an id and a
+ * state, and a cursor "next" that is 0 unless the page is full.
+ */
+static void check_objects_page(json_t *j, uint32_t max, size_t at)
+{
+	json_t *list = json_object_get(j, "objects");
+	json_t *next = json_object_get(j, "next"), *e;
+	size_t i;
+
+	if (!json_is_array(list) || json_array_size(list) > max ||
+	    !json_is_integer(next) || json_integer_value(next) < 0)
+		fuzz_fail(at, "OBJECTS page without objects[<= %u] and next",
+			  max);
+	if (json_integer_value(next) && json_array_size(list) != max)
+		fuzz_fail(at, "OBJECTS page of %zu objects of %u, yet next %lld",
+			  json_array_size(list), max,
+			  (long long)json_integer_value(next));
+	json_array_foreach(list, i, e) {
+		json_t *id = json_object_get(e, "id");
+		json_t *state = json_object_get(e, "state");
+
+		if (!json_is_integer(id) || json_integer_value(id) <= 0 ||
+		    !json_is_string(state) ||
+		    !json_is_string(json_object_get(e, "name")))
+			fuzz_fail(at, "object %zu of an OBJECTS page without id, name and state",
+				  i);
+	}
+}
+
+/* The whole text of a STATS, CLIENTS or OBJECTS answer. */
 static void check_json(const struct fuzz_peer *p, const struct fuzz_req *q,
 		       size_t at)
 {
@@ -237,6 +328,8 @@ static void check_json(const struct fuzz_peer *p, const struct fuzz_req *q,
 			fuzz_fail(at, "CLIENTS page without clients[<= %u] and next",
 				  q->max);
 	}
+	if (q->type == PROTO_OBJECTS)
+		check_objects_page(j, q->max, at);
 	json_decref(j);
 }
 
@@ -254,6 +347,33 @@ static void append_json(struct fuzz_peer *p, const char *text, size_t len,
 	memcpy(s + p->json_len, text, len);
 	p->json = s;
 	p->json_len += len;
+}
+
+/*
+ * A successful OBJ_CREATE or OBJ_GET: a span of the arena, page aligned,
+ * of exactly the pages the size needs (of the size asked for a create).
+ */
+static void check_obj(struct fuzz_peer *p, const struct fuzz_req *q,
+		      const void *buf, size_t at)
+{
+	struct proto_obj_reply m;
+	uint64_t arena = fuzz_d.arena->size;
+
+	memcpy(&m, buf, sizeof(m));
+	if (!m.id || m.off % HEAP_PAGE_SIZE || m.off >= arena ||
+	    m.npages > (arena - m.off) / HEAP_PAGE_SIZE)
+		fuzz_fail(at, "%s object %llu not a span of the arena: %llu pages at %llu",
+			  proto_type_name(q->type), (unsigned long long)m.id,
+			  (unsigned long long)m.npages,
+			  (unsigned long long)m.off);
+	if (m.npages != (m.size + HEAP_PAGE_SIZE - 1) / HEAP_PAGE_SIZE ||
+	    (q->type == PROTO_OBJ_CREATE && m.size != q->size))
+		fuzz_fail(at, "%s object %llu of %llu bytes in %llu pages",
+			  proto_type_name(q->type), (unsigned long long)m.id,
+			  (unsigned long long)m.size,
+			  (unsigned long long)m.npages);
+	p->last_obj = m;
+	id_seen(m.id, at);
 }
 
 /* What a successful reply of @len bytes to @q must say; true if more come. */
@@ -299,7 +419,8 @@ static bool check_success(struct fuzz_peer *p, const struct fuzz_req *q,
 		return false;
 	}
 	case PROTO_STATS:
-	case PROTO_CLIENTS: {
+	case PROTO_CLIENTS:
+	case PROTO_OBJECTS: {
 		const struct proto_stats_reply *m = buf;
 
 		append_json(p, m->data, m->len, at);
@@ -314,6 +435,10 @@ static bool check_success(struct fuzz_peer *p, const struct fuzz_req *q,
 		memcpy(&m, buf, sizeof(m));
 		return m.flags & PROTO_MORE;
 	}
+	case PROTO_OBJ_CREATE:
+	case PROTO_OBJ_GET:
+		check_obj(p, q, buf, at);
+		return false;
 	default:
 		return false;
 	}
@@ -325,6 +450,10 @@ static void check_error(const struct fuzz_req *q, const void *buf, size_t at)
 	uint32_t flags;
 
 	switch (q->type) {
+	case PROTO_OBJ_CREATE:
+	case PROTO_OBJ_GET:
+		fuzz_fail(at, "a failed %s that is not a bare header",
+			  proto_type_name(q->type));
 	case PROTO_SPAN_ALLOC: {
 		struct proto_alloc_reply m;
 
@@ -344,6 +473,7 @@ static void check_error(const struct fuzz_req *q, const void *buf, size_t at)
 	}
 	case PROTO_STATS:
 	case PROTO_CLIENTS:
+	case PROTO_OBJECTS:
 		memcpy(&flags, (const char *)buf +
 			       offsetof(struct proto_stats_reply, flags),
 		       sizeof(flags));
@@ -351,6 +481,16 @@ static void check_error(const struct fuzz_req *q, const void *buf, size_t at)
 			fuzz_fail(at, "an error chunk with PROTO_MORE");
 		break;
 	}
+}
+
+/* What a get's status may be, given its timeout. */
+static void check_get_status(const struct fuzz_req *q, int32_t status,
+			     size_t at)
+{
+	if ((status == -ENOENT && q->timeout_ms) ||
+	    (status == -ETIMEDOUT && q->timeout_ms <= 0))
+		fuzz_fail(at, "OBJ_GET of timeout %d ms answered %d",
+			  q->timeout_ms, status);
 }
 
 /* One reply with @nfds fds: check it against the oldest pending request. */
@@ -380,8 +520,15 @@ static void check_reply(struct fuzz_peer *p, const void *buf, size_t len,
 		more = check_success(p, q, buf, len, at);
 	else if (!bare)
 		check_error(q, buf, at);
+	if (q->valid && q->type == PROTO_OBJ_GET)
+		check_get_status(q, hdr.status, at);
 	if (more)
 		return;
+	if (trace)
+		fprintf(stderr, "fuzz: client %u: %s seq %u: %s%s\n", p->id,
+			proto_type_name(q->type), q->seq,
+			hdr.status ? strerror(-hdr.status) : "ok",
+			q->valid ? "" : " (not valid)");
 	p->last_status = hdr.status;
 	p->last_count = 0;
 	if (!bare && (q->type == PROTO_SPAN_ALLOC ||
@@ -471,10 +618,19 @@ unsigned int fuzz_peer_drain(struct fuzz_peer *p, size_t at)
 	}
 }
 
+bool fuzz_peer_waiting(const struct fuzz_peer *p)
+{
+	const struct client *c = fuzz_peer_client(p);
+	const struct fuzz_req *q = &p->pending[p->head];
+
+	return c && c->objwait && p->n && q->valid &&
+	       q->type == PROTO_OBJ_GET && q->timeout_ms;
+}
+
 bool fuzz_peer_settled(const struct fuzz_peer *p)
 {
 	return p->fd < 0 || p->rd_shut || p->gone || !p->n ||
-	       !fuzz_peer_client(p);
+	       !fuzz_peer_client(p) || fuzz_peer_waiting(p);
 }
 
 void fuzz_wait(bool (*done)(void *arg), void *arg, const char *what,
@@ -510,13 +666,52 @@ int fuzz_fd_count(void)
 	return n;
 }
 
+/*
+ * With every client gone, only SEALED objects that nobody holds may be
+ * left (their creators' OPEN ones were aborted, every reference
+ * dropped): delete each, which frees it at once.
+ */
+static void delete_objects_locked(size_t at)
+{
+	struct heap *h = fuzz_d.core.heap;
+	struct heap_obj_stats s;
+	struct heap_obj_info i;
+	uint64_t cursor = 0;
+
+	heap_obj_stats(h, &s);
+	if (s.open || s.deleted || s.refs || s.ref_records)
+		fuzz_fail(at, "%llu open, %llu deleted objects and %llu references left after every client went",
+			  (unsigned long long)s.open,
+			  (unsigned long long)s.deleted,
+			  (unsigned long long)s.refs);
+	while (heap_obj_next(h, &cursor, &i)) {
+		uint64_t now = daemon_now();
+
+		if (i.state != HEAP_OBJ_SEALED || i.deleted || i.refs ||
+		    heap_obj_delete(h, i.name, i.name_len, 0, now) < 0 ||
+		    heap_obj_lookup(h, i.id, &i) == 0)
+			fuzz_fail(at, "object %llu (%s) left, and not freed by its delete",
+				  (unsigned long long)i.id, i.name);
+	}
+	heap_obj_stats(h, &s);
+	if (s.sealed || s.bytes || s.pages)
+		fuzz_fail(at, "%llu sealed objects of %llu pages after deleting all",
+			  (unsigned long long)s.sealed,
+			  (unsigned long long)s.pages);
+}
+
 void fuzz_heap_idle(size_t at)
 {
 	struct heap_stats hs;
 
 	if (fuzz_d.clients.count || !TAILQ_EMPTY(&fuzz_d.clients.list))
 		fuzz_fail(at, "%u clients left over", fuzz_d.clients.count);
+	if (fuzz_d.objects.nwaits || !TAILQ_EMPTY(&fuzz_d.objects.waits))
+		fuzz_fail(at, "%u object waits left after every client went",
+			  fuzz_d.objects.nwaits);
 	daemon_heap_lock(&fuzz_d.core);
+	heap_check(fuzz_d.core.heap);
+	delete_objects_locked(at);
 	heap_check(fuzz_d.core.heap);
 	heap_stats(fuzz_d.core.heap, &hs);
 	daemon_heap_unlock(&fuzz_d.core);

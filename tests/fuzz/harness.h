@@ -5,16 +5,36 @@
  * for everything that comes back on the other end.
  *
  * The checker's model: the daemon answers every datagram it takes, in
- * order, with one final reply, which STATS and CLIENTS chunks and
- * SCAVENGE progress (flag PROTO_MORE) may precede; a datagram it cannot
- * serve (malformed, oversized) gets a bare header with a negative status
- * that echoes the type and seq of its first 16 bytes (0 and 0 if it is
- * shorter).  Only a successful WELCOME carries an fd, exactly one.  A
- * client it destroys may leave requests unanswered; that is the only
- * way one may go unanswered.  Any break of this aborts.
+ * order, with one final reply, which STATS, CLIENTS and OBJECTS chunks
+ * and SCAVENGE progress (flag PROTO_MORE) may precede; a datagram it
+ * cannot serve (malformed, oversized) gets a bare header with a negative
+ * status that echoes the type and seq of its first 16 bytes (0 and 0 if
+ * it is shorter).  Only a successful WELCOME carries an fd, exactly one.
+ * A failed OBJ_CREATE or OBJ_GET gets a bare header; -ENOENT answers
+ * only a get of timeout 0, -ETIMEDOUT only one of a positive timeout.
+ * Requests go unanswered in two ways only: the daemon destroys their
+ * client, or an OBJ_GET of timeout_ms != 0 waits for a seal (the
+ * daemon's client has an objwait), which holds back the answers to it
+ * and to every later request of its client until a seal, its timeout or
+ * the client's end.  Any break of this aborts.
+ *
+ * An input cannot know the ids of its objects, which come in replies
+ * (and grow from input to input): ids 1..FUZZ_IDS in OBJ_SEAL and
+ * OBJ_RELEASE are aliases that fuzz_obj_alias() turns into the id of
+ * the input's first, second... object that a successful OBJ_CREATE or
+ * OBJ_GET reply named, once one has; other ids go as they are.  No
+ * object has such an id (its low bits are its slot in the table, its
+ * high ones a count from 1), which the checker checks.
+ *
+ * The heap has a small object table (FUZZ_MAX_OBJECTS objects and
+ * FUZZ_MAX_REFS reference records), so that inputs can fill it.  SEALED
+ * objects outlive their creator by design: fuzz_heap_idle() deletes
+ * those left once every client is gone.
  *
  * Clients are found by their daemon id, never by fd: an fd number is
- * reused as soon as the daemon closes it.
+ * reused as soon as the daemon closes it.  With FUZZ_TRACE set in the
+ * environment every final reply is told on stderr (its client, type,
+ * seq and status), to see what an input does when writing seeds.
  */
 #ifndef SPANHEAP_TESTS_FUZZ_HARNESS_H
 #define SPANHEAP_TESTS_FUZZ_HARNESS_H
@@ -27,6 +47,9 @@
 #include "shm/arena.h"
 #include "shm/heap.h"
 
+/* Object ids an input may name by alias (see above). */
+#define FUZZ_IDS 16
+
 /* Requests a peer may have sent and not seen answered yet. */
 #define FUZZ_PENDING_MAX 64
 
@@ -37,8 +60,10 @@ struct fuzz_req {
 	bool fds;		/* fds came along: it may be refused */
 	bool oversized;		/* over PROTO_REQUEST_MAX: refused */
 	uint32_t count;		/* SPAN_ALLOC, SPAN_FREE: the batch */
-	uint32_t max;		/* CLIENTS: entries at most */
+	uint32_t max;		/* CLIENTS, OBJECTS: entries at most */
 	uint64_t npages;	/* SPAN_ALLOC: pages a span */
+	uint64_t size;		/* OBJ_CREATE: bytes */
+	int32_t timeout_ms;	/* OBJ_GET */
 };
 
 /* Our end of one client's connection. */
@@ -53,6 +78,8 @@ struct fuzz_peer {
 	size_t json_len;
 	int32_t last_status;	/* of the last final reply */
 	uint32_t last_count;	/* its count: SPAN_ALLOC, SPAN_FREE */
+	/* Of the last final OBJ_CREATE or OBJ_GET reply that succeeded. */
+	struct proto_obj_reply last_obj;
 };
 
 /* The daemon of every target; set up by the first fuzz_setup(). */
@@ -77,6 +104,13 @@ struct client *fuzz_peer_client(const struct fuzz_peer *p);
 void fuzz_peer_close(struct fuzz_peer *p);
 /* shutdown() our end; replies are no longer seen unless @how is SHUT_WR. */
 void fuzz_peer_shutdown(struct fuzz_peer *p, int how);
+/* A new input: it knows no object id yet. */
+void fuzz_ids_reset(void);
+/*
+ * If @buf (@len bytes) is a valid OBJ_SEAL or OBJ_RELEASE of an alias
+ * that names an object, write that object's id over it.
+ */
+void fuzz_obj_alias(void *buf, size_t len);
 /* Whether a request can be recorded (the ring has room). */
 bool fuzz_peer_room(const struct fuzz_peer *p);
 /* Record datagram @buf of @len bytes (with @nfds fds) as sent. */
@@ -84,7 +118,15 @@ void fuzz_peer_sent(struct fuzz_peer *p, const void *buf, size_t len,
 		    unsigned int nfds);
 /* Take and check every reply waiting; returns how many were final. */
 unsigned int fuzz_peer_drain(struct fuzz_peer *p, size_t at);
-/* Nothing more to come: answered, or the daemon destroyed the client. */
+/*
+ * The oldest request of @p not answered is an OBJ_GET for which the
+ * daemon waits (a seal, its timeout or the client's end answers it).
+ */
+bool fuzz_peer_waiting(const struct fuzz_peer *p);
+/*
+ * Nothing more to come until something else happens: answered, the
+ * daemon destroyed the client, or it waits (fuzz_peer_waiting()).
+ */
 bool fuzz_peer_settled(const struct fuzz_peer *p);
 
 /*
@@ -98,7 +140,11 @@ void fuzz_scavenger_idle(size_t at);
 
 /* Entries in /proc/self/fd: the process's open fds (and the dir's). */
 int fuzz_fd_count(void);
-/* heap_check(), and no span may be in use.  Every client must be gone. */
+/*
+ * Every client must be gone, and with them every wait, reference and
+ * OPEN object: delete the SEALED objects left (as uid 0), then
+ * heap_check(), and no span may be in use.
+ */
 void fuzz_heap_idle(size_t at);
 
 #endif
