@@ -206,7 +206,7 @@ PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 
 .PHONY: all tests check check-run check-sanitize check-tsan check-debug \
 	check-system check-valgrind analyze bench clean run fuzz fuzz-ci deps-fuzz \
-	install uninstall
+	fuzz-seeds install uninstall
 
 all: $(PROGS) $(CLIENT_SO) $(CLIENT_A)
 
@@ -337,8 +337,18 @@ $(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
 
+# The seeds of the objects' messages come from a program, which `make
+# fuzz-seeds` runs when they change; its outputs are committed.
+FUZZ_SEEDS := $(BUILD)/tests/fuzz/seeds
+$(FUZZ_SEEDS): $(BUILD)/tests/fuzz/seeds.o $(PROTO_LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^
+
+fuzz-seeds: $(FUZZ_SEEDS)
+	$(FUZZ_SEEDS) tests/fuzz/corpus
+
 # The benchmarks are built with the tests, so that CI sees them build.
-tests: all $(TEST_BINS) $(FUZZ_REPLAY) $(BENCH_BINS)
+tests: all $(TEST_BINS) $(FUZZ_REPLAY) $(FUZZ_SEEDS) $(BENCH_BINS)
 
 # Every suite has a stamp, $(BUILD)/tests/NAME.ok, that running it
 # writes (its output goes to NAME.log beside it), and a target
