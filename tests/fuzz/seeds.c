@@ -723,6 +723,21 @@ static void r_seeds(void)
 	r(&s, LOOP, 0, 7);
 	emit("receive", "obj-waiter-hangs-up", &s);
 
+	/*
+	 * A waiter closes its end with a reply unread (its WELCOME): the
+	 * daemon's end then has ECONNRESET, an EPOLLERR, which libevent
+	 * gives as EV_READ | EV_WRITE and never as EV_CLOSED.  The daemon
+	 * must end the wait and the client all the same.
+	 */
+	memset(&s, 0, sizeof(s));
+	seq = 0;
+	r(&s, OPEN, 0, 0);
+	r(&s, HELLO, 0, 0);
+	r_send(&s, 0, get("never", -1), 0);
+	r(&s, LOOP, 0, 4);
+	r(&s, HANGUP, 0, 4);
+	emit("receive", "obj-waiter-closes-reply-unread", &s);
+
 	/* Timed waits: one that times out, one left when the input ends. */
 	r_begin(&s, false);
 	r_send(&s, 1, get("t", 1), 0);
