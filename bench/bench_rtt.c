@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * Request-path benchmark: what one span request costs against the
- * physical limit of one request on this machine.
+ * Request-path benchmark: what one span request, and one shared object
+ * request, costs against the physical limit of one request on this
+ * machine.
  *
- * rtt_raw_seqpacket is that limit: two processes on a SOCK_SEQPACKET
- * socketpair, the parent sending a SPAN_ALLOC-sized request and the child
- * answering with a one-span SPAN_ALLOC-sized reply, both sides blocking
- * in send and recv.  Nothing is parsed, nothing is allocated.
+ * The raw round trips are that limit: two processes on a SOCK_SEQPACKET
+ * socketpair, the parent sending a request of some size and the child
+ * answering with a reply of some size, both sides blocking in send and
+ * recv.  Nothing is parsed, nothing is allocated.  rtt_raw_seqpacket
+ * has the sizes of a SPAN_ALLOC and its one-span reply, rtt_raw_obj_get
+ * those of an OBJ_GET of OBJ_NAME and its reply, so that each request
+ * is held against datagrams of its own sizes.
  *
  * span_request is the real thing: build/spanheapd ($SPANHEAPD if set) on
  * a socket in a private temp dir, spoken to through libspanclient.  Each
@@ -19,9 +23,24 @@
  * plus one spanheap_span_free_batch() of them, two round trips in all,
  * divided by the 128 span operations they carry.
  *
- * Every round trip is timed alone with CLOCK_MONOTONIC (vDSO: no system
- * call) and the median is taken, so a preempted round trip or a
- * scavenger tick does not move the figure.  Prints the BENCH and RATIO
+ * The objects, on the same daemon.  One sealed object of one page,
+ * whose creator has dropped its reference, as a publisher does; then
+ * spanheap_obj_get() (a name lookup and a new reference record) and
+ * spanheap_obj_release() (the record removed) of it, alternating.
+ * obj_get is the median of the gets timed alone, held against
+ * rtt_raw_obj_get in obj_get_vs_raw_rtt; obj_get_release the median of
+ * the pairs, two round trips.  obj_cycle is the median of whole lives
+ * of one object: create, seal, release of the creator's reference, get,
+ * release, delete, the last of which frees it.  Six round trips, not
+ * five: the creator's reference has to go too, or every cycle would
+ * leave an object behind; six raw round trips make 6.0 in
+ * obj_cycle_vs_raw_rtt.  Six round trips timed as one catch the slow
+ * tail of the round trips' times more often than one does, so a cycle's
+ * median is more than six medians of its requests.
+ *
+ * Every round trip (every batch pair, every cycle) is timed alone with
+ * CLOCK_MONOTONIC (vDSO: no system call) and the median is taken, so a
+ * preempted round trip or a scavenger tick does not move the figure.  Prints the BENCH and RATIO
  * lines; anything else goes to stderr.  Exits 1 if anything fails,
  * including the daemon not exiting 0 on SIGTERM.
  *
@@ -42,6 +61,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,12 +81,31 @@
 #define BATCH 64		/* SPANHEAP_MAX_BATCH: one round trip */
 #define BATCH_WARMUP 200
 #define BATCH_ROUNDS 2000
+#define OBJ_WARMUP 2000
+#define OBJ_ROUNDS 20000	/* gets, each with its release */
+#define CYCLE_WARMUP 500
+#define CYCLE_ROUNDS 5000
+#define OBJ_NAME "bench.obj"	/* short, as most names are */
 #define START_TRIES 1000	/* 10 ms apart: 10 s for the daemon to listen */
 #define CPUS_ENV "BENCH_RTT_CPUS"
+#define RAW_MAX 512		/* bytes of a raw request or reply, at most */
 
-/* The sizes rtt_raw_seqpacket sends: a SPAN_ALLOC and its reply. */
-#define RAW_REQ_SIZE sizeof(struct proto_alloc)
-#define RAW_REP_SIZE proto_alloc_reply_size(1)
+/* What a raw round trip sends: a request and a reply of these sizes. */
+struct raw_msg {
+	size_t req;
+	size_t rep;
+};
+
+/* Every figure of one run, in ns. */
+struct bench_results {
+	uint64_t raw_span;	/* rtt_raw_seqpacket */
+	uint64_t raw_get;	/* rtt_raw_obj_get */
+	uint64_t single;	/* span_request */
+	double batch;		/* span_batch64_per_span */
+	uint64_t get;		/* obj_get */
+	uint64_t get_release;	/* obj_get_release */
+	uint64_t cycle;		/* obj_cycle */
+};
 
 struct bench_daemon {
 	pid_t pid;
@@ -151,10 +190,39 @@ static uint64_t *samples_new(size_t n)
 	return v;
 }
 
-/* The raw peer: answer every request until the parent hangs up. */
-static void __attribute__((noreturn)) raw_child(int fd)
+/*
+ * Run @step @warmup + @rounds times, each timed alone, and stop at the
+ * first error; the median of the last @rounds in ns, in @ret.
+ */
+static int time_median(int (*step)(void *ctx), void *ctx, int warmup,
+		       int rounds, uint64_t *ret)
 {
-	unsigned char req[RAW_REQ_SIZE + 1], rep[RAW_REP_SIZE];
+	uint64_t *t = samples_new((size_t)rounds);
+	int r = 0;
+
+	if (!t)
+		return -ENOMEM;
+	for (int i = 0; i < warmup + rounds && !r; i++) {
+		uint64_t t0 = now_ns();
+
+		r = step(ctx);
+		if (i >= warmup)
+			t[i - warmup] = now_ns() - t0;
+	}
+	if (!r)
+		*ret = median(t, (size_t)rounds);
+	free(t);
+	return r;
+}
+
+/*
+ * The raw peer: answer every request of @m's size with a reply of its
+ * size until the parent hangs up.
+ */
+static void __attribute__((noreturn))
+raw_child(int fd, const struct raw_msg *m)
+{
+	unsigned char req[RAW_MAX + 1], rep[RAW_MAX];
 	ssize_t n;
 
 	memset(rep, 0, sizeof(rep));
@@ -164,61 +232,51 @@ static void __attribute__((noreturn)) raw_child(int fd)
 			continue;
 		if (n == 0)
 			_exit(0);
-		if (n != (ssize_t)RAW_REQ_SIZE)
+		if (n != (ssize_t)m->req)
 			_exit(1);
-		n = send(fd, rep, sizeof(rep), MSG_NOSIGNAL);
-		if (n != (ssize_t)sizeof(rep))
+		n = send(fd, rep, m->rep, MSG_NOSIGNAL);
+		if (n != (ssize_t)m->rep)
 			_exit(1);
 	}
 }
+
+/* A raw round trip's state. */
+struct raw_ctx {
+	int fd;
+	const struct raw_msg *m;
+	unsigned char req[RAW_MAX];
+	unsigned char rep[RAW_MAX + 1];
+};
 
 /* One raw round trip.  Return: 0, or -errno (-EBADMSG for a short one). */
-static int raw_round_trip(int fd, const void *req, void *rep)
+static int raw_round_trip(void *ctx)
 {
+	struct raw_ctx *c = ctx;
 	ssize_t n;
 
-	n = send(fd, req, RAW_REQ_SIZE, MSG_NOSIGNAL);
+	n = send(c->fd, c->req, c->m->req, MSG_NOSIGNAL);
 	if (n < 0)
 		return -errno;
-	if (n != (ssize_t)RAW_REQ_SIZE)
+	if (n != (ssize_t)c->m->req)
 		return -EBADMSG;
-	n = recv(fd, rep, RAW_REP_SIZE + 1, 0);
+	n = recv(c->fd, c->rep, sizeof(c->rep), 0);
 	if (n < 0)
 		return -errno;
-	return n == (ssize_t)RAW_REP_SIZE ? 0 : -EBADMSG;
-}
-
-static int raw_run(int fd, uint64_t *ret)
-{
-	unsigned char req[RAW_REQ_SIZE], rep[RAW_REP_SIZE + 1];
-	uint64_t *t = samples_new(RAW_ROUNDS);
-	int r = 0;
-
-	if (!t)
-		return -ENOMEM;
-	memset(req, 0, sizeof(req));
-	for (int i = 0; i < RAW_WARMUP + RAW_ROUNDS && !r; i++) {
-		uint64_t t0 = now_ns();
-
-		r = raw_round_trip(fd, req, rep);
-		if (i >= RAW_WARMUP)
-			t[i - RAW_WARMUP] = now_ns() - t0;
-	}
-	if (!r)
-		*ret = median(t, RAW_ROUNDS);
-	free(t);
-	return r;
+	return n == (ssize_t)c->m->rep ? 0 : -EBADMSG;
 }
 
 /*
- * rtt_raw_seqpacket: the median raw round trip in ns, in @ret; the peer
- * runs on @server_cpu, or where the scheduler puts it if -1.
+ * The median raw round trip of @m's sizes in ns, in @ret; the peer runs
+ * on @server_cpu, or where the scheduler puts it if -1.
  */
-static int bench_raw(int server_cpu, uint64_t *ret)
+static int bench_raw(const struct raw_msg *m, int server_cpu, uint64_t *ret)
 {
+	struct raw_ctx c = { .m = m };
 	int sv[2], status, r;
 	pid_t pid;
 
+	if (m->req > RAW_MAX || m->rep > RAW_MAX)
+		return -EMSGSIZE;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	pid = fork();
@@ -232,10 +290,11 @@ static int bench_raw(int server_cpu, uint64_t *ret)
 		close(sv[0]);
 		if (pin(server_cpu) < 0)
 			_exit(1);
-		raw_child(sv[1]);
+		raw_child(sv[1], m);
 	}
 	close(sv[1]);
-	r = raw_run(sv[0], ret);
+	c.fd = sv[0];
+	r = time_median(raw_round_trip, &c, RAW_WARMUP, RAW_ROUNDS, ret);
 	/* Hanging up ends the child. */
 	close(sv[0]);
 	while (waitpid(pid, &status, 0) < 0)
@@ -416,53 +475,169 @@ static int bench_single(struct spanheap *h, uint64_t *ret)
 	return r;
 }
 
-/*
- * span_batch64_per_span: a batch alloc of BATCH pages plus the batch free
- * of them, per span operation, in ns, in @ret.
- */
-static int bench_batch(struct spanheap *h, double *ret)
+/* span_batch64_per_span's step: BATCH pages allocated, then freed. */
+static int batch_step(void *ctx)
 {
-	uint64_t *t = samples_new(BATCH_ROUNDS);
+	struct spanheap *h = ctx;
 	struct spanheap_span s[BATCH];
 	uint64_t offs[BATCH];
-	int r = 0;
+	int r;
 
-	if (!t)
-		return -ENOMEM;
-	for (int i = 0; i < BATCH_WARMUP + BATCH_ROUNDS; i++) {
-		uint64_t t0 = now_ns();
+	r = spanheap_span_alloc_batch(h, 1, 0, BATCH, s);
+	if (r < 0)
+		return r;
+	for (int j = 0; j < BATCH; j++)
+		offs[j] = s[j].off;
+	return spanheap_span_free_batch(h, offs, BATCH);
+}
 
-		r = spanheap_span_alloc_batch(h, 1, 0, BATCH, s);
+/*
+ * A sealed object of one page named OBJ_NAME, which nobody holds: its
+ * creator has dropped its reference, as a publisher does.
+ */
+static int obj_publish(struct spanheap *h)
+{
+	struct spanheap_obj o;
+	int r;
+
+	r = spanheap_obj_create(h, OBJ_NAME, spanheap_page_size(h), 0, &o);
+	if (r == 0)
+		r = spanheap_obj_seal(h, &o);
+	if (r == 0)
+		r = spanheap_obj_release(h, &o);
+	return r;
+}
+
+/*
+ * obj_get and obj_get_release: gets of OBJ_NAME, each followed by the
+ * release of its reference; the median of the gets and of the pairs in
+ * ns, in @res.
+ */
+static int bench_obj_get(struct spanheap *h, struct bench_results *res)
+{
+	uint64_t *get = samples_new(OBJ_ROUNDS);
+	uint64_t *pair = samples_new(OBJ_ROUNDS);
+	struct spanheap_obj o;
+	int r = -ENOMEM;
+
+	if (!get || !pair)
+		goto out_free;
+	r = obj_publish(h);
+	for (int i = 0; r == 0 && i < OBJ_WARMUP + OBJ_ROUNDS; i++) {
+		uint64_t t0, t1, t2;
+
+		t0 = now_ns();
+		r = spanheap_obj_get(h, OBJ_NAME, 0, &o);
+		t1 = now_ns();
 		if (r < 0)
 			break;
-		for (int j = 0; j < BATCH; j++)
-			offs[j] = s[j].off;
-		r = spanheap_span_free_batch(h, offs, BATCH);
-		if (r < 0)
-			break;
-		if (i >= BATCH_WARMUP)
-			t[i - BATCH_WARMUP] = now_ns() - t0;
+		r = spanheap_obj_release(h, &o);
+		t2 = now_ns();
+		if (i >= OBJ_WARMUP) {
+			get[i - OBJ_WARMUP] = t1 - t0;
+			pair[i - OBJ_WARMUP] = t2 - t0;
+		}
 	}
-	if (!r)
-		*ret = (double)median(t, BATCH_ROUNDS) / (2 * BATCH);
-	free(t);
+	if (r == 0)
+		r = spanheap_obj_delete(h, OBJ_NAME);
+	if (r == 0) {
+		res->get = median(get, OBJ_ROUNDS);
+		res->get_release = median(pair, OBJ_ROUNDS);
+	}
+out_free:
+	free(get);
+	free(pair);
+	return r;
+}
+
+/* obj_cycle's step: one object's whole life, which leaves nothing. */
+static int cycle_step(void *ctx)
+{
+	struct spanheap *h = ctx;
+	struct spanheap_obj o;
+	int r = obj_publish(h);
+
+	if (r == 0)
+		r = spanheap_obj_get(h, OBJ_NAME, 0, &o);
+	if (r == 0)
+		r = spanheap_obj_release(h, &o);
+	if (r == 0)
+		r = spanheap_obj_delete(h, OBJ_NAME);
+	return r;
+}
+
+/* Print @what's error; return: @r. */
+static int warn(const char *what, int r)
+{
+	fprintf(stderr, "bench_rtt: %s: %s\n", what, strerror(-r));
 	return r;
 }
 
 static int fail(const char *what, int r)
 {
-	fprintf(stderr, "bench_rtt: %s: %s\n", what, strerror(-r));
+	warn(what, r);
 	return 1;
+}
+
+/* Every figure measured through the daemon, on @h, into @res. */
+static int bench_daemon(struct spanheap *h, struct bench_results *res)
+{
+	uint64_t batch;
+	int r;
+
+	r = bench_single(h, &res->single);
+	if (r < 0)
+		return warn("single span requests", r);
+	r = time_median(batch_step, h, BATCH_WARMUP, BATCH_ROUNDS, &batch);
+	if (r < 0)
+		return warn("batch span requests", r);
+	res->batch = (double)batch / (2 * BATCH);
+	r = bench_obj_get(h, res);
+	if (r < 0)
+		return warn("object gets", r);
+	r = time_median(cycle_step, h, CYCLE_WARMUP, CYCLE_ROUNDS, &res->cycle);
+	if (r < 0)
+		return warn("object cycles", r);
+	return 0;
+}
+
+static void print_results(const struct bench_results *res)
+{
+	printf("BENCH rtt_raw_seqpacket %llu ns\n",
+	       (unsigned long long)res->raw_span);
+	printf("BENCH span_request %llu ns\n", (unsigned long long)res->single);
+	printf("RATIO span_request_vs_raw_rtt %.3f\n",
+	       (double)res->single / (double)res->raw_span);
+	printf("BENCH span_batch64_per_span %.1f ns\n", res->batch);
+	printf("RATIO span_batch64_vs_single %.3f\n",
+	       res->batch / (double)res->single);
+	printf("BENCH rtt_raw_obj_get %llu ns\n",
+	       (unsigned long long)res->raw_get);
+	printf("BENCH obj_get %llu ns\n", (unsigned long long)res->get);
+	printf("BENCH obj_get_release %llu ns\n",
+	       (unsigned long long)res->get_release);
+	printf("RATIO obj_get_vs_raw_rtt %.3f\n",
+	       (double)res->get / (double)res->raw_get);
+	printf("BENCH obj_cycle %llu ns\n", (unsigned long long)res->cycle);
+	printf("RATIO obj_cycle_vs_raw_rtt %.3f\n",
+	       (double)res->cycle / (double)res->raw_get);
 }
 
 int main(void)
 {
+	const struct raw_msg span_msg = {
+		sizeof(struct proto_alloc), proto_alloc_reply_size(1)
+	};
+	const struct raw_msg get_msg = {
+		offsetof(struct proto_obj_get, name) + strlen(OBJ_NAME),
+		sizeof(struct proto_obj_reply)
+	};
+	struct bench_results res;
 	struct bench_daemon bd;
 	struct spanheap *h;
-	uint64_t raw = 0, single = 0;
-	double batch = 0;
 	int client_cpu = -1, server_cpu = -1, r, stop;
 
+	memset(&res, 0, sizeof(res));
 	/* Try the server's CPU here first, to fail before anything starts. */
 	r = parse_cpus(&client_cpu, &server_cpu);
 	if (r == 0)
@@ -472,17 +647,15 @@ int main(void)
 	if (r < 0)
 		return fail(CPUS_ENV " wants \"C,S\" (CPU numbers) or \"any\"",
 			    r);
-	r = bench_raw(server_cpu, &raw);
+	r = bench_raw(&span_msg, server_cpu, &res.raw_span);
+	if (r == 0)
+		r = bench_raw(&get_msg, server_cpu, &res.raw_get);
 	if (r < 0)
 		return fail("raw seqpacket round trips", r);
 	r = daemon_start(&bd, server_cpu, &h);
 	if (r < 0)
 		return fail("starting spanheapd", r);
-	r = bench_single(h, &single);
-	if (r < 0)
-		fail("single span requests", r);
-	else if ((r = bench_batch(h, &batch)) < 0)
-		fail("batch span requests", r);
+	r = bench_daemon(h, &res);
 	/* Close first: the daemon then has no client left to clean up. */
 	spanheap_close(h);
 	stop = daemon_stop(&bd);
@@ -490,12 +663,6 @@ int main(void)
 		return 1;
 	if (stop < 0)
 		return fail("stopping spanheapd", stop);
-
-	printf("BENCH rtt_raw_seqpacket %llu ns\n", (unsigned long long)raw);
-	printf("BENCH span_request %llu ns\n", (unsigned long long)single);
-	printf("RATIO span_request_vs_raw_rtt %.3f\n",
-	       (double)single / (double)raw);
-	printf("BENCH span_batch64_per_span %.1f ns\n", batch);
-	printf("RATIO span_batch64_vs_single %.3f\n", batch / (double)single);
+	print_results(&res);
 	return 0;
 }
