@@ -111,6 +111,7 @@ struct bench_daemon {
 	pid_t pid;
 	char dir[64];		/* private temp directory */
 	char sock[96];		/* dir/s.sock */
+	char lock[104];		/* dir/s.sock.lock: the daemon's, left behind */
 	char log[96];		/* dir/spanheapd.log: the daemon's output */
 };
 
@@ -350,6 +351,7 @@ static void daemon_cleanup(struct bench_daemon *bd)
 {
 	unlink(bd->log);
 	unlink(bd->sock);
+	unlink(bd->lock);
 	rmdir(bd->dir);
 }
 
@@ -391,6 +393,7 @@ static int daemon_start(struct bench_daemon *bd, int cpu, struct spanheap **ret)
 	if (!mkdtemp(bd->dir))
 		return -errno;
 	snprintf(bd->sock, sizeof(bd->sock), "%s/s.sock", bd->dir);
+	snprintf(bd->lock, sizeof(bd->lock), "%s.lock", bd->sock);
 	snprintf(bd->log, sizeof(bd->log), "%s/spanheapd.log", bd->dir);
 	bd->pid = fork();
 	if (bd->pid < 0) {
