@@ -714,6 +714,7 @@ START_TEST(test_sigterm_right_after_start)
 	for (int round = 0; round < 50; round++) {
 		char dir[64], sock[128], log[128];
 		struct timespec t0, now;
+		struct test_daemon t;
 		int status;
 		pid_t pid;
 
@@ -728,8 +729,10 @@ START_TEST(test_sigterm_right_after_start)
 				      "spanheapd did not start; see %s", log);
 			ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0);
 		}
-		kill(pid, SIGTERM);
-		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		/* A bounded wait, which shows the daemon's stacks if it hangs. */
+		t = (struct test_daemon){ .pid = pid };
+		snprintf(t.log, sizeof(t.log), "%s", log);
+		status = test_daemon_kill(&t, SIGTERM);
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			      "round %d: SIGTERM just after listen: status %#x",
 			      round, status);
