@@ -34,6 +34,9 @@
  *   header:      written once by mag_format(); afterwards the daemon
  *                alone writes flags (MAG_F_DEAD: the daemon has stopped
  *                serving the region, the client must use the socket).
+ *                pid names the process the region was made for: a
+ *                forked child, whose getpid() differs, must not touch
+ *                its parent's region and uses the socket instead.
  *
  * Memory ordering.  Every field another process writes is a C11 atomic
  * (lock-free, so it works across processes; asserted below).  The
