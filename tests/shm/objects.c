@@ -108,3 +108,11 @@ void obj_assert_same(const struct obj_snap *before)
 	ck_assert_uint_eq(now.meta_digest, before->meta_digest);
 	heap_check(h);
 }
+
+struct heap_obj_new obj_new(const char *name, uint64_t size)
+{
+	struct heap_obj_new req = { name, strlen(name), size, 0, OBJ_PID,
+				    OBJ_UID };
+
+	return req;
+}

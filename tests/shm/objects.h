@@ -27,6 +27,8 @@ void obj_start(uint64_t pages, uint32_t max_objects, uint32_t max_refs,
 /* 1024 backed pages, OBJ_TABLE objects, OBJ_REFS references. */
 void obj_setup(void);
 
+/* A request for @name of @size bytes by OBJ_PID, OBJ_UID, no flags. */
+struct heap_obj_new obj_new(const char *name, uint64_t size);
 /* Create @name of @size bytes for @owner (uid OBJ_UID); must succeed. */
 struct heap_obj_info obj_create(uint32_t owner, const char *name,
 				uint64_t size);

@@ -5,7 +5,8 @@
  * nothing (the snapshot of objects.h); ids that never come back; names
  * at their limits; the lifetime rule (freed once deleted and
  * unreferenced, an OPEN object aborted when its creator's reference
- * goes); a second handle; 100k objects; what the table costs.
+ * goes); a second handle.  test_object_scale.c has 100k objects and
+ * what the table costs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -47,20 +48,12 @@ static void create_fails(uint32_t owner, const struct heap_obj_new *req,
 	obj_assert_same(&before);
 }
 
-static struct heap_obj_new new_obj(const char *name, uint64_t size)
-{
-	struct heap_obj_new req = { name, strlen(name), size, 0, OBJ_PID,
-				    OBJ_UID };
-
-	return req;
-}
-
 /* ---- create ---- */
 
 START_TEST(test_create)
 {
 	struct heap_stats before = stats();
-	struct heap_obj_new req = new_obj("frame/0", 3 * PG + 1);
+	struct heap_obj_new req = obj_new("frame/0", 3 * PG + 1);
 	struct heap_obj_info x;
 	struct heap_obj_stats os;
 	uint32_t who;
@@ -135,7 +128,7 @@ END_TEST
 /* HEAP_ALLOC_ZERO zeroes what a previous object left; 0 does not. */
 START_TEST(test_create_zero)
 {
-	struct heap_obj_new req = new_obj("zeroed", 2 * PG);
+	struct heap_obj_new req = obj_new("zeroed", 2 * PG);
 	struct heap_obj_info x = obj_create(o1, "dirty", 2 * PG), y;
 	uint64_t nzero = mem.nzero, bytes = mem.zeroed_bytes;
 
@@ -159,7 +152,7 @@ END_TEST
 
 START_TEST(test_create_errors)
 {
-	struct heap_obj_new req = new_obj("taken", PG);
+	struct heap_obj_new req = obj_new("taken", PG);
 	uint32_t gone;
 
 	obj_sealed(o1, "taken", PG);
@@ -195,12 +188,12 @@ START_TEST(test_create_errors)
 	/* Live names, sealed or open, whoever made them. */
 	create_fails(o1, &req, -EEXIST);
 	create_fails(o2, &req, -EEXIST);
-	req = new_obj("open", 5);
+	req = obj_new("open", 5);
 	create_fails(o1, &req, -EEXIST);
 	/* No room in the arena: 1024 pages, 2 in use. */
-	req = new_obj("big", 1023 * PG);
+	req = obj_new("big", 1023 * PG);
 	create_fails(o1, &req, -ENOMEM);
-	req = new_obj("fits", 1022 * PG);
+	req = obj_new("fits", 1022 * PG);
 	ck_assert_int_eq(heap_obj_create(h, o1, &req, 0,
 					 &(struct heap_obj_info){ 0 }),
 			 0);
@@ -254,7 +247,7 @@ START_TEST(test_create_table_full)
 		x = obj_sealed(o1, name, 1);
 		ck_assert_int_eq(heap_obj_release(h, o1, x.id, 0), 0);
 	}
-	req = new_obj("one-more", 1);
+	req = obj_new("one-more", 1);
 	create_fails(o1, &req, -ENOSPC);
 	ck_assert_int_eq(obj_delete("o7", 0), 0);
 	obj_create(o1, "one-more", 1);
@@ -265,7 +258,7 @@ END_TEST
 /* A create needs a reference record: none free is -ENOSPC. */
 START_TEST(test_create_refs_full)
 {
-	struct heap_obj_new req = new_obj("fifth", 1);
+	struct heap_obj_new req = obj_new("fifth", 1);
 	char name[16];
 
 	mem_teardown();
@@ -282,7 +275,7 @@ END_TEST
 /* A heap without a table: every object call finds nothing, safely. */
 START_TEST(test_no_table)
 {
-	struct heap_obj_new req = new_obj("x", 1);
+	struct heap_obj_new req = obj_new("x", 1);
 	struct heap_obj_info x;
 	struct heap_obj_gone g;
 	struct obj_snap before;
@@ -308,7 +301,7 @@ END_TEST
 /* Ids are never given twice: create fails once the sequence is spent. */
 START_TEST(test_create_ids_exhausted)
 {
-	struct heap_obj_new req = new_obj("next", 1);
+	struct heap_obj_new req = obj_new("next", 1);
 	uint64_t last = UINT64_MAX >> h->meta->obj_slot_bits;
 	struct heap_obj_info x;
 
@@ -719,7 +712,7 @@ START_TEST(test_id_unique)
 	uint64_t last = 0;
 
 	for (int i = 0; i < 5000; i++) {
-		struct heap_obj_new req = new_obj(i % 2 ? "odd" : "even", 1);
+		struct heap_obj_new req = obj_new(i % 2 ? "odd" : "even", 1);
 		struct heap_obj_info x;
 
 		ck_assert_int_eq(heap_obj_create(h, o1, &req, 0, &x), 0);
@@ -890,134 +883,6 @@ END_TEST
 
 /* ---- many objects ---- */
 
-#ifdef SPANHEAP_DEBUG
-#define MANY 2000	/* each call checks the whole table */
-#else
-#define MANY 100000
-#endif
-
-/* The longest chain of @nb buckets of @hash (objects or references). */
-static uint32_t longest_chain(const uint32_t *hash, uint32_t nb, bool refs)
-{
-	uint32_t longest = 0;
-
-	for (uint32_t b = 0; b < nb; b++) {
-		uint32_t n = 0;
-
-		for (uint32_t i = hash[b]; i;
-		     i = refs ? h->refs[i - 1].next : h->objs[i - 1].next)
-			n++;
-		if (n > longest)
-			longest = n;
-	}
-	return longest;
-}
-
-START_TEST(test_many_objects)
-{
-	char name[32];
-	struct heap_obj_stats os;
-	struct heap_stats before = stats();
-	uint32_t lo, lr;
-
-	for (int i = 0; i < MANY; i++) {
-		struct heap_obj_new req;
-		struct heap_obj_info x;
-
-		snprintf(name, sizeof(name), "tensor/%d", i);
-		req = new_obj(name, 100);
-		ck_assert_int_eq(heap_obj_create(h, o1, &req, (uint64_t)i, &x),
-				 0);
-		ck_assert_int_eq(heap_obj_seal(h, o1, x.id), 0);
-	}
-	heap_check(h);
-	for (int i = 0; i < MANY; i++) {
-		struct heap_obj_info x;
-
-		snprintf(name, sizeof(name), "tensor/%d", i);
-		ck_assert_int_eq(heap_obj_get(h, o2, name, strlen(name), &x),
-				 0);
-		ck_assert_uint_eq(x.created, (uint64_t)i);
-		ck_assert_str_eq(x.name, name);
-	}
-	heap_obj_stats(h, &os);
-	ck_assert_uint_eq(os.sealed, MANY);
-	ck_assert_uint_eq(os.refs, 2 * MANY);
-	ck_assert_uint_eq(os.ref_records, 2 * MANY);
-	ck_assert_uint_eq(stats().inuse, before.inuse + MANY * PG);
-	heap_check(h);
-	/*
-	 * A keyed hash spreads them: at a load of 0.76 the longest chain of
-	 * 131072 buckets is about 8; 16 would take a broken hash.
-	 */
-	lo = longest_chain(h->obj_hash, h->meta->layout.obj_buckets, false);
-	lr = longest_chain(h->ref_hash, h->meta->layout.ref_buckets, true);
-	ck_assert_uint_le(lo, 16);
-	ck_assert_uint_le(lr, 16);
-	/* o1 goes: its references drop, the sealed objects stay. */
-	ck_assert_int_eq(heap_obj_owner_gone(h, o1, 0, NULL, NULL, NULL), 0);
-	for (int i = 0; i < MANY; i++) {
-		snprintf(name, sizeof(name), "tensor/%d", i);
-		ck_assert_int_eq(heap_obj_delete(h, name, strlen(name),
-						 OBJ_UID, 0),
-				 0);
-	}
-	heap_obj_stats(h, &os);
-	ck_assert_uint_eq(os.deleted, MANY);
-	ck_assert_uint_eq(os.refs, MANY);
-	ck_assert_int_eq(heap_obj_owner_gone(h, o2, 0, NULL, NULL, NULL), 0);
-	heap_obj_stats(h, &os);
-	ck_assert_uint_eq(os.deleted + os.refs + os.ref_records + os.pages, 0);
-	ck_assert_uint_eq(stats().inuse, before.inuse);
-	heap_check(h);
-}
-END_TEST
-
-static void many_setup(void)
-{
-	obj_start(UINT64_C(1) << 18, MANY + MANY / 4, 2 * MANY + MANY / 4,
-		  false);
-}
-
-/*
- * A table of a million objects costs what it holds: formatting writes
- * one page of it, a few objects a few pages, and heap_check() reads no
- * hole (which would allocate it).
- */
-START_TEST(test_table_memory)
-{
-	uint64_t size, r0, r1, r2;
-	struct heap_config cfg = { .arena_size = UINT64_C(1) << 30,
-				   .max_owners = FIXTURE_OWNERS,
-				   .max_objects = 1 << 20,
-				   .max_refs = 1 << 21 };
-	char name[16];
-
-	ck_assert_int_eq(heap_layout_size(&cfg, &size), 0);
-	ck_assert_uint_ge(size, (UINT64_C(1) << 20) * 400 +
-					(UINT64_C(1) << 21) * 32);
-	mem_teardown();
-	obj_start(UINT64_C(1) << 18, 1 << 20, 1 << 21, false);
-	r0 = meta_resident();
-	ck_assert_uint_le(r0, 2 * PG);
-	for (int i = 0; i < 100; i++) {
-		snprintf(name, sizeof(name), "n%d", i);
-		obj_sealed(o1, name, 1);
-	}
-	r1 = meta_resident();
-	heap_check(h);
-	r2 = meta_resident();
-	ck_assert_uint_eq(r2, r1);
-	/*
-	 * The header and owners, ten pages of records, one of references,
-	 * a bucket page each per object and reference at worst, and a few
-	 * of the page map and bitmaps: 2 + 10 + 1 + 200 + 8, of a table of
-	 * more than 400 MiB.
-	 */
-	ck_assert_uint_le(r1, 221 * PG);
-}
-END_TEST
-
 static Suite *object_suite(void)
 {
 	Suite *s = suite_create("object");
@@ -1083,12 +948,6 @@ static Suite *object_suite(void)
 	tcase_add_checked_fixture(tc, obj_setup, mem_teardown);
 	tcase_add_test(tc, test_walk);
 	tcase_add_test(tc, test_attach_sees_objects);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("scale");
-	tcase_add_checked_fixture(tc, many_setup, mem_teardown);
-	tcase_add_test(tc, test_many_objects);
-	tcase_add_test(tc, test_table_memory);
 	suite_add_tcase(s, tc);
 
 	return s;
