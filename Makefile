@@ -531,7 +531,7 @@ VALGRIND_RUNS := proto/test_proto proto/test_magazine:layout \
 	shm/test_object:walk ctl/test_render daemon/test_client \
 	daemon/test_dispatch_flow daemon/test_stats daemon/test_objects \
 	libclient/test_conn libclient/test_control libclient/test_span \
-	libclient/test_object
+	libclient/test_object libclient/test_object_list
 check-valgrind: tests
 	@failed=; for r in $(VALGRIND_RUNS); do \
 		t=$${r%%:*}; c=$${r#$$t}; c=$${c#:}; \
