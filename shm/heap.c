@@ -44,7 +44,9 @@ void heap_layout(const struct heap_config *c, struct heap_layout *l)
 	l->spans = ALIGN_UP(l->ref_hash + (uint64_t)l->ref_buckets * 4, 4096);
 	l->freehead = ALIGN_UP(l->spans + pages * sizeof(struct span), 4096);
 	l->released = ALIGN_UP(l->freehead + bm, 4096);
-	l->small = ALIGN_UP(l->released + bm, 4096);
+	l->mag = ALIGN_UP(l->released + bm, 4096);
+	l->magfill = ALIGN_UP(l->mag + bm, 4096);
+	l->small = ALIGN_UP(l->magfill + bm, 4096);
 	l->small_words = hbm_words(bitmap_words(pages), NULL);
 	l->size = ALIGN_UP(l->small + HEAP_SMALL_PAGES * l->small_words * 8,
 			   4096);
@@ -113,6 +115,8 @@ static int heap_handle(void *mem, uint64_t size, const struct heap_ops *ops,
 	h->spans = (struct span *)(map + l->spans);
 	h->freehead = (uint64_t *)(map + l->freehead);
 	h->released = (uint64_t *)(map + l->released);
+	h->mag = (uint64_t *)(map + l->mag);
+	h->magfill = (uint64_t *)(map + l->magfill);
 	for (unsigned int n = 1; n < HEAP_SMALL_PAGES; n++)
 		hbm_layout(&h->small[n], bitmap_words(m->arena_pages),
 			   (uint64_t *)(map + l->small) + n * l->small_words);
@@ -393,8 +397,8 @@ int span_take(struct heap *h, uint64_t npages, unsigned int flags,
 	return 0;
 }
 
-static int alloc_span(struct heap *h, uint64_t npages, unsigned int flags,
-		      uint32_t owner, uint64_t now, struct heap_span *ret)
+int span_alloc(struct heap *h, uint64_t npages, unsigned int flags,
+	       uint32_t owner, uint64_t now, struct heap_span *ret)
 {
 	struct heap_owner_rec *o = owner_find(h, owner);
 	int r;
@@ -414,27 +418,35 @@ static int alloc_span(struct heap *h, uint64_t npages, unsigned int flags,
 int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
 	       uint32_t owner, uint64_t now, struct heap_span *ret)
 {
-	int r = alloc_span(h, npages, flags, owner, now, ret);
+	int r = span_alloc(h, npages, flags, owner, now, ret);
 
 	HEAP_DEBUG_CHECK(h);
 	return r;
 }
 
 /*
- * The in-use span at byte offset @off, or SPAN_NIL; held runs are not.
  * A released page lies in a free span: its entry, maybe a hole of the
  * metadata, is not read (that would allocate it).
  */
-static uint32_t used_span_at(const struct heap *h, uint64_t off)
+uint32_t span_used_head(const struct heap *h, uint64_t off)
 {
 	uint64_t p = off >> HEAP_PAGE_SHIFT;
 
 	if (off & (HEAP_PAGE_SIZE - 1) || p >= h->meta->grown ||
 	    bit_test(h->released, p) ||
-	    span_kind(h, (uint32_t)p) != SPAN_USED ||
-	    h->spans[p].use.owner == HEAP_OWNER_SCAV)
+	    span_kind(h, (uint32_t)p) != SPAN_USED)
 		return SPAN_NIL;
 	return (uint32_t)p;
+}
+
+/* The in-use span at byte offset @off, or SPAN_NIL; held runs are not. */
+static uint32_t used_span_at(const struct heap *h, uint64_t off)
+{
+	uint32_t p = span_used_head(h, off);
+
+	if (p == SPAN_NIL || h->spans[p].use.owner == HEAP_OWNER_SCAV)
+		return SPAN_NIL;
+	return p;
 }
 
 void span_free_used(struct heap *h, uint32_t p, uint64_t now)
@@ -447,6 +459,7 @@ void span_free_used(struct heap *h, uint32_t p, uint64_t now)
 
 		HEAP_BUG_ON(!o, "span %u of owner %u, who is not live", p,
 			    owner);
+		mag_forget(h, p, n);
 		owner_unlink(h, o, p, n);
 	}
 	m->inuse -= n;
@@ -465,6 +478,9 @@ int heap_free(struct heap *h, uint64_t off, uint32_t owner, uint64_t now)
 	if (h->spans[p].use.owner != owner ||
 	    owner == HEAP_OWNER_OBJECTS)
 		return -EPERM;
+	/* The daemon still reads the fill ring that holds it. */
+	if (mag_state(h, p) == HEAP_MAG_FILL)
+		return -EBUSY;
 	span_free_used(h, p, now);
 	HEAP_DEBUG_CHECK(h);
 	return 0;
@@ -526,4 +542,6 @@ void heap_stats(const struct heap *h, struct heap_stats *ret)
 	ret->held = m->held << HEAP_PAGE_SHIFT;
 	ret->meta_size = m->layout.size;
 	ret->owners = m->owners_live;
+	ret->mag = m->mag_pages << HEAP_PAGE_SHIFT;
+	ret->mag_fill = m->mag_fill_pages << HEAP_PAGE_SHIFT;
 }

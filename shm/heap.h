@@ -21,7 +21,8 @@
  * serialises all calls on one heap, over all handles to it.
  *
  * See heap_internal.h for the design: span states, the page map, the
- * free index, the owners and the invariants that heap_check() verifies.
+ * free index, the magazine marks, the owners and the invariants that
+ * heap_check() verifies.
  */
 #ifndef SPANHEAP_SHM_HEAP_H
 #define SPANHEAP_SHM_HEAP_H
@@ -132,6 +133,9 @@ struct heap_stats {
 	uint64_t held;		/* idle bytes held by the scavenger */
 	uint64_t meta_size;	/* bytes of metadata (virtual) */
 	uint64_t owners;	/* live owners */
+	uint64_t mag;		/* in-use bytes in magazine spans (FILL or
+				   HELD), a part of inuse */
+	uint64_t mag_fill;	/* of those, bytes in FILL spans */
 };
 
 /* The most objects and object references a heap can be formatted for. */
@@ -166,7 +170,7 @@ struct heap_config {
  *
  * The metadata is reserved for the whole arena and every table but
  * touched only as the heap grows and the tables fill (a 64 GiB arena
- * needs about 264 MiB, almost all of it the page map, of which a page of
+ * needs about 268 MiB, almost all of it the page map, of which a page of
  * memory covers 1 MiB of spans; an object costs 400 bytes of its table
  * and 4 to 8 of its hash, a reference record 32 and 4 to 8).
  *
@@ -290,17 +294,21 @@ int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
  *
  * The span coalesces with free neighbours and is stamped unused at @now.
  *
+ * A span handed to a magazine (heap_mag_alloc()) can be freed once the
+ * client has taken it (HEAP_MAG_HELD), not while it sits in the fill
+ * ring (HEAP_MAG_FILL).
+ *
  * Return: 0; -EINVAL if @off is not the start of an in-use span (a double
  * free included); -EPERM if @owner does not own it, or if it is an
- * object's (only the object calls free those).  On error nothing
- * changes.
+ * object's (only the object calls free those); -EBUSY if it is in state
+ * HEAP_MAG_FILL.  On error nothing changes.
  */
 int heap_free(struct heap *h, uint64_t off, uint32_t owner, uint64_t now);
 
 /**
  * heap_free_owner() - free every span the live owner @owner holds (an id
- * that is not live is a bug: it aborts); returns the count.  The owner
- * stays, owning nothing.
+ * that is not live is a bug: it aborts), whatever its magazine state;
+ * returns the count.  The owner stays, owning nothing.
  */
 uint64_t heap_free_owner(struct heap *h, uint32_t owner, uint64_t now);
 
@@ -321,6 +329,59 @@ uint64_t heap_free_owner_each(struct heap *h, uint32_t owner, uint64_t now,
  */
 int heap_span_owner(const struct heap *h, uint64_t off, uint32_t *ret_id,
 		    uint64_t *ret_npages);
+
+/*
+ * Magazine states of an in-use span of a client (issue 11: a client's
+ * magazine, proto/magazine.h, hands it spans without a round trip).
+ */
+#define HEAP_MAG_NONE 0	/* an ordinary span (a socket allocation) */
+#define HEAP_MAG_FILL 1	/* in its owner's fill ring, not taken yet */
+#define HEAP_MAG_HELD 2	/* handed out through the magazine, taken */
+
+/**
+ * heap_mag_alloc() - heap_alloc() of a span for @owner's magazine.
+ *
+ * The span starts in state HEAP_MAG_FILL: the daemon puts it in the
+ * owner's fill ring.  It counts in use and on the owner's list as any
+ * span, and in heap_stats()' mag and mag_fill.
+ *
+ * Return: as heap_alloc(): 0, -EINVAL, -ENOENT or -ENOMEM, changing
+ * nothing on error.
+ */
+int heap_mag_alloc(struct heap *h, uint64_t npages, uint32_t owner,
+		   uint64_t now, struct heap_span *ret);
+
+/**
+ * heap_mag_move() - move a magazine span from state @from to state @to.
+ * @off: any value at all, as read from memory a client writes.
+ * @owner: the owner whose magazine the offset came from.
+ * @npages: the pages the span must have (its magazine class).
+ * @from, @to: HEAP_MAG_FILL and HEAP_MAG_HELD, either way round;
+ *	HEAP_MAG_NONE is neither a source nor a target.
+ *
+ * Checks, in O(1) and without reading any metadata where no span can
+ * start, that @off is the head of an in-use span of exactly @npages
+ * pages owned by @owner in state @from.  A span of another owner is
+ * refused before its size or state is looked at, so that a client learns
+ * nothing of others' spans.
+ *
+ * Return: 0; -EINVAL for bad states, if @off is not the start of an
+ * in-use span (out of range, unaligned, inside a span, free), or it has
+ * other than @npages pages or is not in state @from; -EPERM if another
+ * owner, the scavenger (HEAP_OWNER_SCAV) or an object
+ * (HEAP_OWNER_OBJECTS) holds it.  On error nothing changes.
+ */
+int heap_mag_move(struct heap *h, uint64_t off, uint32_t owner,
+		  uint64_t npages, unsigned int from, unsigned int to);
+
+/**
+ * heap_mag_get() - the owner, pages and magazine state (HEAP_MAG_*) of
+ * the in-use span at @off.
+ * Return: 0, or -EINVAL as heap_span_owner(); the outputs are written
+ * only on success.
+ */
+int heap_mag_get(const struct heap *h, uint64_t off, uint32_t *ret_owner,
+		 uint64_t *ret_npages, unsigned int *ret_state);
 
 /* The owner id of runs the scavenger holds; never a client's. */
 #define HEAP_OWNER_SCAV UINT32_MAX
@@ -464,14 +525,15 @@ void heap_stats(const struct heap *h, struct heap_stats *ret);
 /**
  * heap_check() - verify every invariant of the design comment.
  *
- * Walks the header, the page map, the free index, the owner table and
- * every owner's list, the object table, its name hash, the reference
- * records and their hash, and the counters; on any violation prints what
- * broke to stderr and aborts, cycles in the lists or the tree included.
+ * Walks the header, the page map, the free index, the magazine marks,
+ * the owner table and every owner's list, the object table, its name
+ * hash, the reference records and their hash, and the counters; on any
+ * violation prints what broke to stderr and aborts, cycles in the lists
+ * or the tree included.
  * O(pages grown + owners + large free spans x the tree's depth + objects
  * and references ever used at once + hash chains squared); where the
- * metadata must be zero it reads only what ops->meta_next_data says
- * holds memory.
+ * metadata must be zero, and in the magazine marks' bitmaps, it reads
+ * only what ops->meta_next_data says holds memory.
  */
 void heap_check(const struct heap *h);
 

@@ -77,6 +77,63 @@ bool meta_bits_clear(const struct heap *h, struct meta_cursor *c,
 	return meta_zero(h, c, &bm[w], (nwords - w) * 8);
 }
 
+/*
+ * The first word at or after @w, below @nwords, of the bitmap @bm in the
+ * metadata that may hold data: the words before it lie in a hole and
+ * read as zero.  @nwords if there is none.
+ */
+static uint64_t meta_data_word(const struct heap *h, struct meta_cursor *c,
+			       const uint64_t *bm, uint64_t w, uint64_t nwords)
+{
+	uint64_t base = (uint64_t)((const unsigned char *)bm - h->map);
+	uint64_t off = base + w * 8;
+
+	if (!h->ops.meta_next_data)
+		return w;
+	if (!c->valid || off < c->from || off >= c->end) {
+		uint64_t s, e;
+		int r = h->ops.meta_next_data(h->ops.meta_ctx, off, &s, &e);
+
+		if (r == -ENXIO) {
+			s = e = UINT64_MAX;
+		} else if (r < 0 || s < off) {
+			c->valid = false;	/* read it, as meta_zero() */
+			return w;
+		}
+		*c = (struct meta_cursor){ off, s, e, true };
+	}
+	if (off >= c->start)
+		return w;
+	/* Bitmaps and extents start on pages: whole words from base. */
+	if (c->start >= base + nwords * 8)
+		return nwords;
+	return (c->start - base) / 8;
+}
+
+bool meta_bit_test(const struct heap *h, struct meta_cursor *c,
+		   const uint64_t *bm, uint64_t i)
+{
+	uint64_t w = i >> 6;
+
+	return meta_data_word(h, c, bm, w, w + 1) == w && bit_test(bm, i);
+}
+
+uint64_t meta_bits_count(const struct heap *h, struct meta_cursor *c,
+			 const uint64_t *bm, uint64_t nbits)
+{
+	uint64_t nwords = bitmap_words(nbits), count = 0, w = 0;
+
+	while ((w = meta_data_word(h, c, bm, w, nwords)) < nwords) {
+		uint64_t x = bm[w];
+
+		if (w == nwords - 1 && nbits & 63)
+			x &= (UINT64_C(1) << (nbits & 63)) - 1;
+		count += (uint64_t)__builtin_popcountll(x);
+		w++;
+	}
+	return count;
+}
+
 /* H1 */
 static void check_header(const struct heap *h)
 {
@@ -114,6 +171,7 @@ struct walk {
 	uint64_t nsmall[HEAP_SMALL_PAGES];
 	uint64_t nlarge, nlinks;
 	struct meta_cursor mc;
+	struct mag_walk mag;
 };
 
 static void check_free(const struct heap *h, uint32_t p, bool prev_free,
@@ -169,6 +227,7 @@ static void check_used(const struct heap *h, uint32_t p, struct walk *w)
 	HEAP_BUG_ON(!owner_find(h, s->use.owner),
 		    "(O3) in-use span %u names owner %u, who is not live", p,
 		    s->use.owner);
+	mag_check_head(h, p, n, &w->mag);
 	w->owned++;
 }
 
@@ -236,6 +295,7 @@ void heap_check(const struct heap *h)
 		    "(A1) sys != idle + inuse");
 	HEAP_BUG_ON(m->released > m->idle, "(A1) released > idle");
 	freeidx_check(h, w.nsmall, w.nlarge, w.nlinks);
+	mag_check(h, &w.mag);
 	owner_check(h, w.owned);
 	obj_check(h, w.obj_spans, w.obj_pages);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Span heap internals, shared by heap.c, owner.c, freeidx.c, release.c,
- * object.c, objref.c and heap_check.c.
+ * object.c, objref.c, heap_mag.c and heap_check.c.
  *
  * DESIGN
  *
@@ -23,12 +23,14 @@
  *   spans     the page map, 16 bytes per arena page;
  *   freehead  a bit per arena page;
  *   released  a bit per arena page;
+ *   mag       a bit per arena page;
+ *   magfill   a bit per arena page;
  *   small     for each small size, an hbm over the 64-page groups.
  * It holds no pointer: page numbers, slot numbers and offsets only, so
  * any process can map it anywhere and attach (heap_attach()); struct
  * heap is a process-local handle of pointers into it and the hooks.
  * For a 64 GiB arena (2^24 pages) and 1040 owners: header 4 KiB, owners
- * 116 KiB, page map 256 MiB, each bitmap 2 MiB, small 4.1 MiB: 264.2 MiB
+ * 116 KiB, page map 256 MiB, each bitmap 2 MiB, small 4.1 MiB: 268.2 MiB
  * of address space, of which only what the heap touches holds memory;
  * 1M objects and 2M references add 400 + 4 + 64 + 8 MiB, touched as
  * they fill (see "Objects").
@@ -87,6 +89,29 @@
  *     in the span's tail entry, its priority prio(start), a bijective
  *     hash of the start page: best fit is one O(log n) descent, not the
  *     seed's linear scan.
+ *
+ * Magazines (heap_mag.c).  The daemon hands small spans to a client
+ * ahead of need through the client's magazine, shared memory that the
+ * client writes (proto/magazine.h), and reads span offsets back from
+ * it.  A USED span of a live owner has a magazine state: NONE (an
+ * ordinary span, allocated through the socket), FILL (the daemon put it
+ * in the owner's fill ring; the client has not taken it) or HELD (taken
+ * by the client).  Bit p of @mag is set iff p is the head of such a span
+ * in FILL or HELD, bit p of @magfill iff in FILL; mag_pages and
+ * mag_fill_pages count their pages.  So an offset that a client wrote
+ * is checked in O(1), and without reading a hole: the released bit and
+ * the page map entry first, as heap_free() does, then the two bits, read
+ * at a USED head only.  While no span has a mark (mag_pages == 0) no
+ * call reads the bitmaps at all, so a heap that never uses a magazine
+ * touches none of their memory; after, a read at a USED head costs at
+ * most the page of bits that covers the 128 MiB of arena around it, and
+ * heap_check() reads them only where ops->meta_next_data shows data.
+ * The marks sit on USED heads only, and span_free_used() clears them
+ * before the span merges, so no free span, held run or object's span
+ * ever has one: coalescing and the scavenger never meet them.
+ * heap_free() refuses a FILL span (the daemon still reads the ring it
+ * sits in); the owner's going (heap_free_owner()) frees it whatever its
+ * state.
  *
  * Owners.  The owner table has max_owners slots.  A live owner's id is
  * its slot number in the low @owner_slot_bits bits and the slot's
@@ -201,6 +226,11 @@
  *      pages and objects their number; nfree == FREE spans; released
  *      == the sum of npreleased (so the bitmap's popcount, by R1)
  *      <= idle.
+ * (M1) A set bit of mag is the head of a USED span of a live owner (not
+ *      HEAP_OWNER_SCAV, not HEAP_OWNER_OBJECTS); magfill's set bits are
+ *      a subset of mag's; neither has a bit at or past grown.
+ * (M2) mag_pages is the sum of the pages of the spans whose head has a
+ *      mag bit, mag_fill_pages of those whose head has a magfill bit.
  * (T1) obj_hwm <= max_objects, and the object records from obj_hwm on
  *      are zero; 1 <= obj_seq, and obj_seq - 1 fits an id.  Below
  *      obj_hwm a record is in use, its id its slot and a sequence number
@@ -286,7 +316,7 @@ struct span {
 _Static_assert(sizeof(struct span) == 16, "one page map entry is 16 bytes");
 
 #define HEAP_META_MAGIC UINT64_C(0x7370616e68656170) /* "spanheap" */
-#define HEAP_META_VERSION 3
+#define HEAP_META_VERSION 4
 
 /* A free owner slot waits for this many others before it is used again. */
 #define HEAP_OWNER_REUSE_MIN 64
@@ -346,7 +376,7 @@ _Static_assert(sizeof(struct heap_ref_rec) == 32, "reference record size");
 /* Byte offsets of the parts of the metadata, from its start. */
 struct heap_layout {
 	uint64_t owners, objects, obj_hash, refs, ref_hash;
-	uint64_t spans, freehead, released, small, size;
+	uint64_t spans, freehead, released, mag, magfill, small, size;
 	uint64_t small_words;	/* words of one size's hbm */
 	uint32_t obj_buckets;	/* entries of obj_hash, a power of two or 0 */
 	uint32_t ref_buckets;	/* entries of ref_hash, a power of two or 0 */
@@ -393,6 +423,8 @@ struct heap_meta {
 	uint64_t obj_pages;	/* their spans' pages */
 	uint64_t refs_total;	/* references held */
 	uint64_t ref_recs;	/* reference records in use */
+	uint64_t mag_pages;	/* pages of spans in FILL or HELD */
+	uint64_t mag_fill_pages; /* pages of spans in FILL */
 };
 _Static_assert(sizeof(struct heap_meta) <= 4096, "the header fits a page");
 
@@ -411,6 +443,8 @@ struct heap {
 	struct span *spans;	/* arena_pages entries */
 	uint64_t *freehead;	/* arena_pages bits */
 	uint64_t *released;	/* arena_pages bits */
+	uint64_t *mag;		/* arena_pages bits: FILL or HELD heads */
+	uint64_t *magfill;	/* arena_pages bits: FILL heads */
 	struct hbm small[HEAP_SMALL_PAGES]; /* [0] unused */
 	struct heap_ops ops;
 };
@@ -477,6 +511,18 @@ static inline uint32_t heap_slot_bits(uint32_t max_slots)
  */
 int span_take(struct heap *h, uint64_t npages, unsigned int flags,
 	      uint64_t now, struct heap_span *ret);
+/*
+ * heap_alloc() without its debug check, for a caller that marks the
+ * span before the heap is checked.
+ */
+int span_alloc(struct heap *h, uint64_t npages, unsigned int flags,
+	       uint32_t owner, uint64_t now, struct heap_span *ret);
+/*
+ * The USED head at byte offset @off, held runs included, or SPAN_NIL for
+ * any other offset.  Reads the page map only where the released bitmap
+ * says that a span may start: never a hole of the metadata.
+ */
+uint32_t span_used_head(const struct heap *h, uint64_t off);
 /*
  * Free the USED span @p of a live owner (off its list) or of
  * HEAP_OWNER_OBJECTS (whose caller keeps the object counts), at @now.
@@ -641,5 +687,37 @@ bool meta_zero(const struct heap *h, struct meta_cursor *c, const void *p,
 /* Are the bits [from, nwords * 64) of @bm, in the metadata, all clear? */
 bool meta_bits_clear(const struct heap *h, struct meta_cursor *c,
 		     const uint64_t *bm, uint64_t from, uint64_t nwords);
+/* Bit @i of @bm, in the metadata; a hole reads as 0, unread. */
+bool meta_bit_test(const struct heap *h, struct meta_cursor *c,
+		   const uint64_t *bm, uint64_t i);
+/* The set bits [0, @nbits) of @bm, in the metadata.  Reads only data. */
+uint64_t meta_bits_count(const struct heap *h, struct meta_cursor *c,
+			 const uint64_t *bm, uint64_t nbits);
+
+/* heap_mag.c: the magazine marks of USED spans */
+/*
+ * The magazine state (HEAP_MAG_*) of the USED head @p; reads no bitmap
+ * while no span has a mark.
+ */
+unsigned int mag_state(const struct heap *h, uint32_t p);
+/* Clear the marks of the USED head @p of @n pages, if it has any. */
+void mag_forget(struct heap *h, uint32_t p, uint32_t n);
+/* What heap_check()'s page walk found of the marks. */
+struct mag_walk {
+	struct meta_cursor mag_c, fill_c; /* where it is in each bitmap */
+	uint64_t heads, fill_heads;	/* marked heads of live owners */
+	uint64_t pages, fill_pages;	/* their pages */
+};
+/*
+ * M1 for the USED head @p of @n pages of a live owner: its bits, read
+ * only where the metadata holds data; counted in @w.
+ */
+void mag_check_head(const struct heap *h, uint32_t p, uint32_t n,
+		    struct mag_walk *w);
+/*
+ * Abort unless the bitmaps hold (M1, M2): no bits but the ones the walk
+ * counted in @w, none past grown, and the header's counts.
+ */
+void mag_check(const struct heap *h, const struct mag_walk *w);
 
 #endif
