@@ -16,11 +16,10 @@
  * used [203,205) o2, free [205,210), used [210,211) o1, used [211,511)
  * o2, free [511,768).  Two large free spans, so the tree has a link.
  */
-static void corrupt_setup(void)
+static void corrupt_layout(void)
 {
 	uint64_t b, d, g;
 
-	mem_setup();
 	alloc(3);
 	b = alloc(200);
 	alloc_at(2, o2, 0);
@@ -36,6 +35,12 @@ static void corrupt_setup(void)
 	ck_assert_uint_eq(g, 511 * PG);
 	ck_assert_uint_eq(h->meta->grown, 768);
 	ck_assert_uint_eq(span_val(h, 511), 257);
+}
+
+static void corrupt_setup(void)
+{
+	mem_setup();
+	corrupt_layout();
 }
 
 START_TEST(test_check_passes)
@@ -275,6 +280,142 @@ START_TEST(test_check_owner_dead)
 END_TEST
 
 /*
+ * Magazine marks, over corrupt_setup()'s heap: [205, 209) FILL of o1,
+ * [3, 5) HELD of o2; free [5, 203) (dirty) and [209, 210).  Over a
+ * memfd, whose holes heap_check() does not read, or plain memory
+ * without the metadata hooks, which it reads whole.
+ */
+static void mag_marks(void)
+{
+	struct heap_span s;
+
+	ck_assert_int_eq(heap_mag_alloc(h, 4, o1, 0, &s), 0);
+	ck_assert_uint_eq(s.off, 205 * PG);
+	ck_assert_int_eq(heap_mag_alloc(h, 2, o2, 0, &s), 0);
+	ck_assert_uint_eq(s.off, 3 * PG);
+	ck_assert_int_eq(heap_mag_move(h, s.off, o2, 2, HEAP_MAG_FILL,
+				       HEAP_MAG_HELD), 0);
+	ck_assert_uint_eq(h->meta->mag_pages, 6);
+	ck_assert_uint_eq(h->meta->mag_fill_pages, 4);
+	heap_check(h);
+}
+
+static void mag_setup(void)
+{
+	corrupt_setup();
+	mag_marks();
+}
+
+static void mag_plain_setup(void)
+{
+	mem_start(1024, true, META_PLAIN);
+	ck_assert_int_eq(heap_set_grow_pages(h, 256), 0);
+	corrupt_layout();
+	mag_marks();
+}
+
+START_TEST(test_check_mag_passes)
+{
+	heap_check(h);
+}
+END_TEST
+
+/* M1: a mark on a free span's head, its pages counted. */
+START_TEST(test_check_mag_free_head)
+{
+	bit_set(h->mag, 5);
+	h->meta->mag_pages += span_val(h, 5);
+	heap_check(h);
+}
+END_TEST
+
+/* M1: a mark inside a marked span. */
+START_TEST(test_check_mag_interior)
+{
+	bit_set(h->mag, 206);
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_mag_past_heap)
+{
+	bit_set(h->mag, h->meta->grown + 10);
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_magfill_past_heap)
+{
+	bit_set(h->magfill, 1000);
+	heap_check(h);
+}
+END_TEST
+
+/* M1: FILL without the mag bit, on an ordinary span, pages counted. */
+START_TEST(test_check_magfill_without_mag)
+{
+	bit_set(h->magfill, 0);
+	h->meta->mag_fill_pages += 3;
+	heap_check(h);
+}
+END_TEST
+
+/* M1: a FILL span that lost its mag bit, counts made to match. */
+START_TEST(test_check_mag_fill_lost_mag)
+{
+	bit_clear(h->mag, 205);
+	h->meta->mag_pages -= 4;
+	heap_check(h);
+}
+END_TEST
+
+/* M1: a magfill bit inside a span. */
+START_TEST(test_check_magfill_interior)
+{
+	bit_set(h->magfill, 4);
+	heap_check(h);
+}
+END_TEST
+
+/* M1: a mark on the scavenger's held run. */
+START_TEST(test_check_mag_held_run)
+{
+	struct heap_cursor cursor = { 0, 0 };
+	struct heap_take t;
+
+	ck_assert(heap_scavenge_take(h, 10, 0, 8, &cursor, &t));
+	ck_assert_uint_eq(t.page, 5);
+	heap_check(h);
+	bit_set(h->mag, 5);
+	h->meta->mag_pages += 8;
+	heap_check(h);
+}
+END_TEST
+
+/* M2: the counts, one page off. */
+START_TEST(test_check_mag_pages_count)
+{
+	h->meta->mag_pages++;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_mag_fill_pages_count)
+{
+	h->meta->mag_fill_pages--;
+	heap_check(h);
+}
+END_TEST
+
+/* M2: HELD made FILL by its bit alone. */
+START_TEST(test_check_mag_fill_uncounted)
+{
+	bit_set(h->magfill, 3);
+	heap_check(h);
+}
+END_TEST
+
+/*
  * Objects, in slots: a (0) sealed by o1, o2 holding two references;
  * b (1) OPEN of o1; c (2) sealed by o2, o1 holding one, deleted; d (3)
  * sealed by o1, unreferenced; slot 4 free, and a reference record free.
@@ -456,6 +597,15 @@ START_TEST(test_check_obj_deleted_chained)
 }
 END_TEST
 
+/* M1: a mark on an object's span, its page counted. */
+START_TEST(test_check_obj_span_mag)
+{
+	bit_set(h->mag, oa.off / PG);
+	h->meta->mag_pages++;
+	heap_check(h);
+}
+END_TEST
+
 /* T6 */
 START_TEST(test_check_obj_counts)
 {
@@ -556,6 +706,13 @@ START_TEST(test_debug_checks_every_call)
 }
 END_TEST
 
+START_TEST(test_debug_checks_mag_calls)
+{
+	h->meta->mag_pages++;
+	heap_mag_move(h, 205 * PG, o1, 4, HEAP_MAG_FILL, HEAP_MAG_HELD);
+}
+END_TEST
+
 START_TEST(test_debug_checks_object_calls)
 {
 	h->meta->obj_bytes++;
@@ -620,6 +777,37 @@ static Suite *heap_check_suite(void)
 	tcase_add_test_raise_signal(tc, test_check_owner_dead, SIGABRT);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("magazines");
+	tcase_add_checked_fixture(tc, mag_setup, mem_teardown);
+	tcase_add_test(tc, test_check_mag_passes);
+	tcase_add_test_raise_signal(tc, test_check_mag_free_head, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_mag_interior, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_mag_past_heap, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_magfill_past_heap,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_magfill_without_mag,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_mag_fill_lost_mag,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_magfill_interior, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_mag_held_run, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_mag_pages_count, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_mag_fill_pages_count,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_mag_fill_uncounted,
+				    SIGABRT);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("magazines_plain");
+	tcase_add_checked_fixture(tc, mag_plain_setup, mem_teardown);
+	tcase_add_test(tc, test_check_mag_passes);
+	tcase_add_test_raise_signal(tc, test_check_mag_interior, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_mag_past_heap, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_magfill_without_mag,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_mag_pages_count, SIGABRT);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("objects");
 	tcase_add_checked_fixture(tc, objects_setup, mem_teardown);
 	tcase_add_test(tc, test_check_objects_pass);
@@ -643,6 +831,7 @@ static Suite *heap_check_suite(void)
 	tcase_add_test_raise_signal(tc, test_check_obj_deleted_chained,
 				    SIGABRT);
 	tcase_add_test_raise_signal(tc, test_check_obj_counts, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_obj_span_mag, SIGABRT);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("refs");
@@ -662,6 +851,11 @@ static Suite *heap_check_suite(void)
 	tc = tcase_create("debug");
 	tcase_add_checked_fixture(tc, corrupt_setup, mem_teardown);
 	tcase_add_test_raise_signal(tc, test_debug_checks_every_call, SIGABRT);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("debug_magazines");
+	tcase_add_checked_fixture(tc, mag_setup, mem_teardown);
+	tcase_add_test_raise_signal(tc, test_debug_checks_mag_calls, SIGABRT);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("debug_objects");
