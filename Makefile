@@ -196,6 +196,9 @@ FUZZ_REPLAY_OBJS := $(FUZZ_REPLAY:%=%.o) $(BUILD)/tests/fuzz/harness.o \
 
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
+# What the benchmarks share: the clock, the raw round trip, the daemon.
+BENCH_LIB_SRCS := bench/lib.c
+BENCH_LIB_OBJS := $(BENCH_LIB_SRCS:%.c=$(BUILD)/%.o)
 
 SPANCTL_SRCS := $(wildcard ctl/*.c)
 SPANCTL_OBJS := $(SPANCTL_SRCS:%.c=$(BUILD)/%.o)
@@ -261,7 +264,8 @@ $(CLIENT_A): $(BUILD)/libclient/spanclient.o
 	$(call say,AR,$@)
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(CLIENT_A) $(PROTO_LIB) $(SHM_LIB) | $(PROGS)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_LIB_OBJS) $(CLIENT_A) $(PROTO_LIB) \
+		$(SHM_LIB) | $(PROGS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lpthread
 
@@ -554,7 +558,7 @@ check-debug:
 # includes changes.
 ANALYZE_CC ?= gcc
 ANALYZE_SRCS := $(SHM_SRCS) $(PROTO_SRCS) $(wildcard daemon/*.c) $(CLIENT_SRCS) \
-	$(SPANCTL_SRCS) $(BENCH_SRCS) $(wildcard tests/*/*.c)
+	$(SPANCTL_SRCS) $(BENCH_SRCS) $(BENCH_LIB_SRCS) $(wildcard tests/*/*.c)
 ANALYZE_STAMPS := $(ANALYZE_SRCS:%.c=$(BUILD)/analyze/%.ok)
 
 analyze: $(ANALYZE_STAMPS)
@@ -601,6 +605,7 @@ clean:
 # What each object includes, as the compiler wrote it down (-MMD).
 OBJS := $(SHM_OBJS) $(PROTO_OBJS) $(DAEMON_OBJS) $(BUILD)/daemon/main.o \
 	$(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(SPANCTL_OBJS) $(BENCH_BINS:%=%.o) \
+	$(BENCH_LIB_OBJS) \
 	$(TEST_BINS:%=%.o) $(TEST_LIB_OBJS) $(FUZZ_REPLAY_OBJS) \
 	$(foreach a,$(sort $(dir $(TEST_SRCS))),$(call test_helpers,$(a:tests/%/=%)))
 -include $(OBJS:.o=.d) $(ANALYZE_STAMPS:.ok=.d)

@@ -57,20 +57,14 @@
  * across CPUs); BENCH_RTT_CPUS=any leaves both to the scheduler.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "bench/lib.h"
 #include "libclient/spanheap.h"
 #include "proto/proto.h"
 
@@ -86,15 +80,7 @@
 #define CYCLE_WARMUP 500
 #define CYCLE_ROUNDS 5000
 #define OBJ_NAME "bench.obj"	/* short, as most names are */
-#define START_TRIES 1000	/* 10 ms apart: 10 s for the daemon to listen */
 #define CPUS_ENV "BENCH_RTT_CPUS"
-#define RAW_MAX 512		/* bytes of a raw request or reply, at most */
-
-/* What a raw round trip sends: a request and a reply of these sizes. */
-struct raw_msg {
-	size_t req;
-	size_t rep;
-};
 
 /* Every figure of one run, in ns. */
 struct bench_results {
@@ -106,34 +92,6 @@ struct bench_results {
 	uint64_t get_release;	/* obj_get_release */
 	uint64_t cycle;		/* obj_cycle */
 };
-
-struct bench_daemon {
-	pid_t pid;
-	char dir[64];		/* private temp directory */
-	char sock[96];		/* dir/s.sock */
-	char lock[104];		/* dir/s.sock.lock: the daemon's, left behind */
-	char log[96];		/* dir/spanheapd.log: the daemon's output */
-};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Pin the calling process to @cpu; -1 leaves it to the scheduler. */
-static int pin(int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return 0;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
-}
 
 /*
  * The CPUs of the client and the serving side, -1 for the scheduler's
@@ -167,289 +125,13 @@ static int parse_cpus(int *ret_client, int *ret_server)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The median of @n samples; sorts them. */
-static uint64_t median(uint64_t *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_u64);
-	return v[n / 2];
-}
-
-/* An array of @n samples, faulted in before anything is timed. */
-static uint64_t *samples_new(size_t n)
-{
-	uint64_t *v = malloc(n * sizeof(*v));
-
-	if (v)
-		memset(v, 0, n * sizeof(*v));
-	return v;
-}
-
-/*
- * Run @step @warmup + @rounds times, each timed alone, and stop at the
- * first error; the median of the last @rounds in ns, in @ret.
- */
-static int time_median(int (*step)(void *ctx), void *ctx, int warmup,
-		       int rounds, uint64_t *ret)
-{
-	uint64_t *t = samples_new((size_t)rounds);
-	int r = 0;
-
-	if (!t)
-		return -ENOMEM;
-	for (int i = 0; i < warmup + rounds && !r; i++) {
-		uint64_t t0 = now_ns();
-
-		r = step(ctx);
-		if (i >= warmup)
-			t[i - warmup] = now_ns() - t0;
-	}
-	if (!r)
-		*ret = median(t, (size_t)rounds);
-	free(t);
-	return r;
-}
-
-/*
- * The raw peer: answer every request of @m's size with a reply of its
- * size until the parent hangs up.
- */
-static void __attribute__((noreturn))
-raw_child(int fd, const struct raw_msg *m)
-{
-	unsigned char req[RAW_MAX + 1], rep[RAW_MAX];
-	ssize_t n;
-
-	memset(rep, 0, sizeof(rep));
-	for (;;) {
-		n = recv(fd, req, sizeof(req), 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0)
-			_exit(0);
-		if (n != (ssize_t)m->req)
-			_exit(1);
-		n = send(fd, rep, m->rep, MSG_NOSIGNAL);
-		if (n != (ssize_t)m->rep)
-			_exit(1);
-	}
-}
-
-/* A raw round trip's state. */
-struct raw_ctx {
-	int fd;
-	const struct raw_msg *m;
-	unsigned char req[RAW_MAX];
-	unsigned char rep[RAW_MAX + 1];
-};
-
-/* One raw round trip.  Return: 0, or -errno (-EBADMSG for a short one). */
-static int raw_round_trip(void *ctx)
-{
-	struct raw_ctx *c = ctx;
-	ssize_t n;
-
-	n = send(c->fd, c->req, c->m->req, MSG_NOSIGNAL);
-	if (n < 0)
-		return -errno;
-	if (n != (ssize_t)c->m->req)
-		return -EBADMSG;
-	n = recv(c->fd, c->rep, sizeof(c->rep), 0);
-	if (n < 0)
-		return -errno;
-	return n == (ssize_t)c->m->rep ? 0 : -EBADMSG;
-}
-
-/*
- * The median raw round trip of @m's sizes in ns, in @ret; the peer runs
- * on @server_cpu, or where the scheduler puts it if -1.
- */
-static int bench_raw(const struct raw_msg *m, int server_cpu, uint64_t *ret)
-{
-	struct raw_ctx c = { .m = m };
-	int sv[2], status, r;
-	pid_t pid;
-
-	if (m->req > RAW_MAX || m->rep > RAW_MAX)
-		return -EMSGSIZE;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		close(sv[0]);
-		close(sv[1]);
-		return r;
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		if (pin(server_cpu) < 0)
-			_exit(1);
-		raw_child(sv[1], m);
-	}
-	close(sv[1]);
-	c.fd = sv[0];
-	r = time_median(raw_round_trip, &c, RAW_WARMUP, RAW_ROUNDS, ret);
-	/* Hanging up ends the child. */
-	close(sv[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (!r && (!WIFEXITED(status) || WEXITSTATUS(status)))
-		r = -EPROTO;
-	return r;
-}
-
-static const char *daemon_bin(void)
-{
-	const char *bin = getenv("SPANHEAPD");
-
-	return bin && *bin ? bin : "build/spanheapd";
-}
-
-/* Exec the daemon with its output in bd->log; runs in the child. */
-static void __attribute__((noreturn))
-daemon_exec(const struct bench_daemon *bd, int cpu)
-{
-	char sockopt[128];
-	int fd;
-
-	snprintf(sockopt, sizeof(sockopt), "--socket=%s", bd->sock);
-	fd = open(bd->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
-	    dup2(fd, STDERR_FILENO) < 0 || pin(cpu) < 0)
-		_exit(127);
-	execl(daemon_bin(), daemon_bin(), sockopt, "--arena-size=4G",
-	      (char *)NULL);
-	fprintf(stderr, "cannot run %s: %s\n", daemon_bin(), strerror(errno));
-	_exit(127);
-}
-
-/* Copy the daemon's log to stderr, before it goes with the temp dir. */
-static void daemon_show_log(const struct bench_daemon *bd)
-{
-	char buf[4096];
-	size_t n;
-	FILE *f = fopen(bd->log, "r");
-
-	if (!f)
-		return;
-	fprintf(stderr, "bench_rtt: the log of %s:\n", daemon_bin());
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stderr);
-	fclose(f);
-}
-
-/* Remove the temp dir and what the daemon may have left in it. */
-static void daemon_cleanup(struct bench_daemon *bd)
-{
-	unlink(bd->log);
-	unlink(bd->sock);
-	unlink(bd->lock);
-	rmdir(bd->dir);
-}
-
-/* Wait for the daemon; return: its exit code, 128 + signal, or -errno. */
-static int daemon_wait(struct bench_daemon *bd)
-{
-	int status;
-
-	while (waitpid(bd->pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	bd->pid = 0;
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
-}
-
-/* Has the daemon exited already?  Reaps it if so. */
-static bool daemon_gone(struct bench_daemon *bd)
-{
-	int status;
-
-	if (waitpid(bd->pid, &status, WNOHANG) != bd->pid)
-		return false;
-	bd->pid = 0;
-	return true;
-}
-
-/*
- * Start the daemon on a fresh temp dir, on @cpu unless -1, and connect
- * to it, retrying while the socket does not exist or does not listen yet.
- */
-static int daemon_start(struct bench_daemon *bd, int cpu, struct spanheap **ret)
-{
-	int r = -ETIMEDOUT;
-
-	memset(bd, 0, sizeof(*bd));
-	snprintf(bd->dir, sizeof(bd->dir), "/tmp/spanheap-bench.XXXXXX");
-	if (!mkdtemp(bd->dir))
-		return -errno;
-	snprintf(bd->sock, sizeof(bd->sock), "%s/s.sock", bd->dir);
-	snprintf(bd->lock, sizeof(bd->lock), "%s.lock", bd->sock);
-	snprintf(bd->log, sizeof(bd->log), "%s/spanheapd.log", bd->dir);
-	bd->pid = fork();
-	if (bd->pid < 0) {
-		r = -errno;
-		goto out_rmdir;
-	}
-	if (bd->pid == 0)
-		daemon_exec(bd, cpu);
-	for (int i = 0; i < START_TRIES; i++) {
-		r = spanheap_connect(bd->sock, ret);
-		if (r == 0)
-			return 0;
-		if (r != -ENOENT && r != -ECONNREFUSED)
-			break;
-		if (daemon_gone(bd)) {
-			r = -ECHILD;
-			break;
-		}
-		usleep(10000);
-	}
-	if (bd->pid) {
-		kill(bd->pid, SIGKILL);
-		daemon_wait(bd);
-	}
-	daemon_show_log(bd);
-out_rmdir:
-	daemon_cleanup(bd);
-	return r;
-}
-
-/* SIGTERM the daemon.  Return: 0 if it exited 0, else -EPROTO. */
-static int daemon_stop(struct bench_daemon *bd)
-{
-	int r = 0;
-
-	if (kill(bd->pid, SIGTERM) < 0)
-		r = -errno;
-	else
-		r = daemon_wait(bd);
-	if (r) {
-		fprintf(stderr, "bench_rtt: %s did not exit 0 on SIGTERM: %d\n",
-			daemon_bin(), r);
-		daemon_show_log(bd);
-		r = -EPROTO;
-	}
-	daemon_cleanup(bd);
-	return r;
-}
-
 /*
  * span_request: single alloc and free round trips, alternating; the
  * median of all of them in ns, in @ret.
  */
 static int bench_single(struct spanheap *h, uint64_t *ret)
 {
-	uint64_t *t = samples_new(2 * SPAN_ROUNDS);
+	uint64_t *t = bench_samples_new(2 * SPAN_ROUNDS);
 	struct spanheap_span s;
 	int r = 0;
 
@@ -458,13 +140,13 @@ static int bench_single(struct spanheap *h, uint64_t *ret)
 	for (int i = 0; i < SPAN_WARMUP + SPAN_ROUNDS; i++) {
 		uint64_t t0, t1, t2;
 
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		r = spanheap_span_alloc(h, 1, 0, &s);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		if (r < 0)
 			break;
 		r = spanheap_span_free(h, s.off);
-		t2 = now_ns();
+		t2 = bench_now_ns();
 		if (r < 0)
 			break;
 		if (i >= SPAN_WARMUP) {
@@ -473,7 +155,7 @@ static int bench_single(struct spanheap *h, uint64_t *ret)
 		}
 	}
 	if (!r)
-		*ret = median(t, 2 * SPAN_ROUNDS);
+		*ret = bench_median(t, 2 * SPAN_ROUNDS);
 	free(t);
 	return r;
 }
@@ -518,8 +200,8 @@ static int obj_publish(struct spanheap *h)
  */
 static int bench_obj_get(struct spanheap *h, struct bench_results *res)
 {
-	uint64_t *get = samples_new(OBJ_ROUNDS);
-	uint64_t *pair = samples_new(OBJ_ROUNDS);
+	uint64_t *get = bench_samples_new(OBJ_ROUNDS);
+	uint64_t *pair = bench_samples_new(OBJ_ROUNDS);
 	struct spanheap_obj o;
 	int r = -ENOMEM;
 
@@ -529,13 +211,13 @@ static int bench_obj_get(struct spanheap *h, struct bench_results *res)
 	for (int i = 0; r == 0 && i < OBJ_WARMUP + OBJ_ROUNDS; i++) {
 		uint64_t t0, t1, t2;
 
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		r = spanheap_obj_get(h, OBJ_NAME, 0, &o);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		if (r < 0)
 			break;
 		r = spanheap_obj_release(h, &o);
-		t2 = now_ns();
+		t2 = bench_now_ns();
 		if (i >= OBJ_WARMUP) {
 			get[i - OBJ_WARMUP] = t1 - t0;
 			pair[i - OBJ_WARMUP] = t2 - t0;
@@ -544,8 +226,8 @@ static int bench_obj_get(struct spanheap *h, struct bench_results *res)
 	if (r == 0)
 		r = spanheap_obj_delete(h, OBJ_NAME);
 	if (r == 0) {
-		res->get = median(get, OBJ_ROUNDS);
-		res->get_release = median(pair, OBJ_ROUNDS);
+		res->get = bench_median(get, OBJ_ROUNDS);
+		res->get_release = bench_median(pair, OBJ_ROUNDS);
 	}
 out_free:
 	free(get);
@@ -569,16 +251,10 @@ static int cycle_step(void *ctx)
 	return r;
 }
 
-/* Print @what's error; return: @r. */
-static int warn(const char *what, int r)
-{
-	fprintf(stderr, "bench_rtt: %s: %s\n", what, strerror(-r));
-	return r;
-}
-
+/* Print @what's error; return: 1, the exit code. */
 static int fail(const char *what, int r)
 {
-	warn(what, r);
+	bench_warn(what, r);
 	return 1;
 }
 
@@ -590,17 +266,19 @@ static int bench_daemon(struct spanheap *h, struct bench_results *res)
 
 	r = bench_single(h, &res->single);
 	if (r < 0)
-		return warn("single span requests", r);
-	r = time_median(batch_step, h, BATCH_WARMUP, BATCH_ROUNDS, &batch);
+		return bench_warn("single span requests", r);
+	r = bench_time_median(batch_step, h, BATCH_WARMUP, BATCH_ROUNDS,
+			      &batch);
 	if (r < 0)
-		return warn("batch span requests", r);
+		return bench_warn("batch span requests", r);
 	res->batch = (double)batch / (2 * BATCH);
 	r = bench_obj_get(h, res);
 	if (r < 0)
-		return warn("object gets", r);
-	r = time_median(cycle_step, h, CYCLE_WARMUP, CYCLE_ROUNDS, &res->cycle);
+		return bench_warn("object gets", r);
+	r = bench_time_median(cycle_step, h, CYCLE_WARMUP, CYCLE_ROUNDS,
+			      &res->cycle);
 	if (r < 0)
-		return warn("object cycles", r);
+		return bench_warn("object cycles", r);
 	return 0;
 }
 
@@ -628,10 +306,10 @@ static void print_results(const struct bench_results *res)
 
 int main(void)
 {
-	const struct raw_msg span_msg = {
+	const struct bench_raw_msg span_msg = {
 		sizeof(struct proto_alloc), proto_alloc_reply_size(1)
 	};
-	const struct raw_msg get_msg = {
+	const struct bench_raw_msg get_msg = {
 		offsetof(struct proto_obj_get, name) + strlen(OBJ_NAME),
 		sizeof(struct proto_obj_reply)
 	};
@@ -644,24 +322,26 @@ int main(void)
 	/* Try the server's CPU here first, to fail before anything starts. */
 	r = parse_cpus(&client_cpu, &server_cpu);
 	if (r == 0)
-		r = pin(server_cpu);
+		r = bench_pin(server_cpu);
 	if (r == 0)
-		r = pin(client_cpu);
+		r = bench_pin(client_cpu);
 	if (r < 0)
 		return fail(CPUS_ENV " wants \"C,S\" (CPU numbers) or \"any\"",
 			    r);
-	r = bench_raw(&span_msg, server_cpu, &res.raw_span);
+	r = bench_raw_rtt(&span_msg, server_cpu, RAW_WARMUP, RAW_ROUNDS,
+			  &res.raw_span);
 	if (r == 0)
-		r = bench_raw(&get_msg, server_cpu, &res.raw_get);
+		r = bench_raw_rtt(&get_msg, server_cpu, RAW_WARMUP,
+				  RAW_ROUNDS, &res.raw_get);
 	if (r < 0)
 		return fail("raw seqpacket round trips", r);
-	r = daemon_start(&bd, server_cpu, &h);
+	r = bench_daemon_start(&bd, server_cpu, &h);
 	if (r < 0)
 		return fail("starting spanheapd", r);
 	r = bench_daemon(h, &res);
 	/* Close first: the daemon then has no client left to clean up. */
 	spanheap_close(h);
-	stop = daemon_stop(&bd);
+	stop = bench_daemon_stop(&bd);
 	if (r < 0)
 		return 1;
 	if (stop < 0)
