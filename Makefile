@@ -35,10 +35,18 @@ V ?= 0
 BUILD_PKGS := pkg-config libevent-dev libsystemd-dev libjansson-dev
 BUILD_CMDS := pkg-config
 BUILD_PC := libevent libevent_pthreads libsystemd jansson
-TEST_PKGS := check valgrind mandoc man-db systemd python3-jsonschema gdb
-TEST_CMDS := valgrind mandoc man systemd-analyze systemd-socket-activate gdb
+# The benchmarks, built with the tests, hold the span path against
+# Boost.Interprocess (header-only) in bench/boost_ipc.cc.
+BENCH_PKGS := g++ libboost-dev
+BENCH_CMDS := g++
+BENCH_HDRS := boost/interprocess/managed_shared_memory.hpp
+TEST_PKGS := check valgrind mandoc man-db systemd python3-jsonschema gdb \
+	$(BENCH_PKGS)
+TEST_CMDS := valgrind mandoc man systemd-analyze systemd-socket-activate gdb \
+	$(BENCH_CMDS)
 TEST_PC := check
 TEST_PY := jsonschema
+TEST_HDRS := $(BENCH_HDRS)
 
 # Quiet: one short line a step, the commands with V=1.
 ifeq ($(V),1)
@@ -49,9 +57,10 @@ Q := @
 say = @printf '  %-8s %s\n' '$(1)' '$(2)'
 endif
 
-# $(call need,WHAT,COMMANDS,PKG_CONFIG_MODULES,PYTHON_MODULES,PACKAGES):
-# install PACKAGES if any of the rest is missing, as root; else say what
-# to run as root, and fail.  A fresh machine has no package lists yet.
+# $(call need,WHAT,COMMANDS,PKG_CONFIG_MODULES,PYTHON_MODULES,PACKAGES,
+# C++_HEADERS): install PACKAGES if any of the rest is missing, as root;
+# else say what to run as root, and fail.  A fresh machine has no
+# package lists yet.
 define need
 @missing=; \
 	for c in $(2); do \
@@ -63,6 +72,11 @@ define need
 	for m in $(4); do \
 		/usr/bin/python3 -c "import $$m" 2>/dev/null || \
 			missing="$$missing python3-$$m"; \
+	done; \
+	for h in $(6); do \
+		printf '#include <%s>\n' $$h | \
+			$(CXX) -x c++ -E -o /dev/null - 2>/dev/null || \
+			missing="$$missing <$$h>"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then \
@@ -82,7 +96,7 @@ deps:
 	$(call need,build dependencies,$(BUILD_CMDS),$(BUILD_PC),,$(BUILD_PKGS))
 
 deps-test: deps
-	$(call need,test dependencies,$(TEST_CMDS),$(TEST_PC),$(TEST_PY),$(TEST_PKGS))
+	$(call need,test dependencies,$(TEST_CMDS),$(TEST_PC),$(TEST_PY),$(TEST_PKGS),$(TEST_HDRS))
 
 # Provisioning happens once, before any rule runs: make first brings
 # the included files up to date, which runs deps (deps-test for a test
@@ -110,7 +124,7 @@ $(BUILD)/config.mk: Makefile
 
 # After config.mk: two apt-get runs at once would fight over the lock.
 $(BUILD)/config-test.mk: Makefile $(BUILD)/config.mk
-	$(call need,test dependencies,$(TEST_CMDS),$(TEST_PC),$(TEST_PY),$(TEST_PKGS))
+	$(call need,test dependencies,$(TEST_CMDS),$(TEST_PC),$(TEST_PY),$(TEST_PKGS),$(TEST_HDRS))
 	@mkdir -p $(@D)
 	@{ echo "# pkg-config's flags for the tests, written by make"; \
 	   echo "CHECK_CFLAGS := $$(pkg-config --cflags check)"; \
