@@ -106,9 +106,13 @@ static const char *why_denied(const char *path, char *buf, size_t len)
 
 static int connect_or_say(const char *path, struct spanheap **ret)
 {
-	int r = spanheap_connect_named(path, "spanctl", ret);
 	const char *why = "";
 	char buf[PATH_MAX + 256];
+	int r;
+
+	/* spanctl allocates no spans: no magazine for the daemon to make. */
+	setenv(SPANHEAP_MAGAZINE_ENV, "0", 1);
+	r = spanheap_connect_named(path, "spanctl", ret);
 
 	if (r == 0)
 		return 0;

@@ -113,6 +113,8 @@ int render_table(FILE *f, const json_t *st)
 	fprintf(f, "%-16s %s in %lld spans\n", "  in use",
 		size(a, sizeof(a), num(st, "heap_inuse")),
 		(long long)num(st, "heap_objects"));
+	fprintf(f, "%-16s %s\n", "    cached",
+		size(a, sizeof(a), num(st, "cached")));
 	fprintf(f, "%-16s %s in %lld free spans\n", "  idle",
 		size(a, sizeof(a), num(st, "heap_idle")),
 		(long long)num(st, "free_spans"));
@@ -150,16 +152,19 @@ int render_client_list(FILE *f, const json_t *list)
 
 	if (check_list(list))
 		return -EBADMSG;
-	fprintf(f, "%6s %-20s %8s %6s %8s %12s\n", "ID", "NAME", "PID", "UID",
-		"SPANS", "BYTES");
+	fprintf(f, "%6s %-20s %8s %6s %8s %12s %12s\n", "ID", "NAME", "PID",
+		"UID", "SPANS", "BYTES", "CACHED");
 	json_array_foreach(list, i, c) {
 		const char *name = json_string_value(json_object_get(c, "name"));
+		char b[32];
 
-		fprintf(f, "%6lld %-20s %8lld %6lld %8lld %12s\n",
+		fprintf(f, "%6lld %-20s %8lld %6lld %8lld %12s %12s\n",
 			(long long)num(c, "id"), name && *name ? name : "-",
 			(long long)num(c, "pid"), (long long)num(c, "uid"),
 			(long long)num(c, "spans"),
-			size(a, sizeof(a), num(c, "bytes")));
+			size(a, sizeof(a), num(c, "bytes")),
+			json_is_true(json_object_get(c, "magazine")) ?
+				size(b, sizeof(b), num(c, "cached")) : "-");
 	}
 	return 0;
 }
@@ -196,6 +201,8 @@ int render_prometheus(FILE *f, const json_t *st)
 		{ "heap_sys", "heap_sys_bytes", "Bytes grown from the arena." },
 		{ "heap_idle", "heap_idle_bytes", "Bytes in free spans." },
 		{ "heap_inuse", "heap_inuse_bytes", "Bytes in spans in use." },
+		{ "cached", "cached_bytes",
+		  "Bytes of spans in the clients' magazines, a part of heap_inuse." },
 		{ "heap_released", "heap_released_bytes",
 		  "Bytes of free spans given back to the kernel." },
 		{ "consumed", "consumed_bytes", "heap_sys minus heap_released." },

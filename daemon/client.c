@@ -74,8 +74,8 @@ static bool client_waiting(const struct client *c)
 
 static void free_msg(struct outmsg *m)
 {
-	if (m->fd >= 0)
-		close(m->fd);
+	while (m->nfds)
+		close(m->fds[--m->nfds]);
 	blob_put(m->blob);
 	free(m);
 }
@@ -159,6 +159,79 @@ void clients_fini(struct clients *cs)
 
 	while ((c = TAILQ_FIRST(&cs->list)))
 		client_destroy(c);
+	if (cs->ev_mag)
+		event_free(cs->ev_mag);
+	cs->ev_mag = NULL;
+}
+
+/* The magazines' tick: see magazine_tick_locked(). */
+static void on_mag_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct clients *cs = arg;
+	uint64_t now = daemon_now();
+	struct client *c;
+	bool any = false;
+
+	(void)fd, (void)what;
+	daemon_heap_lock(cs->core);
+	TAILQ_FOREACH(c, &cs->list, link) {
+		if (!c->mag)
+			continue;
+		magazine_tick_locked(c->mag, now, cs->mag_idle_ns);
+		any = true;
+	}
+	daemon_heap_unlock(cs->core);
+	if (any)
+		clients_changed(cs);
+}
+
+/* A tick a quarter of the idle time, at most a second, at least 10 ms. */
+static struct timeval mag_tick_interval(uint64_t idle_ns)
+{
+	uint64_t ns = idle_ns / 4;
+
+	if (ns > UINT64_C(1000000000))
+		ns = UINT64_C(1000000000);
+	if (ns < UINT64_C(10000000))
+		ns = UINT64_C(10000000);
+	return (struct timeval){ .tv_sec = (time_t)(ns / 1000000000),
+				 .tv_usec = (suseconds_t)(ns % 1000000000 /
+							  1000) };
+}
+
+int clients_set_magazines(struct clients *cs, uint64_t max_bytes,
+			  uint64_t idle_ns)
+{
+	struct timeval tv = mag_tick_interval(idle_ns);
+
+	cs->mag_bytes = max_bytes;
+	cs->mag_idle_ns = idle_ns;
+	if (!max_bytes || cs->ev_mag)
+		return 0;
+	cs->ev_mag = event_new(cs->base, -1, EV_PERSIST, on_mag_tick, cs);
+	if (!cs->ev_mag || event_add(cs->ev_mag, &tv) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void clients_magazines_locked(struct clients *cs, struct magazine_info *ret)
+{
+	const struct magazine_info *g = &cs->mag_gone;
+	struct client *c;
+
+	daemon_assert_locked(cs->core);
+	TAILQ_FOREACH(c, &cs->list, link)
+		if (c->mag)
+			magazine_info_locked(c->mag, ret);
+	magazine_info_add(ret, g);
+}
+
+void client_magazine_locked(const struct client *c,
+			    struct magazine_info *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (c->mag)
+		magazine_info_locked(c->mag, ret);
 }
 
 void clients_changed(struct clients *cs)
@@ -260,11 +333,22 @@ static void drop_heap(struct client *c)
 	client_owner_locked(c, &o);
 	/*
 	 * What it holds through a later layer goes here, one call a layer,
-	 * before its own spans go: its object references and open objects
-	 * (and, to come, its magazine).
+	 * before its own spans go: its object references and open objects,
+	 * its magazine (whose spans are its owner's, freed below).
 	 */
 	if (cs->objects)
 		obj_pages = objects_owner_gone_locked(cs->objects, c->owner);
+	if (c->mag) {
+		struct magazine_info mi = { 0 };
+
+		/* Its counters stay in the totals; what it cached goes. */
+		magazine_info_locked(c->mag, &mi);
+		mi.cached = 0;
+		mi.dead = false;
+		magazine_info_add(&cs->mag_gone, &mi);
+		magazine_free(c->mag);
+		c->mag = NULL;
+	}
 	heap_free_owner_each(h, c->owner, daemon_now(),
 			     scavenger_queue_departed_locked, cs->scav);
 	heap_owner_remove(h, c->owner);
@@ -305,10 +389,10 @@ static void close_connection(struct client *c)
  *  1. what waits on its behalf, so that nothing answers it later: its
  *     deferred request, its SCAVENGE wait (and, to come, its waiting
  *     object gets);
- *  2. what it holds in the heap, under the heap lock: its spans, then
- *     its owner record (and, to come, before the spans: its object
- *     references and open objects, its magazine; with the owner: its
- *     restart slot);
+ *  2. what it holds in the heap, under the heap lock: before the spans,
+ *     its object references and open objects, its magazine; its spans,
+ *     then its owner record (and, to come, with the owner: its restart
+ *     slot);
  *  3. its connection: queued replies, events, the pidfd, the socket;
  *  4. then it leaves the list, and the layers above hear of it (the
  *     server accepts again: its fds are free).
@@ -354,7 +438,7 @@ static int send_msg(struct client *c, struct outmsg *m)
 	int r;
 
 	if (!m->text)
-		return sock_send(c->fd, &iov, 1, m->fd);
+		return sock_send(c->fd, &iov, 1, m->fds, m->nfds);
 	if (!m->blob) {
 		m->blob = c->cs->hooks.text(c->cs->hooks.ctx, &m->req);
 		/* Its text cannot be made: a bare -ENOMEM. */
@@ -382,36 +466,56 @@ static void enqueue(struct client *c, struct outmsg *m)
 	event_add(c->ev_write, NULL);
 }
 
-int client_send(struct client *c, const void *buf, size_t len, int fd)
+int client_send_fds(struct client *c, const void *buf, size_t len,
+		    const int *fds, unsigned int nfds)
 {
 	struct iovec iov = { (void *)(uintptr_t)buf, len };
+	int dups[SOCK_MAX_FDS];
 	struct outmsg *m;
+	unsigned int i;
 	int r;
 
+	if (nfds > SOCK_MAX_FDS)
+		return -EINVAL;
 	if (STAILQ_EMPTY(&c->outq)) {
-		r = sock_send(c->fd, &iov, 1, fd);
+		r = sock_send(c->fd, &iov, 1, fds, nfds);
 		if (r != -EAGAIN)
 			return r;
 	}
-	m = malloc(sizeof(*m) + len);
-	if (!m)
-		return -ENOMEM;
-	memset(m, 0, sizeof(*m));
-	m->fd = fd >= 0 ? dup(fd) : -1;
-	if (fd >= 0 && m->fd < 0) {
-		free(m);
-		return -errno;
+	/* The queued reply passes fds of its own: the caller's may close. */
+	for (i = 0; i < nfds; i++) {
+		dups[i] = dup(fds[i]);
+		if (dups[i] < 0) {
+			r = -errno;
+			while (i > 0)
+				close(dups[--i]);
+			return r;
+		}
 	}
+	m = malloc(sizeof(*m) + len);
+	if (!m) {
+		while (i > 0)
+			close(dups[--i]);
+		return -ENOMEM;
+	}
+	memset(m, 0, sizeof(*m));
+	memcpy(m->fds, dups, nfds * sizeof(int));
+	m->nfds = nfds;
 	m->len = len;
 	memcpy(m->buf, buf, len);
 	enqueue(c, m);
 	return 0;
 }
 
+int client_send(struct client *c, const void *buf, size_t len)
+{
+	return client_send_fds(c, buf, len, NULL, 0);
+}
+
 int client_send_blob(struct client *c, const struct text_req *req,
 		     struct blob *blob)
 {
-	struct outmsg head = { .fd = -1, .text = true, .given = blob != NULL,
+	struct outmsg head = { .text = true, .given = blob != NULL,
 			       .req = *req, .blob = blob };
 	struct outmsg *m;
 	int r;
@@ -605,7 +709,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 /* A reply to a GC or SCAVENGE: a client whose socket fails closes. */
 static void reply(struct client *c, const void *buf, size_t len)
 {
-	if (client_send(c, buf, len, -1) < 0)
+	if (client_send(c, buf, len) < 0)
 		c->closing = true;
 }
 

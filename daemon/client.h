@@ -23,12 +23,15 @@
 #include "blob.h"
 #include "core.h"
 #include "log.h"
+#include "magazine.h"
 #include "proto/proto.h"
+#include "sock.h"
 
 struct arena;
 struct event;
 struct event_base;
 struct heap_owner_info;
+struct magazine;
 struct obj_wait;
 struct objects;
 struct scavenge_wait;
@@ -67,7 +70,8 @@ struct text_req {
  */
 struct outmsg {
 	STAILQ_ENTRY(outmsg) link;
-	int fd;			/* to pass with it, or -1 */
+	int fds[SOCK_MAX_FDS];	/* to pass with it: dups, nfds of them */
+	unsigned int nfds;
 	bool text;
 	bool given;		/* @blob came made: keep it */
 	struct text_req req;
@@ -118,6 +122,7 @@ struct client {
 	 */
 	STAILQ_HEAD(, outmsg) outq;
 	uint32_t owner;		/* its heap owner's id, from client_accept() */
+	struct magazine *mag;	/* its magazine, if it asked at HELLO; or NULL */
 };
 
 /* What the connections need from the layers above; daemon.c gives them. */
@@ -151,6 +156,15 @@ struct clients {
 	TAILQ_HEAD(, scavenge_wait) scavenge_waits;	/* in request order */
 	/* What MemStats shows of them changed (stats.c's key); only grows. */
 	uint64_t changes;
+	/*
+	 * Magazines (magazine.h): the bytes each may cache (0: none are
+	 * made), the idleness after which one gives everything back, its
+	 * tick, and the counters of the magazines of clients gone.
+	 */
+	uint64_t mag_bytes;
+	uint64_t mag_idle_ns;
+	struct event *ev_mag;
+	struct magazine_info mag_gone;
 	/* Lines any client can cause, each kind rate-limited (log.h). */
 	struct log_limit log_connected, log_gone, log_silent, log_bad;
 };
@@ -163,6 +177,27 @@ struct clients {
 void clients_init(struct clients *cs, struct core *core,
 		  struct event_base *base, struct arena *arena,
 		  struct scavenger *scav, const struct clients_hooks *hooks);
+
+/**
+ * clients_set_magazines() - give clients that ask a magazine of up to
+ * @max_bytes (0: none), and drain it once its client has not used it
+ * for @idle_ns.  Return: 0, or -ENOMEM for its tick's timer.
+ */
+int clients_set_magazines(struct clients *cs, uint64_t max_bytes,
+			  uint64_t idle_ns);
+
+/**
+ * clients_magazines_locked() - every magazine's figures (struct
+ * magazine_info), departed clients' counters included, added up.
+ */
+void clients_magazines_locked(struct clients *cs, struct magazine_info *ret);
+
+/**
+ * client_magazine_locked() - @c's magazine's figures, all 0 if it has
+ * none.
+ */
+void client_magazine_locked(const struct client *c,
+			    struct magazine_info *ret);
 
 /** clients_fini() - every client gone (client_destroy()), its spans freed. */
 void clients_fini(struct clients *cs);
@@ -187,11 +222,17 @@ void client_destroy(struct client *c);
 void client_resume(struct client *c);
 
 /**
- * client_send() - queue a reply of @len bytes (with @fd to pass, or -1);
- * replies go out in order.  Return: 0 or -errno (then the client should
- * close).
+ * client_send() - queue a reply of @len bytes; replies go out in order.
+ * Return: 0 or -errno (then the client should close).
  */
-int client_send(struct client *c, const void *buf, size_t len, int fd);
+int client_send(struct client *c, const void *buf, size_t len);
+
+/**
+ * client_send_fds() - client_send() with the @nfds fds of @fds (up to
+ * SOCK_MAX_FDS) to pass; they stay the caller's.
+ */
+int client_send_fds(struct client *c, const void *buf, size_t len,
+		    const int *fds, unsigned int nfds);
 
 /**
  * client_send_text() - queue the chunked reply (struct proto_stats_reply)

@@ -92,6 +92,12 @@ void daemon_compose(struct daemon *d)
 
 	server_init(&d->server, &d->opt, d->base, &d->clients);
 	clients_init(&d->clients, &d->core, d->base, d->arena, &d->scav, &ch);
+	/* Without its tick a magazine would never give idle spans back. */
+	if (clients_set_magazines(&d->clients, d->opt.magazine_bytes,
+				  d->opt.scavenge_after_ns) < 0) {
+		log_err("out of memory for the magazines' timer; no magazines");
+		clients_set_magazines(&d->clients, 0, 0);
+	}
 	scavenger_init(&d->scav, &d->core, d->base, &d->opt, &sh);
 	objects_init(&d->objects, &d->core, d->base, &d->scav, &oh);
 	d->clients.objects = &d->objects;

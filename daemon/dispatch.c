@@ -23,6 +23,7 @@
 #include "core.h"
 #include "dispatch.h"
 #include "log.h"
+#include "magazine.h"
 #include "objects.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
@@ -36,9 +37,9 @@ static bool json_valid_utf8(const char *s)
 	return j != NULL;
 }
 
-static void reply(struct client *c, const void *buf, size_t len, int fd)
+static void reply(struct client *c, const void *buf, size_t len)
 {
-	if (client_send(c, buf, len, fd) < 0)
+	if (client_send(c, buf, len) < 0)
 		c->closing = true;
 }
 
@@ -49,7 +50,25 @@ static void reply_status(struct client *c, const struct proto_hdr *req,
 
 	proto_hdr_init(&hdr, req->type | PROTO_REPLY, req->seq);
 	hdr.status = status;
-	reply(c, &hdr, sizeof(hdr), -1);
+	reply(c, &hdr, sizeof(hdr));
+}
+
+/*
+ * A magazine for @c, if one can be made: without it the client uses the
+ * socket for every span, which works, so a failure is only logged.
+ */
+static void new_magazine(struct client *c)
+{
+	struct clients *cs = c->cs;
+	int r = magazine_new(cs->core, c->owner, c->id, c->cred.pid,
+			     cs->mag_bytes, &cs->log_bad, &c->mag);
+
+	if (r < 0)
+		log_limited(&cs->log_bad, 4,
+			    "client %u (pid %d): no magazine: %s; its spans go "
+			    "through the socket (raise the fd limit, or free "
+			    "memory)",
+			    c->id, (int)c->cred.pid, strerror(-r));
 }
 
 static void do_hello(struct client *c, const void *msg)
@@ -57,6 +76,8 @@ static void do_hello(struct client *c, const void *msg)
 	const struct proto_hello *req = msg;
 	struct clients *cs = c->cs;
 	struct proto_welcome w;
+	unsigned int nfds = 1;
+	int fds[2];
 
 	if (c->welcomed) {
 		reply_status(c, &req->hdr, -EISCONN);
@@ -78,6 +99,13 @@ static void do_hello(struct client *c, const void *msg)
 	w.max_batch = PROTO_MAX_BATCH;
 	w.arena_size = cs->arena->size;
 	w.client_id = c->id;
+	fds[0] = cs->arena->fd;
+	if (req->flags & PROTO_HELLO_MAGAZINE && cs->mag_bytes)
+		new_magazine(c);
+	if (c->mag) {
+		w.mag_size = magazine_size(c->mag);
+		fds[nfds++] = magazine_fd(c->mag);
+	}
 	c->welcomed = true;
 	daemon_heap_lock(cs->core);
 	heap_owner_set_name(cs->core->heap, c->owner, c->name);
@@ -86,7 +114,8 @@ static void do_hello(struct client *c, const void *msg)
 		    "client %u connected: %s, pid %d, uid %u", c->id,
 		    c->name[0] ? c->name : "(unnamed)", (int)c->cred.pid,
 		    (unsigned int)c->cred.uid);
-	reply(c, &w, sizeof(w), cs->arena->fd);
+	if (client_send_fds(c, &w, sizeof(w), fds, nfds) < 0)
+		c->closing = true;
 }
 
 static void do_alloc(struct client *c, const void *msg)
@@ -118,11 +147,11 @@ static void do_alloc(struct client *c, const void *msg)
 	daemon_heap_unlock(core);
 	if (r < 0) {
 		rep.hdr.status = r;
-		reply(c, &rep, proto_alloc_reply_size(0), -1);
+		reply(c, &rep, proto_alloc_reply_size(0));
 		return;
 	}
 	rep.count = req->count;
-	reply(c, &rep, proto_alloc_reply_size(rep.count), -1);
+	reply(c, &rep, proto_alloc_reply_size(rep.count));
 }
 
 /* Check every offset first: nothing is freed unless all can be. */
@@ -131,13 +160,17 @@ static int check_free_locked(struct client *c, const struct proto_free *req,
 {
 	daemon_assert_locked(c->cs->core);
 	for (uint32_t i = 0; i < req->count; i++) {
+		unsigned int state = HEAP_MAG_NONE;
 		uint64_t npages;
 		uint32_t owner;
-		int r = heap_span_owner(c->cs->core->heap, req->off[i], &owner,
-					&npages);
+		int r = heap_mag_get(c->cs->core->heap, req->off[i], &owner,
+				     &npages, &state);
 
 		if (r == 0 && owner != c->owner)
 			r = -EPERM;
+		/* In its fill ring, not taken: not a span it holds. */
+		if (r == 0 && state == HEAP_MAG_FILL)
+			r = -EINVAL;
 		for (uint32_t j = 0; r == 0 && j < i; j++)
 			if (req->off[j] == req->off[i])
 				r = -EINVAL;
@@ -162,6 +195,9 @@ static void do_free(struct client *c, const void *msg)
 	memset(&rep, 0, sizeof(rep));
 	proto_hdr_init(&rep.hdr, PROTO_SPAN_FREE | PROTO_REPLY, req->hdr.seq);
 	daemon_heap_lock(core);
+	/* A span it took from its magazine is its own to free here too. */
+	if (c->mag)
+		magazine_sync_locked(c->mag);
 	r = check_free_locked(c, req, &bad);
 	/* PROTO_FREE_CHECK: the reply a free would get, and nothing freed. */
 	for (uint32_t i = 0; r == 0 && !check_only && i < req->count; i++) {
@@ -176,7 +212,7 @@ static void do_free(struct client *c, const void *msg)
 	rep.hdr.status = r;
 	rep.count = r ? 0 : req->count;
 	rep.bad = bad;
-	reply(c, &rep, sizeof(rep), -1);
+	reply(c, &rep, sizeof(rep));
 }
 
 /* The chunked reply to STATS or CLIENTS; its text is made as it goes. */
@@ -227,14 +263,14 @@ static void reply_obj(struct client *c, uint16_t type, uint32_t seq,
 	proto_hdr_init(&rep.hdr, type | PROTO_REPLY, seq);
 	rep.hdr.status = status;
 	if (status < 0) {
-		reply(c, &rep.hdr, sizeof(rep.hdr), -1);
+		reply(c, &rep.hdr, sizeof(rep.hdr));
 		return;
 	}
 	rep.id = info->id;
 	rep.off = info->off;
 	rep.size = info->size;
 	rep.npages = info->npages;
-	reply(c, &rep, sizeof(rep), -1);
+	reply(c, &rep, sizeof(rep));
 }
 
 /* The table refuses an owner that is not live: a live client's is. */
@@ -324,9 +360,38 @@ static void do_objects(struct client *c, const void *msg)
 	reply_text(c, &t);
 }
 
+/* No reply, ever: the client sent it out of its request stream. */
+static void do_mag_kick(struct client *c, const void *msg)
+{
+	struct core *core = c->cs->core;
+
+	(void)msg;
+	if (!c->mag)
+		return;
+	daemon_heap_lock(core);
+	magazine_kick_locked(c->mag, daemon_now());
+	daemon_heap_unlock(core);
+}
+
+static void do_mag_refill(struct client *c, const void *msg)
+{
+	const struct proto_mag *req = msg;
+	struct core *core = c->cs->core;
+	int r = -ENODEV;
+
+	if (c->mag) {
+		daemon_heap_lock(core);
+		r = magazine_refill_locked(c->mag, req->cls, req->flags,
+					   daemon_now());
+		daemon_heap_unlock(core);
+	}
+	reply_status(c, &req->hdr, r);
+}
+
 void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
 		     const char *why)
 {
+	const struct proto_msg *msg;
 	struct proto_hdr hdr = { 0 };
 
 	if (len >= sizeof(hdr))
@@ -345,6 +410,14 @@ void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
 			    proto_type_name(hdr.type), len,
 			    c->nbad == 10 ? "; not logging more" : "");
 	hdr.type &= (uint16_t)~PROTO_REPLY;
+	/*
+	 * A message the protocol never answers (MAG_KICK) is not answered
+	 * when refused either: its sender does not wait for a reply, and one
+	 * would be taken for the reply to its next request.
+	 */
+	msg = proto_msg(hdr.type);
+	if (msg && msg->no_reply)
+		return;
 	reply_status(c, &hdr, err);
 }
 
@@ -381,6 +454,8 @@ static const struct dispatch_handler handlers[] = {
 	[PROTO_OBJ_RELEASE] = { .fn = do_obj_release },
 	[PROTO_OBJ_DELETE] = { .fn = do_obj_delete },
 	[PROTO_OBJECTS] = { .fn = do_objects, .keeps_stats = true },
+	[PROTO_MAG_KICK] = { .fn = do_mag_kick },
+	[PROTO_MAG_REFILL] = { .fn = do_mag_refill },
 };
 
 static const struct dispatch_handler *handler_of(uint16_t type)

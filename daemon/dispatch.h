@@ -29,7 +29,9 @@ bool dispatch_handles(uint16_t type);
 
 /**
  * dispatch_reject() - answer a message that will not be served with
- * status @err, and log @why (rate-limited).
+ * status @err, and log @why (rate-limited); a message of a type that is
+ * never answered (struct proto_msg's no_reply: MAG_KICK) is only
+ * counted and logged.
  */
 void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
 		     const char *why);

@@ -34,6 +34,8 @@ static const char usage[] =
 	"  --max-clients=N        refuse connections beyond N (default 1024)\n"
 	"  --max-objects=N        shared objects live at once (default 1048576)\n"
 	"  --max-refs=N           references to them held at once (default 4194304)\n"
+	"  --magazine-bytes=SIZE  bytes each client's magazine may cache (default\n"
+	"                         4M; 0: no magazines, every span by the socket)\n"
 	"  --trace                print scavenger trace lines (scvgN: ...)\n"
 	"  --stats-file=PATH      rewrite MemStats JSON here every tick\n"
 	"  -h, --help             show this and exit\n"
@@ -111,6 +113,7 @@ enum {
 	OPT_MAX_CLIENTS,
 	OPT_MAX_OBJECTS,
 	OPT_MAX_REFS,
+	OPT_MAGAZINE_BYTES,
 	OPT_TRACE,
 	OPT_STATS_FILE,
 	OPT_HELP,
@@ -127,6 +130,7 @@ static const struct option long_options[] = {
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 	{ "max-objects", required_argument, NULL, OPT_MAX_OBJECTS },
 	{ "max-refs", required_argument, NULL, OPT_MAX_REFS },
+	{ "magazine-bytes", required_argument, NULL, OPT_MAGAZINE_BYTES },
 	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -233,6 +237,15 @@ static int set_option(struct options *o, int c, const char *arg, char *err,
 		}
 		o->max_refs = (uint32_t)n;
 		return 0;
+	case OPT_MAGAZINE_BYTES:
+		if (units_parse_size(arg, &o->magazine_bytes) ||
+		    o->magazine_bytes > OPTIONS_MAGAZINE_BYTES_MAX) {
+			snprintf(err, errlen,
+				 "invalid --magazine-bytes '%s': want a size up to 1G (0: no magazines)",
+				 arg);
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_STATS_FILE:
 		if (!*arg) {
 			snprintf(err, errlen, "invalid --stats-file '': want a path");
@@ -260,6 +273,7 @@ int options_parse(int argc, char **argv, struct options *o, char *err,
 	o->max_clients = DEFAULT_MAX_CLIENTS;
 	o->max_objects = DEFAULT_MAX_OBJECTS;
 	o->max_refs = DEFAULT_MAX_REFS;
+	o->magazine_bytes = DEFAULT_MAGAZINE_BYTES;
 	optind = 0;	/* 0, not 1: GNU getopt forgets its state */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", long_options, &idx)) != -1) {

@@ -17,6 +17,9 @@
 /* Shared objects, and references to them, that can be live at once. */
 #define DEFAULT_MAX_OBJECTS 1048576
 #define DEFAULT_MAX_REFS 4194304
+/* Bytes one client's magazine may cache (daemon/magazine.h). */
+#define DEFAULT_MAGAZINE_BYTES (UINT64_C(4) << 20)
+#define OPTIONS_MAGAZINE_BYTES_MAX (UINT64_C(1) << 30)
 
 struct options {
 	const char *socket_path;
@@ -28,6 +31,7 @@ struct options {
 	unsigned int max_clients;
 	uint32_t max_objects;
 	uint32_t max_refs;
+	uint64_t magazine_bytes;	/* 0: no magazines */
 	bool trace;
 	const char *stats_file;		/* NULL: none */
 	bool help, version;

@@ -9,26 +9,29 @@
 #include "proto/proto.h"
 #include "sock.h"
 
-int sock_send(int fd, struct iovec *iov, size_t iovlen, int pass_fd)
+int sock_send(int fd, struct iovec *iov, size_t iovlen, const int *fds,
+	      unsigned int nfds)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
 		struct cmsghdr align;
 	} u;
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovlen };
 	ssize_t n;
 
-	if (pass_fd >= 0) {
+	if (nfds > SOCK_MAX_FDS)
+		return -EINVAL;
+	if (nfds) {
 		struct cmsghdr *cm;
 
 		memset(&u, 0, sizeof(u));
 		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 		cm = CMSG_FIRSTHDR(&msg);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 	}
 	do
 		n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -62,7 +65,7 @@ int sock_send_chunk(int fd, uint16_t type, uint32_t seq, const char *text,
 	proto_hdr_init(&h.hdr, type, seq);
 	h.len = (uint32_t)len;
 	h.flags = more ? PROTO_MORE : 0;
-	return sock_send(fd, iov, 2, -1);
+	return sock_send(fd, iov, 2, NULL, 0);
 }
 
 int sock_send_status(int fd, uint16_t type, uint32_t seq, int status)
@@ -72,7 +75,7 @@ int sock_send_status(int fd, uint16_t type, uint32_t seq, int status)
 
 	proto_hdr_init(&h, type, seq);
 	h.status = status;
-	return sock_send(fd, &iov, 1, -1);
+	return sock_send(fd, &iov, 1, NULL, 0);
 }
 
 /*

@@ -14,11 +14,16 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+/* The most fds one reply passes: a WELCOME's arena and magazine. */
+#define SOCK_MAX_FDS 2
+
 /**
- * sock_send() - send one datagram of @iov, with @pass_fd (or -1), never
- * waiting.  Return: 0 sent, -EAGAIN if the socket is full, or -errno.
+ * sock_send() - send one datagram of @iov, with the @nfds fds of @fds
+ * (up to SOCK_MAX_FDS), never waiting.  Return: 0 sent, -EAGAIN if the
+ * socket is full, or -errno.
  */
-int sock_send(int fd, struct iovec *iov, size_t iovlen, int pass_fd);
+int sock_send(int fd, struct iovec *iov, size_t iovlen, const int *fds,
+	      unsigned int nfds);
 
 /**
  * sock_send_chunk() - one chunk of a text reply (struct

@@ -57,10 +57,12 @@
 /* Needs the heap lock: it reads the client's heap owner. */
 static json_t *client_json_locked(const struct client *c)
 {
+	struct magazine_info mi;
 	struct heap_owner_info o;
 
 	client_owner_locked(c, &o);
-	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+	client_magazine_locked(c, &mi);
+	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 			 "id", (json_int_t)c->id,
 			 "name", c->name,
 			 "pid", (json_int_t)c->cred.pid,
@@ -68,7 +70,9 @@ static json_t *client_json_locked(const struct client *c)
 			 "gid", (json_int_t)c->cred.gid,
 			 "spans", (json_int_t)o.nspans,
 			 "bytes", (json_int_t)(o.npages * HEAP_PAGE_SIZE),
-			 "requests", (json_int_t)c->nrequests);
+			 "requests", (json_int_t)c->nrequests,
+			 "cached", (json_int_t)mi.cached,
+			 "magazine", c->mag != NULL);
 }
 
 /* The welcomed clients picked for one list. */
@@ -159,8 +163,25 @@ static json_t *scavenger_json(const struct scav *s)
 			 "gc_after_ns", (json_int_t)s->cfg.gc_after_ns);
 }
 
+/* The magazines' block: every counter, departed clients' included. */
+static json_t *magazines_json(const struct magazine_info *mi, uint64_t max)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "cached", (json_int_t)mi->cached,
+			 "max_bytes", (json_int_t)max,
+			 "fast_allocs", (json_int_t)mi->fast_allocs,
+			 "fast_frees", (json_int_t)mi->fast_frees,
+			 "filled", (json_int_t)mi->filled,
+			 "returned", (json_int_t)mi->returned,
+			 "revoked", (json_int_t)mi->revoked,
+			 "refills", (json_int_t)mi->refills,
+			 "kicks", (json_int_t)mi->kicks,
+			 "bad_entries", (json_int_t)mi->bad);
+}
+
 /* The figures that need the heap lock, taken in one go. */
 struct snapshot {
+	struct magazine_info mags;
 	struct heap_stats hs;
 	struct scav scav;
 	struct pick pick;
@@ -173,7 +194,10 @@ static int snapshot(struct stats *st, struct snapshot *s)
 	struct core *core = st->src.core;
 
 	pick_clients(st->src.clients, 0, STATS_LIST_MAX, &s->pick);
+	memset(&s->mags, 0, sizeof(s->mags));
 	daemon_heap_lock(core);
+	/* First: syncing a magazine moves its spans from FILL to HELD. */
+	clients_magazines_locked(st->src.clients, &s->mags);
 	heap_stats(core->heap, &s->hs);
 	scavenger_snapshot_locked(st->src.scav, &s->scav);
 	s->clients = list_json_locked(core, &s->pick);
@@ -221,8 +245,8 @@ static struct blob *stats_build(struct stats *st)
 	consumed = s.hs.sys - s.hs.released;
 	return blob_of(json_pack(
 		"{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-		" s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
-		" s:{s:I, s:I, s:I, s:I, s:o}, s:o}",
+		" s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
+		" s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:o}",
 		"version", SPANHEAPD_VERSION,
 		"uptime_ns", (json_int_t)(daemon_now() - st->start_ns),
 		"page_size", (json_int_t)HEAP_PAGE_SIZE,
@@ -233,6 +257,7 @@ static struct blob *stats_build(struct stats *st)
 		"heap_sys", (json_int_t)s.hs.sys,
 		"heap_idle", (json_int_t)s.hs.idle,
 		"heap_inuse", (json_int_t)s.hs.inuse,
+		"cached", (json_int_t)s.mags.cached,
 		"heap_released", (json_int_t)s.hs.released,
 		"heap_objects", (json_int_t)s.hs.objects,
 		"consumed", (json_int_t)consumed,
@@ -251,7 +276,8 @@ static struct blob *stats_build(struct stats *st)
 		"refused", (json_int_t)st->src.server->refused,
 		"listed", (json_int_t)s.pick.n,
 		"list", s.clients,
-		"objects", s.objects));
+		"objects", s.objects,
+		"magazines", magazines_json(&s.mags, cs->mag_bytes)));
 }
 
 void stats_init(struct stats *st, const struct stats_sources *src)

@@ -265,16 +265,55 @@ static int conn_recv(int fd, int64_t timeout_ns, void *buf, size_t size,
 	return 0;
 }
 
+/* Forks this process has been through (its atfork child handler). */
+static unsigned long conn_forks;
+static pthread_once_t conn_atfork_once = PTHREAD_ONCE_INIT;
+
+static void conn_on_fork_child(void)
+{
+	conn_forks++;
+}
+
+static void conn_atfork(void)
+{
+	(void)pthread_atfork(NULL, NULL, conn_on_fork_child);
+}
+
+bool conn_forked(const struct spanheap *h)
+{
+	return h->fork_gen != conn_forks;
+}
+
+int conn_lock(struct spanheap *h)
+{
+	if (conn_forked(h))
+		return -ENOTCONN;
+	pthread_mutex_lock(&h->lock);
+	return 0;
+}
+
 void conn_assert_locked(struct spanheap *h)
 {
 	assert(pthread_mutex_trylock(&h->lock) == EBUSY);
 	(void)h;
 }
 
+/* From here on every call fails, the magazine's fast path included. */
+static void conn_die_locked(struct spanheap *h)
+{
+	h->dead = true;
+	atomic_store_explicit(&h->gone, true, memory_order_relaxed);
+}
+
+bool conn_gone(const struct spanheap *h)
+{
+	return atomic_load_explicit(&h->gone, memory_order_relaxed);
+}
+
 int conn_broken_locked(struct spanheap *h)
 {
 	conn_assert_locked(h);
-	h->dead = true;
+	conn_die_locked(h);
 	return -EBADMSG;
 }
 
@@ -289,7 +328,7 @@ int conn_request_locked(struct spanheap *h, uint16_t type,
 	proto_hdr_init(req, type, h->next_seq++);
 	r = conn_send(h->fd, h->timeout_ns, req, len);
 	if (r < 0)
-		h->dead = true;
+		conn_die_locked(h);
 	return r;
 }
 
@@ -319,7 +358,7 @@ int conn_reply_wait_locked(struct spanheap *h, const struct proto_hdr *req,
 	if (r == 0 && h->reply.hdr.status < -CONN_MAX_ERRNO)
 		r = -EBADMSG;
 	if (r < 0) {
-		h->dead = true;
+		conn_die_locked(h);
 		return r;
 	}
 	return h->reply.hdr.status;
@@ -423,20 +462,26 @@ out_close:
 	return r;
 }
 
-/* Check a successful WELCOME and map the arena it brought in @fds. */
-static int conn_attach(struct spanheap *h, struct conn_fds *fds)
+/*
+ * Check a successful WELCOME and map the arena it brought in @fds, and
+ * the magazine if it came (and we asked: @want_mag).
+ */
+static int conn_attach(struct spanheap *h, struct conn_fds *fds,
+		       bool want_mag)
 {
 	const struct proto_welcome *w = &h->reply.welcome;
+	int want_fds = w->mag_size ? 2 : 1;
 	struct arena *arena;
 	int r;
 
-	if (fds->n != 1 || w->page_size != HEAP_PAGE_SIZE ||
-	    w->max_batch != PROTO_MAX_BATCH)
+	if (fds->n != want_fds || (w->mag_size && !want_mag) ||
+	    w->page_size != HEAP_PAGE_SIZE || w->max_batch != PROTO_MAX_BATCH)
 		return -EBADMSG;
 	r = arena_attach(fds->fd[0], &arena);
 	if (r < 0)
 		return r;
-	fds->n = 0;
+	/* The arena's now; the magazine's is closed once it is mapped. */
+	fds->fd[0] = fds->fd[--fds->n];
 	if (arena->size != w->arena_size) {
 		arena_destroy(arena);
 		return -EBADMSG;
@@ -444,7 +489,24 @@ static int conn_attach(struct spanheap *h, struct conn_fds *fds)
 	h->arena = arena;
 	h->client_id = w->client_id;
 	h->page_size = w->page_size;
+	if (w->mag_size) {
+		r = cmag_attach(h, fds->fd[0], w->mag_size);
+		if (r < 0) {
+			arena_destroy(arena);
+			h->arena = NULL;
+			return r;
+		}
+		conn_close_fds(fds);
+	}
 	return 0;
+}
+
+/* Does this process want a magazine?  Not with SPANHEAP_MAGAZINE=0. */
+static bool conn_want_magazine(void)
+{
+	const char *env = secure_getenv(SPANHEAP_MAGAZINE_ENV);
+
+	return !env || strcmp(env, "0") != 0;
 }
 
 /*
@@ -456,12 +518,15 @@ static int conn_handshake(struct spanheap *h, const char *name,
 {
 	struct proto_hello hello;
 	struct conn_fds fds = { .n = 0 };
+	bool want_mag = conn_want_magazine();
 	int64_t left = h->timeout_ns;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	memset(&hello, 0, sizeof(hello));
 	proto_hdr_init(&hello.hdr, PROTO_HELLO, 0);
+	if (want_mag)
+		hello.flags = PROTO_HELLO_MAGAZINE;
 	if (name)
 		memcpy(hello.name, name, strnlen(name, PROTO_NAME_MAX - 1));
 	if (left >= 0) {
@@ -489,7 +554,7 @@ static int conn_handshake(struct spanheap *h, const char *name,
 	r = conn_set_timeo(h->fd, SO_RCVTIMEO, h->timeout_ns);
 	if (r < 0)
 		goto out_close_fds;
-	r = conn_attach(h, &fds);
+	r = conn_attach(h, &fds, want_mag);
 	if (r < 0)
 		goto out_close_fds;
 	h->next_seq = 1;
@@ -535,9 +600,11 @@ SPANHEAP_EXPORT int spanheap_connect_opts(const struct spanheap_opts *opts,
 	r = conn_opts(opts, &o);
 	if (r < 0)
 		return r;
+	pthread_once(&conn_atfork_once, conn_atfork);
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
+	h->fork_gen = conn_forks;
 	h->timeout_ns = conn_timeout_ns(o.timeout_ms);
 	r = conn_open(conn_socket_path(o.socket_path), h->timeout_ns, &h->fd);
 	if (r < 0)
@@ -553,6 +620,7 @@ SPANHEAP_EXPORT int spanheap_connect_opts(const struct spanheap_opts *opts,
 	return 0;
 
 out_unmap:
+	cmag_detach(h);
 	arena_destroy(h->arena);
 out_close:
 	close(h->fd);
@@ -590,9 +658,12 @@ SPANHEAP_EXPORT void spanheap_close(struct spanheap *h)
 	if (!h)
 		return;
 	/* Unmap first: the daemon may reuse our spans once we hang up. */
+	cmag_detach(h);
 	arena_destroy(h->arena);
 	close(h->fd);
-	pthread_mutex_destroy(&h->lock);
+	/* A forked child's copy of the lock may be held by no thread of it. */
+	if (!conn_forked(h))
+		pthread_mutex_destroy(&h->lock);
 	free(h);
 }
 

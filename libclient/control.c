@@ -68,7 +68,11 @@ int control_text_call(struct spanheap *h, uint16_t type,
 	if (!text.buf)
 		return -ENOMEM;
 
-	pthread_mutex_lock(&h->lock);
+	r = conn_lock(h);
+	if (r < 0) {
+		free(text.buf);
+		return r;
+	}
 	r = conn_request_locked(h, type, req, len);
 	while (r == 0) {
 		r = conn_reply_locked(h, req);
@@ -163,7 +167,9 @@ SPANHEAP_EXPORT int spanheap_scavenge(struct spanheap *h,
 	uint64_t released = 0;
 	int r;
 
-	pthread_mutex_lock(&h->lock);
+	r = conn_lock(h);
+	if (r < 0)
+		return r;
 	r = conn_request_locked(h, PROTO_SCAVENGE, &req, sizeof(req));
 	while (r == 0) {
 		r = conn_reply_locked(h, &req);
@@ -185,7 +191,9 @@ SPANHEAP_EXPORT int spanheap_gc(struct spanheap *h, uint64_t *ret_freed_spans)
 	uint64_t freed = 0;
 	int r;
 
-	pthread_mutex_lock(&h->lock);
+	r = conn_lock(h);
+	if (r < 0)
+		return r;
 	r = conn_call_locked(h, PROTO_GC, &req, sizeof(req));
 	if (r == 0)
 		freed = h->reply.gc.freed_spans;

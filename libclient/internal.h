@@ -19,7 +19,7 @@
  * daemon hung up, or a reply did not answer the request, the stream of
  * replies can no longer be trusted (a reply that comes after its wait
  * timed out would be read as the next request's), so every later call
- * fails with -ENOTCONN.  The
+ * fails with -ENOTCONN, the magazine's too (conn_gone()).  The
  * socket stays open until spanheap_close(): the daemon frees a
  * connection's spans only when it sees it close, so the spans the caller
  * holds stay valid memory meanwhile.
@@ -28,12 +28,14 @@
 #define SPANHEAP_LIBCLIENT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "libclient/spanheap.h"
 #include "shm/arena.h"
+#include "proto/magazine.h"
 #include "proto/proto.h"
 
 /* Any reply the daemon sends: the receive buffer, PROTO_REPLY_MAX bytes. */
@@ -49,8 +51,25 @@ union conn_reply {
 };
 _Static_assert(sizeof(union conn_reply) == PROTO_REPLY_MAX, "conn_reply");
 
+/* This process's side of its magazine (magazine.c). */
+struct conn_mag {
+	struct mag_region *r;		/* our mapping; NULL: no magazine */
+	size_t size;
+	pthread_mutex_t lock;		/* serialises our side of the region */
+	uint8_t *live;			/* lock: a byte per arena page, see
+					 * magazine.c */
+	uint64_t live_size;		/* its bytes: the arena's pages */
+	uint32_t asked;			/* lock: served when we last kicked */
+	bool asking;			/* lock: a kick is out */
+	/* lock: a class's refill was refused, when served was this */
+	bool refused[MAG_NCLASSES];
+	uint32_t refused_at[MAG_NCLASSES];
+};
+
 struct spanheap {
 	int fd;				/* the connection to the daemon */
+	unsigned long fork_gen;		/* conn_forked(): forks at connect */
+	struct conn_mag mag;
 	int64_t timeout_ns;		/* bound of each wait; < 0: none */
 	struct arena *arena;		/* our mapping of the arena */
 	uint32_t client_id;		/* the daemon's name for us */
@@ -58,6 +77,7 @@ struct spanheap {
 	pthread_mutex_t lock;		/* serialises round trips */
 	uint32_t next_seq;		/* lock: seq of the next request */
 	bool dead;			/* lock: no more requests, see above */
+	_Atomic bool gone;		/* dead, for the fast path's eyes */
 	union conn_reply reply;		/* lock: the last reply received */
 };
 
@@ -96,6 +116,46 @@ int conn_call_locked(struct spanheap *h, uint16_t type,
 int conn_broken_locked(struct spanheap *h);
 
 void conn_assert_locked(struct spanheap *h);
+
+/*
+ * Was this process forked since @h was made?  Then @h is its parent's:
+ * every call fails with -ENOTCONN before it takes a lock (magazine.c).
+ */
+bool conn_forked(const struct spanheap *h);
+
+/* Is the connection dead (conn_gone(): no lock needed)? */
+bool conn_gone(const struct spanheap *h);
+
+/* Take h->lock.  Return: 0, or -ENOTCONN (and no lock) if conn_forked(). */
+int conn_lock(struct spanheap *h);
+
+/* magazine.c */
+
+/* Map the region of @size bytes the WELCOME brought in @fd (not taken). */
+int cmag_attach(struct spanheap *h, int fd, size_t size);
+void cmag_detach(struct spanheap *h);
+
+/*
+ * A span of at least @npages pages from the magazine.  Return: 0 and
+ * @ret; 1 if the magazine does not serve it (too large, no magazine,
+ * not filled): use the socket; or an error of the connection.
+ */
+int cmag_alloc(struct spanheap *h, size_t npages, unsigned int flags,
+	       struct spanheap_span *ret);
+
+/* The class of the live magazine span at @off, or -1 if it is none. */
+int cmag_owns(struct spanheap *h, uint64_t off);
+
+/*
+ * Free @off through the magazine.  Return: 0; -ENOENT if it is no live
+ * span of the magazine's (never was, or freed already); 1 if it must go
+ * through the socket after all (it is no longer the magazine's); or an
+ * error of the connection.
+ */
+int cmag_free(struct spanheap *h, uint64_t off);
+
+/* Is @off on one of our return stacks (so a free of it is a double one)? */
+bool cmag_stacked(struct spanheap *h, uint64_t off);
 
 /* control.c */
 

@@ -108,7 +108,9 @@ SPANHEAP_EXPORT int spanheap_obj_create(struct spanheap *h, const char *name,
 	req.namelen = len;
 	memcpy(req.name, name, len);
 
-	pthread_mutex_lock(&h->lock);
+	r = conn_lock(h);
+	if (r < 0)
+		return r;
 	r = conn_call_locked(h, PROTO_OBJ_CREATE, &req.hdr,
 			     offsetof(struct proto_obj_create, name) + len);
 	if (r == 0)
@@ -132,7 +134,9 @@ static int obj_id_call(struct spanheap *h, uint16_t type,
 	memset(&req, 0, sizeof(req));
 	req.id = obj->id;
 
-	pthread_mutex_lock(&h->lock);
+	r = conn_lock(h);
+	if (r < 0)
+		return r;
 	r = conn_call_locked(h, type, &req.hdr, sizeof(req));
 	pthread_mutex_unlock(&h->lock);
 	return r;
@@ -176,7 +180,9 @@ SPANHEAP_EXPORT int spanheap_obj_get(struct spanheap *h, const char *name,
 	req.namelen = len;
 	memcpy(req.name, name, len);
 
-	pthread_mutex_lock(&h->lock);
+	r = conn_lock(h);
+	if (r < 0)
+		return r;
 	r = conn_request_locked(h, PROTO_OBJ_GET, &req.hdr,
 				offsetof(struct proto_obj_get, name) + len);
 	if (r == 0)
@@ -203,7 +209,9 @@ SPANHEAP_EXPORT int spanheap_obj_delete(struct spanheap *h, const char *name)
 	req.namelen = len;
 	memcpy(req.name, name, len);
 
-	pthread_mutex_lock(&h->lock);
+	r = conn_lock(h);
+	if (r < 0)
+		return r;
 	r = conn_call_locked(h, PROTO_OBJ_DELETE, &req.hdr,
 			     offsetof(struct proto_obj_delete, name) + len);
 	pthread_mutex_unlock(&h->lock);

@@ -18,6 +18,14 @@
  * Every span a reply names is checked to lie inside the arena before its
  * pointer is formed: the daemon is trusted to manage the heap, not to
  * hand out pointers into the rest of this process.
+ *
+ * Spans of up to MAG_MAX_PAGES pages come from the connection's
+ * magazine when it has one (magazine.c), with no round trip; what it
+ * does not serve goes through the socket as above.  A batch is still
+ * all or none: a failing one gives back what it took either way.  A
+ * free goes to the magazine when the span came from it, else to the
+ * socket; an offset that is on a return stack already is a double
+ * free, refused here, as the daemon would refuse it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,9 +38,10 @@ static size_t span_min(size_t a, size_t b)
 	return a < b ? a : b;
 }
 
+/* The page size is HEAP_PAGE_SIZE (conn_attach()): shifts, not divisions. */
 static uint64_t span_arena_pages(const struct spanheap *h)
 {
-	return h->arena->size / h->page_size;
+	return h->arena->size >> HEAP_PAGE_SHIFT;
 }
 
 /* Does the span the daemon returned for @npages pages lie in the arena? */
@@ -115,26 +124,38 @@ static void span_undo_locked(struct spanheap *h,
 	}
 }
 
-SPANHEAP_EXPORT int spanheap_span_alloc_batch(struct spanheap *h,
-					      size_t npages,
-					      unsigned int flags, size_t count,
-					      struct spanheap_span *ret)
+/* Give back the @count spans of @spans: the magazine's, then the rest. */
+static void span_undo(struct spanheap *h, const struct spanheap_span *spans,
+		      size_t count)
 {
-	struct spanheap_span *spans;
+	struct spanheap_span *rest;
+	size_t i, n = 0;
+
+	rest = calloc(count, sizeof(*rest));
+	for (i = 0; i < count; i++) {
+		int r = cmag_free(h, spans[i].off);
+
+		if ((r == -ENOENT || r == 1) && rest)
+			rest[n++] = spans[i];
+	}
+	if (n && conn_lock(h) == 0) {
+		span_undo_locked(h, rest, n);
+		pthread_mutex_unlock(&h->lock);
+	}
+	free(rest);
+}
+
+/* @count spans through the socket into @spans, all or none. */
+static int span_alloc_socket(struct spanheap *h, size_t npages,
+			     unsigned int flags, size_t count,
+			     struct spanheap_span *spans)
+{
 	size_t done, n;
-	int r = 0;
+	int r;
 
-	if (!npages || flags & ~SPANHEAP_ZERO || !count ||
-	    npages > span_arena_pages(h))
-		return -EINVAL;
-	if (count > span_arena_pages(h) / npages)
-		return -ENOMEM;
-	/* @ret is written only on success: collect the spans aside. */
-	spans = calloc(count, sizeof(*spans));
-	if (!spans)
-		return -ENOMEM;
-
-	pthread_mutex_lock(&h->lock);
+	r = conn_lock(h);
+	if (r < 0)
+		return r;
 	for (done = 0; done < count; done += n) {
 		n = span_min(count - done, PROTO_MAX_BATCH);
 		r = span_alloc_locked(h, npages, flags, (uint32_t)n,
@@ -145,8 +166,55 @@ SPANHEAP_EXPORT int spanheap_span_alloc_batch(struct spanheap *h,
 		}
 	}
 	pthread_mutex_unlock(&h->lock);
+	return r;
+}
 
-	if (r == 0)
+SPANHEAP_EXPORT int spanheap_span_alloc_batch(struct spanheap *h,
+					      size_t npages,
+					      unsigned int flags, size_t count,
+					      struct spanheap_span *ret)
+{
+	struct spanheap_span *spans;
+	size_t done = 0;
+	int r;
+
+	if (!npages || flags & ~SPANHEAP_ZERO || !count ||
+	    npages > span_arena_pages(h))
+		return -EINVAL;
+	if (count > 1 && count > span_arena_pages(h) / npages)
+		return -ENOMEM;
+	if (conn_forked(h))
+		return -ENOTCONN;
+	/* One span, the common case, needs no array aside. */
+	if (count == 1) {
+		struct spanheap_span one;
+
+		r = cmag_alloc(h, npages, flags, ret);
+		if (r <= 0)
+			return r;
+		r = span_alloc_socket(h, npages, flags, 1, &one);
+		if (r == 0)
+			*ret = one;
+		return r;
+	}
+	/* @ret is written only on success: collect the spans aside. */
+	spans = calloc(count, sizeof(*spans));
+	if (!spans)
+		return -ENOMEM;
+	/* The magazine's, while it serves them; the socket for the rest. */
+	r = 0;
+	while (done < count) {
+		r = cmag_alloc(h, npages, flags, spans + done);
+		if (r)
+			break;
+		done++;
+	}
+	if (r > 0)
+		r = span_alloc_socket(h, npages, flags, count - done,
+				      spans + done);
+	if (r < 0)
+		span_undo(h, spans, done);
+	else
 		memcpy(ret, spans, count * sizeof(*spans));
 	free(spans);
 	return r;
@@ -203,7 +271,7 @@ static int span_check_offs(const struct spanheap *h, const uint64_t *offs,
 	size_t i;
 
 	for (i = 0; i < count; i++)
-		if (offs[i] % h->page_size || offs[i] >= h->arena->size)
+		if (offs[i] % HEAP_PAGE_SIZE || offs[i] >= h->arena->size)
 			return -EINVAL;
 	return span_check_unique(offs, count);
 }
@@ -230,19 +298,15 @@ static int span_free_parts_locked(struct spanheap *h, const uint64_t *offs,
 	return r;
 }
 
-SPANHEAP_EXPORT int spanheap_span_free_batch(struct spanheap *h,
-					     const uint64_t *offs,
-					     size_t count)
+/* The socket's part of a free batch: all or none. */
+static int span_free_socket(struct spanheap *h, const uint64_t *offs,
+			    size_t count)
 {
 	int r;
 
-	if (!count)
-		return -EINVAL;
-	r = span_check_offs(h, offs, count);
+	r = conn_lock(h);
 	if (r < 0)
 		return r;
-
-	pthread_mutex_lock(&h->lock);
 	/* One request is all or none by itself; several are checked first. */
 	if (count > PROTO_MAX_BATCH)
 		r = span_free_parts_locked(h, offs, count, PROTO_FREE_CHECK);
@@ -256,6 +320,65 @@ SPANHEAP_EXPORT int spanheap_span_free_batch(struct spanheap *h,
 			r = conn_broken_locked(h);
 	}
 	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+SPANHEAP_EXPORT int spanheap_span_free_batch(struct spanheap *h,
+					     const uint64_t *offs,
+					     size_t count)
+{
+	uint64_t *slow = NULL, *fast = NULL;
+	size_t nslow = 0, nfast = 0, i;
+	int r;
+
+	if (!count)
+		return -EINVAL;
+	r = span_check_offs(h, offs, count);
+	if (r < 0)
+		return r;
+	if (conn_forked(h))
+		return -ENOTCONN;
+	/* One span, the common case, needs no arrays aside. */
+	if (count == 1) {
+		r = cmag_free(h, offs[0]);
+		if (r == -ENOENT && cmag_stacked(h, offs[0]))
+			return -EINVAL;	/* freed before, and not reused */
+		if (r == -ENOENT || r == 1)
+			return span_free_socket(h, offs, 1);
+		return r;
+	}
+	if (!h->mag.r)
+		return span_free_socket(h, offs, count);
+	slow = malloc(count * sizeof(*slow));
+	fast = malloc(count * sizeof(*fast));
+	if (!slow || !fast) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		if (cmag_owns(h, offs[i]) >= 0) {
+			fast[nfast++] = offs[i];
+		} else if (cmag_stacked(h, offs[i])) {
+			r = -EINVAL;	/* freed before, and not reused */
+			goto out;
+		} else {
+			slow[nslow++] = offs[i];
+		}
+	}
+	/* The part that can fail first; the magazine's cannot. */
+	if (nslow)
+		r = span_free_socket(h, slow, nslow);
+	for (i = 0; r == 0 && i < nfast; i++) {
+		r = cmag_free(h, fast[i]);
+		if (r == 1)
+			r = span_free_socket(h, fast + i, 1);
+		/* Live a moment ago: another thread freed it meanwhile. */
+		if (r == -ENOENT)
+			r = -EINVAL;
+	}
+out:
+	free(slow);
+	free(fast);
 	return r;
 }
 

@@ -52,6 +52,11 @@ extern "C" {
 #define SPANHEAP_MAX_BATCH 64
 /* The environment variable setting the time-out, in ms. */
 #define SPANHEAP_TIMEOUT_ENV "SPANHEAP_TIMEOUT_MS"
+/*
+ * The environment variable that, set to "0" when a connection is made,
+ * gives it no magazine: every span goes through the socket.
+ */
+#define SPANHEAP_MAGAZINE_ENV "SPANHEAP_MAGAZINE"
 /* The time-out without one, in ms. */
 #define SPANHEAP_DEFAULT_TIMEOUT_MS 5000
 
@@ -137,6 +142,12 @@ SPANHEAP_EXPORT uint32_t spanheap_client_id(const struct spanheap *h);
 /**
  * spanheap_span_alloc() - allocate a span of at least @npages pages.
  * @flags: 0 or SPANHEAP_ZERO.
+ *
+ * A request of up to 64 pages is rounded up to 1, 2, 4 ... 64 pages and,
+ * if the connection has a magazine (see SPANHEAP_MAGAZINE_ENV), served
+ * from it without a round trip in the common case; a larger one always
+ * goes to the daemon.  A connection belongs to the process that made
+ * it: in a forked child, every call on it fails with -ENOTCONN.
  *
  * Return: 0; -EINVAL if @npages is 0 or larger than the arena, or @flags
  * is unknown; -ENOMEM if the arena has no room; -ETIMEDOUT if the daemon

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "magazine.h"
 #include "proto.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -56,7 +57,7 @@ static bool hello_valid(const void *buf, size_t len)
 
 	(void)len;
 	memcpy(&m, buf, sizeof(m));
-	return !m.flags && !m.pad;
+	return !(m.flags & ~PROTO_HELLO_FLAGS) && !m.pad;
 }
 
 static bool alloc_valid(const void *buf, size_t len)
@@ -129,6 +130,25 @@ static bool objects_valid(const void *buf, size_t len)
 	(void)len;
 	memcpy(&m, buf, sizeof(m));
 	return m.max >= 1 && m.max <= PROTO_OBJECTS_PAGE && !m.pad;
+}
+
+static bool mag_kick_valid(const void *buf, size_t len)
+{
+	struct proto_mag m;
+
+	(void)len;
+	memcpy(&m, buf, sizeof(m));
+	return !m.cls && !m.flags;
+}
+
+static bool mag_refill_valid(const void *buf, size_t len)
+{
+	struct proto_mag m;
+
+	(void)len;
+	memcpy(&m, buf, sizeof(m));
+	return m.cls < MAG_NCLASSES && m.flags &&
+	       !(m.flags & ~PROTO_MAG_FLAGS);
 }
 
 static bool obj_reply_valid(const void *buf, size_t len)
@@ -277,6 +297,20 @@ static const struct proto_msg msgs[] = {
 				 PROTO_CHUNK_MAX),
 		.rep_valid = chunk_valid,
 	},
+	[PROTO_MAG_KICK] = {
+		.type = PROTO_MAG_KICK,
+		.name = "MAG_KICK",
+		.req = SIZE_FIXED(proto_mag),
+		.req_valid = mag_kick_valid,
+		.no_reply = true,
+	},
+	[PROTO_MAG_REFILL] = {
+		.type = PROTO_MAG_REFILL,
+		.name = "MAG_REFILL",
+		.req = SIZE_FIXED(proto_mag),
+		.req_valid = mag_refill_valid,
+		.rep = SIZE_FIXED(proto_hdr),
+	},
 };
 _Static_assert(ARRAY_SIZE(msgs) == PROTO_TYPE_MAX + 1,
 	       "msgs[] ends at PROTO_TYPE_MAX");
@@ -363,9 +397,11 @@ int proto_check_reply(const void *buf, size_t len, uint16_t type,
 	 * An error may come as a bare header, or as the full reply; a
 	 * request of an unknown type gets the bare header.
 	 */
+	m = proto_msg(type);
+	if (m && m->no_reply)
+		return -EBADMSG;
 	if (hdr.status < 0 && len == sizeof(hdr))
 		return 0;
-	m = proto_msg(type);
 	if (!m || !size_ok(&m->rep, buf, len) ||
 	    (m->rep_valid && !m->rep_valid(buf, len)))
 		return -EBADMSG;

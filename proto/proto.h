@@ -12,18 +12,29 @@
  *   client                               daemon
  *   HELLO (magic, version, name)   ->
  *                                  <-    WELCOME (page size, arena size,
- *                                        client id) + arena memfd
- *                                        (SCM_RIGHTS), once
+ *                                        client id, magazine size) +
+ *                                        arena memfd and, if asked for,
+ *                                        the magazine's (SCM_RIGHTS), once
  *   SPAN_ALLOC / SPAN_FREE / STATS /
  *   SCAVENGE / GC / CLIENTS /
  *   OBJ_CREATE / OBJ_SEAL / OBJ_GET /
- *   OBJ_RELEASE / OBJ_DELETE / OBJECTS ->
+ *   OBJ_RELEASE / OBJ_DELETE / OBJECTS /
+ *   MAG_REFILL                     ->
  *                                  <-    the reply: type | PROTO_REPLY,
  *                                        the request's seq, a status
+ *   MAG_KICK                       ->    (no reply, ever)
  *
  * HELLO carries seq 0.  A daemon that has no room for another client
  * answers the connection, before or instead of reading HELLO, with a
  * bare WELCOME header of seq 0 and status -EUSERS, and closes it.
+ *
+ * A HELLO with PROTO_HELLO_MAGAZINE asks for a magazine (proto/magazine.h):
+ * the WELCOME then says its size, and its memfd rides after the arena's.
+ * MAG_KICK asks the daemon to serve the magazine when it can; it has no
+ * reply, so a client may send it from any thread at any time without
+ * taking its turn in the request/reply stream (seq 0, MSG_DONTWAIT).
+ * MAG_REFILL serves one class at once and answers when done: the client
+ * waits for it only when that class is empty, or its stack full.
  *
  * Every reply carries status 0 or -errno.  A failed request changes
  * nothing.  STATS, CLIENTS and OBJECTS replies come in chunks of JSON text; all
@@ -42,7 +53,7 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC 0x53504850u	/* "SPHP" */
-#define PROTO_VERSION 3
+#define PROTO_VERSION 4
 #define PROTO_MAX_BATCH 64	/* spans in one SPAN_ALLOC or SPAN_FREE */
 #define PROTO_NAME_MAX 64	/* bytes of client name, NUL padded */
 #define PROTO_CHUNK_MAX 16384	/* bytes of STATS text in one reply */
@@ -64,11 +75,22 @@ enum proto_type {
 	PROTO_OBJ_RELEASE = 11,
 	PROTO_OBJ_DELETE = 12,
 	PROTO_OBJECTS = 13,
-	PROTO_TYPE_MAX = PROTO_OBJECTS,
+	PROTO_MAG_KICK = 14,
+	PROTO_MAG_REFILL = 15,
+	PROTO_TYPE_MAX = PROTO_MAG_REFILL,
 };
 
 #define PROTO_REPLY 0x8000	/* set in the type of every reply */
 #define PROTO_WELCOME (PROTO_HELLO | PROTO_REPLY)
+
+/* PROTO_HELLO flags */
+#define PROTO_HELLO_MAGAZINE 0x1u /* send a magazine with the WELCOME */
+#define PROTO_HELLO_FLAGS PROTO_HELLO_MAGAZINE
+
+/* PROTO_MAG_REFILL flags: why the client waits */
+#define PROTO_MAG_EMPTY 0x1u	/* the class ran dry: fill it */
+#define PROTO_MAG_FULL 0x2u	/* its stack is full: take the surplus */
+#define PROTO_MAG_FLAGS (PROTO_MAG_EMPTY | PROTO_MAG_FULL)
 
 /* PROTO_SPAN_ALLOC flags */
 #define PROTO_ALLOC_ZERO 0x1u	/* spans must read as zeros */
@@ -96,7 +118,7 @@ _Static_assert(sizeof(struct proto_hdr) == 16, "proto_hdr");
 /* HELLO: the first request on a connection. */
 struct proto_hello {
 	struct proto_hdr hdr;
-	uint32_t flags;		/* 0 */
+	uint32_t flags;		/* PROTO_HELLO_* */
 	uint32_t pad;
 	char name[PROTO_NAME_MAX]; /* optional, NUL padded, need not end in NUL */
 };
@@ -109,7 +131,7 @@ struct proto_welcome {
 	uint32_t max_batch;	/* PROTO_MAX_BATCH */
 	uint64_t arena_size;	/* bytes */
 	uint32_t client_id;
-	uint32_t pad;
+	uint32_t mag_size;	/* bytes of the magazine region sent; 0: none */
 };
 _Static_assert(sizeof(struct proto_welcome) == 40, "proto_welcome");
 
@@ -258,6 +280,19 @@ struct proto_objects {
 };
 _Static_assert(sizeof(struct proto_objects) == 32, "proto_objects");
 
+/*
+ * MAG_KICK: serve my magazine (every class) when you can; no reply.
+ * MAG_REFILL: serve class @cls now, for the reason in @flags; the reply
+ * is a bare header: 0, -ENOMEM if an empty class could not be filled,
+ * -ENODEV if the connection has no magazine (or it was stopped).
+ */
+struct proto_mag {
+	struct proto_hdr hdr;
+	uint32_t cls;		/* MAG_REFILL: 0..MAG_NCLASSES - 1; KICK: 0 */
+	uint32_t flags;		/* MAG_REFILL: PROTO_MAG_*; KICK: 0 */
+};
+_Static_assert(sizeof(struct proto_mag) == 24, "proto_mag");
+
 /* The reply to STATS, CLIENTS and OBJECTS: one chunk of JSON text. */
 struct proto_stats_reply {
 	struct proto_hdr hdr;
@@ -346,6 +381,8 @@ struct proto_size {
  *	(flags, counts, ranges); NULL if the size says all.
  * @rep: the size of a reply that is not a bare error header.
  * @rep_valid: the same for such a reply; NULL if the size says all.
+ * @no_reply: the daemon never answers a request of this type, valid
+ *	or refused (MAG_KICK); @rep is then empty and no reply is valid.
  */
 struct proto_msg {
 	uint16_t type;
@@ -354,6 +391,7 @@ struct proto_msg {
 	bool (*req_valid)(const void *buf, size_t len);
 	struct proto_size rep;
 	bool (*rep_valid)(const void *buf, size_t len);
+	bool no_reply;
 };
 
 /**

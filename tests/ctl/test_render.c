@@ -37,7 +37,7 @@ static json_t *stats_full(void)
 	json_t *st;
 
 	st = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-		       " s:I, s:I, s:I, s:I, s:I, s:[I, I],"
+		       " s:I, s:I, s:I, s:I, s:I, s:I, s:[I, I],"
 		       " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
 		       " s:{s:I, s:I, s:I, s:[o, o, o]}}",
 		       "version", "0.1.0",
@@ -48,6 +48,7 @@ static json_t *stats_full(void)
 		       "heap_sys", (json_int_t)(256 * MIB),
 		       "heap_idle", (json_int_t)(253 * MIB),
 		       "heap_inuse", (json_int_t)(3 * MIB),
+		       "cached", (json_int_t)(1 * MIB),
 		       "heap_released", (json_int_t)(200 * MIB),
 		       "heap_objects", (json_int_t)5,
 		       "consumed", (json_int_t)(56 * MIB),
@@ -255,8 +256,8 @@ START_TEST(test_prometheus_format)
 
 	prom_parse(out, &e);
 	/* Every gauge and counter once, the client family once a client. */
-	ck_assert_int_eq(e.nfamilies, 18);
-	ck_assert_int_eq(e.n, 17 + 3);
+	ck_assert_int_eq(e.nfamilies, 19);
+	ck_assert_int_eq(e.n, 18 + 3);
 	for (int i = 0; i < e.nfamilies; i++) {
 		char type[128];
 
@@ -283,6 +284,7 @@ START_TEST(test_prometheus_values)
 	assert_value(&e, "spanheap_heap_sys_bytes", NULL, (double)(256 * MIB));
 	assert_value(&e, "spanheap_heap_idle_bytes", NULL, (double)(253 * MIB));
 	assert_value(&e, "spanheap_heap_inuse_bytes", NULL, (double)(3 * MIB));
+	assert_value(&e, "spanheap_cached_bytes", NULL, (double)(1 * MIB));
 	assert_value(&e, "spanheap_heap_released_bytes", NULL,
 		     (double)(200 * MIB));
 	assert_value(&e, "spanheap_consumed_bytes", NULL, (double)(56 * MIB));
@@ -338,7 +340,7 @@ START_TEST(test_prometheus_no_clients)
 	out = render_ok(render_prometheus, st);
 	prom_parse(out, &e);
 	assert_value(&e, "spanheap_clients", NULL, 0);
-	ck_assert_int_eq(e.n, 17);
+	ck_assert_int_eq(e.n, 18);
 	free(out);
 	json_decref(st);
 }

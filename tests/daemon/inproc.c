@@ -95,7 +95,8 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-size_t inproc_recv(struct daemon *d, int peer, void *buf, size_t len)
+size_t inproc_recv_fds(struct daemon *d, int peer, void *buf, size_t len,
+		       int *fds, unsigned int max, unsigned int *ret_nfds)
 {
 	union {
 		char buf[CMSG_SPACE(4 * sizeof(int))];
@@ -115,14 +116,27 @@ size_t inproc_recv(struct daemon *d, int peer, void *buf, size_t len)
 		n = recvmsg(peer, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
 		if (n >= 0) {
+			unsigned int k = 0;
+
 			for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm;
 			     cm = CMSG_NXTHDR(&msg, cm)) {
-				int fd;
+				size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) /
+					     sizeof(int);
 
-				memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
-				close(fd);
+				for (size_t i = 0; i < nfd; i++) {
+					int fd;
+
+					memcpy(&fd, CMSG_DATA(cm) +
+						    i * sizeof(int),
+					       sizeof(fd));
+					if (k < max)
+						fds[k++] = fd;
+					else
+						close(fd);
+				}
 			}
-			ck_assert(!(msg.msg_flags & MSG_TRUNC));
+			ck_assert(!(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)));
+			*ret_nfds = k;
 			return (size_t)n;
 		}
 		ck_assert_int_eq(errno, EAGAIN);
@@ -134,8 +148,17 @@ size_t inproc_recv(struct daemon *d, int peer, void *buf, size_t len)
 	return 0;
 }
 
-struct client *inproc_welcomed(struct daemon *d, const char *name,
-			       int *ret_peer)
+size_t inproc_recv(struct daemon *d, int peer, void *buf, size_t len)
+{
+	unsigned int nfds;
+
+	return inproc_recv_fds(d, peer, buf, len, NULL, 0, &nfds);
+}
+
+struct client *inproc_hello(struct daemon *d, const char *name,
+			    uint32_t flags, int *ret_peer,
+			    struct proto_welcome *ret_welcome, int *fds,
+			    unsigned int max, unsigned int *ret_nfds)
 {
 	struct proto_hello h;
 	struct proto_welcome w;
@@ -143,10 +166,23 @@ struct client *inproc_welcomed(struct daemon *d, const char *name,
 
 	memset(&h, 0, sizeof(h));
 	proto_hdr_init(&h.hdr, PROTO_HELLO, 0);
+	h.flags = flags;
 	strncpy(h.name, name, sizeof(h.name) - 1);
 	ck_assert_int_eq(send(*ret_peer, &h, sizeof(h), 0), sizeof(h));
-	ck_assert_uint_eq(inproc_recv(d, *ret_peer, &w, sizeof(w)), sizeof(w));
+	ck_assert_uint_eq(inproc_recv_fds(d, *ret_peer, &w, sizeof(w), fds,
+					  max, ret_nfds),
+			  sizeof(w));
 	ck_assert_int_eq(w.hdr.status, 0);
 	ck_assert(c->welcomed);
+	*ret_welcome = w;
 	return c;
+}
+
+struct client *inproc_welcomed(struct daemon *d, const char *name,
+			       int *ret_peer)
+{
+	struct proto_welcome w;
+	unsigned int nfds;
+
+	return inproc_hello(d, name, 0, ret_peer, &w, NULL, 0, &nfds);
 }

@@ -42,11 +42,29 @@ struct client *inproc_welcomed(struct daemon *d, const char *name,
 			       int *ret_peer);
 
 /*
+ * inproc_welcomed() with the HELLO's @flags (PROTO_HELLO_*); the
+ * WELCOME goes to @ret_welcome and the fds that came with it (the
+ * arena's, then a magazine's) to @fds, up to @max of them: their count
+ * is returned, and they are the caller's to close.
+ */
+struct client *inproc_hello(struct daemon *d, const char *name,
+			    uint32_t flags, int *ret_peer,
+			    struct proto_welcome *ret_welcome, int *fds,
+			    unsigned int max, unsigned int *ret_nfds);
+
+/*
  * Run the loop until the peer @peer has a datagram to read, for up to
  * 30 s; then receive it into @buf (fds that come along are closed).
  * Returns its length.  Aborts the test if none comes.
  */
 size_t inproc_recv(struct daemon *d, int peer, void *buf, size_t len);
+
+/*
+ * inproc_recv(), but the first @max fds that come along go to @fds,
+ * their count to @ret_nfds (the rest are closed).
+ */
+size_t inproc_recv_fds(struct daemon *d, int peer, void *buf, size_t len,
+		       int *fds, unsigned int max, unsigned int *ret_nfds);
 
 /* One turn of the loop, not waiting. */
 void inproc_turn(struct daemon *d);

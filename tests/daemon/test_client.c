@@ -201,12 +201,12 @@ START_TEST(test_send_queues_in_order)
 	c = accept_one(&peer);
 	while (STAILQ_EMPTY(&c->outq)) {
 		proto_hdr_init(&hdr, PROTO_STATS | PROTO_REPLY, sent++);
-		ck_assert_int_eq(client_send(c, &hdr, sizeof(hdr), -1), 0);
+		ck_assert_int_eq(client_send(c, &hdr, sizeof(hdr)), 0);
 		ck_assert_uint_lt(sent, 100000);
 	}
 	for (int i = 0; i < 10; i++, sent++) {
 		proto_hdr_init(&hdr, PROTO_STATS | PROTO_REPLY, sent);
-		ck_assert_int_eq(client_send(c, &hdr, sizeof(hdr), -1), 0);
+		ck_assert_int_eq(client_send(c, &hdr, sizeof(hdr)), 0);
 	}
 	ck_assert(!event_pending(c->ev_read, EV_READ, NULL));
 	ck_assert(event_pending(c->ev_write, EV_WRITE, NULL));

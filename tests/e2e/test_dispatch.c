@@ -139,7 +139,7 @@ START_TEST(test_hello_bad_fields)
 
 	memset(&h, 0, sizeof(h));
 	proto_hdr_init(&h.hdr, PROTO_HELLO, 0);
-	h.flags = 1;
+	h.flags = PROTO_HELLO_FLAGS + 1;	/* no such flag */
 	send_expect(fd, &h, sizeof(h), -EBADMSG);
 	h.flags = 0;
 	h.pad = 1;

@@ -448,11 +448,14 @@ static void junk_step(struct rnd *r, int i)
 		memcpy(&h, buf, sizeof(h));
 	h.type &= (uint16_t)~PROTO_REPLY;
 	wire_send(r->bad, buf, len);
-	do
-		st = wire_reply(r->bad, h.type, h.seq, u.buf, sizeof(u.buf),
-				NULL);
-	while (check == 0 && st == 0 && h.type == PROTO_STATS &&
-	       u.stats.flags & PROTO_MORE);
+	/* A MAG_KICK is never answered, refused or not: as if it said so. */
+	st = check;
+	if (h.type != PROTO_MAG_KICK)
+		do
+			st = wire_reply(r->bad, h.type, h.seq, u.buf,
+					sizeof(u.buf), NULL);
+		while (check == 0 && st == 0 && h.type == PROTO_STATS &&
+		       u.stats.flags & PROTO_MORE);
 	if (check == 0) {
 		check_valid(r, i, buf, len, st, &u);
 		return;

@@ -32,15 +32,26 @@
  * so that the answer to a get woken by the other client's seal is
  * checked at once.
  *
+ * Magazines: a HELLO with PROTO_HELLO_MAGAZINE gets one (harness.h), and
+ * MAG_KICK and MAG_REFILL serve it, filling its rings from the heap; no
+ * client here takes from them, so every span of a magazine stays FILL,
+ * at most MAGAZINE_TARGET_MAX a class and 3 x their bytes within
+ * FUZZ_MAG_BYTES, and a SPAN_FREE of one is refused.  A MAG_REFILL that
+ * is served (0) leaves a class that ran dry with spans; -ENOMEM leaves
+ * it without; -ENODEV answers only a client without a magazine.
+ *
  * Accounting: a request changes the heap's spans in use by what its
  * reply says and no more.  The spans in use are the clients' and the
  * objects' (heap_obj_stats(): open, sealed and deleted, one span each),
  * and a request moves its own client's by what the reply says (a
- * failed one, and a SPAN_FREE with PROTO_FREE_CHECK, by nothing) and the
- * objects' by what the object's state before it says: a create adds
- * one; a release frees its object if it held the last reference of a
- * deleted or OPEN one; a delete frees it if nobody held it.  Each object
- * request is also checked against the object table before and after:
+ * failed one, and a SPAN_FREE with PROTO_FREE_CHECK, by nothing), its
+ * magazine's only if it is a MAG_KICK or MAG_REFILL (the spans of a
+ * magazine are found by a walk of the heap, which must agree with the
+ * owner's record), and the objects' by what the object's state before
+ * it says: a create adds one; a release frees its object if it held
+ * the last reference of a deleted or OPEN one; a delete frees it if
+ * nobody held it.  Each object request is also checked against the
+ * object table before and after:
  * a create finds its name free (or -EEXIST taken) and makes an OPEN
  * object of one reference, its creator's, as its reply says; a get
  * takes one more reference to the SEALED object of the name; a seal is
@@ -58,6 +69,7 @@
 
 #include "tests/fuzz/fuzz.h"
 #include "daemon/dispatch.h"
+#include "daemon/magazine.h"
 #include "tests/fuzz/harness.h"
 
 #define FUZZ_CLIENTS 2
@@ -75,6 +87,7 @@ struct census {
 	uint64_t spans;		/* spans in use, all of them */
 	uint64_t own;		/* of them, the delivering client's */
 	uint64_t objects;	/* of them, the objects' */
+	struct fuzz_owned mine;	/* the client's, by a walk of the heap */
 };
 
 /* An object request, as the checks of the object table see it. */
@@ -87,7 +100,7 @@ struct obj_req {
 	struct heap_obj_info before;	/* if so, as it was */
 };
 
-static void census(const struct client *c, struct census *ret)
+static void census(const struct client *c, struct census *ret, size_t at)
 {
 	struct heap_obj_stats os;
 	struct heap_owner_info o;
@@ -97,10 +110,73 @@ static void census(const struct client *c, struct census *ret)
 	heap_stats(fuzz_d.core.heap, &hs);
 	heap_obj_stats(fuzz_d.core.heap, &os);
 	client_owner_locked(c, &o);
+	fuzz_owned_locked(c->owner, &ret->mine, at);
 	daemon_heap_unlock(&fuzz_d.core);
 	ret->spans = hs.objects;
 	ret->own = o.nspans;
 	ret->objects = os.open + os.sealed + os.deleted;
+	if (ret->mine.spans != o.nspans || ret->mine.pages != o.npages)
+		fuzz_fail(at, "client %u owns %llu spans of %llu pages, its record says %llu of %llu",
+			  c->id, (unsigned long long)ret->mine.spans,
+			  (unsigned long long)ret->mine.pages,
+			  (unsigned long long)o.nspans,
+			  (unsigned long long)o.npages);
+}
+
+/*
+ * Nothing here takes from a magazine: its spans are all FILL, a fill
+ * ring's worth per class at most, within the cache bound.
+ */
+static void check_magazine(const struct client *c, const struct census *k,
+			   size_t at)
+{
+	uint64_t bytes = 0;
+
+	for (unsigned int cls = 0; cls < MAG_NCLASSES; cls++) {
+		if (k->mine.held[cls] ||
+		    k->mine.fill[cls] > MAGAZINE_TARGET_MAX)
+			fuzz_fail(at, "client %u has %llu HELD, %llu FILL spans of class %u",
+				  c->id,
+				  (unsigned long long)k->mine.held[cls],
+				  (unsigned long long)k->mine.fill[cls], cls);
+		bytes += 3 * k->mine.fill[cls] * (HEAP_PAGE_SIZE << cls);
+	}
+	if (bytes > FUZZ_MAG_BYTES || (k->mine.mag && !c->mag))
+		fuzz_fail(at, "client %u caches %llu spans (3 x %llu bytes)%s",
+			  c->id, (unsigned long long)k->mine.mag,
+			  (unsigned long long)bytes / 3,
+			  c->mag ? "" : " without a magazine");
+}
+
+/*
+ * A MAG_REFILL's answer, by what the client's magazine held after it:
+ * served (0) a class that ran dry only if it has spans now; -ENOMEM only
+ * if it has none; -ENODEV only without a magazine; -EPROTO only before
+ * HELLO.
+ */
+static void check_refill(const struct client *c, bool welcomed,
+			 const uint8_t *msg, const struct fuzz_peer *p,
+			 const struct census *after, size_t at)
+{
+	struct proto_mag m;
+	int s = p->last_status;
+	bool ok;
+
+	memcpy(&m, msg, sizeof(m));
+	if (!welcomed)
+		ok = s == -EPROTO;
+	else if (!c->mag)
+		ok = s == -ENODEV;
+	else if (s == 0)
+		ok = !(m.flags & PROTO_MAG_EMPTY) || after->mine.fill[m.cls];
+	else
+		ok = s == -ENOMEM && !after->mine.fill[m.cls];
+	if (!ok)
+		fuzz_fail(at, "MAG_REFILL of class %u, flags %#x answered %d; %s, %llu FILL spans of the class after",
+			  m.cls, m.flags, s,
+			  !welcomed ? "before HELLO" :
+			  c->mag ? "a magazine" : "no magazine",
+			  (unsigned long long)after->mine.fill[m.cls]);
 }
 
 /* The live object named @name: a walk of the (small) table. */
@@ -373,8 +449,8 @@ static bool deliver(struct fuzz_peer *p, const uint8_t *msg, size_t len,
 	struct census before, after;
 	struct proto_hdr hdr = { 0 };
 	struct obj_req q;
-	int64_t own, objs;
-	bool waits;
+	int64_t own, objs, mag;
+	bool waits, welcomed, serves;
 
 	if (!c)
 		return false;
@@ -392,7 +468,12 @@ static bool deliver(struct fuzz_peer *p, const uint8_t *msg, size_t len,
 	if (len >= sizeof(hdr))
 		memcpy(&hdr, msg, sizeof(hdr));
 	obj_req_of(msg, len, &q);
-	census(c, &before);
+	census(c, &before, at);
+	welcomed = c->welcomed;
+	/* Only these move the spans of a magazine: ask it to serve. */
+	serves = len == sizeof(struct proto_mag) &&
+		 proto_check_request(msg, len) == 0 &&
+		 (hdr.type == PROTO_MAG_KICK || hdr.type == PROTO_MAG_REFILL);
 	fuzz_peer_sent(p, msg, len, 0);
 	if (len > PROTO_REQUEST_MAX)
 		dispatch_reject(c, msg, len, -EBADMSG, "oversized");
@@ -411,21 +492,26 @@ static bool deliver(struct fuzz_peer *p, const uint8_t *msg, size_t len,
 	if (c->objwait && !waits)
 		fuzz_fail(at, "a %s left its client waiting for an object",
 			  proto_type_name(hdr.type));
-	census(c, &after);
+	census(c, &after, at);
 	own = spans_added(p, msg, len);
 	objs = waits ? 0 : objects_added(p, &q);
-	if ((int64_t)(after.own - before.own) != own ||
+	mag = (int64_t)(after.mine.mag - before.mine.mag);
+	if ((int64_t)(after.own - before.own) - mag != own ||
+	    (mag && !serves) ||
 	    (int64_t)(after.objects - before.objects) != objs ||
 	    after.spans - before.spans != (after.own - before.own) +
 					  (after.objects - before.objects))
-		fuzz_fail(at, "%s of status %d took spans in use from %llu to %llu, its client's from %llu to %llu, objects' from %llu to %llu",
+		fuzz_fail(at, "%s of status %d took spans in use from %llu to %llu, its client's from %llu to %llu (in its magazine by %lld), objects' from %llu to %llu",
 			  proto_type_name(hdr.type), p->last_status,
 			  (unsigned long long)before.spans,
 			  (unsigned long long)after.spans,
 			  (unsigned long long)before.own,
-			  (unsigned long long)after.own,
+			  (unsigned long long)after.own, (long long)mag,
 			  (unsigned long long)before.objects,
 			  (unsigned long long)after.objects);
+	check_magazine(c, &after, at);
+	if (serves && hdr.type == PROTO_MAG_REFILL)
+		check_refill(c, welcomed, msg, p, &after, at);
 	check_obj_req(c, p, &q, waits, at);
 	if (c->closing) {
 		client_destroy(c);

@@ -1,42 +1,63 @@
 // SPDX-License-Identifier: MIT
 /*
- * Fuzz target for the daemon's checked side of a magazine region
- * (proto/magazine.c: mag_ring_push_checked(), mag_ring_pop_checked()):
- * the input is what a hostile client writes into its region, at any
- * place and in any order, interleaved with the daemon's calls.  No
- * daemon runs: the region is a formatted buffer and the daemon is the
- * private indices below, exactly as the daemon will keep them.
+ * Fuzz target for the daemon's side of a magazine region, format v2
+ * (proto/magazine.c: mag_fill_sync(), mag_fill_push(), mag_fill_revoke(),
+ * mag_stack_take(), mag_stack_count_checked()): the input is what a
+ * hostile client writes into its region, any word at any time,
+ * interleaved with the daemon's calls and with the trusting client's
+ * (mag_fill_take(), mag_stack_push(), mag_stack_pop(),
+ * mag_check_header()), which must not crash whatever the region holds.
+ * No daemon runs: the region is a formatted buffer and the daemon is the
+ * cursors and records below, exactly as the daemon will keep them.
  *
- * Input format: a sequence of actions, each one byte, bits 0-2 the
- * action, bits 3-6 a class (mod MAG_NCLASSES) and, where it matters,
- * bit 7 the ring (0 fill, 1 return); then the action's argument bytes
- * (an action cut short by the end of the input is not done):
- *   0 IDX     the client writes a head or tail: 1 byte (bit 0 head/tail),
- *             then 1 signed byte, the value's distance from the daemon's
- *             own index of that ring
- *   1 IDXRAW  the same with a raw value: 1 byte (bit 0), 4 bytes LE
- *   2 ENTRY   the client writes an entry: 1 byte slot, 8 bytes LE value
- *   3 HDR     the client writes 4 bytes LE at a byte (mod the header and
- *             counters) of the header, or of the class's counters
- *   4 PUSH    the daemon pushes its next offset into the fill ring
- *   5 POP     the daemon pops from the return ring
- *   6 CPUSH   the client pushes 8 bytes LE into its return ring (the
- *             trusting op, as the library will)
- *   7 CPOP    the client pops from its fill ring (likewise), and the
- *             client checks the header (it must not crash, whatever the
- *             header holds)
+ * Input format: one byte, the start S: every ring's indices, the
+ * daemon's cursors and every stack's generation begin at -S (mod 2^32),
+ * so that an input crosses 2^32 within S steps.  Then a sequence of
+ * actions, each one byte: bits 0-3 the action (mod NACTIONS), bits 4-6
+ * a class (mod MAG_NCLASSES), bit 7 a variant V; then the action's
+ * argument bytes (an action cut short by the end of the input is not
+ * done):
+ *   0 REL     the client writes a word near the daemon's view: 1 byte
+ *             (mod 4: the fill tail from the daemon's seen, the fill
+ *             tail from its head, the fill head from its head, the
+ *             stack count from the stack's, generation kept), then a
+ *             signed byte, the distance
+ *   1 RAW     the client writes a word: 1 byte (mod 8: fill head, fill
+ *             tail, stack control word, limit, fast_allocs, fast_frees,
+ *             status flags, status served), then 8 bytes LE, truncated
+ *             to the word's width
+ *   2 ENTRY   the client writes a fill entry (V 0) or a stack slot
+ *             (V 1): 1 byte slot (mod the capacity), 8 bytes LE
+ *   3 POKE    the client writes 8 bytes anywhere in the region, the
+ *             header included: 2 bytes LE offset (mod the size - 7),
+ *             then the 8 bytes
+ *   4 SYNC    the daemon syncs its cursor of the fill ring
+ *   5 PUSH    the daemon pushes its next offset into the fill ring
+ *             (FUZZ_OFFSETS an input at most, then nothing)
+ *   6 REVOKE  the daemon revokes the oldest entry
+ *   7 STAKE   the daemon takes from the return stack
+ *   8 SERVE   the daemon drains the class: a sync, revokes while they
+ *             succeed, stack takes while they do (each at most the
+ *             capacity + 1 times)
+ *   9 TAKE    the client takes from the fill ring
+ *  10 CPUSH   the client pushes onto its stack the last offset it took
+ *             or popped (V 0) or 8 bytes LE (V 1)
+ *  11 CPOP    the client pops from its stack
+ *  12 CHECK   the client checks the header and counts ring and stack
  *
- * Invariants, any break of which aborts: the daemon's private indices
- * only move forward, by one on a success and not at all on an error;
- * a push succeeds exactly when the client's tail leaves room and fails
- * with -EBADMSG exactly when that tail is ahead of the daemon's head or
- * more than the capacity behind it (-EAGAIN when the ring is full), and
- * then writes nothing; a pop likewise against the client's head; after
- * a success the daemon's index is never more than MAG_RING_CAP from the
- * other side's as read; the daemon's index in shared memory is what the
- * daemon wrote last after each of its calls; and every offset the
- * daemon pops is the value the input (or the client's push) last wrote
- * into that slot, or 0 where nothing was.
+ * Invariants, any break of which aborts: the daemon's cursor only moves
+ * forward, its head by one on a push and its seen by what a sync
+ * reports or one on a revoke; seen <= head and head - seen <=
+ * MAG_RING_CAP after every call; a call that fails changes no daemon
+ * state and writes no byte of the region, and one that succeeds writes
+ * exactly its words (a sync none, a push its entry and the head, a
+ * revoke the tail, a stack take the control word); each call fails
+ * exactly when the words it read say it must, with the error the
+ * header documents; the daemon never produces into a slot between seen
+ * and head; what a sync reports as taken is within what was produced,
+ * and every offset the daemon produced leaves the ring once, taken or
+ * revoked, as its own record (never the shared entries) tells; a stack
+ * take returns the slot below the count as it was, unchecked.
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -49,22 +70,43 @@
 #include "tests/fuzz/harness.h"
 
 #define PAGE 4096u
+#define MASK (MAG_RING_CAP - 1)
+#define REGION (3 * PAGE)	/* mag_layout_size(PAGE) */
+/* Offsets the daemon may produce in one input: one per input byte. */
+#define FUZZ_OFFSETS 4096
 
-enum { IDX, IDXRAW, ENTRY, HDR, PUSH, POP, CPUSH, CPOP };
+enum {
+	REL, RAW, ENTRY, POKE, SYNC, PUSH, REVOKE, STAKE, SERVE, TAKE, CPUSH,
+	CPOP, CHECK, NACTIONS
+};
 
-static alignas(MAG_LINE) unsigned char mem[3 * PAGE];
+/* Where an offset the daemon produced is, by its own record. */
+enum { NONE, IN_RING, TAKEN, REVOKED };
+
+static alignas(MAG_LINE) unsigned char mem[REGION];
+/*
+ * The region as it was before the daemon's call, and what the call may
+ * write patched in after it; a copy taken only when the client wrote
+ * since the last one (a daemon's call that returns leaves the two
+ * equal), since copying the region is most of this target's work.
+ */
+static unsigned char before[REGION];
+static bool dirty;
 
 /* The daemon's own state of each class: never in shared memory. */
 struct daemon_class {
-	uint32_t fill_head;	/* its copy of the fill ring's head */
-	uint32_t ret_tail;	/* its copy of the return ring's tail */
-	uint64_t pushes, pops;	/* its successes, never wrapped */
+	struct mag_fill_cursor cur;
+	uint64_t rec[MAG_RING_CAP];	/* index i pushed rec[i & MASK] */
+	uint64_t produced, taken, revoked; /* never wrapped */
 };
 
 static struct daemon_class dc[MAG_NCLASSES];
-/* What the client last wrote into each return slot (0 from format). */
-static uint64_t shadow[MAG_NCLASSES][MAG_RING_CAP];
-static uint64_t next_off;
+static uint32_t start;
+static uint64_t next_off;		/* offsets produced, all classes */
+/* By offset / PAGE, what became of it. */
+static unsigned char where[FUZZ_OFFSETS + 1];
+/* The client's last offset of each class, taken or popped. */
+static uint64_t client_last[MAG_NCLASSES];
 
 static uint64_t le(const uint8_t *p, unsigned int n)
 {
@@ -75,162 +117,408 @@ static uint64_t le(const uint8_t *p, unsigned int n)
 	return v;
 }
 
+static void snapshot(void)
+{
+	if (dirty)
+		memcpy(before, mem, sizeof(mem));
+	dirty = false;
+}
+
+static bool unchanged(void)
+{
+	return !memcmp(before, mem, sizeof(mem));
+}
+
+/* What a call wrote into the word at @addr, into the snapshot. */
+static void expect(uintptr_t addr, const void *v, size_t n)
+{
+	memcpy(before + (addr - (uintptr_t)mem), v, n);
+}
+
+/* The offset the daemon pushed at index @i, by its record. */
+static uint64_t recorded(const struct daemon_class *d, uint32_t i)
+{
+	uint64_t off = d->rec[i & MASK];
+
+	if (!off || off % PAGE || off / PAGE > next_off)
+		fuzz_fail(0, "the record of index %u holds %llu", i,
+			  (unsigned long long)off);
+	return off;
+}
+
+/* Mark what the record has at @i as gone from the ring by @how. */
+static void leave(const struct daemon_class *d, uint32_t i, int how,
+		  size_t at)
+{
+	uint64_t k = recorded(d, i) / PAGE;
+
+	if (where[k] != IN_RING)
+		fuzz_fail(at, "offset %llu left the ring twice, or unproduced",
+			  (unsigned long long)k * PAGE);
+	where[k] = (unsigned char)how;
+}
+
+/* What holds after every call of the daemon's. */
+static void check_daemon(const struct daemon_class *d, size_t at)
+{
+	const struct mag_fill_cursor *cur = &d->cur;
+	uint64_t gone = d->taken + d->revoked;
+
+	if (cur->head != (uint32_t)(start + d->produced))
+		fuzz_fail(at, "the cursor's head moved other than by pushes");
+	if (cur->seen != (uint32_t)(start + gone))
+		fuzz_fail(at, "seen moved other than by syncs and revokes");
+	if (gone > d->produced)
+		fuzz_fail(at, "more seen consumed than produced");
+	if (d->produced - gone > MAG_RING_CAP ||
+	    cur->head - cur->seen != d->produced - gone)
+		fuzz_fail(at, "head - seen is %u", cur->head - cur->seen);
+	for (uint32_t i = cur->seen; i != cur->head; i++)
+		if (where[recorded(d, i) / PAGE] != IN_RING)
+			fuzz_fail(at, "index %u below head is gone", i);
+}
+
+static void daemon_sync(struct mag_class *c, struct daemon_class *d,
+			size_t at)
+{
+	struct mag_fill_cursor was = d->cur;
+	uint32_t tail = atomic_load(&c->fill.tail);
+	uint32_t taken = tail - was.seen;
+	int rc;
+
+	snapshot();
+	rc = mag_fill_sync(&c->fill, &d->cur);
+	if (!unchanged())
+		fuzz_fail(at, "a sync wrote into the region");
+	if (rc < 0) {
+		if (rc != -EBADMSG || taken <= was.head - was.seen)
+			fuzz_fail(at, "a sync of tail %u at %u, head %u: %d",
+				  tail, was.seen, was.head, rc);
+		if (d->cur.head != was.head || d->cur.seen != was.seen)
+			fuzz_fail(at, "a failed sync moved the cursor");
+		return;
+	}
+	if (taken > was.head - was.seen || (uint32_t)rc != taken)
+		fuzz_fail(at, "a sync of tail %u at seen %u, head %u said %d",
+			  tail, was.seen, was.head, rc);
+	if (d->cur.head != was.head || d->cur.seen != tail)
+		fuzz_fail(at, "a sync left the cursor off its tail");
+	for (uint32_t i = 0; i < taken; i++)
+		leave(d, was.seen + i, TAKEN, at);
+	d->taken += taken;
+}
+
 static void daemon_push(struct mag_class *c, struct daemon_class *d,
 			size_t at)
 {
-	uint32_t head = d->fill_head;
+	struct mag_fill_cursor was = d->cur;
+	uint32_t slot = was.head & MASK;
+	uint64_t off = (next_off + 1) * PAGE;
+	int rc;
+
+	if (next_off == FUZZ_OFFSETS)
+		return;
+	snapshot();
+	rc = mag_fill_push(&c->fill, &d->cur, off);
+	if (rc < 0) {
+		if (rc != -EAGAIN || was.head - was.seen != MAG_RING_CAP)
+			fuzz_fail(at, "a push at seen %u, head %u: %d",
+				  was.seen, was.head, rc);
+		if (!unchanged() || d->cur.head != was.head ||
+		    d->cur.seen != was.seen)
+			fuzz_fail(at, "a failed push changed something");
+		return;
+	}
+	if (was.head - was.seen >= MAG_RING_CAP)
+		fuzz_fail(at, "a push into a full ring");
+	/* The slot is no index's in [seen, head): fewer than the cap. */
+	for (uint32_t i = was.seen; i != was.head; i++)
+		if ((i & MASK) == slot)
+			fuzz_fail(at, "a push into the slot of index %u", i);
+	if (d->cur.head != was.head + 1 || d->cur.seen != was.seen)
+		fuzz_fail(at, "a push moved other than the head by one");
+	if (atomic_load(&c->fill.entry[slot]) != off ||
+	    atomic_load(&c->fill.head) != d->cur.head)
+		fuzz_fail(at, "a push did not write its entry and head");
+	/* Nothing else. */
+	expect((uintptr_t)&c->fill.entry[slot], &off, sizeof(off));
+	expect((uintptr_t)&c->fill.head, &d->cur.head, sizeof(d->cur.head));
+	if (!unchanged())
+		fuzz_fail(at, "a push wrote more than its entry and head");
+	d->rec[slot] = off;
+	where[++next_off] = IN_RING;
+	d->produced++;
+}
+
+static int daemon_revoke(struct mag_class *c, struct daemon_class *d,
+			 size_t at)
+{
+	struct mag_fill_cursor was = d->cur;
 	uint32_t tail = atomic_load(&c->fill.tail);
-	uint32_t used = head - tail;
-	uint64_t before = atomic_load(&c->fill.entry[head % MAG_RING_CAP]);
-	uint64_t off = ++next_off * PAGE;
-	int rc = mag_ring_push_checked(&c->fill, &d->fill_head, off);
+	int rc;
 
-	if (rc == 0) {
-		if (used >= MAG_RING_CAP)
-			fuzz_fail(at, "a push into a full or corrupt ring");
-		if (d->fill_head != head + 1 || (uint32_t)++d->pushes != d->fill_head)
-			fuzz_fail(at, "a push moved the head other than by one");
-		if (d->fill_head - tail > MAG_RING_CAP)
-			fuzz_fail(at, "the head ran past the capacity");
-		if (atomic_load(&c->fill.entry[head % MAG_RING_CAP]) != off)
-			fuzz_fail(at, "a push did not write its entry");
-		if (atomic_load(&c->fill.head) != d->fill_head)
-			fuzz_fail(at, "a push did not publish its head");
-		return;
+	snapshot();
+	rc = mag_fill_revoke(&c->fill, &d->cur);
+	if (rc < 0) {
+		if (rc != (was.head == was.seen ? -ENOENT : -EAGAIN) ||
+		    (rc == -EAGAIN && tail == was.seen))
+			fuzz_fail(at, "a revoke of tail %u at %u, head %u: %d",
+				  tail, was.seen, was.head, rc);
+		if (!unchanged() || d->cur.head != was.head ||
+		    d->cur.seen != was.seen)
+			fuzz_fail(at, "a failed revoke changed something");
+		return rc;
 	}
-	if (d->fill_head != head)
-		fuzz_fail(at, "a failed push moved the head");
-	if (rc == -EAGAIN ? used != MAG_RING_CAP :
-	    rc != -EBADMSG || used <= MAG_RING_CAP)
-		fuzz_fail(at, "a push failed with the wrong error");
-	if (atomic_load(&c->fill.entry[head % MAG_RING_CAP]) != before)
-		fuzz_fail(at, "a failed push wrote an entry");
+	if (was.head == was.seen || tail != was.seen)
+		fuzz_fail(at, "a revoke of tail %u at %u, head %u took one",
+			  tail, was.seen, was.head);
+	if (d->cur.head != was.head || d->cur.seen != was.seen + 1 ||
+	    atomic_load(&c->fill.tail) != d->cur.seen)
+		fuzz_fail(at, "a revoke moved other than seen and tail by one");
+	expect((uintptr_t)&c->fill.tail, &d->cur.seen, sizeof(d->cur.seen));
+	if (!unchanged())
+		fuzz_fail(at, "a revoke wrote more than the tail");
+	leave(d, was.seen, REVOKED, at);
+	d->revoked++;
+	return 0;
 }
 
-static void daemon_pop(struct mag_class *c, struct daemon_class *d,
-		       uint64_t *slots, size_t at)
+static int daemon_stack_take(struct mag_class *c, size_t at)
 {
-	uint32_t tail = d->ret_tail;
-	uint32_t head = atomic_load(&c->ret.head);
-	uint32_t held = head - tail;
-	uint64_t off = 0xdeadbeef;
-	int rc = mag_ring_pop_checked(&c->ret, &d->ret_tail, &off);
+	uint64_t w = atomic_load(&c->ret.ctl), want, off = 0xdeadbeef;
+	uint32_t n = MAG_STACK_COUNT(w);
+	int checked = mag_stack_count_checked(&c->ret);
+	int rc;
 
-	if (rc == 0) {
-		if (held == 0 || held > MAG_RING_CAP)
-			fuzz_fail(at, "a pop from an empty or corrupt ring");
-		if (d->ret_tail != tail + 1 || (uint32_t)++d->pops != d->ret_tail)
-			fuzz_fail(at, "a pop moved the tail other than by one");
-		if (head - d->ret_tail > MAG_RING_CAP)
-			fuzz_fail(at, "the tail ran past the head");
-		if (off != slots[tail % MAG_RING_CAP])
-			fuzz_fail(at, "a pop returned what the client never wrote");
-		if (atomic_load(&c->ret.tail) != d->ret_tail)
-			fuzz_fail(at, "a pop did not publish its tail");
-		return;
+	if (checked != (n > MAG_STACK_CAP ? -EBADMSG : (int)n))
+		fuzz_fail(at, "a checked count of %u: %d", n, checked);
+	snapshot();
+	rc = mag_stack_take(&c->ret, &off);
+	if (rc < 0) {
+		if (rc != (n > MAG_STACK_CAP ? -EBADMSG : -ENOENT) ||
+		    (rc == -ENOENT && n))
+			fuzz_fail(at, "a stack take at count %u: %d", n, rc);
+		if (!unchanged() || off != 0xdeadbeef)
+			fuzz_fail(at, "a failed stack take changed something");
+		return rc;
 	}
-	if (d->ret_tail != tail || off != 0xdeadbeef)
-		fuzz_fail(at, "a failed pop moved the tail or wrote its output");
-	if (rc == -EAGAIN ? held != 0 : rc != -EBADMSG || held <= MAG_RING_CAP)
-		fuzz_fail(at, "a pop failed with the wrong error");
+	if (!n || n > MAG_STACK_CAP)
+		fuzz_fail(at, "a stack take at count %u succeeded", n);
+	want = atomic_load(&c->ret.slot[n - 1]);
+	if (off != want)
+		fuzz_fail(at, "a stack take returned other than its slot");
+	want = MAG_STACK_WORD(n - 1, MAG_STACK_GEN(w) + 1);
+	if (atomic_load(&c->ret.ctl) != want)
+		fuzz_fail(at, "a stack take left the word at %llx",
+			  (unsigned long long)atomic_load(&c->ret.ctl));
+	expect((uintptr_t)&c->ret.ctl, &want, sizeof(want));
+	if (!unchanged())
+		fuzz_fail(at, "a stack take wrote more than its word");
+	return 0;
 }
 
-/* The client writes a head or tail of @ring to @v. */
-static void write_idx(struct mag_class *c, struct daemon_class *d, bool ret,
-		      bool tail, uint32_t v, bool rel)
+/* The daemon's routine serve: sync, revoke what is left, empty the stack. */
+static void daemon_serve(struct mag_class *c, struct daemon_class *d,
+			 size_t at)
 {
-	struct mag_ring *ring = ret ? &c->ret : &c->fill;
+	daemon_sync(c, d, at);
+	check_daemon(d, at);
+	for (unsigned int i = 0; i <= MAG_RING_CAP; i++) {
+		int rc = daemon_revoke(c, d, at);
 
-	if (rel)
-		v += ret ? d->ret_tail : d->fill_head;
-	atomic_store(tail ? &ring->tail : &ring->head, v);
+		check_daemon(d, at);
+		if (rc)
+			break;
+	}
+	for (unsigned int i = 0; i <= MAG_STACK_CAP; i++)
+		if (daemon_stack_take(c, at))
+			break;
 }
 
-static void client_push(struct mag_class *c, uint64_t *slots, uint64_t off)
+/* The client writes a word of its class near the daemon's view. */
+static void write_rel(struct mag_class *c, const struct daemon_class *d,
+		      unsigned int which, int8_t delta)
 {
-	uint32_t head = atomic_load(&c->ret.head);
+	uint64_t w;
 
-	if (mag_ring_push(&c->ret, off) == 0)
-		slots[head % MAG_RING_CAP] = off;
+	switch (which % 4) {
+	case 0:
+		atomic_store(&c->fill.tail, d->cur.seen + (uint32_t)delta);
+		break;
+	case 1:
+		atomic_store(&c->fill.tail, d->cur.head + (uint32_t)delta);
+		break;
+	case 2:
+		atomic_store(&c->fill.head, d->cur.head + (uint32_t)delta);
+		break;
+	default:
+		w = atomic_load(&c->ret.ctl);
+		w = MAG_STACK_WORD(MAG_STACK_COUNT(w) + (uint32_t)delta,
+				   MAG_STACK_GEN(w));
+		atomic_store(&c->ret.ctl, w);
+		break;
+	}
 }
+
+/* The client writes @v into one of its words, or the status line's. */
+static void write_raw(struct mag_region *r, struct mag_class *c,
+		      unsigned int which, uint64_t v)
+{
+	switch (which % 8) {
+	case 0:
+		atomic_store(&c->fill.head, (uint32_t)v);
+		break;
+	case 1:
+		atomic_store(&c->fill.tail, (uint32_t)v);
+		break;
+	case 2:
+		atomic_store(&c->ret.ctl, v);
+		break;
+	case 3:
+		atomic_store(&c->limit, (uint32_t)v);
+		break;
+	case 4:
+		atomic_store(&c->fast_allocs, v);
+		break;
+	case 5:
+		atomic_store(&c->fast_frees, v);
+		break;
+	case 6:
+		atomic_store(&r->st.flags, (uint32_t)v);
+		break;
+	default:
+		atomic_store(&r->st.served, (uint32_t)v);
+		break;
+	}
+}
+
+/* The trusting client's calls: anything may come back, nothing may crash. */
+static void client_take(struct mag_class *c, unsigned int k)
+{
+	uint64_t off;
+
+	if (mag_fill_take(&c->fill, &off) == 0)
+		client_last[k] = off;
+}
+
+static void client_pop(struct mag_class *c, unsigned int k)
+{
+	uint64_t off;
+
+	if (mag_stack_pop(&c->ret, &off, NULL) == 0)
+		client_last[k] = off;
+}
+
+static void client_check(struct mag_region *r, size_t at)
+{
+	(void)mag_check_header(mem, sizeof(mem));
+	for (unsigned int k = 0; k < MAG_NCLASSES; k++) {
+		if (mag_fill_count(&r->cls[k].fill) > MAG_RING_CAP + 1 ||
+		    mag_stack_count(&r->cls[k].ret) > MAG_STACK_CAP)
+			fuzz_fail(at, "a count of class %u past its bound", k);
+	}
+}
+
+/* Argument bytes each action takes. */
+static const unsigned char arg_len[NACTIONS] = {
+	[REL] = 2, [RAW] = 9, [ENTRY] = 9, [POKE] = 10,
+};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mag_region *r = (struct mag_region *)mem;
-	size_t pos = 0;
+	size_t pos = 1;
 
+	if (!size)
+		return 0;
 	if (mag_format(mem, sizeof(mem), PAGE, 1) < 0)
 		fuzz_fail(0, "mag_format refused the region: %s", "its size");
+	start = 0u - data[0];
 	memset(dc, 0, sizeof(dc));
-	memset(shadow, 0, sizeof(shadow));
+	memset(where, 0, sizeof(where));
+	memset(client_last, 0, sizeof(client_last));
 	next_off = 0;
+	dirty = true;
+	for (unsigned int k = 0; k < MAG_NCLASSES; k++) {
+		atomic_store(&r->cls[k].fill.head, start);
+		atomic_store(&r->cls[k].fill.tail, start);
+		atomic_store(&r->cls[k].ret.ctl, MAG_STACK_WORD(0, start));
+		dc[k].cur.head = start;
+		dc[k].cur.seen = start;
+	}
 	while (pos < size) {
 		size_t at = pos;
-		unsigned int op = data[pos] & 7, k = (data[pos] >> 3 & 15) % MAG_NCLASSES;
-		bool ret = data[pos] >> 7;
+		unsigned int op = (data[pos] & 15) % NACTIONS;
+		unsigned int k = (data[pos] >> 4 & 7) % MAG_NCLASSES;
+		bool v = data[pos] >> 7;
 		struct mag_class *c = &r->cls[k];
 		struct daemon_class *d = &dc[k];
+		const uint8_t *a = data + pos + 1;
+		uint32_t count;
 		uint64_t off;
 
 		pos++;
+		if (size - pos < arg_len[op])
+			return 0;
+		pos += arg_len[op];
 		switch (op) {
-		case IDX:
-			if (size - pos < 2)
-				return 0;
-			write_idx(c, d, ret, data[pos] & 1,
-				  (uint32_t)(int32_t)(int8_t)data[pos + 1], true);
-			pos += 2;
+		case REL:
+			write_rel(c, d, a[0], (int8_t)a[1]);
 			break;
-		case IDXRAW:
-			if (size - pos < 5)
-				return 0;
-			write_idx(c, d, ret, data[pos] & 1,
-				  (uint32_t)le(data + pos + 1, 4), false);
-			pos += 5;
+		case RAW:
+			write_raw(r, c, a[0], le(a + 1, 8));
 			break;
 		case ENTRY:
-			if (size - pos < 9)
-				return 0;
-			off = le(data + pos + 1, 8);
-			atomic_store(&(ret ? &c->ret : &c->fill)
-					      ->entry[data[pos] % MAG_RING_CAP],
-				     off);
-			if (ret)
-				shadow[k][data[pos] % MAG_RING_CAP] = off;
-			pos += 9;
+			if (v)
+				atomic_store(&c->ret.slot[a[0] % MAG_STACK_CAP],
+					     le(a + 1, 8));
+			else
+				atomic_store(&c->fill.entry[a[0] & MASK],
+					     le(a + 1, 8));
 			break;
-		case HDR:
-			if (size - pos < 5)
-				return 0;
-			if (ret) {
-				/* The counters are the last line of a class. */
-				memcpy((unsigned char *)c + offsetof(struct mag_class,
-							     fast_allocs) +
-					       data[pos] % (MAG_LINE - 3),
-				       data + pos + 1, 4);
-			} else {
-				memcpy(mem + data[pos] % (MAG_LINE - 3),
-				       data + pos + 1, 4);
-			}
-			pos += 5;
+		case POKE:
+			memcpy(mem + le(a, 2) % (sizeof(mem) - 7), a + 2, 8);
+			break;
+		case SYNC:
+			daemon_sync(c, d, at);
 			break;
 		case PUSH:
 			daemon_push(c, d, at);
 			break;
-		case POP:
-			daemon_pop(c, d, shadow[k], at);
+		case REVOKE:
+			daemon_revoke(c, d, at);
+			break;
+		case STAKE:
+			daemon_stack_take(c, at);
+			break;
+		case SERVE:
+			daemon_serve(c, d, at);
+			break;
+		case TAKE:
+			client_take(c, k);
 			break;
 		case CPUSH:
-			if (size - pos < 8)
-				return 0;
-			client_push(c, shadow[k], le(data + pos, 8));
-			pos += 8;
+			if (v) {
+				if (size - pos < 8)
+					return 0;
+				off = le(data + pos, 8);
+				pos += 8;
+			} else {
+				off = client_last[k];
+			}
+			(void)mag_stack_push(&c->ret, off, MAG_STACK_CAP,
+					     &count);
 			break;
 		case CPOP:
-			(void)mag_ring_pop(&c->fill, &off);
-			(void)mag_check_header(mem, sizeof(mem));
+			client_pop(c, k);
+			break;
+		case CHECK:
+			client_check(r, at);
 			break;
 		}
+		if (op < SYNC || (op >= TAKE && op != CHECK))
+			dirty = true;
+		check_daemon(d, at);
 	}
 	return 0;
 }

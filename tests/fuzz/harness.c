@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/fuzz/harness.h"
@@ -119,6 +121,9 @@ void fuzz_setup(void)
 	daemon_compose(d);
 	d->clients.control_interval_ns = 0;
 	d->clients.progress_interval_ns = 0;
+	/* Magazines, without their tick (harness.h). */
+	d->clients.mag_bytes = FUZZ_MAG_BYTES;
+	d->clients.mag_idle_ns = DEFAULT_SCAVENGE_AFTER_NS;
 	if (scavenger_start(&d->scav) < 0)
 		fuzz_fail(0, "cannot start the scavenger");
 	wake = evtimer_new(d->base, on_wake, NULL);
@@ -232,12 +237,15 @@ void fuzz_peer_sent(struct fuzz_peer *p, const void *buf, size_t len,
 	struct fuzz_req *q;
 	struct proto_hdr hdr = { 0 };
 
+	if (len >= sizeof(hdr))
+		memcpy(&hdr, buf, sizeof(hdr));
+	/* As dispatch_reject() reads it: never answered, even refused. */
+	if ((hdr.type & (uint16_t)~PROTO_REPLY) == PROTO_MAG_KICK)
+		return;
 	if (!fuzz_peer_room(p))
 		fuzz_fail(0, "harness bug: pending ring full");
 	q = &p->pending[(p->head + p->n++) % FUZZ_PENDING_MAX];
 	memset(q, 0, sizeof(*q));
-	if (len >= sizeof(hdr))
-		memcpy(&hdr, buf, sizeof(hdr));
 	q->type = hdr.type & (uint16_t)~PROTO_REPLY;
 	q->seq = hdr.seq;
 	q->fds = nfds > 0;
@@ -245,7 +253,12 @@ void fuzz_peer_sent(struct fuzz_peer *p, const void *buf, size_t len,
 	q->valid = !q->oversized && proto_check_request(buf, len) == 0;
 	if (!q->valid)
 		return;
-	if (q->type == PROTO_SPAN_ALLOC) {
+	if (q->type == PROTO_HELLO) {
+		struct proto_hello m;
+
+		memcpy(&m, buf, sizeof(m));
+		q->flags = m.flags;
+	} else if (q->type == PROTO_SPAN_ALLOC) {
 		struct proto_alloc m;
 
 		memcpy(&m, buf, sizeof(m));
@@ -376,22 +389,35 @@ static void check_obj(struct fuzz_peer *p, const struct fuzz_req *q,
 	id_seen(m.id, at);
 }
 
+/*
+ * A successful WELCOME: the daemon's sizes, and a magazine only if asked
+ * for, of its region's size, its memfd as big (@sizes: the fds' sizes).
+ */
+static void check_welcome(struct fuzz_peer *p, const struct fuzz_req *q,
+			  const void *buf, const off_t *sizes, size_t at)
+{
+	struct proto_welcome w;
+
+	memcpy(&w, buf, sizeof(w));
+	if (w.page_size != HEAP_PAGE_SIZE || w.max_batch != PROTO_MAX_BATCH ||
+	    w.arena_size != fuzz_d.arena->size || w.client_id != p->id)
+		fuzz_fail(at, "WELCOME with wrong sizes or client id %u",
+			  w.client_id);
+	if (w.mag_size &&
+	    (!(q->flags & PROTO_HELLO_MAGAZINE) || !fuzz_d.clients.mag_bytes ||
+	     w.mag_size != mag_layout_size((uint32_t)HEAP_PAGE_SIZE) ||
+	     sizes[1] != (off_t)w.mag_size))
+		fuzz_fail(at, "a WELCOME with a magazine of %u bytes (a memfd of %lld) to a HELLO of flags %#x",
+			  w.mag_size, (long long)sizes[1], q->flags);
+}
+
 /* What a successful reply of @len bytes to @q must say; true if more come. */
 static bool check_success(struct fuzz_peer *p, const struct fuzz_req *q,
 			  const void *buf, size_t len, size_t at)
 {
 	switch (q->type) {
-	case PROTO_HELLO: {
-		struct proto_welcome w;
-
-		memcpy(&w, buf, sizeof(w));
-		if (w.page_size != HEAP_PAGE_SIZE ||
-		    w.max_batch != PROTO_MAX_BATCH ||
-		    w.arena_size != fuzz_d.arena->size || w.client_id != p->id)
-			fuzz_fail(at, "WELCOME with wrong sizes or client id %u",
-				  w.client_id);
+	case PROTO_HELLO:
 		return false;
-	}
 	case PROTO_SPAN_ALLOC: {
 		static struct proto_alloc_reply m;
 
@@ -493,13 +519,28 @@ static void check_get_status(const struct fuzz_req *q, int32_t status,
 			  q->timeout_ms, status);
 }
 
-/* One reply with @nfds fds: check it against the oldest pending request. */
+/* The fds a successful WELCOME of @len bytes in @buf says come with it. */
+static unsigned int welcome_fds(const void *buf, size_t len)
+{
+	struct proto_welcome w;
+
+	if (len != sizeof(w))
+		return 1;
+	memcpy(&w, buf, sizeof(w));
+	return w.mag_size ? 2 : 1;
+}
+
+/*
+ * One reply with @nfds fds, of the sizes @sizes (the first two): check it
+ * against the oldest pending request.
+ */
 static void check_reply(struct fuzz_peer *p, const void *buf, size_t len,
-			unsigned int nfds, size_t at)
+			unsigned int nfds, const off_t *sizes, size_t at)
 {
 	struct fuzz_req *q;
 	struct proto_hdr hdr;
 	bool more = false, bare = len == sizeof(hdr);
+	unsigned int want = 0;
 
 	if (!p->n)
 		fuzz_fail(at, "client %u: a reply of %zu bytes to nothing",
@@ -513,9 +554,13 @@ static void check_reply(struct fuzz_peer *p, const void *buf, size_t len,
 		fuzz_fail(at, "client %u: a %s%s request of type %#x served",
 			  p->id, q->oversized ? "oversized" : "malformed",
 			  q->fds ? ", with fds," : "", q->type);
-	if (nfds != (unsigned int)(q->type == PROTO_HELLO && !hdr.status))
+	if (q->type == PROTO_HELLO && !hdr.status)
+		want = welcome_fds(buf, len);
+	if (nfds != want)
 		fuzz_fail(at, "client %u: %u fds with a %s reply of status %d",
 			  p->id, nfds, proto_type_name(q->type), hdr.status);
+	if (want)
+		check_welcome(p, q, buf, sizes, at);
 	if (hdr.status == 0)
 		more = check_success(p, q, buf, len, at);
 	else if (!bare)
@@ -542,11 +587,16 @@ static void check_reply(struct fuzz_peer *p, const void *buf, size_t len,
 	p->n--;
 }
 
-/* Close every fd that came with @msg; returns how many. */
-static unsigned int close_fds(struct msghdr *msg, size_t at)
+/*
+ * Close every fd that came with @msg; returns how many, and the sizes of
+ * the first two in @ret_sizes (-1 for none).
+ */
+static unsigned int close_fds(struct msghdr *msg, off_t *ret_sizes,
+			      size_t at)
 {
 	unsigned int n = 0;
 
+	ret_sizes[0] = ret_sizes[1] = -1;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
 	     cm = CMSG_NXTHDR(msg, cm)) {
 		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -559,6 +609,14 @@ static unsigned int close_fds(struct msghdr *msg, size_t at)
 
 			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
 			       sizeof(fd));
+			if (n < 2) {
+				struct stat st;
+
+				if (fstat(fd, &st) < 0)
+					fuzz_fail(at, "fstat of a passed fd: %s",
+						  strerror(errno));
+				ret_sizes[n] = st.st_size;
+			}
 			close(fd);
 			n++;
 		}
@@ -588,6 +646,7 @@ unsigned int fuzz_peer_drain(struct fuzz_peer *p, size_t at)
 			.msg_controllen = sizeof(cbuf.buf),
 		};
 		unsigned int nfds, before = p->n;
+		off_t sizes[2];
 		ssize_t r;
 
 		r = recvmsg(p->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -604,7 +663,7 @@ unsigned int fuzz_peer_drain(struct fuzz_peer *p, size_t at)
 		if (r < 0)
 			fuzz_fail(at, "client %u: recvmsg: %s", p->id,
 				  strerror(errno));
-		nfds = close_fds(&msg, at);
+		nfds = close_fds(&msg, sizes, at);
 		if (r == 0 && !nfds) {
 			/* The daemon closed its end: nothing more comes. */
 			p->gone = true;
@@ -613,7 +672,7 @@ unsigned int fuzz_peer_drain(struct fuzz_peer *p, size_t at)
 		}
 		if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
 			fuzz_fail(at, "a reply over PROTO_REPLY_MAX or with over 8 fds");
-		check_reply(p, u.buf, (size_t)r, nfds, at);
+		check_reply(p, u.buf, (size_t)r, nfds, sizes, at);
 		finals += p->n < before;
 	}
 }
@@ -650,6 +709,90 @@ void fuzz_wait(bool (*done)(void *arg), void *arg, const char *what,
 		event_base_loop(fuzz_d.base, EVLOOP_ONCE);
 	}
 	evtimer_del(wake);
+}
+
+void fuzz_spans_locked(void (*fn)(void *ctx, uint64_t off, uint32_t owner,
+				  uint64_t npages, unsigned int state),
+		       void *ctx)
+{
+	struct heap *h = fuzz_d.core.heap;
+
+	daemon_assert_locked(&fuzz_d.core);
+	for (uint64_t off = 0; off < fuzz_d.arena->size;) {
+		unsigned int state;
+		uint64_t npages;
+		uint32_t owner;
+
+		if (heap_mag_get(h, off, &owner, &npages, &state) < 0) {
+			off += HEAP_PAGE_SIZE;
+			continue;
+		}
+		fn(ctx, off, owner, npages, state);
+		off += npages * HEAP_PAGE_SIZE;
+	}
+}
+
+struct owned_walk {
+	uint32_t owner;
+	struct fuzz_owned *o;
+	size_t at;
+};
+
+static void owned_one(void *ctx, uint64_t off, uint32_t owner,
+		      uint64_t npages, unsigned int state)
+{
+	struct owned_walk *w = ctx;
+	int c;
+
+	if (owner != w->owner)
+		return;
+	w->o->spans++;
+	w->o->pages += npages;
+	if (state == HEAP_MAG_NONE)
+		return;
+	c = mag_class_of(npages);
+	if (c < 0 || UINT64_C(1) << c != npages)
+		fuzz_fail(w->at, "a magazine span of %llu pages at 0x%llx",
+			  (unsigned long long)npages, (unsigned long long)off);
+	w->o->mag++;
+	if (state == HEAP_MAG_FILL)
+		w->o->fill[c]++;
+	else
+		w->o->held[c]++;
+}
+
+void fuzz_owned_locked(uint32_t owner, struct fuzz_owned *ret, size_t at)
+{
+	struct owned_walk w = { owner, ret, at };
+
+	memset(ret, 0, sizeof(*ret));
+	fuzz_spans_locked(owned_one, &w);
+}
+
+static bool scavenger_idle(void *arg)
+{
+	struct heap_stats hs;
+	unsigned int queued;
+
+	(void)arg;
+	daemon_heap_lock(&fuzz_d.core);
+	heap_stats(fuzz_d.core.heap, &hs);
+	queued = fuzz_d.scav.scav.ndeparted;
+	daemon_heap_unlock(&fuzz_d.core);
+	return !hs.held && !queued;
+}
+
+/* The thread needs no loop for departed ranges: poll, briefly. */
+void fuzz_scavenger_idle(size_t at)
+{
+	const struct timespec pause = { 0, 100000 };
+	uint64_t deadline = daemon_now() + FUZZ_WAIT_NS;
+
+	while (!scavenger_idle(NULL)) {
+		if (daemon_now() > deadline)
+			fuzz_fail(at, "the scavenger still releasing after 30 s");
+		nanosleep(&pause, NULL);
+	}
 }
 
 int fuzz_fd_count(void)

@@ -9,7 +9,11 @@
  * and SCAVENGE progress (flag PROTO_MORE) may precede; a datagram it
  * cannot serve (malformed, oversized) gets a bare header with a negative
  * status that echoes the type and seq of its first 16 bytes (0 and 0 if
- * it is shorter).  Only a successful WELCOME carries an fd, exactly one.
+ * it is shorter); but a datagram whose first 16 bytes say MAG_KICK is
+ * never answered, served or refused.  Only a successful WELCOME carries
+ * fds: the arena's, then, if the HELLO asked for one
+ * (PROTO_HELLO_MAGAZINE) and the daemon made it, the magazine's, a memfd
+ * of the WELCOME's mag_size (0: none).
  * A failed OBJ_CREATE or OBJ_GET gets a bare header; -ENOENT answers
  * only a get of timeout 0, -ETIMEDOUT only one of a positive timeout.
  * Requests go unanswered in two ways only: the daemon destroys their
@@ -25,6 +29,10 @@
  * OBJ_GET reply named, once one has; other ids go as they are.  No
  * object has such an id (its low bits are its slot in the table, its
  * high ones a count from 1), which the checker checks.
+ *
+ * Magazines are on, of up to FUZZ_MAG_BYTES each, but their tick is not
+ * (the timer of clients_set_magazines()): a target that wants it ticks
+ * them itself, so that no tick moves spans under another's accounting.
  *
  * The heap has a small object table (FUZZ_MAX_OBJECTS objects and
  * FUZZ_MAX_REFS reference records), so that inputs can fill it.  SEALED
@@ -44,6 +52,7 @@
 #include <stdint.h>
 
 #include "daemon/daemon.h"
+#include "proto/magazine.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
 
@@ -53,12 +62,16 @@
 /* Requests a peer may have sent and not seen answered yet. */
 #define FUZZ_PENDING_MAX 64
 
+/* What a magazine may cache: a quarter of the harness's 4 MiB arena. */
+#define FUZZ_MAG_BYTES (UINT64_C(1) << 20)
+
 struct fuzz_req {
 	uint16_t type;		/* the reply's type is this | PROTO_REPLY */
 	uint32_t seq;
 	bool valid;		/* proto_check_request() passed */
 	bool fds;		/* fds came along: it may be refused */
 	bool oversized;		/* over PROTO_REQUEST_MAX: refused */
+	uint32_t flags;		/* HELLO: PROTO_HELLO_* */
 	uint32_t count;		/* SPAN_ALLOC, SPAN_FREE: the batch */
 	uint32_t max;		/* CLIENTS, OBJECTS: entries at most */
 	uint64_t npages;	/* SPAN_ALLOC: pages a span */
@@ -113,7 +126,10 @@ void fuzz_ids_reset(void);
 void fuzz_obj_alias(void *buf, size_t len);
 /* Whether a request can be recorded (the ring has room). */
 bool fuzz_peer_room(const struct fuzz_peer *p);
-/* Record datagram @buf of @len bytes (with @nfds fds) as sent. */
+/*
+ * Record datagram @buf of @len bytes (with @nfds fds) as sent; one of
+ * type MAG_KICK is not recorded, as nothing answers it.
+ */
 void fuzz_peer_sent(struct fuzz_peer *p, const void *buf, size_t len,
 		    unsigned int nfds);
 /* Take and check every reply waiting; returns how many were final. */
@@ -135,8 +151,36 @@ bool fuzz_peer_settled(const struct fuzz_peer *p);
  */
 void fuzz_wait(bool (*done)(void *arg), void *arg, const char *what,
 	       size_t at);
-/* Wait until no release pass runs or is asked for. */
+/*
+ * Wait until the scavenger holds no run of pages and has no departed
+ * client's range queued: what the last input freed is back in the heap.
+ */
 void fuzz_scavenger_idle(size_t at);
+
+/*
+ * What the heap says one owner holds, by a walk of every span in use
+ * (heap_mag_get()), as opposed to what its owner record counts.
+ */
+struct fuzz_owned {
+	uint64_t spans, pages;		/* in use, in any state */
+	uint64_t mag;			/* of them, FILL or HELD */
+	uint64_t fill[MAG_NCLASSES];	/* FILL spans of each class */
+	uint64_t held[MAG_NCLASSES];	/* HELD spans of each class */
+};
+
+/*
+ * Call @fn for every span in use, in address order: its offset, owner,
+ * pages and magazine state (HEAP_MAG_*).  The caller holds the heap lock.
+ */
+void fuzz_spans_locked(void (*fn)(void *ctx, uint64_t off, uint32_t owner,
+				  uint64_t npages, unsigned int state),
+		       void *ctx);
+
+/*
+ * What @owner holds by the walk; aborts if a magazine span is not of a
+ * class's pages.  The caller holds the heap lock.
+ */
+void fuzz_owned_locked(uint32_t owner, struct fuzz_owned *ret, size_t at);
 
 /* Entries in /proc/self/fd: the process's open fds (and the dir's). */
 int fuzz_fd_count(void);

@@ -73,11 +73,11 @@ void wire_send(int fd, const void *buf, size_t len)
 	wire_send_fds(fd, buf, len, NULL, 0);
 }
 
-size_t wire_recv_fd(int fd, void *buf, size_t len,
-		    int *ret_fd)
+size_t wire_recv_fds(int fd, void *buf, size_t len, int *ret_fds,
+		     unsigned int max, unsigned int *ret_nfds)
 {
 	union {
-		char buf[CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE(WIRE_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { buf, len };
@@ -85,9 +85,10 @@ size_t wire_recv_fd(int fd, void *buf, size_t len,
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
 	};
-	int got = -1;
+	unsigned int got = 0;
 	ssize_t n;
 
+	ck_assert_uint_le(max, WIRE_MAX_FDS);
 	n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		ck_abort_msg("no reply from the daemon: %s", strerror(errno));
@@ -95,16 +96,30 @@ size_t wire_recv_fd(int fd, void *buf, size_t len,
 		      "reply truncated");
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm;
 	     cm = CMSG_NXTHDR(&msg, cm)) {
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
 		ck_assert_int_eq(cm->cmsg_type, SCM_RIGHTS);
-		ck_assert_uint_eq(cm->cmsg_len, CMSG_LEN(sizeof(int)));
-		ck_assert_int_eq(got, -1);
-		memcpy(&got, CMSG_DATA(cm), sizeof(int));
+		ck_assert_uint_eq(cm->cmsg_len, CMSG_LEN(k * sizeof(int)));
+		ck_assert_msg(got + k <= max, "%u file descriptors came with "
+			      "a reply, want at most %u", got + (unsigned)k,
+			      max);
+		memcpy(ret_fds + got, CMSG_DATA(cm), k * sizeof(int));
+		got += (unsigned int)k;
 	}
-	if (ret_fd)
-		*ret_fd = got;
-	else if (got >= 0)
-		ck_abort_msg("a file descriptor came with a reply");
+	*ret_nfds = got;
 	return (size_t)n;
+}
+
+size_t wire_recv_fd(int fd, void *buf, size_t len,
+		    int *ret_fd)
+{
+	unsigned int nfds;
+	int got = -1;
+	size_t n = wire_recv_fds(fd, buf, len, &got, ret_fd ? 1 : 0, &nfds);
+
+	if (ret_fd)
+		*ret_fd = nfds ? got : -1;
+	return n;
 }
 
 size_t wire_recv(int fd, void *buf, size_t len)
@@ -158,35 +173,52 @@ uint32_t wire_hdr(struct proto_hdr *hdr, uint16_t type)
 	return seq;
 }
 
-int wire_hello(int fd, const char *name,
-	       struct proto_welcome *ret, int *ret_memfd)
+int wire_hello_flags(int fd, const char *name, uint32_t flags,
+		     struct proto_welcome *ret, int *ret_memfd, int *ret_magfd)
 {
 	struct proto_hello h;
 	union {
 		struct proto_welcome w;
 		char buf[PROTO_REPLY_MAX];
 	} u;
+	int fds[2] = { -1, -1 };
+	unsigned int nfds;
 	size_t n;
-	int memfd, r;
+	int r;
 
 	memset(&h, 0, sizeof(h));
 	proto_hdr_init(&h.hdr, PROTO_HELLO, 0);
+	h.flags = flags;
 	if (name)
 		memcpy(h.name, name, strnlen(name, sizeof(h.name)));
 	wire_send(fd, &h, sizeof(h));
-	n = wire_recv_fd(fd, u.buf, sizeof(u.buf), &memfd);
+	n = wire_recv_fds(fd, u.buf, sizeof(u.buf), fds, 2, &nfds);
 	ck_assert_msg(n > 0, "the daemon closed the connection");
 	ck_assert_int_eq(proto_check_reply(u.buf, n, PROTO_HELLO, 0), 0);
 	r = u.w.hdr.status;
-	ck_assert_msg(r < 0 || memfd >= 0, "WELCOME without the arena fd");
-	ck_assert_msg(r == 0 || memfd < 0, "an error came with an fd");
+	ck_assert_msg(r < 0 || nfds >= 1, "WELCOME without the arena fd");
+	ck_assert_msg(r == 0 || nfds == 0, "an error came with an fd");
+	/* The magazine's fd comes if, and only if, the WELCOME says so. */
+	ck_assert_msg(r < 0 || nfds == (u.w.mag_size ? 2u : 1u),
+		      "WELCOME of mag_size %u with %u fds", u.w.mag_size,
+		      nfds);
 	if (r == 0 && ret)
 		*ret = u.w;
 	if (ret_memfd)
-		*ret_memfd = memfd;
-	else if (memfd >= 0)
-		close(memfd);
+		*ret_memfd = fds[0];
+	else if (fds[0] >= 0)
+		close(fds[0]);
+	if (ret_magfd)
+		*ret_magfd = fds[1];
+	else
+		ck_assert_msg(fds[1] < 0, "a magazine came, asked for none");
 	return r;
+}
+
+int wire_hello(int fd, const char *name,
+	       struct proto_welcome *ret, int *ret_memfd)
+{
+	return wire_hello_flags(fd, name, 0, ret, ret_memfd, NULL);
 }
 
 int wire_open(const char *path, const char *name)

@@ -47,6 +47,17 @@ void wire_send(int fd, const void *buf, size_t len);
 size_t wire_recv_fd(int fd, void *buf, size_t len,
 		    int *ret_fd);
 
+/* The most file descriptors wire_recv_fds() takes with one datagram. */
+#define WIRE_MAX_FDS 4
+
+/*
+ * Receive one datagram into @buf, as wire_recv_fd(), and up to @max
+ * (at most WIRE_MAX_FDS) file descriptors into @ret_fds, their number
+ * into @ret_nfds; more than @max fail the test.
+ */
+size_t wire_recv_fds(int fd, void *buf, size_t len, int *ret_fds,
+		     unsigned int max, unsigned int *ret_nfds);
+
 /* wire_recv_fd() for a reply that must come without a descriptor. */
 size_t wire_recv(int fd, void *buf, size_t len);
 
@@ -70,6 +81,14 @@ uint32_t wire_hdr(struct proto_hdr *hdr, uint16_t type);
  */
 int wire_hello(int fd, const char *name,
 	       struct proto_welcome *ret, int *ret_memfd);
+
+/*
+ * wire_hello() with the HELLO's @flags (PROTO_HELLO_*).  A magazine's
+ * fd, which comes if and only if the WELCOME's mag_size says so, goes
+ * to @ret_magfd (-1 if none came); with @ret_magfd NULL none may come.
+ */
+int wire_hello_flags(int fd, const char *name, uint32_t flags,
+		     struct proto_welcome *ret, int *ret_memfd, int *ret_magfd);
 
 /* Connect and HELLO as @name; the test fails unless it is welcomed. */
 int wire_open(const char *path, const char *name);

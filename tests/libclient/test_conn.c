@@ -57,10 +57,28 @@ START_TEST(test_connect_env)
 	fake_join();
 
 	ck_assert_uint_eq(fk.nreq[PROTO_HELLO], 1);
-	ck_assert_uint_eq(fk.hello.flags, 0);
+	/* Asked for one; the fake sends none, so the socket serves all. */
+	ck_assert_uint_eq(fk.hello.flags, PROTO_HELLO_MAGAZINE);
 	ck_assert_uint_eq(strnlen(fk.hello.name, PROTO_NAME_MAX),
 			  strlen(program_invocation_short_name));
 	ck_assert_str_eq(fk.hello.name, program_invocation_short_name);
+}
+END_TEST
+
+/* SPANHEAP_MAGAZINE=0 at connect time: the HELLO asks for no magazine. */
+START_TEST(test_connect_no_magazine_env)
+{
+	struct spanheap *h = NULL;
+
+	ck_assert_int_eq(setenv(SPANHEAP_MAGAZINE_ENV, "0", 1), 0);
+	fake_start();
+	ck_assert_int_eq(spanheap_connect(fk.path, &h), 0);
+	unsetenv(SPANHEAP_MAGAZINE_ENV);
+	spanheap_close(h);
+	fake_join();
+
+	ck_assert_uint_eq(fk.nreq[PROTO_HELLO], 1);
+	ck_assert_uint_eq(fk.hello.flags, 0);
 }
 END_TEST
 
@@ -613,6 +631,7 @@ static Suite *conn_suite(void)
 
 	tc = fake_tcase("connect");
 	tcase_add_test(tc, test_connect_env);
+	tcase_add_test(tc, test_connect_no_magazine_env);
 	tcase_add_test(tc, test_connect_name_truncated);
 	tcase_add_test(tc, test_connect_opts);
 	tcase_add_test(tc, test_connect_missing);

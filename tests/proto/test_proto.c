@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/magazine.h"
 #include "proto/proto.h"
 #include "tests/lib/testlib.h"
 
@@ -33,6 +34,7 @@ union msg {
 	struct proto_obj_get obj_get;
 	struct proto_obj_delete obj_delete;
 	struct proto_objects objects;
+	struct proto_mag mag;
 	struct proto_obj_reply obj_rep;
 	struct proto_welcome welcome;
 	struct proto_alloc_reply alloc_rep;
@@ -93,9 +95,21 @@ static size_t make_request(uint16_t type)
 	case PROTO_OBJECTS:
 		m.objects.max = 1;
 		return sizeof(m.objects);
+	case PROTO_MAG_KICK:
+		return sizeof(m.mag);
+	case PROTO_MAG_REFILL:
+		m.mag.cls = MAG_NCLASSES - 1;
+		m.mag.flags = PROTO_MAG_EMPTY;
+		return sizeof(m.mag);
 	default:
 		return 0;
 	}
+}
+
+/* Does a request of @type get a reply?  All but MAG_KICK do. */
+static bool has_reply(uint16_t type)
+{
+	return !proto_msg(type)->no_reply;
 }
 
 /* A valid successful reply to a request of @type in m; as above. */
@@ -141,9 +155,10 @@ static size_t make_reply(uint16_t type)
 	case PROTO_OBJ_SEAL:
 	case PROTO_OBJ_RELEASE:
 	case PROTO_OBJ_DELETE:
+	case PROTO_MAG_REFILL:
 		return sizeof(m.hdr);
 	default:
-		return 0;
+		return 0;	/* MAG_KICK too: it has none */
 	}
 }
 
@@ -177,8 +192,10 @@ START_TEST(test_every_type_has_entry)
 		ck_assert_str_ne(e->name, "?");
 		ck_assert_str_eq(proto_type_name(t), e->name);
 		ck_assert_str_eq(proto_type_name(t | PROTO_REPLY), e->name);
-		ck_assert_msg(make_request(t) && make_reply(t),
+		ck_assert_msg(make_request(t) && (make_reply(t) || e->no_reply),
 			      "test_proto.c has no %s message", e->name);
+		ck_assert_msg(!e->no_reply || !make_reply(t),
+			      "test_proto.c has a reply to %s", e->name);
 	}
 }
 END_TEST
@@ -243,11 +260,16 @@ START_TEST(test_sizes_fit_buffers)
 		size_t rep = proto_size_max(&e->rep);
 
 		check_rule(&e->req, e->name, "request");
-		check_rule(&e->rep, e->name, "reply");
 		ck_assert_uint_le(req, PROTO_REQUEST_MAX);
-		ck_assert_uint_le(rep, PROTO_REPLY_MAX);
 		ck_assert_uint_ge(make_request(t), e->req.head);
 		ck_assert_uint_le(make_request(t), req);
+		if (!has_reply(t)) {
+			/* No size rule: no reply is valid (test_no_reply). */
+			ck_assert_uint_eq(rep, 0);
+			continue;
+		}
+		check_rule(&e->rep, e->name, "reply");
+		ck_assert_uint_le(rep, PROTO_REPLY_MAX);
 		ck_assert_uint_ge(make_reply(t), e->rep.head);
 		ck_assert_uint_le(make_reply(t), rep);
 		if (req > req_max)
@@ -310,7 +332,7 @@ START_TEST(test_header_version)
 	static const uint16_t bad[] = { 0, PROTO_VERSION - 1,
 					PROTO_VERSION + 1, UINT16_MAX };
 
-	ck_assert_uint_eq(PROTO_VERSION, 3);
+	ck_assert_uint_eq(PROTO_VERSION, 4);
 	for (uint16_t t = 1; t <= PROTO_TYPE_MAX; t++)
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			size_t len = make_request(t);
@@ -405,8 +427,10 @@ START_TEST(test_hello_fields)
 {
 	size_t len = make_request(PROTO_HELLO);
 
-	m.hello.flags = 1;
-	expect_req(len, -EBADMSG, "with flags 1");
+	m.hello.flags = PROTO_HELLO_MAGAZINE;
+	expect_req(len, 0, "asking for a magazine");
+	m.hello.flags = 2;
+	expect_req(len, -EBADMSG, "with flags 2");
 	m.hello.flags = 0x80000000u;
 	expect_req(len, -EBADMSG, "with flags 0x80000000");
 	m.hello.flags = 0;
@@ -638,6 +662,9 @@ START_TEST(test_reply_exact_size)
 	for (uint16_t t = 1; t <= PROTO_TYPE_MAX; t++) {
 		size_t len = make_reply(t);
 
+		if (!has_reply(t))
+			continue;
+
 		expect_rep(len, t, 0, "as built");
 		expect_rep(len - 1, t, -EBADMSG, "a byte short");
 		expect_rep(len + 1, t, -EBADMSG, "a byte long");
@@ -655,6 +682,9 @@ START_TEST(test_reply_header)
 {
 	for (uint16_t t = 1; t <= PROTO_TYPE_MAX; t++) {
 		size_t len = make_reply(t);
+
+		if (!has_reply(t))
+			continue;
 
 		m.hdr.seq = SEQ + 1;
 		expect_rep(len, t, -EBADMSG, "to a later seq");
@@ -684,6 +714,8 @@ START_TEST(test_reply_bare_error)
 	static const uint16_t unknown[] = { 0, PROTO_TYPE_MAX + 1, 0x7fff };
 
 	for (uint16_t t = 1; t <= PROTO_TYPE_MAX; t++) {
+		if (!has_reply(t))
+			continue;
 		make_reply(t);
 		m.hdr.status = -EINVAL;
 		expect_rep(sizeof(m.hdr), t, 0, "bare, of an error");
@@ -711,6 +743,9 @@ START_TEST(test_reply_full_error)
 	for (uint16_t t = 1; t <= PROTO_TYPE_MAX; t++) {
 		size_t len = make_reply(t);
 
+		if (!has_reply(t))
+			continue;
+
 		/* As the daemon sends them: nothing allocated or freed. */
 		if (t == PROTO_SPAN_ALLOC) {
 			m.alloc_rep.count = 0;
@@ -722,6 +757,55 @@ START_TEST(test_reply_full_error)
 		expect_rep(len, t, 0, "of an error, in full");
 		expect_rep(len + 1, t, -EBADMSG, "of an error, a byte long");
 	}
+}
+END_TEST
+
+/* MAG_KICK has no reply: none is valid, not even a bare error. */
+START_TEST(test_no_reply)
+{
+	static const int32_t status[] = { 0, -EINVAL, -EBADMSG, INT32_MIN };
+
+	for (size_t i = 0; i < sizeof(status) / sizeof(status[0]); i++) {
+		memset(&m, 0, sizeof(m));
+		proto_hdr_init(&m.hdr, PROTO_MAG_KICK | PROTO_REPLY, SEQ);
+		m.hdr.status = status[i];
+		for (size_t len = 0; len <= sizeof(struct proto_mag); len++)
+			expect_rep(len, PROTO_MAG_KICK, -EBADMSG, "at all");
+	}
+}
+END_TEST
+
+START_TEST(test_mag_fields)
+{
+	size_t len = make_request(PROTO_MAG_KICK);
+
+	expect_req(len, 0, "as built");
+	m.mag.cls = 1;
+	expect_req(len, -EBADMSG, "with a class");
+	m.mag.cls = 0;
+	m.mag.flags = PROTO_MAG_EMPTY;
+	expect_req(len, -EBADMSG, "with flags");
+	len = make_request(PROTO_MAG_REFILL);
+	for (uint32_t c = 0; c < MAG_NCLASSES; c++) {
+		m.mag.cls = c;
+		m.mag.flags = PROTO_MAG_EMPTY;
+		expect_req(len, 0, "of an empty class");
+		m.mag.flags = PROTO_MAG_FULL;
+		expect_req(len, 0, "of a full stack");
+		m.mag.flags = PROTO_MAG_EMPTY | PROTO_MAG_FULL;
+		expect_req(len, 0, "of both");
+	}
+	m.mag.cls = MAG_NCLASSES;
+	expect_req(len, -EBADMSG, "of class MAG_NCLASSES");
+	m.mag.cls = UINT32_MAX;
+	expect_req(len, -EBADMSG, "of class UINT32_MAX");
+	m.mag.cls = 0;
+	m.mag.flags = 0;
+	expect_req(len, -EBADMSG, "of no reason");
+	m.mag.flags = 0x4;
+	expect_req(len, -EBADMSG, "of flags 0x4");
+	m.mag.flags = PROTO_MAG_FULL | 0x80000000u;
+	expect_req(len, -EBADMSG, "of flags 0x80000002");
 }
 END_TEST
 
@@ -846,6 +930,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_clients_fields);
 	tcase_add_test(tc, test_obj_name_sizes);
 	tcase_add_test(tc, test_obj_fields);
+	tcase_add_test(tc, test_mag_fields);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reply");
@@ -857,6 +942,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_chunk_reply);
 	tcase_add_test(tc, test_scavenge_reply);
 	tcase_add_test(tc, test_obj_reply);
+	tcase_add_test(tc, test_no_reply);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One client's magazine (magazine.c): the daemon's side of the region of
+ * proto/magazine.h, which hands the client spans of the small classes
+ * without a round trip.  It owns the region's memfd and mapping and its
+ * own record of what it put in each fill ring; the spans themselves are
+ * the client's heap owner's, marked in the heap (HEAP_MAG_FILL while in
+ * the fill ring, HEAP_MAG_HELD once the client took them).
+ *
+ * Every call but magazine_new() and magazine_free() wants the heap lock;
+ * none waits on, or trusts, anything the client can write.  Loop thread.
+ */
+#ifndef SPANHEAPD_MAGAZINE_H
+#define SPANHEAPD_MAGAZINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/magazine.h"
+
+struct core;
+struct log_limit;
+struct magazine;
+
+/*
+ * The largest adaptive target of a class, in spans.  A class's fill ring
+ * is topped up to its target and its stack's limit is the target, up to
+ * twice which the library pushes before it waits: so a class holds at
+ * most 3 x target spans, which is what the cache bound is reckoned on.
+ */
+#define MAGAZINE_TARGET_MAX (MAG_STACK_CAP / 2)
+/* A class that ran dry for the first time gets this many spans. */
+#define MAGAZINE_TARGET_FIRST 4
+
+/* What MemStats shows of one magazine, or of all of them added up. */
+struct magazine_info {
+	uint64_t cached;	/* bytes in its fill rings, and of the spans
+				 * its return stacks hold (each checked) */
+	uint64_t fast_allocs;	/* the client's counters: stats only */
+	uint64_t fast_frees;
+	uint64_t filled;	/* spans put into fill rings */
+	uint64_t returned;	/* valid spans taken back from return stacks */
+	uint64_t revoked;	/* spans taken back unused from fill rings */
+	uint64_t refills;	/* MAG_REFILL requests: the client waited */
+	uint64_t kicks;		/* MAG_KICK messages */
+	uint64_t bad;		/* invalid entries, and corrupt indices */
+	bool dead;		/* no longer served */
+};
+
+/**
+ * magazine_new() - a region for client @client_id, whose heap owner is
+ * @owner and whose process is @pid, that may cache up to @max_bytes.
+ * Bad entries are logged once per magazine, all magazines' under @log.
+ *
+ * Return: 0, or -errno from memfd_create(), ftruncate(), mmap() or the
+ * seals (logged by the caller), -ENOMEM.
+ */
+int magazine_new(struct core *core, uint32_t owner, uint32_t client_id,
+		 pid_t pid, uint64_t max_bytes, struct log_limit *log,
+		 struct magazine **ret);
+
+/**
+ * magazine_free() - stop serving the region (MAG_F_DEAD, for a client
+ * still mapped), unmap it and close its fd.  The spans stay the owner's:
+ * the caller frees them with the owner (heap_free_owner()).  NULL: none.
+ */
+void magazine_free(struct magazine *m);
+
+/** magazine_fd() - the region's memfd, to send with the WELCOME. */
+int magazine_fd(const struct magazine *m);
+
+/** magazine_size() - its bytes, the WELCOME's mag_size. */
+uint32_t magazine_size(const struct magazine *m);
+
+/**
+ * magazine_sync_locked() - mark HELD the spans the client took from its
+ * fill rings since the last look: before a SPAN_FREE, so that a span it
+ * took can be freed through the socket too.
+ */
+void magazine_sync_locked(struct magazine *m);
+
+/**
+ * magazine_kick_locked() - a MAG_KICK: serve every class (take the
+ * stacks' surplus, top the fill rings up to their targets).
+ */
+void magazine_kick_locked(struct magazine *m, uint64_t now);
+
+/**
+ * magazine_refill_locked() - a MAG_REFILL of class @cls: with
+ * PROTO_MAG_EMPTY the class ran dry, with PROTO_MAG_FULL its stack is
+ * full; either way its target doubles (as far as the bound allows), and
+ * the class is served.
+ *
+ * Return: 0; -ENOMEM if the class was to be filled and its fill ring is
+ * still empty (the arena, or the client's cache bound, has no room);
+ * -ENODEV if the magazine is no longer served.
+ */
+int magazine_refill_locked(struct magazine *m, uint32_t cls, uint32_t flags,
+			   uint64_t now);
+
+/**
+ * magazine_tick_locked() - the daemon's tick: a class the client did not
+ * use since the last tick halves its target, and every class of a
+ * client that used none for @idle_ns goes to 0, its spans back to the
+ * heap as free since the client's last use (so the scavenger's delay
+ * counts from then); then every class is served.
+ */
+void magazine_tick_locked(struct magazine *m, uint64_t now, uint64_t idle_ns);
+
+/** magazine_info_add() - add @x's figures to @sum's. */
+void magazine_info_add(struct magazine_info *sum,
+		       const struct magazine_info *x);
+
+/** magazine_info_locked() - its figures, added to @ret. */
+void magazine_info_locked(struct magazine *m, struct magazine_info *ret);
+
+#endif
