@@ -374,8 +374,9 @@ $(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
 
-# The seeds of the objects' messages come from a program, which `make
-# fuzz-seeds` runs when they change; its outputs are committed.
+# The seeds of the objects' and the magazines' messages, and of the
+# magazine region, come from a program, which `make fuzz-seeds` runs
+# when they change; its outputs are committed.
 FUZZ_SEEDS := $(BUILD)/tests/fuzz/seeds
 $(FUZZ_SEEDS): $(BUILD)/tests/fuzz/seeds.o $(PROTO_LIB)
 	$(call say,LD,$@)
@@ -555,8 +556,9 @@ check-sanitize:
 
 # Memcheck over the suites that run in one process (no daemon to start,
 # no 64 GiB mapping, no deliberate aborts): one case at a time, unforked.
-# The magazine's stress case spins two threads, which memcheck runs one
-# at a time: it is left to TSan, as is the daemon magazine's race case.
+# The magazine format's stress suite (proto/test_magazine_stress) spins
+# two threads, which memcheck runs one at a time: it is left to TSan, as
+# is the daemon magazine's race case.
 VALGRIND_RUNS := proto/test_proto proto/test_magazine:layout \
 	proto/test_magazine:header proto/test_magazine:ring \
 	proto/test_magazine:checked shm/test_bitmap shm/test_units shm/test_scav \

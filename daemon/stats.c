@@ -20,8 +20,9 @@
  * (stats_key()) is current and it is younger than STATS_MAX_AGE_NS.  The
  * age bound covers what moves without a request: uptime_ns,
  * arena_resident (clients write the arena directly), the heap while a
- * release pass runs, and the requests count of clients that sent only
- * STATS or CLIENTS.  The text is a refcounted blob, and a
+ * release pass runs, the requests count of clients that sent only
+ * STATS or CLIENTS, and the magazines (clients take and free spans
+ * without telling the daemon: cached and the fast_* counters).  The text is a refcounted blob, and a
  * reply takes its reference only when its first chunk goes out
  * (client.c): a client that does not read holds no text at all, and one
  * whose socket takes a long text slowly holds a reference, not a copy.
