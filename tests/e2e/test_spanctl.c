@@ -972,12 +972,7 @@ END_TEST
 static Suite *spanctl_suite(void)
 {
 	Suite *s = suite_create("spanctl");
-	/*
-	 * These cases assert the socket path's exact accounting (every span
-	 * in use is one the test holds); magazines, which cache spans in use
-	 * ahead of need, have theirs in test_magazine.c.
-	 */
-	setenv(SPANHEAP_MAGAZINE_ENV, "0", 1);
+	test_socket_only();
 	TCase *tc;
 
 	tc = tcase_create("stats");

@@ -18,10 +18,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "libclient/spanheap.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
 
 #define MAX_ARGS 32
+
+void test_socket_only(void)
+{
+	/* Called as a suite is made, outside any test case. */
+	if (setenv(SPANHEAP_MAGAZINE_ENV, "0", 1) < 0) {
+		perror("setenv " SPANHEAP_MAGAZINE_ENV);
+		abort();
+	}
+}
 
 const char *test_daemon_bin(void)
 {

@@ -14,6 +14,15 @@
 /* The daemon binary: $SPANHEAPD, else build/spanheapd. */
 const char *test_daemon_bin(void);
 
+/*
+ * test_socket_only() - connections this process (and its children)
+ * makes from now on get no magazine: for suites that assert the socket
+ * path's exact accounting (every span in use is one the test holds);
+ * magazines, which cache spans in use ahead of need, have theirs in
+ * tests/e2e/test_magazine*.c.
+ */
+void test_socket_only(void);
+
 struct test_daemon {
 	pid_t pid;
 	char dir[64];		/* private temp directory */
