@@ -225,14 +225,15 @@ int cmag_alloc(struct spanheap *h, size_t npages, unsigned int flags,
 	if (conn_gone(h))
 		return -ENOTCONN;
 	for (int tries = 0;; tries++) {
-		bool refused;
+		bool refused = false;
 
 		pthread_mutex_lock(&m->lock);
 		r = cmag_take_locked(m, (unsigned int)c, &off, &kick);
 		/* Refused since the daemon last served us: do not ask again. */
-		refused = m->refused[c] &&
-			  m->refused_at[c] == atomic_load_explicit(
-				  &m->r->st.served, memory_order_acquire);
+		if (r == -EAGAIN && m->refused[c])
+			refused = m->refused_at[c] ==
+				  atomic_load_explicit(&m->r->st.served,
+						       memory_order_acquire);
 		pthread_mutex_unlock(&m->lock);
 		if (r == 0)
 			break;
