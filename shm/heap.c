@@ -48,7 +48,12 @@ void heap_layout(const struct heap_config *c, struct heap_layout *l)
 	l->magfill = ALIGN_UP(l->mag + bm, 4096);
 	l->small = ALIGN_UP(l->magfill + bm, 4096);
 	l->small_words = hbm_words(bitmap_words(pages), NULL);
-	l->size = ALIGN_UP(l->small + HEAP_SMALL_PAGES * l->small_words * 8,
+	l->journal = ALIGN_UP(l->small + HEAP_SMALL_PAGES * l->small_words * 8,
+			      4096);
+	l->journal_entries = JOURNAL_TX_ENTRIES + 2 * bitmap_words(pages);
+	l->size = ALIGN_UP(l->journal + sizeof(struct heap_journal) +
+				   l->journal_entries *
+					   sizeof(struct heap_jentry),
 			   4096);
 }
 
@@ -120,6 +125,7 @@ static int heap_handle(void *mem, uint64_t size, const struct heap_ops *ops,
 	for (unsigned int n = 1; n < HEAP_SMALL_PAGES; n++)
 		hbm_layout(&h->small[n], bitmap_words(m->arena_pages),
 			   (uint64_t *)(map + l->small) + n * l->small_words);
+	h->journal = (struct heap_journal *)(map + l->journal);
 	h->ops = *ops;
 	*ret = h;
 	return 0;
@@ -186,7 +192,8 @@ int heap_attach(void *mem, uint64_t size, const struct heap_ops *ops,
 	    m->grown > m->arena_pages)
 		return -EINVAL;
 	r = heap_handle(mem, size, ops, ret);
-	if (r == 0)
+	/* An unfinished transaction: heap_recover() comes first. */
+	if (r == 0 && journal_empty(*ret))
 		HEAP_DEBUG_CHECK(*ret);
 	return r;
 }

@@ -28,6 +28,7 @@
 #define SPANHEAP_SHM_HEAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define HEAP_PAGE_SHIFT 12
@@ -518,6 +519,69 @@ bool heap_stray_next(const struct heap *h, uint64_t page, uint64_t end,
  * Return: what ops->release returned.
  */
 int heap_release_stray(const struct heap *h, const struct heap_stray *st);
+
+/*
+ * Transactions (shm/journal.c; see heap_internal.h, "Journal").  Every
+ * call that changes the heap runs in one transaction, or joins the
+ * caller's: the outermost heap_tx_begin() to its heap_tx_end(), under
+ * the caller's lock, never across an unlock.  If the process dies at any
+ * instruction, heap_recover() makes the heap exactly what it was after
+ * the last transaction that ended.  One transaction holds at most a
+ * batch of 64 heap calls and 16 KiB of the caller's records (besides
+ * the released bitmap's words); one that outgrows the journal aborts.
+ */
+
+/** heap_tx_begin() - open a transaction, or nest in the open one. */
+void heap_tx_begin(struct heap *h);
+
+/**
+ * heap_tx_end() - close what heap_tx_begin() opened; the outermost one
+ * commits (empties the journal).  Without a heap_tx_begin() it aborts.
+ */
+void heap_tx_end(struct heap *h);
+
+/**
+ * heap_tx_log() - log the bytes [@p, @p + @len), about to change, so that
+ * heap_recover() can restore them: whole 8-byte words, the range aligned
+ * down and up.  @p lies in the memory given to heap_format() or
+ * heap_attach(), the caller's bytes past the heap's layout included, not
+ * in the journal.  Only inside a transaction; anything else aborts.
+ */
+void heap_tx_log(struct heap *h, const void *p, size_t len);
+
+/**
+ * heap_tx_set_hook() - call @fn(@ctx) before each logged store (a word of
+ * the heap's, a range of heap_tx_log()) and before each commit, so that
+ * a test can stop "at every step" (copy the metadata: a process dying
+ * there leaves that).  For tests and debugging; NULL removes it.
+ */
+void heap_tx_set_hook(struct heap *h, void (*fn)(void *ctx), void *ctx);
+
+/* What heap_recover() did, for the caller's log. */
+struct heap_recovery {
+	uint64_t undone;	/* journal entries undone */
+	uint64_t runs;		/* held scavenger runs made free again */
+	uint64_t run_pages;	/* their pages */
+	uint64_t released_pages; /* of those, holes in the arena: released */
+};
+
+/**
+ * heap_recover() - make the heap what it was after its last completed
+ * transaction.  Call it after heap_attach(), before any other call.
+ * @ret: what it did, written on success; may be NULL.
+ *
+ * Checks the journal first (its count and every entry's offset, within
+ * the mapping, aligned, not in the journal, and every entry's check
+ * word); then undoes it, newest entry first, and empties it.  Then it
+ * turns every held scavenger run (owner HEAP_OWNER_SCAV) back into free
+ * pages, one transaction each, counting as released exactly the pages
+ * that ops->next_data shows as holes (none without it).  O(entries +
+ * spans while a run is held): a heap with no held run is not walked.
+ * Running it again after a death inside it is safe.
+ *
+ * Return: 0, or -EUCLEAN if the journal is corrupt: nothing changed.
+ */
+int heap_recover(struct heap *h, struct heap_recovery *ret);
 
 /** heap_stats() - fill @ret with the heap's MemStats. */
 void heap_stats(const struct heap *h, struct heap_stats *ret);

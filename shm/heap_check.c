@@ -263,6 +263,7 @@ void heap_check(const struct heap *h)
 	bool prev_free = false;
 
 	check_header(h);
+	journal_check(h);
 	memset(&w, 0, sizeof(w));
 	for (p = 0; p < m->grown;) {
 		uint32_t n = check_span(h, p, &w);

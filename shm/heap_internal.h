@@ -25,7 +25,8 @@
  *   released  a bit per arena page;
  *   mag       a bit per arena page;
  *   magfill   a bit per arena page;
- *   small     for each small size, an hbm over the 64-page groups.
+ *   small     for each small size, an hbm over the 64-page groups;
+ *   journal   the undo journal (see "Journal").
  * It holds no pointer: page numbers, slot numbers and offsets only, so
  * any process can map it anywhere and attach (heap_attach()); struct
  * heap is a process-local handle of pointers into it and the hooks.
@@ -175,6 +176,59 @@
  * nothing OPEN outlives its creator.  An object is freed, span and
  * record, when it is deleted and its last reference goes.
  *
+ * Journal (journal.c, recover.c).  The heap may die at any instruction
+ * (SIGKILL, the watchdog): process death, not power loss, so every store
+ * executed has reached the metadata's memfd, in program order.  Each
+ * mutating call (and each caller's request, which may hold up to 64 of
+ * them and its own records, logged with heap_tx_log()) is a transaction:
+ * before any store to the metadata, the 8-byte word it changes is
+ * appended to the journal as (offset, old word), and then the count of
+ * entries is stored, a compiler barrier before and after it.  What is
+ * logged is every word of the header's counts and roots, the page map
+ * entries, the bitmaps (freehead, released, mag, magfill, every level of
+ * the small hbms), the treap links, the owner, object and reference
+ * records, their hashes and free lists: every store the heap makes to
+ * the metadata goes through tx_store32(), tx_store64() or the tx_bit*()
+ * helpers, or logs a whole record (heap_tx_log()) before writing it.  A
+ * store of the value a word holds already is skipped, unlogged.  The
+ * outermost heap_tx_end() stores count 0: the commit, one aligned store.
+ * So a death anywhere leaves either count 0 and a complete transaction,
+ * or count n and n entries each written before its store was made (an
+ * entry past the count may be half written: it is never read), and
+ * undoing the n entries, newest first, gives back each word's oldest
+ * value: the state before the transaction, whatever part of it was done.
+ * The count word and every entry carry a check (journal_mix(): the
+ * heap's hash key, a per-transaction seq, the index, offset and old
+ * word), so a journal that is not what the heap wrote, or an old
+ * transaction's entries under a count too large, is refused.
+ *
+ * heap_recover() checks the count and every entry (offset within the
+ * mapping, 8-byte aligned, not in the journal, check) before it stores
+ * anything: -EUCLEAN changes nothing.  Then it undoes, stores count 0,
+ * and gives every held run back (a held run outlives its transaction:
+ * the scavenger holds it across the unlocked release).  A run's pages
+ * that the arena shows as holes (ops->next_data) were released before
+ * the death and are counted released; the others are not, so released
+ * stays true to st_blocks.  The runs are found by walking spans by
+ * length, only while meta->held says some are left: O(spans), nothing
+ * when none is held.  Undo is idempotent and each run goes back in a
+ * transaction of its own, so a death inside recovery is recovered again.
+ * Pages of the page map that a transaction released (span_map_discard())
+ * held only zeros; undoing a store there writes the old word back into a
+ * page that reads as zero, which is exactly what it held.
+ *
+ * Cost: an entry is 16 bytes and one call of some 5-20 ns (the check is
+ * a few multiplications); a heap_alloc() or heap_free() logs some 10 to
+ * 40 words.  The journal holds JOURNAL_TX_ENTRIES plus two entries per
+ * word of the released bitmap (the most a transaction can change of it:
+ * a large allocation clears a span's bits), about 0.6 MiB plus 1/16 of
+ * the released bitmap's size; format writes none of it, and only as many
+ * pages as the largest transaction used hold memory.  A transaction that
+ * outgrows it aborts (HEAP_BUG_ON).  heap_free_owner(),
+ * heap_free_owner_each() and heap_obj_owner_gone() take one transaction
+ * per span or reference, so that they stay within it when called outside
+ * a transaction, and every state between is a valid heap.
+ *
  * INVARIANTS
  *
  * After every call that returns, heap_check() verifies exactly these
@@ -267,6 +321,8 @@
  * (E4) A live owner's list from its refs is nrefs records that name it,
  *      each one's oprev the one before, the first's 0; the lists hold
  *      ref_recs records.
+ * (J1) Outside a transaction (no heap_tx_begin() open on the handle)
+ *      the journal is empty: its count word is 0.
  *
  * Debug builds (-DSPANHEAP_DEBUG, make check-debug) run heap_check() at
  * the end of every call that changes the heap (HEAP_DEBUG_CHECK()).
@@ -316,7 +372,7 @@ struct span {
 _Static_assert(sizeof(struct span) == 16, "one page map entry is 16 bytes");
 
 #define HEAP_META_MAGIC UINT64_C(0x7370616e68656170) /* "spanheap" */
-#define HEAP_META_VERSION 4
+#define HEAP_META_VERSION 5
 
 /* A free owner slot waits for this many others before it is used again. */
 #define HEAP_OWNER_REUSE_MIN 64
@@ -377,6 +433,8 @@ _Static_assert(sizeof(struct heap_ref_rec) == 32, "reference record size");
 struct heap_layout {
 	uint64_t owners, objects, obj_hash, refs, ref_hash;
 	uint64_t spans, freehead, released, mag, magfill, small, size;
+	uint64_t journal;	/* struct heap_journal, then its entries */
+	uint64_t journal_entries; /* entries it holds */
 	uint64_t small_words;	/* words of one size's hbm */
 	uint32_t obj_buckets;	/* entries of obj_hash, a power of two or 0 */
 	uint32_t ref_buckets;	/* entries of ref_hash, a power of two or 0 */
@@ -428,6 +486,36 @@ struct heap_meta {
 };
 _Static_assert(sizeof(struct heap_meta) <= 4096, "the header fits a page");
 
+/*
+ * The undo journal (journal.c): what the open transaction changed.  An
+ * entry's word holds the offset of an 8-byte word of the metadata in its
+ * low JOURNAL_OFF_BITS bits and a check of the entry in the others; old
+ * is what that word held before.  count_word is 0, or the number of
+ * entries in its low bits and their check above: 0 means no transaction
+ * is open, so zeros are an empty journal.
+ */
+#define JOURNAL_OFF_BITS 40
+#define JOURNAL_OFF_MASK ((UINT64_C(1) << JOURNAL_OFF_BITS) - 1)
+struct heap_jentry {
+	uint64_t word;		/* offset | check << JOURNAL_OFF_BITS */
+	uint64_t old;
+};
+
+/*
+ * Entries a transaction may log besides the released bitmap's words
+ * (each changes at most twice in one): 64 heap calls (a batch of
+ * PROTO_MAX_BATCH requests) of up to 512 stores each, and 16 KiB of the
+ * caller's own records.
+ */
+#define JOURNAL_TX_ENTRIES (64 * 512 + 2048)
+
+struct heap_journal {
+	uint64_t count_word;	/* entries | check << JOURNAL_OFF_BITS */
+	uint64_t seq;		/* transactions that logged, for the check */
+	uint64_t pad[6];
+	struct heap_jentry e[];
+};
+
 /* The process-local handle: pointers into the metadata. */
 struct heap {
 	struct heap_meta *meta;
@@ -446,6 +534,12 @@ struct heap {
 	uint64_t *mag;		/* arena_pages bits: FILL or HELD heads */
 	uint64_t *magfill;	/* arena_pages bits: FILL heads */
 	struct hbm small[HEAP_SMALL_PAGES]; /* [0] unused */
+	struct heap_journal *journal;
+	unsigned int tx_depth;	/* open heap_tx_begin()s */
+	uint64_t tx_count;	/* entries logged by the open transaction */
+	uint64_t tx_seq;	/* its journal seq */
+	void (*tx_hook)(void *ctx); /* heap_tx_set_hook() */
+	void *tx_hook_ctx;
 	struct heap_ops ops;
 };
 
@@ -693,6 +787,42 @@ bool meta_bit_test(const struct heap *h, struct meta_cursor *c,
 /* The set bits [0, @nbits) of @bm, in the metadata.  Reads only data. */
 uint64_t meta_bits_count(const struct heap *h, struct meta_cursor *c,
 			 const uint64_t *bm, uint64_t nbits);
+
+/* journal.c: the undo journal and the logged stores */
+/* Log the 8-byte word of the metadata that holds @p (in a transaction). */
+void tx_log_word(struct heap *h, const void *p);
+/* Store @v at @p, logged first; nothing if it holds @v already. */
+static inline void tx_store32(struct heap *h, uint32_t *p, uint32_t v)
+{
+	if (*p != v) {
+		tx_log_word(h, p);
+		*p = v;
+	}
+}
+
+static inline void tx_store64(struct heap *h, uint64_t *p, uint64_t v)
+{
+	if (*p != v) {
+		tx_log_word(h, p);
+		*p = v;
+	}
+}
+/* Zero @len bytes at @p (8-byte aligned), logging the words that change. */
+void tx_zero(struct heap *h, void *p, size_t len);
+/* The bitmap and hbm mutators of bitmap.h, logged. */
+void tx_bit_set(struct heap *h, uint64_t *bm, uint64_t i);
+void tx_bit_clear(struct heap *h, uint64_t *bm, uint64_t i);
+void tx_bits_set(struct heap *h, uint64_t *bm, uint64_t start, uint64_t n);
+void tx_bits_clear(struct heap *h, uint64_t *bm, uint64_t start, uint64_t n);
+void tx_hbm_set(struct heap *h, const struct hbm *b, uint64_t i);
+void tx_hbm_clear(struct heap *h, const struct hbm *b, uint64_t i);
+/* The check of a journal entry, or (index UINT64_MAX) of the count. */
+uint64_t journal_mix(const struct heap *h, uint64_t seq, uint64_t i,
+		     uint64_t off, uint64_t old);
+/* Is the journal empty (no transaction left unfinished)? */
+bool journal_empty(const struct heap *h);
+/* J1: outside a transaction the journal is empty. */
+void journal_check(const struct heap *h);
 
 /* heap_mag.c: the magazine marks of USED spans */
 /*
