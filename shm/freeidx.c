@@ -22,6 +22,17 @@ static inline struct span_node *tree(const struct heap *h, uint32_t p)
 	return &h->spans[p + span_val(h, p) - 1].node;
 }
 
+/* Logged stores of the links: only those that change are logged. */
+static void set_left(struct heap *h, uint32_t p, uint32_t v)
+{
+	tx_store32(h, &tree(h, p)->left, v);
+}
+
+static void set_right(struct heap *h, uint32_t p, uint32_t v)
+{
+	tx_store32(h, &tree(h, p)->right, v);
+}
+
 /* A fixed mix of the page number (Murmur3's finaliser). */
 static uint32_t prio(uint32_t p)
 {
@@ -49,18 +60,18 @@ static uint32_t treap_insert(struct heap *h, uint32_t root, uint32_t p)
 		return p;
 	if (key_less(h, p, root)) {
 		c = treap_insert(h, tree(h, root)->left, p);
-		tree(h, root)->left = c;
+		set_left(h, root, c);
 		if (prio(c) > prio(root)) {
-			tree(h, root)->left = tree(h, c)->right;
-			tree(h, c)->right = root;
+			set_left(h, root, tree(h, c)->right);
+			set_right(h, c, root);
 			return c;
 		}
 	} else {
 		c = treap_insert(h, tree(h, root)->right, p);
-		tree(h, root)->right = c;
+		set_right(h, root, c);
 		if (prio(c) > prio(root)) {
-			tree(h, root)->right = tree(h, c)->left;
-			tree(h, c)->left = root;
+			set_right(h, root, tree(h, c)->left);
+			set_left(h, c, root);
 			return c;
 		}
 	}
@@ -75,10 +86,10 @@ static uint32_t treap_join(struct heap *h, uint32_t a, uint32_t b)
 	if (b == SPAN_NIL)
 		return a;
 	if (prio(a) > prio(b)) {
-		tree(h, a)->right = treap_join(h, tree(h, a)->right, b);
+		set_right(h, a, treap_join(h, tree(h, a)->right, b));
 		return a;
 	}
-	tree(h, b)->left = treap_join(h, a, tree(h, b)->left);
+	set_left(h, b, treap_join(h, a, tree(h, b)->left));
 	return b;
 }
 
@@ -88,9 +99,9 @@ static uint32_t treap_remove(struct heap *h, uint32_t root, uint32_t p)
 	if (root == p)
 		return treap_join(h, tree(h, p)->left, tree(h, p)->right);
 	if (key_less(h, p, root))
-		tree(h, root)->left = treap_remove(h, tree(h, root)->left, p);
+		set_left(h, root, treap_remove(h, tree(h, root)->left, p));
 	else
-		tree(h, root)->right = treap_remove(h, tree(h, root)->right, p);
+		set_right(h, root, treap_remove(h, tree(h, root)->right, p));
 	return root;
 }
 
@@ -114,17 +125,18 @@ void freeidx_insert(struct heap *h, uint32_t p)
 	struct heap_meta *m = h->meta;
 	uint32_t n = span_val(h, p);
 
-	bit_set(h->freehead, p);
-	m->nfree++;
+	tx_bit_set(h, h->freehead, p);
+	tx_store64(h, &m->nfree, m->nfree + 1);
 	if (n < HEAP_SMALL_PAGES) {
-		if (m->nsmall[n]++ == 0)
-			bit_set(m->small_mask, n);
-		hbm_set(&h->small[n], p >> 6);
+		if (m->nsmall[n] == 0)
+			tx_bit_set(h, m->small_mask, n);
+		tx_store32(h, &m->nsmall[n], m->nsmall[n] + 1);
+		tx_hbm_set(h, &h->small[n], p >> 6);
 		return;
 	}
-	tree(h, p)->left = SPAN_NIL;
-	tree(h, p)->right = SPAN_NIL;
-	m->tree_root = treap_insert(h, m->tree_root, p);
+	set_left(h, p, SPAN_NIL);
+	set_right(h, p, SPAN_NIL);
+	tx_store32(h, &m->tree_root, treap_insert(h, m->tree_root, p));
 }
 
 void freeidx_remove(struct heap *h, uint32_t p)
@@ -133,17 +145,18 @@ void freeidx_remove(struct heap *h, uint32_t p)
 	uint32_t n = span_val(h, p);
 
 	HEAP_BUG_ON(!bit_test(h->freehead, p), "span %u is not indexed", p);
-	bit_clear(h->freehead, p);
-	m->nfree--;
+	tx_bit_clear(h, h->freehead, p);
+	tx_store64(h, &m->nfree, m->nfree - 1);
 	if (n < HEAP_SMALL_PAGES) {
 		HEAP_BUG_ON(m->nsmall[n] == 0, "no free span of %u pages", n);
-		if (--m->nsmall[n] == 0)
-			bit_clear(m->small_mask, n);
+		tx_store32(h, &m->nsmall[n], m->nsmall[n] - 1);
+		if (m->nsmall[n] == 0)
+			tx_bit_clear(h, m->small_mask, n);
 		if (!group_has_size(h, p >> 6, n))
-			hbm_clear(&h->small[n], p >> 6);
+			tx_hbm_clear(h, &h->small[n], p >> 6);
 		return;
 	}
-	m->tree_root = treap_remove(h, m->tree_root, p);
+	tx_store32(h, &m->tree_root, treap_remove(h, m->tree_root, p));
 }
 
 /* Lowest-addressed free span of exactly @n (small) pages. */

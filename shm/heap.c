@@ -207,7 +207,9 @@ int heap_set_grow_pages(struct heap *h, uint64_t pages)
 {
 	if (!pages)
 		return -EINVAL;
-	h->meta->grow_pages = pages;
+	heap_tx_begin(h);
+	tx_store64(h, &h->meta->grow_pages, pages);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return 0;
 }
@@ -222,7 +224,7 @@ void span_make(struct heap *h, uint32_t p, uint32_t n,
 
 void span_clear(struct heap *h, uint32_t p)
 {
-	memset(&h->spans[p], 0, sizeof(h->spans[p]));
+	tx_zero(h, &h->spans[p], sizeof(h->spans[p]));
 }
 
 /*
@@ -308,8 +310,7 @@ uint32_t span_free_merge(struct heap *h, uint32_t p, uint32_t n,
 		nrel += rrel;
 	}
 	span_make(h, p, n, SPAN_FREE);
-	h->spans[p].idle.npreleased = nrel;
-	h->spans[p].idle.unusedsince = since;
+	span_set_idle(h, p, nrel, since);
 	freeidx_insert(h, p);
 	return p;
 }
@@ -338,10 +339,10 @@ static int heap_grow(struct heap *h, uint64_t npages, uint64_t now)
 		k = m->grow_pages;
 	if (k > avail)
 		k = avail;
-	bitmap_set_range(h->released, m->grown, k);
-	m->idle += k;
-	m->released += k;
-	m->grown += k;
+	tx_bits_set(h, h->released, m->grown, k);
+	tx_store64(h, &m->idle, m->idle + k);
+	tx_store64(h, &m->released, m->released + k);
+	tx_store64(h, &m->grown, m->grown + k);
 	span_free_merge(h, (uint32_t)(m->grown - k), (uint32_t)k, (uint32_t)k,
 			now);
 	return 0;
@@ -380,8 +381,7 @@ int span_take(struct heap *h, uint64_t npages, unsigned int flags,
 		uint32_t q = p + (uint32_t)npages;
 
 		span_make(h, q, n - (uint32_t)npages, SPAN_FREE);
-		h->spans[q].idle.npreleased = nrel - rel;
-		h->spans[q].idle.unusedsince = since;
+		span_set_idle(h, q, nrel - rel, since);
 		freeidx_insert(h, q);
 	}
 	/* Released is not untouched: the arena says what is there. */
@@ -389,15 +389,14 @@ int span_take(struct heap *h, uint64_t npages, unsigned int flags,
 		h->ops.zero(h->ops.ctx, (uint64_t)p << HEAP_PAGE_SHIFT,
 			    npages << HEAP_PAGE_SHIFT);
 	if (rel)
-		bitmap_clear_range(h->released, p, npages);
+		tx_bits_clear(h, h->released, p, npages);
 	span_clear(h, p);
 	span_make(h, p, (uint32_t)npages, SPAN_USED);
-	h->spans[p].use.next = SPAN_NIL;
-	h->spans[p].use.prev = SPAN_NIL;
-	m->idle -= npages;
-	m->inuse += npages;
-	m->released -= rel;
-	m->objects++;
+	span_set_use(h, p, SPAN_NIL, SPAN_NIL, 0);
+	tx_store64(h, &m->idle, m->idle - npages);
+	tx_store64(h, &m->inuse, m->inuse + npages);
+	tx_store64(h, &m->released, m->released - rel);
+	tx_store64(h, &m->objects, m->objects + 1);
 	ret->off = (uint64_t)p << HEAP_PAGE_SHIFT;
 	ret->npages = npages;
 	ret->npreleased = rel;
@@ -425,8 +424,11 @@ int span_alloc(struct heap *h, uint64_t npages, unsigned int flags,
 int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
 	       uint32_t owner, uint64_t now, struct heap_span *ret)
 {
-	int r = span_alloc(h, npages, flags, owner, now, ret);
+	int r;
 
+	heap_tx_begin(h);
+	r = span_alloc(h, npages, flags, owner, now, ret);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return r;
 }
@@ -469,9 +471,9 @@ void span_free_used(struct heap *h, uint32_t p, uint64_t now)
 		mag_forget(h, p, n);
 		owner_unlink(h, o, p, n);
 	}
-	m->inuse -= n;
-	m->idle += n;
-	m->objects--;
+	tx_store64(h, &m->inuse, m->inuse - n);
+	tx_store64(h, &m->idle, m->idle + n);
+	tx_store64(h, &m->objects, m->objects - 1);
 	span_clear(h, p);
 	span_free_merge(h, p, n, 0, now);
 }
@@ -488,7 +490,9 @@ int heap_free(struct heap *h, uint64_t off, uint32_t owner, uint64_t now)
 	/* The daemon still reads the fill ring that holds it. */
 	if (mag_state(h, p) == HEAP_MAG_FILL)
 		return -EBUSY;
+	heap_tx_begin(h);
 	span_free_used(h, p, now);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return 0;
 }
@@ -510,7 +514,10 @@ uint64_t heap_free_owner_each(struct heap *h, uint32_t owner, uint64_t now,
 			    "(O2) span %u on the list of owner %u", p, owner);
 		if (fn)
 			fn(ctx, p, span_val(h, p));
+		/* A transaction a span: bounded, each state between a heap. */
+		heap_tx_begin(h);
 		span_free_used(h, p, now);
+		heap_tx_end(h);
 		count++;
 	}
 	HEAP_DEBUG_CHECK(h);

@@ -197,9 +197,11 @@
  * entry past the count may be half written: it is never read), and
  * undoing the n entries, newest first, gives back each word's oldest
  * value: the state before the transaction, whatever part of it was done.
- * The count word and every entry carry a check (journal_mix(): the
- * heap's hash key, a per-transaction seq, the index, offset and old
- * word), so a journal that is not what the heap wrote, or an old
+ * A word is logged once a transaction (the handle remembers the last
+ * TX_SEEN words it logged; a word it forgot is logged again, harmless).
+ * The count word and every entry carry a check (journal_key() of the
+ * heap's hash key and a per-transaction seq, mixed with the index,
+ * offset and old word, or the count), so a journal that is not what the heap wrote, or an old
  * transaction's entries under a count too large, is refused.
  *
  * heap_recover() checks the count and every entry (offset within the
@@ -330,6 +332,7 @@
 #ifndef SPANHEAP_SHM_HEAP_INTERNAL_H
 #define SPANHEAP_SHM_HEAP_INTERNAL_H
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -370,6 +373,9 @@ struct span {
 	};
 };
 _Static_assert(sizeof(struct span) == 16, "one page map entry is 16 bytes");
+_Static_assert(offsetof(struct span, idle.npreleased) == 4 &&
+		       offsetof(struct span, idle.unusedsince) == 8,
+	       "span_set_idle() knows where the FREE head's fields are");
 
 #define HEAP_META_MAGIC UINT64_C(0x7370616e68656170) /* "spanheap" */
 #define HEAP_META_VERSION 5
@@ -516,6 +522,8 @@ struct heap_journal {
 	struct heap_jentry e[];
 };
 
+#define TX_SEEN 32
+
 /* The process-local handle: pointers into the metadata. */
 struct heap {
 	struct heap_meta *meta;
@@ -538,6 +546,13 @@ struct heap {
 	unsigned int tx_depth;	/* open heap_tx_begin()s */
 	uint64_t tx_count;	/* entries logged by the open transaction */
 	uint64_t tx_seq;	/* its journal seq */
+	uint64_t tx_key;	/* journal_key() of it */
+	/*
+	 * Offsets + 1 of words this transaction logged, by (offset / 8) %
+	 * TX_SEEN: a word logged once need not be again (undo restores the
+	 * oldest value); a miss only logs it twice.
+	 */
+	uint64_t tx_seen[TX_SEEN];
 	void (*tx_hook)(void *ctx); /* heap_tx_set_hook() */
 	void *tx_hook_ctx;
 	struct heap_ops ops;
@@ -570,10 +585,82 @@ static inline uint32_t span_val(const struct heap *h, uint32_t p)
 	return h->spans[p].hdr & SPAN_VAL_MASK;
 }
 
+/* journal.c: the undo journal and the logged stores */
+/* Log the 8-byte word of the metadata that holds @p (in a transaction). */
+void tx_log_word(struct heap *h, const void *p);
+/* Store @v at @p, logged first; nothing if it holds @v already. */
+static inline void tx_store32(struct heap *h, uint32_t *p, uint32_t v)
+{
+	if (*p != v) {
+		tx_log_word(h, p);
+		*p = v;
+	}
+}
+
+static inline void tx_store64(struct heap *h, uint64_t *p, uint64_t v)
+{
+	if (*p != v) {
+		tx_log_word(h, p);
+		*p = v;
+	}
+}
+/* Zero @len bytes at @p (8-byte aligned), logging the words that change. */
+void tx_zero(struct heap *h, void *p, size_t len);
+/* The bitmap and hbm mutators of bitmap.h, logged. */
+void tx_bit_set(struct heap *h, uint64_t *bm, uint64_t i);
+void tx_bit_clear(struct heap *h, uint64_t *bm, uint64_t i);
+void tx_bits_set(struct heap *h, uint64_t *bm, uint64_t start, uint64_t n);
+void tx_bits_clear(struct heap *h, uint64_t *bm, uint64_t start, uint64_t n);
+void tx_hbm_set(struct heap *h, const struct hbm *b, uint64_t i);
+void tx_hbm_clear(struct heap *h, const struct hbm *b, uint64_t i);
+/* The key of the checks of transaction @seq's entries. */
+uint64_t journal_key(const struct heap *h, uint64_t seq);
+/* The check of entry @i, (@off, @old), under @key. */
+static inline uint64_t journal_entry_check(uint64_t key, uint64_t i,
+					   uint64_t off, uint64_t old)
+{
+	uint64_t x = (off + i * UINT64_C(0x9e3779b97f4a7c15)) ^ key;
+
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= old;
+	x *= UINT64_C(0x94d049bb133111eb);
+	return x >> JOURNAL_OFF_BITS;
+}
+/* The check of the count @n under @key. */
+static inline uint64_t journal_count_check(uint64_t key, uint64_t n)
+{
+	return ((n ^ key) * UINT64_C(0xff51afd7ed558ccd)) >> JOURNAL_OFF_BITS;
+}
+/* The handle's record of the open transaction, emptied. */
+void tx_forget(struct heap *h);
+/* Is the journal empty (no transaction left unfinished)? */
+bool journal_empty(const struct heap *h);
+/* J1: outside a transaction the journal is empty. */
+void journal_check(const struct heap *h);
+
 static inline void span_set(struct heap *h, uint32_t p, enum span_kind k,
 			    uint32_t val)
 {
-	h->spans[p].hdr = ((uint32_t)k << SPAN_KIND_SHIFT) | val;
+	tx_store32(h, &h->spans[p].hdr, ((uint32_t)k << SPAN_KIND_SHIFT) | val);
+}
+
+/* Set the FREE head @p's npreleased and unusedsince. */
+static inline void span_set_idle(struct heap *h, uint32_t p, uint32_t nrel,
+				 uint64_t since)
+{
+	unsigned char *s = (unsigned char *)&h->spans[p];
+
+	tx_store32(h, (uint32_t *)(void *)(s + 4), nrel);
+	tx_store64(h, (uint64_t *)(void *)(s + 8), since);
+}
+
+/* Set the USED head @p's owner list links and owner. */
+static inline void span_set_use(struct heap *h, uint32_t p, uint32_t next,
+				uint32_t prev, uint32_t owner)
+{
+	tx_store32(h, &h->spans[p].use.next, next);
+	tx_store32(h, &h->spans[p].use.prev, prev);
+	tx_store32(h, &h->spans[p].use.owner, owner);
 }
 
 /* The head of the span whose last page is @p. */
@@ -661,16 +748,12 @@ static inline struct heap_owner_rec *owner_find(const struct heap *h,
 static inline void owner_link(struct heap *h, struct heap_owner_rec *o,
 			      uint32_t p, uint32_t n)
 {
-	struct span *s = &h->spans[p];
-
-	s->use.owner = o->id;
-	s->use.prev = SPAN_NIL;
-	s->use.next = o->first;
+	span_set_use(h, p, o->first, SPAN_NIL, o->id);
 	if (o->first != SPAN_NIL)
-		h->spans[o->first].use.prev = p;
-	o->first = p;
-	o->nspans++;
-	o->npages += n;
+		tx_store32(h, &h->spans[o->first].use.prev, p);
+	tx_store32(h, &o->first, p);
+	tx_store64(h, &o->nspans, o->nspans + 1);
+	tx_store64(h, &o->npages, o->npages + n);
 }
 
 /* Take the span [p, p + n) off @o's list. */
@@ -680,13 +763,13 @@ static inline void owner_unlink(struct heap *h, struct heap_owner_rec *o,
 	struct span *s = &h->spans[p];
 
 	if (s->use.prev != SPAN_NIL)
-		h->spans[s->use.prev].use.next = s->use.next;
+		tx_store32(h, &h->spans[s->use.prev].use.next, s->use.next);
 	else
-		o->first = s->use.next;
+		tx_store32(h, &o->first, s->use.next);
 	if (s->use.next != SPAN_NIL)
-		h->spans[s->use.next].use.prev = s->use.prev;
-	o->nspans--;
-	o->npages -= n;
+		tx_store32(h, &h->spans[s->use.next].use.prev, s->use.prev);
+	tx_store64(h, &o->nspans, o->nspans - 1);
+	tx_store64(h, &o->npages, o->npages - n);
 }
 /*
  * Abort unless the owner table and the lists hold (O1, O2, O3): @used
@@ -787,42 +870,6 @@ bool meta_bit_test(const struct heap *h, struct meta_cursor *c,
 /* The set bits [0, @nbits) of @bm, in the metadata.  Reads only data. */
 uint64_t meta_bits_count(const struct heap *h, struct meta_cursor *c,
 			 const uint64_t *bm, uint64_t nbits);
-
-/* journal.c: the undo journal and the logged stores */
-/* Log the 8-byte word of the metadata that holds @p (in a transaction). */
-void tx_log_word(struct heap *h, const void *p);
-/* Store @v at @p, logged first; nothing if it holds @v already. */
-static inline void tx_store32(struct heap *h, uint32_t *p, uint32_t v)
-{
-	if (*p != v) {
-		tx_log_word(h, p);
-		*p = v;
-	}
-}
-
-static inline void tx_store64(struct heap *h, uint64_t *p, uint64_t v)
-{
-	if (*p != v) {
-		tx_log_word(h, p);
-		*p = v;
-	}
-}
-/* Zero @len bytes at @p (8-byte aligned), logging the words that change. */
-void tx_zero(struct heap *h, void *p, size_t len);
-/* The bitmap and hbm mutators of bitmap.h, logged. */
-void tx_bit_set(struct heap *h, uint64_t *bm, uint64_t i);
-void tx_bit_clear(struct heap *h, uint64_t *bm, uint64_t i);
-void tx_bits_set(struct heap *h, uint64_t *bm, uint64_t start, uint64_t n);
-void tx_bits_clear(struct heap *h, uint64_t *bm, uint64_t start, uint64_t n);
-void tx_hbm_set(struct heap *h, const struct hbm *b, uint64_t i);
-void tx_hbm_clear(struct heap *h, const struct hbm *b, uint64_t i);
-/* The check of a journal entry, or (index UINT64_MAX) of the count. */
-uint64_t journal_mix(const struct heap *h, uint64_t seq, uint64_t i,
-		     uint64_t off, uint64_t old);
-/* Is the journal empty (no transaction left unfinished)? */
-bool journal_empty(const struct heap *h);
-/* J1: outside a transaction the journal is empty. */
-void journal_check(const struct heap *h);
 
 /* heap_mag.c: the magazine marks of USED spans */
 /*

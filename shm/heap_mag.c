@@ -25,12 +25,12 @@ void mag_forget(struct heap *h, uint32_t p, uint32_t n)
 
 	switch (mag_state(h, p)) {
 	case HEAP_MAG_FILL:
-		bit_clear(h->magfill, p);
-		m->mag_fill_pages -= n;
+		tx_bit_clear(h, h->magfill, p);
+		tx_store64(h, &m->mag_fill_pages, m->mag_fill_pages - n);
 		/* fall through */
 	case HEAP_MAG_HELD:
-		bit_clear(h->mag, p);
-		m->mag_pages -= n;
+		tx_bit_clear(h, h->mag, p);
+		tx_store64(h, &m->mag_pages, m->mag_pages - n);
 		break;
 	default:
 		break;
@@ -41,16 +41,19 @@ int heap_mag_alloc(struct heap *h, uint64_t npages, uint32_t owner,
 		   uint64_t now, struct heap_span *ret)
 {
 	struct heap_meta *m = h->meta;
-	int r = span_alloc(h, npages, 0, owner, now, ret);
+	int r;
 
+	heap_tx_begin(h);
+	r = span_alloc(h, npages, 0, owner, now, ret);
 	if (r == 0) {
 		uint32_t p = (uint32_t)(ret->off >> HEAP_PAGE_SHIFT);
 
-		bit_set(h->mag, p);
-		bit_set(h->magfill, p);
-		m->mag_pages += npages;
-		m->mag_fill_pages += npages;
+		tx_bit_set(h, h->mag, p);
+		tx_bit_set(h, h->magfill, p);
+		tx_store64(h, &m->mag_pages, m->mag_pages + npages);
+		tx_store64(h, &m->mag_fill_pages, m->mag_fill_pages + npages);
 	}
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return r;
 }
@@ -79,13 +82,15 @@ int heap_mag_move(struct heap *h, uint64_t off, uint32_t owner,
 		return -EPERM;
 	if (span_val(h, p) != npages || mag_state(h, p) != from)
 		return -EINVAL;
+	heap_tx_begin(h);
 	if (to == HEAP_MAG_FILL) {
-		bit_set(h->magfill, p);
-		m->mag_fill_pages += npages;
+		tx_bit_set(h, h->magfill, p);
+		tx_store64(h, &m->mag_fill_pages, m->mag_fill_pages + npages);
 	} else {
-		bit_clear(h->magfill, p);
-		m->mag_fill_pages -= npages;
+		tx_bit_clear(h, h->magfill, p);
+		tx_store64(h, &m->mag_fill_pages, m->mag_fill_pages - npages);
 	}
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return 0;
 }

@@ -14,19 +14,16 @@
 /* Process death is the model: program order is enough, not fences. */
 #define barrier() __asm__ __volatile__("" ::: "memory")
 
-uint64_t journal_mix(const struct heap *h, uint64_t seq, uint64_t i,
-		     uint64_t off, uint64_t old)
+uint64_t journal_key(const struct heap *h, uint64_t seq)
 {
 	uint64_t x = h->meta->hash_key[0] ^ (seq * UINT64_C(0x9e3779b97f4a7c15));
 
-	x += i * UINT64_C(0xbf58476d1ce4e5b9) + off;
 	x ^= x >> 31;
 	x *= UINT64_C(0x94d049bb133111eb);
-	x ^= old ^ h->meta->hash_key[1];
+	x ^= h->meta->hash_key[1];
 	x ^= x >> 29;
 	x *= UINT64_C(0xff51afd7ed558ccd);
-	x ^= x >> 32;
-	return x >> JOURNAL_OFF_BITS;
+	return x ^ (x >> 32);
 }
 
 static void tx_hook(struct heap *h)
@@ -39,24 +36,29 @@ static void tx_hook(struct heap *h)
 static void log_off(struct heap *h, uint64_t off)
 {
 	struct heap_journal *j = h->journal;
-	uint64_t n = h->tx_count, old;
+	uint64_t n = h->tx_count, old, *seen;
 
 	HEAP_BUG_ON(!h->tx_depth, "a metadata store outside a transaction");
+	seen = &h->tx_seen[(off >> 3) % TX_SEEN];
+	if (*seen == off + 1)
+		return;
 	HEAP_BUG_ON(n >= h->meta->layout.journal_entries,
 		    "(J1) a transaction outgrew the journal's %llu entries",
 		    (unsigned long long)h->meta->layout.journal_entries);
 	if (n == 0) {
 		/* A new seq: entries of older transactions fail the check. */
 		h->tx_seq = j->seq + 1;
+		h->tx_key = journal_key(h, h->tx_seq);
 		j->seq = h->tx_seq;
 	}
+	*seen = off + 1;
 	old = *(const uint64_t *)(const void *)(h->map + off);
 	j->e[n].old = old;
-	j->e[n].word = off | journal_mix(h, h->tx_seq, n, off, old)
+	j->e[n].word = off | journal_entry_check(h->tx_key, n, off, old)
 				     << JOURNAL_OFF_BITS;
 	barrier();
-	j->count_word = (n + 1) | journal_mix(h, h->tx_seq, UINT64_MAX, n + 1,
-					      0) << JOURNAL_OFF_BITS;
+	j->count_word = (n + 1) | journal_count_check(h->tx_key, n + 1)
+					  << JOURNAL_OFF_BITS;
 	barrier();
 	h->tx_count = n + 1;
 }
@@ -84,7 +86,13 @@ void heap_tx_end(struct heap *h)
 	barrier();
 	h->journal->count_word = 0;
 	barrier();
+	tx_forget(h);
+}
+
+void tx_forget(struct heap *h)
+{
 	h->tx_count = 0;
+	memset(h->tx_seen, 0, sizeof(h->tx_seen));
 }
 
 void heap_tx_log(struct heap *h, const void *p, size_t len)

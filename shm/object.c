@@ -66,8 +66,8 @@ static void name_link(struct heap *h, uint32_t slot)
 {
 	uint32_t *b = &h->obj_hash[bucket_of(h, h->objs[slot].hash)];
 
-	h->objs[slot].next = *b;
-	*b = slot + 1;
+	tx_store32(h, &h->objs[slot].next, *b);
+	tx_store32(h, b, slot + 1);
 }
 
 static void name_unlink(struct heap *h, uint32_t slot)
@@ -79,8 +79,8 @@ static void name_unlink(struct heap *h, uint32_t slot)
 			    slot);
 		l = &h->objs[*l - 1].next;
 	}
-	*l = h->objs[slot].next;
-	h->objs[slot].next = 0;
+	tx_store32(h, l, h->objs[slot].next);
+	tx_store32(h, &h->objs[slot].next, 0);
 }
 
 static bool slot_room(const struct heap *h)
@@ -94,20 +94,24 @@ static uint32_t slot_take(struct heap *h)
 	struct heap_meta *m = h->meta;
 	uint32_t slot;
 
-	if (!m->obj_free)
-		return m->obj_hwm++;
+	if (!m->obj_free) {
+		slot = m->obj_hwm;
+		tx_store32(h, &m->obj_hwm, slot + 1);
+		return slot;
+	}
 	slot = m->obj_free - 1;
-	m->obj_free = h->objs[slot].next;
-	h->objs[slot].next = 0;
+	tx_store32(h, &m->obj_free, h->objs[slot].next);
+	tx_store32(h, &h->objs[slot].next, 0);
 	return slot;
 }
 
 /* Free the record @slot: all zero but its link on the free list. */
 static void slot_put(struct heap *h, uint32_t slot)
 {
+	heap_tx_log(h, &h->objs[slot], sizeof(h->objs[slot]));
 	memset(&h->objs[slot], 0, sizeof(h->objs[slot]));
 	h->objs[slot].next = h->meta->obj_free;
-	h->meta->obj_free = slot + 1;
+	tx_store32(h, &h->meta->obj_free, slot + 1);
 }
 
 static void info_of(const struct heap_obj_rec *x, struct heap_obj_info *ret)
@@ -138,11 +142,11 @@ static void obj_unname(struct heap *h, uint32_t slot)
 
 	name_unlink(h, slot);
 	if (obj_state(x) == HEAP_OBJ_OPEN)
-		m->obj_open--;
+		tx_store64(h, &m->obj_open, m->obj_open - 1);
 	else
-		m->obj_sealed--;
-	x->state |= OBJ_DELETED;
-	m->obj_deleted++;
+		tx_store64(h, &m->obj_sealed, m->obj_sealed - 1);
+	tx_store32(h, &x->state, x->state | OBJ_DELETED);
+	tx_store64(h, &m->obj_deleted, m->obj_deleted + 1);
 }
 
 /*
@@ -164,9 +168,9 @@ static uint32_t obj_reap(struct heap *h, uint32_t slot, uint64_t now,
 	if (fn)
 		fn(ctx, x->page, npages);
 	span_free_used(h, x->page, now);
-	m->obj_deleted--;
-	m->obj_bytes -= x->size;
-	m->obj_pages -= npages;
+	tx_store64(h, &m->obj_deleted, m->obj_deleted - 1);
+	tx_store64(h, &m->obj_bytes, m->obj_bytes - x->size);
+	tx_store64(h, &m->obj_pages, m->obj_pages - npages);
 	slot_put(h, slot);
 	return npages;
 }
@@ -225,7 +229,9 @@ static int create(struct heap *h, uint32_t owner,
 		return r;
 	slot = slot_take(h);
 	x = &h->objs[slot];
-	x->id = m->obj_seq++ << m->obj_slot_bits | slot;
+	heap_tx_log(h, x, sizeof(*x));
+	x->id = m->obj_seq << m->obj_slot_bits | slot;
+	tx_store64(h, &m->obj_seq, m->obj_seq + 1);
 	x->size = req->size;
 	x->created = now;
 	x->hash = hash;
@@ -238,12 +244,12 @@ static int create(struct heap *h, uint32_t owner,
 	x->name_len = (uint32_t)req->len;
 	memcpy(x->name, req->name, req->len);
 	memcpy(x->creator_name, o->name, sizeof(x->creator_name));
-	h->spans[x->page].use.owner = HEAP_OWNER_OBJECTS;
-	h->spans[x->page].use.next = slot;
+	tx_store32(h, &h->spans[x->page].use.owner, HEAP_OWNER_OBJECTS);
+	tx_store32(h, &h->spans[x->page].use.next, slot);
 	name_link(h, slot);
-	m->obj_open++;
-	m->obj_bytes += x->size;
-	m->obj_pages += x->npages;
+	tx_store64(h, &m->obj_open, m->obj_open + 1);
+	tx_store64(h, &m->obj_bytes, m->obj_bytes + x->size);
+	tx_store64(h, &m->obj_pages, m->obj_pages + x->npages);
 	r = ref_get(h, o, slot);
 	HEAP_BUG_ON(r, "a reference record went between the check and the use");
 	info_of(x, ret);
@@ -254,8 +260,11 @@ int heap_obj_create(struct heap *h, uint32_t owner,
 		    const struct heap_obj_new *req, uint64_t now,
 		    struct heap_obj_info *ret)
 {
-	int r = create(h, owner, req, now, ret);
+	int r;
 
+	heap_tx_begin(h);
+	r = create(h, owner, req, now, ret);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return r;
 }
@@ -270,9 +279,11 @@ int heap_obj_seal(struct heap *h, uint32_t owner, uint64_t id)
 		return -EPERM;
 	if (obj_state(x) == HEAP_OBJ_SEALED)
 		return -EALREADY;
-	x->state = HEAP_OBJ_SEALED;
-	h->meta->obj_open--;
-	h->meta->obj_sealed++;
+	heap_tx_begin(h);
+	tx_store32(h, &x->state, HEAP_OBJ_SEALED);
+	tx_store64(h, &h->meta->obj_open, h->meta->obj_open - 1);
+	tx_store64(h, &h->meta->obj_sealed, h->meta->obj_sealed + 1);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return 0;
 }
@@ -303,8 +314,11 @@ static int get(struct heap *h, uint32_t owner, const char *name, size_t len,
 int heap_obj_get(struct heap *h, uint32_t owner, const char *name,
 		 size_t len, struct heap_obj_info *ret)
 {
-	int r = get(h, owner, name, len, ret);
+	int r;
 
+	heap_tx_begin(h);
+	r = get(h, owner, name, len, ret);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return r;
 }
@@ -321,8 +335,10 @@ int heap_obj_release(struct heap *h, uint32_t owner, uint64_t id,
 	i = ref_find(h, owner, obj_slot(h, id));
 	if (!i)
 		return -EINVAL;
+	heap_tx_begin(h);
 	ref_put(h, i);
 	obj_unref(h, obj_slot(h, id), now, NULL, NULL, &aborted);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return 0;
 }
@@ -339,8 +355,10 @@ int heap_obj_delete(struct heap *h, const char *name, size_t len,
 		return -ENOENT;
 	if (uid != 0 && uid != h->objs[i - 1].uid)
 		return -EPERM;
+	heap_tx_begin(h);
 	obj_unname(h, i - 1);
 	obj_reap(h, i - 1, now, NULL, NULL);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return 0;
 }
@@ -358,8 +376,11 @@ int heap_obj_owner_gone(struct heap *h, uint32_t owner, uint64_t now,
 		uint32_t slot = h->refs[o->refs - 1].obj, pages;
 		bool aborted;
 
+		/* A transaction a reference: bounded, a heap between. */
+		heap_tx_begin(h);
 		g.refs += ref_drop(h, o->refs);
 		pages = obj_unref(h, slot, now, fn, ctx, &aborted);
+		heap_tx_end(h);
 		g.aborted += aborted;
 		g.freed += pages != 0;
 		g.pages += pages;

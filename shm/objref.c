@@ -51,11 +51,13 @@ static uint32_t rec_take(struct heap *h)
 	struct heap_meta *m = h->meta;
 	uint32_t i;
 
-	if (!m->ref_free)
-		return ++m->ref_hwm;
+	if (!m->ref_free) {
+		tx_store32(h, &m->ref_hwm, m->ref_hwm + 1);
+		return m->ref_hwm;
+	}
 	i = m->ref_free;
-	m->ref_free = h->refs[i - 1].next;
-	h->refs[i - 1].next = 0;
+	tx_store32(h, &m->ref_free, h->refs[i - 1].next);
+	tx_store32(h, &h->refs[i - 1].next, 0);
 	return i;
 }
 
@@ -67,22 +69,23 @@ static void rec_link(struct heap *h, uint32_t i, struct heap_owner_rec *o,
 	struct heap_obj_rec *x = &h->objs[slot];
 	uint32_t *b = &h->ref_hash[ref_bucket(h, o->id, slot)];
 
+	heap_tx_log(h, r, sizeof(*r));
 	r->owner = o->id;
 	r->obj = slot;
 	r->next = *b;
-	*b = i;
+	tx_store32(h, b, i);
 	r->onext = o->refs;
 	r->oprev = 0;
 	if (o->refs)
-		h->refs[o->refs - 1].oprev = i;
-	o->refs = i;
-	o->nrefs++;
+		tx_store32(h, &h->refs[o->refs - 1].oprev, i);
+	tx_store32(h, &o->refs, i);
+	tx_store32(h, &o->nrefs, o->nrefs + 1);
 	r->xnext = x->refs_first;
 	r->xprev = 0;
 	if (x->refs_first)
-		h->refs[x->refs_first - 1].xprev = i;
-	x->refs_first = i;
-	h->meta->ref_recs++;
+		tx_store32(h, &h->refs[x->refs_first - 1].xprev, i);
+	tx_store32(h, &x->refs_first, i);
+	tx_store64(h, &h->meta->ref_recs, h->meta->ref_recs + 1);
 }
 
 /* Take the record @i off its chain and lists, and free it. */
@@ -100,24 +103,25 @@ static void rec_remove(struct heap *h, uint32_t i)
 			    i - 1);
 		l = &h->refs[*l - 1].next;
 	}
-	*l = r->next;
+	tx_store32(h, l, r->next);
 	if (r->oprev)
-		h->refs[r->oprev - 1].onext = r->onext;
+		tx_store32(h, &h->refs[r->oprev - 1].onext, r->onext);
 	else
-		o->refs = r->onext;
+		tx_store32(h, &o->refs, r->onext);
 	if (r->onext)
-		h->refs[r->onext - 1].oprev = r->oprev;
-	o->nrefs--;
+		tx_store32(h, &h->refs[r->onext - 1].oprev, r->oprev);
+	tx_store32(h, &o->nrefs, o->nrefs - 1);
 	if (r->xprev)
-		h->refs[r->xprev - 1].xnext = r->xnext;
+		tx_store32(h, &h->refs[r->xprev - 1].xnext, r->xnext);
 	else
-		x->refs_first = r->xnext;
+		tx_store32(h, &x->refs_first, r->xnext);
 	if (r->xnext)
-		h->refs[r->xnext - 1].xprev = r->xprev;
+		tx_store32(h, &h->refs[r->xnext - 1].xprev, r->xprev);
+	heap_tx_log(h, r, sizeof(*r));
 	memset(r, 0, sizeof(*r));
 	r->next = h->meta->ref_free;
-	h->meta->ref_free = i;
-	h->meta->ref_recs--;
+	tx_store32(h, &h->meta->ref_free, i);
+	tx_store64(h, &h->meta->ref_recs, h->meta->ref_recs - 1);
 }
 
 int ref_get(struct heap *h, struct heap_owner_rec *o, uint32_t slot)
@@ -132,9 +136,9 @@ int ref_get(struct heap *h, struct heap_owner_rec *o, uint32_t slot)
 		i = rec_take(h);
 		rec_link(h, i, o, slot);
 	}
-	h->refs[i - 1].count++;
-	h->objs[slot].refs++;
-	h->meta->refs_total++;
+	tx_store32(h, &h->refs[i - 1].count, h->refs[i - 1].count + 1);
+	tx_store64(h, &h->objs[slot].refs, h->objs[slot].refs + 1);
+	tx_store64(h, &h->meta->refs_total, h->meta->refs_total + 1);
 	return 0;
 }
 
@@ -142,9 +146,10 @@ void ref_put(struct heap *h, uint32_t i)
 {
 	struct heap_ref_rec *r = &h->refs[i - 1];
 
-	h->objs[r->obj].refs--;
-	h->meta->refs_total--;
-	if (--r->count == 0)
+	tx_store64(h, &h->objs[r->obj].refs, h->objs[r->obj].refs - 1);
+	tx_store64(h, &h->meta->refs_total, h->meta->refs_total - 1);
+	tx_store32(h, &r->count, r->count - 1);
+	if (r->count == 0)
 		rec_remove(h, i);
 }
 
@@ -153,8 +158,8 @@ uint32_t ref_drop(struct heap *h, uint32_t i)
 	struct heap_ref_rec *r = &h->refs[i - 1];
 	uint32_t count = r->count;
 
-	h->objs[r->obj].refs -= count;
-	h->meta->refs_total -= count;
+	tx_store64(h, &h->objs[r->obj].refs, h->objs[r->obj].refs - count);
+	tx_store64(h, &h->meta->refs_total, h->meta->refs_total - count);
 	rec_remove(h, i);
 	return count;
 }

@@ -15,6 +15,7 @@ static uint32_t gen_max(const struct heap *h)
 	return (UINT32_C(1) << (32 - h->meta->owner_slot_bits)) - 1;
 }
 
+/* The caller has logged the record. */
 static void set_name(struct heap_owner_rec *o, const char *name)
 {
 	size_t len = name ? strnlen(name, sizeof(o->name) - 1) : 0;
@@ -36,26 +37,34 @@ static uint32_t slot_take(struct heap *h)
 	    (queued >= HEAP_OWNER_REUSE_MIN ||
 	     m->owners_hwm == m->max_owners)) {
 		slot = m->owner_free_head;
-		m->owner_free_head = h->owners[slot].next_free;
+		tx_store32(h, &m->owner_free_head, h->owners[slot].next_free);
 		if (m->owner_free_head == SLOT_NIL)
-			m->owner_free_tail = SLOT_NIL;
-		h->owners[slot].next_free = 0;
+			tx_store32(h, &m->owner_free_tail, SLOT_NIL);
+		tx_store32(h, &h->owners[slot].next_free, 0);
 		return slot;
 	}
-	if (m->owners_hwm < m->max_owners)
-		return m->owners_hwm++;
+	if (m->owners_hwm < m->max_owners) {
+		slot = m->owners_hwm;
+		tx_store32(h, &m->owners_hwm, slot + 1);
+		return slot;
+	}
 	return SLOT_NIL;
 }
 
 int heap_owner_add(struct heap *h, const char *name, uint64_t key,
 		   uint32_t *ret_id)
 {
-	uint32_t slot = slot_take(h), gen;
+	uint32_t slot, gen;
 	struct heap_owner_rec *o;
 
-	if (slot == SLOT_NIL)
+	heap_tx_begin(h);
+	slot = slot_take(h);
+	if (slot == SLOT_NIL) {
+		heap_tx_end(h);
 		return -ENOSPC;
+	}
 	o = &h->owners[slot];
+	heap_tx_log(h, o, sizeof(*o));
 	gen = o->gen < gen_max(h) ? o->gen + 1 : 1;
 	o->gen = gen;
 	o->id = gen << h->meta->owner_slot_bits | slot;
@@ -66,7 +75,8 @@ int heap_owner_add(struct heap *h, const char *name, uint64_t key,
 	o->nrefs = 0;
 	o->key = key;
 	set_name(o, name);
-	h->meta->owners_live++;
+	tx_store32(h, &h->meta->owners_live, h->meta->owners_live + 1);
+	heap_tx_end(h);
 	*ret_id = o->id;
 	HEAP_DEBUG_CHECK(h);
 	return 0;
@@ -78,7 +88,10 @@ int heap_owner_set_name(struct heap *h, uint32_t id, const char *name)
 
 	if (!o)
 		return -ENOENT;
+	heap_tx_begin(h);
+	heap_tx_log(h, o->name, sizeof(o->name));
 	set_name(o, name);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return 0;
 }
@@ -93,6 +106,8 @@ int heap_owner_remove(struct heap *h, uint32_t id)
 		return -ENOENT;
 	if (o->nspans || o->nrefs)
 		return -EBUSY;
+	heap_tx_begin(h);
+	heap_tx_log(h, o, sizeof(*o));
 	/* All zero but the generation and the queue link. */
 	o->id = 0;
 	o->first = 0;
@@ -100,11 +115,12 @@ int heap_owner_remove(struct heap *h, uint32_t id)
 	memset(o->name, 0, sizeof(o->name));
 	o->next_free = SLOT_NIL;
 	if (m->owner_free_tail != SLOT_NIL)
-		h->owners[m->owner_free_tail].next_free = slot;
+		tx_store32(h, &h->owners[m->owner_free_tail].next_free, slot);
 	else
-		m->owner_free_head = slot;
-	m->owner_free_tail = slot;
-	m->owners_live--;
+		tx_store32(h, &m->owner_free_head, slot);
+	tx_store32(h, &m->owner_free_tail, slot);
+	tx_store32(h, &m->owners_live, m->owners_live - 1);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return 0;
 }

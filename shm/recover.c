@@ -13,14 +13,15 @@ static int journal_entries(const struct heap *h, uint64_t *ret)
 {
 	const struct heap_journal *j = h->journal;
 	const struct heap_layout *l = &h->meta->layout;
-	uint64_t cw = j->count_word, n = cw & JOURNAL_OFF_MASK, seq = j->seq;
+	uint64_t cw = j->count_word, n = cw & JOURNAL_OFF_MASK;
+	uint64_t key = journal_key(h, j->seq);
 
 	if (!cw) {
 		*ret = 0;
 		return 0;
 	}
 	if (!n || n > l->journal_entries ||
-	    cw >> JOURNAL_OFF_BITS != journal_mix(h, seq, UINT64_MAX, n, 0))
+	    cw >> JOURNAL_OFF_BITS != journal_count_check(key, n))
 		return -EUCLEAN;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t off = j->e[i].word & JOURNAL_OFF_MASK;
@@ -30,7 +31,7 @@ static int journal_entries(const struct heap *h, uint64_t *ret)
 		    (off + 8 > l->journal && off < l->size))
 			return -EUCLEAN;
 		if (j->e[i].word >> JOURNAL_OFF_BITS !=
-		    journal_mix(h, seq, i, off, j->e[i].old))
+		    journal_entry_check(key, i, off, j->e[i].old))
 			return -EUCLEAN;
 	}
 	*ret = n;
@@ -142,7 +143,7 @@ int heap_recover(struct heap *h, struct heap_recovery *ret)
 			j->e[i].old;
 	__asm__ __volatile__("" ::: "memory");
 	j->count_word = 0;
-	h->tx_count = 0;
+	tx_forget(h);
 	rec.undone = n;
 	return_held(h, &rec);
 	if (ret)

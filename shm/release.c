@@ -27,8 +27,7 @@ static void free_piece(struct heap *h, uint32_t p, uint32_t n, uint64_t since)
 	if (!n)
 		return;
 	span_make(h, p, n, SPAN_FREE);
-	h->spans[p].idle.npreleased = (uint32_t)bitmap_count(h->released, p, n);
-	h->spans[p].idle.unusedsince = since;
+	span_set_idle(h, p, (uint32_t)bitmap_count(h->released, p, n), since);
 	freeidx_insert(h, p);
 }
 
@@ -47,11 +46,9 @@ static void take_run(struct heap *h, uint64_t p, uint32_t n, uint64_t x,
 		span_clear(h, (uint32_t)end - 1);
 	free_piece(h, (uint32_t)p, (uint32_t)(x - p), since);
 	span_make(h, (uint32_t)x, (uint32_t)(y - x), SPAN_USED);
-	h->spans[x].use.owner = HEAP_OWNER_SCAV;
-	h->spans[x].use.next = SPAN_NIL;
-	h->spans[x].use.prev = SPAN_NIL;
+	span_set_use(h, (uint32_t)x, SPAN_NIL, SPAN_NIL, HEAP_OWNER_SCAV);
 	free_piece(h, (uint32_t)y, (uint32_t)(end - y), since);
-	h->meta->held += y - x;
+	tx_store64(h, &h->meta->held, h->meta->held + (y - x));
 	ret->page = x;
 	ret->npages = y - x;
 	ret->unusedsince = since;
@@ -89,7 +86,9 @@ bool heap_scavenge_take(struct heap *h, uint64_t now, uint64_t older_than,
 		cursor->span = cursor->page = 0;
 		return false;
 	}
+	heap_tx_begin(h);
 	take_run(h, p, n, x, run_end(h, x, p + n, max_pages), ret);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return true;
 }
@@ -135,8 +134,10 @@ bool heap_scavenge_take_range(struct heap *h, uint64_t end,
 		lim = p + span_val(h, p) < end ? p + span_val(h, p) : end;
 		u = bitmap_find(h->released, x, lim, false);
 		if (u < lim) {
+			heap_tx_begin(h);
 			take_run(h, p, span_val(h, p), u,
 				 run_end(h, u, lim, max_pages), ret);
+			heap_tx_end(h);
 			cursor->page = u;
 			HEAP_DEBUG_CHECK(h);
 			return true;
@@ -162,13 +163,15 @@ void heap_scavenge_return(struct heap *h, const struct heap_take *t,
 	HEAP_BUG_ON(span_kind(h, p) != SPAN_USED || span_val(h, p) != n ||
 			    h->spans[p].use.owner != HEAP_OWNER_SCAV,
 		    "returned run %u+%u was not held", p, n);
-	h->meta->held -= n;
+	heap_tx_begin(h);
+	tx_store64(h, &h->meta->held, h->meta->held - n);
 	if (release_result == 0) {
-		bitmap_set_range(h->released, p, n);
-		h->meta->released += n;
+		tx_bits_set(h, h->released, p, n);
+		tx_store64(h, &h->meta->released, h->meta->released + n);
 		nrel = n;
 	} else {
-		h->meta->release_errors++;
+		tx_store64(h, &h->meta->release_errors,
+			   h->meta->release_errors + 1);
 	}
 	span_clear(h, p);
 	if (n > 1)
@@ -179,6 +182,7 @@ void heap_scavenge_return(struct heap *h, const struct heap_take *t,
 	span_map_discard(h, cursor->span + 1,
 			 cursor->span + span_val(h, (uint32_t)cursor->span) - 1,
 			 p ? p - 1 : 0, (uint64_t)p + n + 1);
+	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 }
 
