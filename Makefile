@@ -379,7 +379,8 @@ $(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
 # when they change; its outputs are committed.
 FUZZ_SEEDS := $(BUILD)/tests/fuzz/seeds
 $(FUZZ_SEEDS): $(BUILD)/tests/fuzz/seeds.o $(BUILD)/tests/fuzz/seeds_msgs.o \
-		$(BUILD)/tests/fuzz/seeds_mag.o $(PROTO_LIB)
+		$(BUILD)/tests/fuzz/seeds_mag.o $(BUILD)/tests/fuzz/seeds_recover.o \
+		$(PROTO_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^
 

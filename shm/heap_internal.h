@@ -31,10 +31,10 @@
  * any process can map it anywhere and attach (heap_attach()); struct
  * heap is a process-local handle of pointers into it and the hooks.
  * For a 64 GiB arena (2^24 pages) and 1040 owners: header 4 KiB, owners
- * 116 KiB, page map 256 MiB, each bitmap 2 MiB, small 4.1 MiB: 268.2 MiB
- * of address space, of which only what the heap touches holds memory;
- * 1M objects and 2M references add 400 + 4 + 64 + 8 MiB, touched as
- * they fill (see "Objects").
+ * 116 KiB, page map 256 MiB, each bitmap 2 MiB, small 4.1 MiB, journal
+ * 8.5 MiB: 276.7 MiB of address space, of which only what the heap
+ * touches holds memory; 1M objects and 2M references add 400 + 4 + 64 +
+ * 8 MiB, touched as they fill (see "Objects").
  *
  * Page map.  There is one 16-byte struct span per arena page, indexed by
  * page number, so a span is named by its first page.  For a span [p, p+n):
@@ -179,57 +179,62 @@
  * Journal (journal.c, recover.c).  The heap may die at any instruction
  * (SIGKILL, the watchdog): process death, not power loss, so every store
  * executed has reached the metadata's memfd, in program order.  Each
- * mutating call (and each caller's request, which may hold up to 64 of
- * them and its own records, logged with heap_tx_log()) is a transaction:
- * before any store to the metadata, the 8-byte word it changes is
- * appended to the journal as (offset, old word), and then the count of
- * entries is stored, a compiler barrier before and after it.  What is
- * logged is every word of the header's counts and roots, the page map
- * entries, the bitmaps (freehead, released, mag, magfill, every level of
- * the small hbms), the treap links, the owner, object and reference
- * records, their hashes and free lists: every store the heap makes to
- * the metadata goes through tx_store32(), tx_store64() or the tx_bit*()
- * helpers, or logs a whole record (heap_tx_log()) before writing it.  A
- * store of the value a word holds already is skipped, unlogged.  The
- * outermost heap_tx_end() stores count 0: the commit, one aligned store.
- * So a death anywhere leaves either count 0 and a complete transaction,
- * or count n and n entries each written before its store was made (an
- * entry past the count may be half written: it is never read), and
- * undoing the n entries, newest first, gives back each word's oldest
- * value: the state before the transaction, whatever part of it was done.
- * A word is logged once a transaction (the handle remembers the last
- * TX_SEEN words it logged; a word it forgot is logged again, harmless).
- * The count word and every entry carry a check (journal_key() of the
- * heap's hash key and a per-transaction seq, mixed with the index,
- * offset and old word, or the count), so a journal that is not what the heap wrote, or an old
- * transaction's entries under a count too large, is refused.
+ * mutating call (and each caller's request, which may hold up to 64 of them
+ * and its own records, logged with heap_tx_log()) is a transaction: before
+ * any store to the metadata, the 8-byte word it changes is appended to the
+ * journal as (offset, old word), and then the count of entries is stored, a
+ * compiler barrier before and after it.  What is logged is every word of
+ * the header's counts and roots, the page map entries, the bitmaps
+ * (freehead, released, mag, magfill, every level of the small hbms), the
+ * treap links, the owner, object and reference records, their hashes and
+ * free lists: every store the heap makes to the metadata goes through
+ * tx_store32(), tx_store64() or the tx_bit*() helpers, or logs a whole
+ * record (heap_tx_log()) before writing it.  A store of the value a word
+ * holds already is skipped, unlogged, and a word is logged once a
+ * transaction (the handle remembers the last TX_SEEN words it logged; one
+ * it forgot is logged again, which is harmless).  The outermost
+ * heap_tx_end() stores count 0: the commit, one aligned store.  So a death
+ * anywhere leaves either count 0 and complete transactions, or count n and
+ * n entries each written before its store was made (an entry past the count
+ * may be half written: it is never read), and undoing the n entries, newest
+ * first, gives back each word's oldest value: the state before the
+ * transaction, whatever part of it was done.  The count word and every
+ * entry carry a 24-bit check (journal_key() of the heap's hash key and a
+ * seq that each logging transaction moves, mixed with the index, offset and
+ * old word, or with the count), so that a journal the heap did not write,
+ * or an old transaction's entries under a count too large, is refused;
+ * recovery gathers the checks' differences rather than comparing each, so
+ * that a fuzzer cannot copy them into its input one by one.
  *
  * heap_recover() checks the count and every entry (offset within the
  * mapping, 8-byte aligned, not in the journal, check) before it stores
- * anything: -EUCLEAN changes nothing.  Then it undoes, stores count 0,
- * and gives every held run back (a held run outlives its transaction:
- * the scavenger holds it across the unlocked release).  A run's pages
- * that the arena shows as holes (ops->next_data) were released before
- * the death and are counted released; the others are not, so released
- * stays true to st_blocks.  The runs are found by walking spans by
- * length, only while meta->held says some are left: O(spans), nothing
- * when none is held.  Undo is idempotent and each run goes back in a
- * transaction of its own, so a death inside recovery is recovered again.
- * Pages of the page map that a transaction released (span_map_discard())
- * held only zeros; undoing a store there writes the old word back into a
- * page that reads as zero, which is exactly what it held.
+ * anything: -EUCLEAN changes nothing.  Then it undoes, stores count 0, and
+ * gives every held run back (a held run outlives its transaction: the
+ * scavenger holds it across the unlocked release).  A run's pages that the
+ * arena shows as holes (ops->next_data) were released before the death and
+ * are counted released; the others are not, so released stays true to
+ * st_blocks.  The runs are found by walking spans by length, only while
+ * meta->held says some are left: O(spans), nothing when none is held.  Undo
+ * is idempotent and each run goes back in a transaction of its own, so a
+ * death inside recovery is recovered again.  Pages of the page map that a
+ * transaction released (span_map_discard()) held only zeros; undoing a
+ * store there writes the old word back into a page that reads as zero,
+ * which is exactly what it held.
  *
- * Cost: an entry is 16 bytes and one call of some 5-20 ns (the check is
- * a few multiplications); a heap_alloc() or heap_free() logs some 10 to
- * 40 words.  The journal holds JOURNAL_TX_ENTRIES plus two entries per
- * word of the released bitmap (the most a transaction can change of it:
- * a large allocation clears a span's bits), about 0.6 MiB plus 1/16 of
- * the released bitmap's size; format writes none of it, and only as many
- * pages as the largest transaction used hold memory.  A transaction that
- * outgrows it aborts (HEAP_BUG_ON).  heap_free_owner(),
- * heap_free_owner_each() and heap_obj_owner_gone() take one transaction
- * per span or reference, so that they stay within it when called outside
- * a transaction, and every state between is a valid heap.
+ * Cost: an entry is 16 bytes and some 3.5 ns; a heap_alloc() or heap_free()
+ * logs 15 to 25 words (bench_heap's alloc+free pair: 62 ns without the
+ * journal, about 200 with it).  The journal holds JOURNAL_TX_ENTRIES plus
+ * two entries per word of the released bitmap (the most a transaction can
+ * change of it: growing sets bits, a large allocation clears a span's):
+ * 0.55 MiB plus four times the released bitmap's size, 8.5 MiB for a 64 GiB
+ * arena.  Format writes none of it, and only the pages that the largest
+ * transaction used hold memory (one for a heap_alloc()).  A transaction
+ * that outgrows it aborts (HEAP_BUG_ON).  heap_free_owner(),
+ * heap_free_owner_each() and heap_obj_owner_gone() take one transaction per
+ * span or reference, so that they stay within it when called outside a
+ * transaction, and every state between is a valid heap.  The step hook
+ * (heap_tx_set_hook()) runs before each logged store and each commit: the
+ * tests copy the metadata there, as a death would leave it.
  *
  * INVARIANTS
  *

@@ -14,15 +14,20 @@ static int journal_entries(const struct heap *h, uint64_t *ret)
 	const struct heap_journal *j = h->journal;
 	const struct heap_layout *l = &h->meta->layout;
 	uint64_t cw = j->count_word, n = cw & JOURNAL_OFF_MASK;
-	uint64_t key = journal_key(h, j->seq);
+	uint64_t key = journal_key(h, j->seq), bad;
 
 	if (!cw) {
 		*ret = 0;
 		return 0;
 	}
-	if (!n || n > l->journal_entries ||
-	    cw >> JOURNAL_OFF_BITS != journal_count_check(key, n))
+	if (!n || n > l->journal_entries)
 		return -EUCLEAN;
+	/*
+	 * The checks' differences are gathered, not compared one by one:
+	 * a fuzzer that sees each comparison could copy the value it
+	 * wants into its input, one check at a time.
+	 */
+	bad = (cw >> JOURNAL_OFF_BITS) ^ journal_count_check(key, n);
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t off = j->e[i].word & JOURNAL_OFF_MASK;
 
@@ -30,10 +35,11 @@ static int journal_entries(const struct heap *h, uint64_t *ret)
 		if (off & 7 || h->map_size < 8 || off > h->map_size - 8 ||
 		    (off + 8 > l->journal && off < l->size))
 			return -EUCLEAN;
-		if (j->e[i].word >> JOURNAL_OFF_BITS !=
-		    journal_entry_check(key, i, off, j->e[i].old))
-			return -EUCLEAN;
+		bad |= (j->e[i].word >> JOURNAL_OFF_BITS) ^
+		       journal_entry_check(key, i, off, j->e[i].old);
 	}
+	if (bad)
+		return -EUCLEAN;
 	*ret = n;
 	return 0;
 }

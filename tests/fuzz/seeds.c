@@ -3,7 +3,8 @@
  * Writes the fuzz targets' seeds for the shared objects' messages and
  * the magazines', tests/fuzz/corpus/{dispatch,receive}/{obj,mag}-*, and
  * for the magazine region, tests/fuzz/corpus/magazine/, and of the
- * magserve target, tests/fuzz/corpus/magserve/mag-*: `make fuzz-seeds`
+ * magserve target, tests/fuzz/corpus/magserve/mag-*, and of the heap's
+ * recovery, tests/fuzz/corpus/recover/: `make fuzz-seeds`
  * runs it once and the outputs are committed; run it again when the
  * messages or the magazine's format change.  The messages are made from
  * proto/proto.h's structs, so that they are what the daemon expects (or
@@ -235,6 +236,7 @@ int main(int argc, char **argv)
 	seeds_receive();
 	seeds_magazine();
 	seeds_magserve();
+	seeds_recover();
 	printf("seeds: %u inputs written under %s\n", written, root);
 	return 0;
 }

@@ -68,10 +68,11 @@ struct msg kick(void);
 struct msg span_free(const uint64_t *off, uint32_t count);
 struct msg old_version(struct msg m);
 
-/* Each target's seeds: seeds_msgs.c and seeds_mag.c. */
+/* Each target's seeds: seeds_msgs.c, seeds_mag.c and seeds_recover.c. */
 void seeds_dispatch(void);
 void seeds_receive(void);
 void seeds_magazine(void);
 void seeds_magserve(void);
+void seeds_recover(void);
 
 #endif
