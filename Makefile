@@ -566,7 +566,8 @@ VALGRIND_RUNS := proto/test_proto proto/test_magazine:layout \
 	proto/test_magazine:checked shm/test_bitmap shm/test_units shm/test_scav \
 	shm/test_scav_pass shm/test_heap:alloc shm/test_heap:free \
 	shm/test_heap:format shm/test_heap_mag shm/test_release:take \
-	shm/test_freeidx \
+	shm/test_freeidx shm/test_journal:caller shm/test_journal:recover \
+	shm/test_recover:steps \
 	shm/test_owner:records shm/test_siphash shm/test_objname \
 	shm/test_object:create shm/test_object:get shm/test_object:release \
 	shm/test_object:delete shm/test_object:owner_gone \

@@ -309,7 +309,9 @@ int heap_free(struct heap *h, uint64_t off, uint32_t owner, uint64_t now);
 /**
  * heap_free_owner() - free every span the live owner @owner holds (an id
  * that is not live is a bug: it aborts), whatever its magazine state;
- * returns the count.  The owner stays, owning nothing.
+ * returns the count.  The owner stays, owning nothing.  One transaction
+ * a span, so call it outside the caller's transaction: inside one, all
+ * the spans join it, and the journal bounds how many that can be.
  */
 uint64_t heap_free_owner(struct heap *h, uint32_t owner, uint64_t now);
 

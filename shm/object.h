@@ -165,7 +165,8 @@ int heap_obj_delete(struct heap *h, const char *name, size_t len,
  * @ret: if not NULL, what was done.
  *
  * The owner stays, holding no reference: heap_owner_remove() may follow.
- * O(the owner's reference records).
+ * O(the owner's reference records), one transaction each (call it
+ * outside the caller's transaction, as heap_free_owner()).
  *
  * Return: 0, or -ESRCH if @owner is not live.
  */

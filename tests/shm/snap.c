@@ -7,6 +7,21 @@
 
 struct snap snap;
 
+/* As a punched hole: the range must hold zeros, and reads so after. */
+static int snap_meta_release(void *ctx, uint64_t off, uint64_t len)
+{
+	static const unsigned char zero[4096];
+
+	(void)ctx;
+	ck_assert_uint_le(off + len, snap.size);
+	for (uint64_t at = off; at < off + len; at += sizeof(zero))
+		ck_assert(!memcmp(snap.mem + at, zero, sizeof(zero)));
+	snap.meta_released += len;
+	if (h && h->tx_depth)
+		snap.meta_released_in_tx += len;
+	return 0;
+}
+
 void snap_start(const struct heap_config *cfg, const struct heap_ops *ops)
 {
 	uint64_t size;
@@ -21,7 +36,7 @@ void snap_start(const struct heap_config *cfg, const struct heap_ops *ops)
 	memset(snap.mem, 0, snap.size);
 	memset(snap.copy, 0, snap.size);
 	snap.ops = *ops;
-	snap.ops.meta_release = NULL;
+	snap.ops.meta_release = snap_meta_release;
 	snap.ops.meta_next_data = NULL;
 	ck_assert_int_eq(heap_format(snap.mem, snap.size, cfg, &snap.ops, &h),
 			 0);

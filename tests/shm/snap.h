@@ -17,7 +17,9 @@ struct snap {
 	unsigned char *mem;	/* the live metadata */
 	unsigned char *copy;	/* the last copy */
 	uint64_t size;		/* bytes of each */
-	struct heap_ops ops;
+	struct heap_ops ops;	/* meta_release checks and counts */
+	uint64_t meta_released;	/* bytes ops->meta_release was given */
+	uint64_t meta_released_in_tx; /* of those, inside a transaction */
 };
 
 extern struct snap snap;
