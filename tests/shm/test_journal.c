@@ -304,6 +304,40 @@ START_TEST(test_journal_held_run)
 }
 END_TEST
 
+static void take_every_step(void *ctx)
+{
+	(void)ctx;
+	snap_take();
+}
+
+/*
+ * A death inside recovery, after it undid the newest half of the
+ * entries: recovering again gives the same state.
+ */
+START_TEST(test_journal_recover_twice)
+{
+	struct heap_journal *j;
+	struct heap_span sp;
+	uint64_t n;
+
+	ck_assert_int_eq(heap_alloc(h, 3, 0, o1, 0, &sp), 0);
+	memcpy(before, snap.mem, snap.size);
+	/* The last copy is the one before the commit: every store done. */
+	heap_tx_set_hook(h, take_every_step, NULL);
+	ck_assert_int_eq(heap_free(h, sp.off, o1, 1), 0);
+	heap_tx_set_hook(h, NULL, NULL);
+	j = (struct heap_journal *)(void *)(snap.copy +
+					    h->meta->layout.journal);
+	n = j->count_word & JOURNAL_OFF_MASK;
+	ck_assert_uint_gt(n, 4);
+	for (uint64_t i = n; i-- > n / 2;)
+		*(uint64_t *)(void *)(snap.copy + (j->e[i].word &
+						   JOURNAL_OFF_MASK)) =
+			j->e[i].old;
+	ck_assert_uint_eq(recover_to(before).undone, n);
+}
+END_TEST
+
 START_TEST(test_journal_log_outside_tx)
 {
 	heap_tx_log(h, extra(), 8);
@@ -327,6 +361,21 @@ START_TEST(test_journal_log_past_mapping)
 {
 	heap_tx_begin(h);
 	heap_tx_log(h, snap.mem + snap.size - 4, 8);
+}
+END_TEST
+
+/* A transaction that outgrows the journal aborts. */
+START_TEST(test_journal_outgrown)
+{
+	uint64_t len = h->meta->layout.journal;
+	uint64_t times = h->meta->layout.journal_entries / (len / 8) + 1;
+
+	heap_tx_begin(h);
+	for (uint64_t i = 0; i < times; i++)
+		heap_tx_log(h, snap.mem, len);
+	ck_abort_msg("%llu entries fit a journal of %llu",
+		     (unsigned long long)(times * len / 8),
+		     (unsigned long long)h->meta->layout.journal_entries);
 }
 END_TEST
 
@@ -369,6 +418,7 @@ static Suite *journal_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_journal_corrupt);
 	tcase_add_test(tc, test_journal_held_run);
+	tcase_add_test(tc, test_journal_recover_twice);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("aborts");
@@ -381,6 +431,7 @@ static Suite *journal_suite(void)
 	tcase_add_test_raise_signal(tc, test_journal_log_past_mapping,
 				    SIGABRT);
 	tcase_add_test_raise_signal(tc, test_journal_check_j1, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_journal_outgrown, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_journal_begin_unrecovered,
 				    SIGABRT);
 	suite_add_tcase(s, tc);
