@@ -144,7 +144,6 @@ int heap_format(void *mem, uint64_t size, const struct heap_config *cfg,
 	if (size < l.size)
 		return -EINVAL;
 	/* The rest reads as zeros: an empty page map, table and index. */
-	m->magic = HEAP_META_MAGIC;
 	m->version = HEAP_META_VERSION;
 	m->page_shift = HEAP_PAGE_SHIFT;
 	m->arena_pages = cfg->arena_size >> HEAP_PAGE_SHIFT;
@@ -161,6 +160,9 @@ int heap_format(void *mem, uint64_t size, const struct heap_config *cfg,
 	m->tree_root = SPAN_NIL;
 	m->owner_free_head = SLOT_NIL;
 	m->owner_free_tail = SLOT_NIL;
+	/* Last: a death before it leaves no header that attaches. */
+	__asm__ __volatile__("" ::: "memory");
+	m->magic = HEAP_META_MAGIC;
 	r = heap_handle(mem, size, ops, ret);
 	if (r == 0)
 		HEAP_DEBUG_CHECK(*ret);
