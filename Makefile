@@ -317,6 +317,8 @@ TESTLIB := $(BUILD)/tests/lib/testlib.o
 TESTLIB_DAEMON := $(BUILD)/tests/lib/daemon.o
 TESTLIB_WIRE := $(BUILD)/tests/lib/wire.o
 TESTLIB_PROM := $(BUILD)/tests/lib/prom.o
+# The service-manager stand-in (fd store, socket activation).
+TESTLIB_SVCMGR := $(BUILD)/tests/lib/svcmgr.o
 LINK_TEST = $(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) \
 	$(TEST_LDLIBS) $(CHECK_LIBS)
 
@@ -362,6 +364,7 @@ $(call test_bins,ctl): $(BUILD)/tests/ctl/%: $(BUILD)/tests/ctl/%.o \
 $(call test_bins,e2e): TEST_LDLIBS = $(JANSSON_LIBS) -lpthread
 $(call test_bins,e2e): $(BUILD)/tests/e2e/%: $(BUILD)/tests/e2e/%.o \
 		$(call test_helpers,e2e) $(TESTLIB) $(TESTLIB_DAEMON) \
+		$(TESTLIB_SVCMGR) \
 		$(TESTLIB_WIRE) $(TESTLIB_PROM) $(CLIENT_A) $(PROTO_LIB) $(SHM_LIB)
 	$(call say,LD,$@)
 	$(LINK_TEST)

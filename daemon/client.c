@@ -153,6 +153,16 @@ void clients_init(struct clients *cs, struct core *core,
 	cs->progress_interval_ns = CLIENT_PROGRESS_INTERVAL_NS;
 }
 
+void clients_set_next_id(struct clients *cs, uint32_t next_id)
+{
+	cs->next_id = next_id;
+}
+
+void clients_keep_heap(struct clients *cs)
+{
+	cs->keep_heap = true;
+}
+
 void clients_fini(struct clients *cs)
 {
 	struct client *c;
@@ -403,7 +413,10 @@ void client_destroy(struct client *c)
 	struct clients *cs = c->cs;
 
 	drop_waits(c);
-	drop_heap(c);
+	if (!cs->keep_heap)
+		drop_heap(c);
+	else
+		magazine_free(c->mag);	/* its spans stay its owner's */
 	close_connection(c);
 	if (c->welcomed)
 		clients_changed(cs);

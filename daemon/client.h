@@ -148,6 +148,11 @@ struct clients {
 	TAILQ_HEAD(, client) list;	/* in connection order */
 	unsigned int count;
 	uint32_t next_id;
+	/*
+	 * Set at a shutdown that keeps the heap for the next daemon (the fd
+	 * store): a client gone then leaves its spans, objects and owner.
+	 */
+	bool keep_heap;
 	struct timeval hello_timeout;	/* to say HELLO after connecting */
 	/* CLIENT_CONTROL_INTERVAL_NS, _PROGRESS_; 0: none (tests) */
 	uint64_t control_interval_ns;
@@ -198,6 +203,18 @@ void clients_magazines_locked(struct clients *cs, struct magazine_info *ret);
  */
 void client_magazine_locked(const struct client *c,
 			    struct magazine_info *ret);
+
+/**
+ * clients_set_next_id() - the next client's id is @next_id or the first
+ * free one after it: an adopted heap's owners keep their ids.
+ */
+void clients_set_next_id(struct clients *cs, uint32_t next_id);
+
+/**
+ * clients_keep_heap() - from now on a client gone leaves what it holds
+ * in the heap (a shutdown that hands the heap to the next daemon).
+ */
+void clients_keep_heap(struct clients *cs);
 
 /** clients_fini() - every client gone (client_destroy()), its spans freed. */
 void clients_fini(struct clients *cs);

@@ -1,8 +1,30 @@
 // SPDX-License-Identifier: MIT
 /*
- * The daemon's life: create the arena and the heap, listen, run the
- * event loop until SIGTERM or SIGINT, then close every client (freeing
- * their spans) and free everything.
+ * The daemon's life: adopt the arena and the heap that the service
+ * manager's fd store kept from a daemon before, or create them (and
+ * store them there), listen, run the event loop until SIGTERM or
+ * SIGINT, then close every client and free everything.
+ *
+ * Adoption.  The store holds two memfds, "arena" and "meta" (fdstore.c),
+ * and nothing of them is trusted before it is checked, in this order:
+ * each a memfd with the arena's seals and a page-multiple size
+ * (arena_attach()); the heap's header (heap_attach(): magic, version,
+ * layout, fitting the memfd); the journal undone (heap_recover()); the
+ * daemon's header (durable_adopt(): magic, version, sizes, the arena's
+ * size the one the heap was made for); and heap_check(), in a forked
+ * child because it aborts on corruption, whose exit status decides (no
+ * thread exists yet).  Whatever fails is logged with its cause, the
+ * stored fds are dropped (FDSTOREREMOVE=1) and a new arena is made.  An
+ * adopted heap keeps the sizes it was made with: --arena-size,
+ * --max-clients, --max-objects and --max-refs that differ are logged as
+ * ignored until a full stop.  Every owner of the adopted heap is an
+ * orphan (orphans.h) until it comes back or its grace ends.
+ *
+ * Shutdown.  With the memfds in the store, SIGTERM (a restart or a stop:
+ * the daemon cannot tell which) leaves the heap as it is for the next
+ * daemon: the sockets close, the scavenger stops (giving its held runs
+ * back), the clients' connections close, and their spans, objects and
+ * owners stay.  Without a store, every client's spans are freed.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -12,6 +34,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +42,7 @@
 
 #include "daemon.h"
 #include "dispatch.h"
+#include "durable.h"
 #include "log.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
@@ -56,11 +80,25 @@ static void scav_forced_done(void *ctx, uint64_t done, uint64_t bytes)
 	clients_forced_done(&d->clients, done, bytes);
 }
 
+/* Keep the counters for the next daemon (durable.c). */
+static void save_durable(struct daemon *d)
+{
+	struct durable_counters c;
+
+	if (!d->durable)
+		return;
+	daemon_heap_lock(&d->core);
+	stats_counters_locked(&d->stats, &c);
+	daemon_heap_unlock(&d->core);
+	durable_save(d->durable, &c, d->clients.next_id);
+}
+
 static void scav_publish(void *ctx)
 {
 	struct daemon *d = ctx;
 
 	stats_publish(&d->stats);
+	save_durable(d);
 }
 
 void daemon_compose(struct daemon *d)
@@ -88,6 +126,8 @@ void daemon_compose(struct daemon *d)
 		.clients = &d->clients,
 		.scav = &d->scav,
 		.server = &d->server,
+		.durable = d->durable,
+		.orphans = &d->orphans,
 	};
 
 	server_init(&d->server, &d->opt, d->base, &d->clients);
@@ -101,6 +141,9 @@ void daemon_compose(struct daemon *d)
 	scavenger_init(&d->scav, &d->core, d->base, &d->opt, &sh);
 	objects_init(&d->objects, &d->core, d->base, &d->scav, &oh);
 	d->clients.objects = &d->objects;
+	if (orphans_init(&d->orphans, &d->core, d->base, &d->objects,
+			 &d->scav, d->opt.reconnect_grace_ns, NULL) < 0)
+		log_err("out of memory for the orphans' timer; orphans wait until a full stop");
 	stats_init(&d->stats, &src);
 	d->composed = true;
 }
@@ -116,8 +159,14 @@ void daemon_decompose(struct daemon *d)
 		return;
 	server_close(&d->server);
 	scavenger_stop(&d->scav);
+	if (d->stored) {
+		/* Before the clients go: their magazines' counters count. */
+		save_durable(d);
+		clients_keep_heap(&d->clients);
+	}
 	clients_fini(&d->clients);
 	objects_fini(&d->objects);
+	orphans_fini(&d->orphans);
 	stats_fini(&d->stats);
 	d->composed = false;
 }
@@ -192,35 +241,32 @@ static int watchdog_start(struct daemon *d)
 	return 0;
 }
 
-int daemon_init(struct daemon *d, const struct options *opt)
+static uint64_t real_now(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Make a new arena, heap and durable area, as the options say. */
+static int make_new(struct daemon *d)
+{
+	const struct options *opt = &d->opt;
 	uint32_t max_owners = opt->max_clients + DAEMON_OWNERS_SPARE;
 	struct heap_config cfg = { .arena_size = opt->arena_size,
 				   .max_owners = max_owners,
 				   .max_objects = opt->max_objects,
 				   .max_refs = opt->max_refs };
-	const char *env = getenv("SPANHEAPD_HEAP_CHECK");
+	struct durable_config dc = { .arena_size = opt->arena_size,
+				     .max_clients = opt->max_clients,
+				     .max_owners = max_owners,
+				     .max_objects = opt->max_objects,
+				     .max_refs = opt->max_refs };
 	struct heap_ops ops;
-	uint64_t meta_size;
+	uint64_t layout = 0, meta_size = 0;
 	int r;
 
-	memset(d, 0, sizeof(*d));
-	d->opt = *opt;
-	d->signal_fd = -1;
-	core_init(&d->core);
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);	/* nothing to reload */
-	if (evthread_use_pthreads() < 0) {
-		log_err("libevent without thread support");
-		return -ENOSYS;
-	}
-	d->base = event_base_new();
-	if (!d->base)
-		return -ENOMEM;
-	/* Before the socket exists: a SIGTERM from then on is a clean stop. */
-	r = stop_signals_take(d);
-	if (r < 0)
-		return r;
 	r = arena_create(opt->arena_size, "spanheapd-arena", &d->arena);
 	if (r < 0) {
 		char size[32];
@@ -240,7 +286,9 @@ int daemon_init(struct daemon *d, const struct options *opt)
 		log_err("cannot read a random hash key: %s", strerror(errno));
 		return -errno;
 	}
-	r = heap_layout_size(&cfg, &meta_size);
+	r = heap_layout_size(&cfg, &layout);
+	if (r == 0)
+		r = durable_meta_size(layout, max_owners, &meta_size);
 	if (r == 0)
 		r = arena_create(meta_size, "spanheapd-meta", &d->meta);
 	if (r < 0) {
@@ -256,7 +304,237 @@ int daemon_init(struct daemon *d, const struct options *opt)
 		log_err("cannot create the heap: %s", strerror(-r));
 		return r;
 	}
+	r = durable_format(d->meta->base, d->meta->size, layout, &dc,
+			   real_now(), &d->durable);
+	if (r < 0) {
+		log_err("cannot write the daemon's header into the metadata: %s",
+			strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/*
+ * heap_check() aborts on what it finds: run it in a child, whose exit
+ * says.  Only the loop thread exists yet, so the fork is safe.
+ */
+static int check_in_child(const struct heap *h)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		heap_check(h);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EUCLEAN;
+}
+
+/* Take over @fd, a stored memfd; it is ours to close from now on. */
+static int attach_stored(int *fd, const char *what, struct arena **ret,
+			 char *why, size_t len)
+{
+	int r = arena_attach(*fd, ret);
+
+	if (r < 0) {
+		snprintf(why, len,
+			 "the stored %s is not a memfd sealed against resizing, of a size that is a multiple of 4 KiB (%s)",
+			 what, strerror(-r));
+		return r;
+	}
+	*fd = -1;
+	return 0;
+}
+
+/* Check and adopt the stored arena and metadata: see the top. */
+static int adopt(struct daemon *d, char *why, size_t len)
+{
+	struct heap_stats hs;
+	struct heap_ops ops;
+	struct heap *h = NULL;
+	int r;
+
+	r = attach_stored(&d->fds.arena_fd, "arena", &d->arena, why, len);
+	if (r == 0)
+		r = attach_stored(&d->fds.meta_fd, "metadata", &d->meta, why,
+				  len);
+	if (r < 0)
+		return r;
+	arena_heap_ops(d->arena, d->meta, &ops);
+	r = heap_attach(d->meta->base, d->meta->size, &ops, &h);
+	if (r < 0) {
+		snprintf(why, len,
+			 "the stored metadata holds no heap of this version that fits its %llu bytes (%s)",
+			 (unsigned long long)d->meta->size, strerror(-r));
+		return r;
+	}
+	heap_stats(h, &hs);
+	if (hs.arena_size != d->arena->size) {
+		snprintf(why, len,
+			 "the stored heap is of an arena of %llu bytes, the stored arena has %llu",
+			 (unsigned long long)hs.arena_size,
+			 (unsigned long long)d->arena->size);
+		r = -EINVAL;
+		goto out_detach;
+	}
+	r = durable_adopt(d->meta->base, d->meta->size, hs.meta_size,
+			  d->arena->size, why, len, &d->durable);
+	if (r < 0)
+		goto out_detach;
+	r = check_in_child(h);
+	if (r < 0) {
+		snprintf(why, len,
+			 "heap_check() found the stored heap corrupt (its report is above)");
+		goto out_free;
+	}
+	d->core.heap = h;
+	return 0;
+out_free:
+	durable_free(d->durable);
+	d->durable = NULL;
+out_detach:
+	heap_detach(h);
+	return r;
+}
+
+/* An adopted heap keeps what it was made with, until a full stop. */
+static void adopt_options(struct daemon *d, const struct options *opt)
+{
+	struct durable_config c;
+
+	durable_config(d->durable, &c);
+	if (c.arena_size != opt->arena_size)
+		log_warn("--arena-size=%llu ignored: the adopted arena has %llu bytes until a full stop (systemctl stop spanheapd)",
+			 (unsigned long long)opt->arena_size,
+			 (unsigned long long)c.arena_size);
+	if (c.max_clients != opt->max_clients)
+		log_warn("--max-clients=%u ignored: the adopted heap was made for %u until a full stop",
+			 opt->max_clients, c.max_clients);
+	if (c.max_objects != opt->max_objects)
+		log_warn("--max-objects=%u ignored: the adopted heap was made for %u until a full stop",
+			 opt->max_objects, c.max_objects);
+	if (c.max_refs != opt->max_refs)
+		log_warn("--max-refs=%u ignored: the adopted heap was made for %u until a full stop",
+			 opt->max_refs, c.max_refs);
+	d->opt.arena_size = c.arena_size;
+	d->opt.max_clients = c.max_clients;
+	d->opt.max_objects = c.max_objects;
+	d->opt.max_refs = c.max_refs;
+}
+
+/* Drop what the store holds, and what we attached of it. */
+static void unadopt(struct daemon *d)
+{
+	fdstore_drop(&d->fds, FDSTORE_ARENA);
+	fdstore_drop(&d->fds, FDSTORE_META);
+	arena_destroy(d->meta);
+	arena_destroy(d->arena);
+	d->meta = d->arena = NULL;
+	if (d->fds.arena_fd >= 0)
+		close(d->fds.arena_fd);
+	if (d->fds.meta_fd >= 0)
+		close(d->fds.meta_fd);
+	d->fds.arena_fd = d->fds.meta_fd = -1;
+}
+
+/* Adopt the stored heap if there is a good one, else make a new one. */
+static int take_heap(struct daemon *d, const struct options *opt)
+{
+	char why[256] = "";
+	int r;
+
+	if (d->fds.arena_fd >= 0 && d->fds.meta_fd >= 0) {
+		r = adopt(d, why, sizeof(why));
+		if (r == 0) {
+			d->adopted = d->stored = true;
+			adopt_options(d, opt);
+			return 0;
+		}
+		log_err("cannot adopt the arena of the service manager's fd store: %s; dropping it and starting with a new, empty arena (what clients held in the old one is lost; they get -ESTALE and must connect again)",
+			why);
+		unadopt(d);
+	} else if (d->fds.arena_fd >= 0 || d->fds.meta_fd >= 0) {
+		log_err("the service manager's fd store holds the %s but not the %s; dropping it and starting with a new, empty arena",
+			d->fds.arena_fd >= 0 ? "arena" : "metadata",
+			d->fds.arena_fd >= 0 ? "metadata" : "arena");
+		unadopt(d);
+	}
+	r = make_new(d);
+	if (r < 0)
+		return r;
+	if (!d->fds.available)
+		return 0;	/* daemon_run() says what that means */
+	if (fdstore_keep(&d->fds, d->arena->fd, FDSTORE_ARENA) < 0 ||
+	    fdstore_keep(&d->fds, d->meta->fd, FDSTORE_META) < 0) {
+		log_warn("cannot hand the arena to the service manager's fd store: it will not survive a restart of the daemon (is FileDescriptorStoreMax= set in the unit?)");
+		fdstore_drop(&d->fds, FDSTORE_ARENA);
+		return 0;
+	}
+	d->stored = true;
+	return 0;
+}
+
+/* Every owner of the adopted heap is an orphan until it comes back. */
+static void adopt_owners(struct daemon *d)
+{
+	struct heap_owner_info o;
+	uint32_t cursor = 0, next = 1, n = 0;
+
+	daemon_heap_lock(&d->core);
+	while (heap_owner_next(d->core.heap, &cursor, &o)) {
+		if (orphans_add(&d->orphans, o.id) == 0)
+			n++;
+		if (o.key < UINT32_MAX && o.key + 1 > next)
+			next = (uint32_t)o.key + 1;
+	}
+	durable_restart(d->durable, real_now(), next);
+	daemon_heap_unlock(&d->core);
+	clients_set_next_id(&d->clients, durable_next_client_id(d->durable));
+	log_info("adopted the arena of the fd store, generation %llu: %u client%s may come back within %llu ms (--reconnect-grace)",
+		 (unsigned long long)durable_generation(d->durable), n,
+		 n == 1 ? "" : "s",
+		 (unsigned long long)(d->opt.reconnect_grace_ns / 1000000));
+}
+
+int daemon_init(struct daemon *d, const struct options *opt)
+{
+	const char *env = getenv("SPANHEAPD_HEAP_CHECK");
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->opt = *opt;
+	d->signal_fd = -1;
+	d->fds.listen_fd = d->fds.arena_fd = d->fds.meta_fd = -1;
+	core_init(&d->core);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);	/* nothing to reload */
+	if (evthread_use_pthreads() < 0) {
+		log_err("libevent without thread support");
+		return -ENOSYS;
+	}
+	d->base = event_base_new();
+	if (!d->base)
+		return -ENOMEM;
+	/* Before the socket exists: a SIGTERM from then on is a clean stop. */
+	r = stop_signals_take(d);
+	if (r < 0)
+		return r;
+	r = fdstore_take(&d->fds);
+	if (r < 0)
+		return r;
+	r = take_heap(d, opt);
+	if (r < 0)
+		return r;
 	daemon_compose(d);
+	server_use_passed(&d->server, d->fds.listen_fd);
+	d->fds.listen_fd = -1;		/* the server's now */
+	if (d->adopted)
+		adopt_owners(d);
 	d->scav.heap_check_gc = env && atoi(env) > 0;
 	r = server_listen(&d->server);
 	if (r < 0)
@@ -276,7 +554,10 @@ int daemon_run(struct daemon *d)
 		 (unsigned long long)(d->opt.arena_size >> 20),
 		 d->server.activated ? "the activated socket" :
 				       d->opt.socket_path);
+	if (!d->fds.available)
+		log_warn("no service manager (NOTIFY_SOCKET is not set): the arena and every span and object in it will not survive a restart of the daemon; run it as spanheapd.service to keep them");
 	stats_publish(&d->stats);
+	save_durable(d);
 	sd_notify(0, "READY=1");
 	if (event_base_dispatch(d->base) < 0) {
 		log_err("event loop failed");
@@ -288,7 +569,12 @@ int daemon_run(struct daemon *d)
 
 void daemon_fini(struct daemon *d)
 {
+	if (d->composed && d->stored)
+		log_info("leaving the arena and the heap in the service manager's fd store for the next start");
 	daemon_decompose(d);
+	fdstore_close(&d->fds);
+	durable_free(d->durable);
+	d->durable = NULL;
 	if (d->ev_watchdog)
 		event_free(d->ev_watchdog);
 	if (d->ev_signal)

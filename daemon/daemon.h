@@ -12,7 +12,10 @@
  *
  *	main -> daemon		runs it
  *	daemon -> server, stats, client, objects, scavenger, core,
- *		  dispatch	composes the parts, connects their hooks
+ *		  dispatch, durable, fdstore, orphans
+ *				composes the parts, connects their hooks;
+ *				adopts the heap of the fd store
+ *	stats -> durable, orphans	generation, counters carried
  *	stats -> server, client, objects, scavenger, core, blob
  *				reads what MemStats shows
  *	server -> client	hands an accepted connection over
@@ -25,8 +28,12 @@
  *				the object table, the heap, under its lock
  *	objects -> scavenger, core
  *				departed objects' spans; the heap
+ *	orphans -> objects, scavenger, core
+ *				frees owners that did not come back
  *	scavenger -> core	the heap, its lock, the clock
- *	core, blob, sock	leaves: they include nothing of daemon/
+ *	core, blob, sock, durable
+ *				leaves: they include nothing of daemon/
+ *	fdstore			a leaf but for log.h
  *
  * client <-> dispatch is the one cycle.  Nothing else calls up the
  * list: where a lower part must tell one above, it calls a hook that
@@ -62,7 +69,9 @@
 
 #include "client.h"
 #include "core.h"
+#include "fdstore.h"
 #include "objects.h"
+#include "orphans.h"
 #include "options.h"
 #include "scavenger.h"
 #include "server.h"
@@ -86,12 +95,17 @@ struct daemon {
 	struct event *ev_watchdog;	/* WATCHDOG=1 to systemd */
 	struct arena *arena;
 	struct arena *meta;		/* the heap's metadata memfd */
+	struct fdstore fds;		/* what the service manager passed */
+	bool stored;			/* arena and meta are in its fd store */
+	bool adopted;			/* the heap came from the store */
+	struct durable *durable;	/* the daemon's records in meta */
 	struct core core;		/* the heap and its lock */
 	bool composed;			/* the parts below are set up */
 	struct server server;
 	struct clients clients;
 	struct scavenger scav;
 	struct objects objects;
+	struct orphans orphans;
 	struct stats stats;
 };
 

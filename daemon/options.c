@@ -31,6 +31,8 @@ static const char usage[] =
 	"  --arena-size=SIZE      arena bytes, suffixes K M G T (default 64G)\n"
 	"  --scavenge-after=TIME  release spans free this long (default 5min)\n"
 	"  --gc-after=TIME        force a GC pass when none ran this long (default 2min)\n"
+	"  --reconnect-grace=TIME how long a client may come back after a restart\n"
+	"                         before what it held is freed (default 30s)\n"
 	"  --max-clients=N        refuse connections beyond N (default 1024)\n"
 	"  --max-objects=N        shared objects live at once (default 1048576)\n"
 	"  --max-refs=N           references to them held at once (default 4194304)\n"
@@ -110,6 +112,7 @@ enum {
 	OPT_ARENA_SIZE,
 	OPT_SCAVENGE_AFTER,
 	OPT_GC_AFTER,
+	OPT_RECONNECT_GRACE,
 	OPT_MAX_CLIENTS,
 	OPT_MAX_OBJECTS,
 	OPT_MAX_REFS,
@@ -127,6 +130,7 @@ static const struct option long_options[] = {
 	{ "arena-size", required_argument, NULL, OPT_ARENA_SIZE },
 	{ "scavenge-after", required_argument, NULL, OPT_SCAVENGE_AFTER },
 	{ "gc-after", required_argument, NULL, OPT_GC_AFTER },
+	{ "reconnect-grace", required_argument, NULL, OPT_RECONNECT_GRACE },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 	{ "max-objects", required_argument, NULL, OPT_MAX_OBJECTS },
 	{ "max-refs", required_argument, NULL, OPT_MAX_REFS },
@@ -210,6 +214,9 @@ static int set_option(struct options *o, int c, const char *arg, char *err,
 				err, errlen);
 	case OPT_GC_AFTER:
 		return set_time("gc-after", arg, &o->gc_after_ns, err, errlen);
+	case OPT_RECONNECT_GRACE:
+		return set_time("reconnect-grace", arg, &o->reconnect_grace_ns,
+				err, errlen);
 	case OPT_MAX_CLIENTS:
 		if (parse_digits(arg, 10, 1000000, &n) || !n) {
 			snprintf(err, errlen,
@@ -270,6 +277,7 @@ int options_parse(int argc, char **argv, struct options *o, char *err,
 	o->arena_size = ARENA_DEFAULT_SIZE;
 	o->scavenge_after_ns = DEFAULT_SCAVENGE_AFTER_NS;
 	o->gc_after_ns = DEFAULT_GC_AFTER_NS;
+	o->reconnect_grace_ns = DEFAULT_RECONNECT_GRACE_NS;
 	o->max_clients = DEFAULT_MAX_CLIENTS;
 	o->max_objects = DEFAULT_MAX_OBJECTS;
 	o->max_refs = DEFAULT_MAX_REFS;

@@ -13,6 +13,8 @@
 #define OPTIONS_SOCKET_PATH_MAX 107
 #define DEFAULT_SCAVENGE_AFTER_NS (UINT64_C(300) * 1000000000)
 #define DEFAULT_GC_AFTER_NS (UINT64_C(120) * 1000000000)
+/* How long an owner without a connection may come back (orphans.h). */
+#define DEFAULT_RECONNECT_GRACE_NS (UINT64_C(30) * 1000000000)
 #define DEFAULT_MAX_CLIENTS 1024
 /* Shared objects, and references to them, that can be live at once. */
 #define DEFAULT_MAX_OBJECTS 1048576
@@ -28,6 +30,7 @@ struct options {
 	uint64_t arena_size;		/* bytes */
 	uint64_t scavenge_after_ns;
 	uint64_t gc_after_ns;
+	uint64_t reconnect_grace_ns;	/* orphans.h; 0: none wait */
 	unsigned int max_clients;
 	uint32_t max_objects;
 	uint32_t max_refs;

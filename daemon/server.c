@@ -325,8 +325,16 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
  */
 static int take_activated(struct server *srv)
 {
-	int n = sd_listen_fds(1), fd = SD_LISTEN_FDS_START;
+	int n, fd = SD_LISTEN_FDS_START;
 
+	if (srv->passed_fd >= 0) {
+		/* fdstore.c took it from among the stored fds. */
+		fd = srv->passed_fd;
+		srv->passed_fd = -1;
+		n = 1;
+	} else {
+		n = sd_listen_fds(1);
+	}
 	if (n <= 0)
 		return n;
 	if (n > 1) {
@@ -374,6 +382,11 @@ static const char *not_for_users(const char *path, int err)
 	return "; " DEFAULT_SOCKET " is the system service's socket, in a directory only root and the service may write: as a user, give --socket=PATH (e.g. --socket=$XDG_RUNTIME_DIR/spanheapd.sock)";
 }
 
+void server_use_passed(struct server *srv, int fd)
+{
+	srv->passed_fd = fd;
+}
+
 void server_init(struct server *srv, const struct options *opt,
 		 struct event_base *base, struct clients *clients)
 {
@@ -382,6 +395,7 @@ void server_init(struct server *srv, const struct options *opt,
 	srv->base = base;
 	srv->clients = clients;
 	srv->listen_fd = -1;
+	srv->passed_fd = -1;
 	srv->lock_fd = -1;
 	srv->reserve_fd = -1;
 }

@@ -26,6 +26,7 @@ struct server {
 	struct clients *clients;	/* where accepted connections go */
 	struct event *ev_listen;
 	int listen_fd;
+	int passed_fd;		/* the activated socket, told from stored fds */
 	int lock_fd;		/* flock()ed "<socket>.lock", or -1 */
 	bool own_socket;	/* we bound the socket at the path */
 	dev_t sock_dev;		/* it, while own_socket: unlink only it */
@@ -49,6 +50,13 @@ struct server {
  */
 void server_init(struct server *srv, const struct options *opt,
 		 struct event_base *base, struct clients *clients);
+
+/**
+ * server_use_passed() - listen on @fd, the activated socket that the
+ * fd store's code (fdstore.c) told from the stored memfds, instead of
+ * looking at LISTEN_FDS; -1: look there.
+ */
+void server_use_passed(struct server *srv, int fd);
 
 /** server_listen() - take the activated socket or bind one: 0 or -errno. */
 int server_listen(struct server *srv);

@@ -44,8 +44,10 @@
 
 #include "client.h"
 #include "core.h"
+#include "durable.h"
 #include "log.h"
 #include "objects.h"
+#include "orphans.h"
 #include "scavenger.h"
 #include "server.h"
 #include "shm/arena.h"
@@ -188,7 +190,91 @@ struct snapshot {
 	struct pick pick;
 	json_t *clients;
 	json_t *objects;
+	struct durable_counters total;	/* carried + this daemon's */
 };
+
+static void gather_locked(struct stats *st, const struct scav *sc,
+			  const struct magazine_info *mi,
+			  struct durable_counters *c)
+{
+	const struct orphans *o = st->src.orphans;
+
+	daemon_assert_locked(st->src.core);
+	memset(c, 0, sizeof(*c));
+	c->num_gc = sc->num_gc;
+	c->forced_gc = sc->forced_gc;
+	c->pause_total_ns = sc->pause_total_ns;
+	c->heap_checks = st->src.scav->heap_checks;
+	c->control_deferred = st->src.clients->control_deferred;
+	c->refused = st->src.server->refused;
+	c->ticks = sc->ticks;
+	c->passes = sc->passes;
+	c->released_total = sc->released_total;
+	c->stray_total = sc->stray_total;
+	c->departed_total = sc->departed_total;
+	c->time_ns = sc->time_ns;
+	c->forced_releases = sc->forced_releases;
+	c->release_errors = sc->release_errors;
+	c->obj_woken = st->src.objects->woken;
+	c->obj_timeouts = st->src.objects->timeouts;
+	c->mag_fast_allocs = mi->fast_allocs;
+	c->mag_fast_frees = mi->fast_frees;
+	c->mag_filled = mi->filled;
+	c->mag_returned = mi->returned;
+	c->mag_revoked = mi->revoked;
+	c->mag_refills = mi->refills;
+	c->mag_kicks = mi->kicks;
+	c->mag_bad = mi->bad;
+	c->orphans_reclaimed = o ? o->reclaimed : 0;
+	c->orphans_expired = o ? o->expired : 0;
+}
+
+void stats_counters_locked(struct stats *st, struct durable_counters *ret)
+{
+	struct magazine_info mi = { 0 };
+	struct scav sc;
+
+	clients_magazines_locked(st->src.clients, &mi);
+	scavenger_snapshot_locked(st->src.scav, &sc);
+	gather_locked(st, &sc, &mi, ret);
+}
+
+/*
+ * What MemStats shows of the counters that carry across restarts: those
+ * of the daemons before (durable_carried()) and this one's, added, in
+ * the snapshot's own figures.
+ */
+static void add_carried(struct stats *st, struct snapshot *s)
+{
+	struct durable_counters *t = &s->total, c = { 0 };
+	uint64_t *pt = (uint64_t *)t;
+	const uint64_t *pc = (const uint64_t *)&c;
+
+	gather_locked(st, &s->scav, &s->mags, t);
+	if (st->src.durable)
+		durable_carried(st->src.durable, &c);
+	for (size_t i = 0; i < sizeof(c) / sizeof(uint64_t); i++)
+		pt[i] += pc[i];
+	s->scav.num_gc = t->num_gc;
+	s->scav.forced_gc = t->forced_gc;
+	s->scav.pause_total_ns = t->pause_total_ns;
+	s->scav.ticks = t->ticks;
+	s->scav.passes = t->passes;
+	s->scav.released_total = t->released_total;
+	s->scav.stray_total = t->stray_total;
+	s->scav.departed_total = t->departed_total;
+	s->scav.time_ns = t->time_ns;
+	s->scav.forced_releases = t->forced_releases;
+	s->scav.release_errors = t->release_errors;
+	s->mags.fast_allocs = t->mag_fast_allocs;
+	s->mags.fast_frees = t->mag_fast_frees;
+	s->mags.filled = t->mag_filled;
+	s->mags.returned = t->mag_returned;
+	s->mags.revoked = t->mag_revoked;
+	s->mags.refills = t->mag_refills;
+	s->mags.kicks = t->mag_kicks;
+	s->mags.bad = t->mag_bad;
+}
 
 static int snapshot(struct stats *st, struct snapshot *s)
 {
@@ -203,9 +289,15 @@ static int snapshot(struct stats *st, struct snapshot *s)
 	scavenger_snapshot_locked(st->src.scav, &s->scav);
 	s->clients = list_json_locked(core, &s->pick);
 	s->objects = objects_json_locked(st->src.objects);
+	add_carried(st, s);
 	daemon_heap_unlock(core);
-	if (s->clients && s->objects)
+	if (s->clients && s->objects) {
+		json_object_set_new(s->objects, "woken",
+				    json_integer((json_int_t)s->total.obj_woken));
+		json_object_set_new(s->objects, "timeouts",
+				    json_integer((json_int_t)s->total.obj_timeouts));
 		return 0;
+	}
 	json_decref(s->clients);
 	json_decref(s->objects);
 	return -ENOMEM;
@@ -228,12 +320,55 @@ static struct blob *blob_of(json_t *root)
 	return b;
 }
 
+static uint64_t real_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The restart fields: the generation (1: the first start of this
+ * arena), the first and the last start (Unix ns), the seconds since the
+ * last, and the orphans (orphans.h).
+ */
+static int restart_json(struct stats *st, const struct snapshot *s,
+			json_t *root)
+{
+	const struct orphans *o = st->src.orphans;
+	uint64_t gen = 1, started, restarted, now = real_now();
+
+	started = restarted = now - (daemon_now() - st->start_ns);
+	if (st->src.durable) {
+		gen = durable_generation(st->src.durable);
+		started = durable_started(st->src.durable);
+		restarted = durable_restarted(st->src.durable);
+	}
+	if (json_object_set_new(root, "generation",
+				json_integer((json_int_t)gen)) ||
+	    json_object_set_new(root, "started",
+				json_integer((json_int_t)started)) ||
+	    json_object_set_new(root, "restarted",
+				json_integer((json_int_t)restarted)) ||
+	    json_object_set_new(root, "since_restart_s",
+				json_integer((json_int_t)(now > restarted ?
+					(now - restarted) / 1000000000u : 0))) ||
+	    json_object_set_new(root, "orphans", json_pack(
+		"{s:I, s:I, s:I}",
+		"waiting", (json_int_t)(o ? orphans_waiting(o) : 0),
+		"reclaimed", (json_int_t)s->total.orphans_reclaimed,
+		"expired", (json_int_t)s->total.orphans_expired)))
+		return -ENOMEM;
+	return 0;
+}
+
 static struct blob *stats_build(struct stats *st)
 {
 	const struct clients *cs = st->src.clients;
 	uint64_t pauses[STATS_RECENT_PAUSES], resident = 0, consumed;
 	struct snapshot s;
-	json_t *pj;
+	json_t *pj, *root;
 	size_t np;
 
 	if (snapshot(st, &s) < 0)
@@ -244,7 +379,7 @@ static struct blob *stats_build(struct stats *st)
 	for (size_t i = 0; pj && i < np; i++)
 		json_array_append_new(pj, json_integer((json_int_t)pauses[i]));
 	consumed = s.hs.sys - s.hs.released;
-	return blob_of(json_pack(
+	root = json_pack(
 		"{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 		" s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
 		" s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:o}",
@@ -267,18 +402,23 @@ static struct blob *stats_build(struct stats *st)
 					to_unix_ns(s.scav.last_gc) : 0),
 		"num_gc", (json_int_t)s.scav.num_gc,
 		"pause_total_ns", (json_int_t)s.scav.pause_total_ns,
-		"heap_checks", (json_int_t)st->src.scav->heap_checks,
-		"control_deferred", (json_int_t)cs->control_deferred,
+		"heap_checks", (json_int_t)s.total.heap_checks,
+		"control_deferred", (json_int_t)s.total.control_deferred,
 		"pause_ns", pj,
 		"scavenger", scavenger_json(&s.scav),
 		"clients",
 		"count", (json_int_t)s.pick.count,
 		"max", (json_int_t)st->src.opt->max_clients,
-		"refused", (json_int_t)st->src.server->refused,
+		"refused", (json_int_t)s.total.refused,
 		"listed", (json_int_t)s.pick.n,
 		"list", s.clients,
 		"objects", s.objects,
-		"magazines", magazines_json(&s.mags, cs->mag_bytes)));
+		"magazines", magazines_json(&s.mags, cs->mag_bytes));
+	if (root && restart_json(st, &s, root) < 0) {
+		json_decref(root);
+		root = NULL;
+	}
+	return blob_of(root);
 }
 
 void stats_init(struct stats *st, const struct stats_sources *src)
@@ -301,7 +441,8 @@ void stats_changed(struct stats *st)
 static uint64_t stats_key(const struct stats *st)
 {
 	return st->gen + st->src.clients->changes + st->src.scav->changes +
-	       st->src.objects->changes + st->src.server->refused;
+	       st->src.objects->changes + st->src.server->refused +
+	       (st->src.orphans ? st->src.orphans->changes : 0);
 }
 
 struct blob *stats_get(struct stats *st)
@@ -420,6 +561,8 @@ void stats_publish(struct stats *st)
 	units_format_size(inuse, sizeof(inuse), hs.inuse);
 	units_format_size(idle, sizeof(idle), hs.idle);
 	units_format_size(rel, sizeof(rel), hs.released);
-	sd_notifyf(0, "STATUS=in use %s, idle %s, released %s, %u client%s",
-		   inuse, idle, rel, n, n == 1 ? "" : "s");
+	sd_notifyf(0, "STATUS=in use %s, idle %s, released %s, %u client%s, generation %llu",
+		   inuse, idle, rel, n, n == 1 ? "" : "s",
+		   (unsigned long long)(st->src.durable ?
+				durable_generation(st->src.durable) : 1));
 }

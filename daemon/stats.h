@@ -16,6 +16,9 @@
 
 struct arena;
 struct clients;
+struct durable;
+struct durable_counters;
+struct orphans;
 struct core;
 struct objects;
 struct scavenger;
@@ -41,6 +44,9 @@ struct stats_sources {
 	struct scavenger *scav;
 	struct objects *objects;	/* the objects block, OBJECTS pages */
 	struct server *server;		/* refused */
+	/* generation, start times, counters carried; NULL: first start */
+	struct durable *durable;
+	struct orphans *orphans;	/* waiting, reclaimed, expired; or NULL */
 };
 
 /* Loop thread only. */
@@ -80,6 +86,12 @@ struct blob *stats_clients_page(struct stats *st, uint32_t after,
 
 /** stats_text() - the text of the reply to @req: either of the above. */
 struct blob *stats_text(struct stats *st, const struct text_req *req);
+
+/**
+ * stats_counters_locked() - this daemon's own figures of the counters
+ * that carry across restarts (durable.h), for durable_save().
+ */
+void stats_counters_locked(struct stats *st, struct durable_counters *ret);
 
 /**
  * stats_publish() - rewrite the stats file (if any) and the systemd

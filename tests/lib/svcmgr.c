@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+/* The service-manager stand-in: see svcmgr.h. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "svcmgr.h"
+#include "testlib.h"
+
+static int bind_unix(const char *path, int type)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+	strcpy(sa.sun_path, path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+void svcmgr_init(struct svcmgr *m)
+{
+	memset(m, 0, sizeof(*m));
+	test_tmpdir(m->dir, sizeof(m->dir), "svcmgr");
+	snprintf(m->sock, sizeof(m->sock), "%s/spanheapd.sock", m->dir);
+	snprintf(m->log, sizeof(m->log), "%s/spanheapd.log", m->dir);
+	snprintf(m->notify, sizeof(m->notify), "%s/notify", m->dir);
+	m->notify_fd = bind_unix(m->notify, SOCK_DGRAM);
+	m->listen_fd = bind_unix(m->sock, SOCK_SEQPACKET);
+	ck_assert_int_eq(listen(m->listen_fd, SOMAXCONN), 0);
+}
+
+static void store_drop(struct svcmgr *m, const char *name)
+{
+	unsigned int i = 0;
+
+	while (i < m->nfds) {
+		if (strcmp(m->names[i], name)) {
+			i++;
+			continue;
+		}
+		close(m->fds[i]);
+		m->nfds--;
+		m->fds[i] = m->fds[m->nfds];
+		memcpy(m->names[i], m->names[m->nfds], sizeof(m->names[i]));
+	}
+}
+
+/* One datagram's fields: FDSTORE, FDSTOREREMOVE, FDNAME, READY. */
+static void handle(struct svcmgr *m, char *msg, const int *fds,
+		   unsigned int nfds)
+{
+	bool store = false, remove = false;
+	char name[32] = "stored";
+	unsigned int i;
+	char *line, *save;
+
+	for (line = strtok_r(msg, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!strcmp(line, "FDSTORE=1"))
+			store = true;
+		else if (!strcmp(line, "FDSTOREREMOVE=1"))
+			remove = true;
+		else if (!strcmp(line, "READY=1"))
+			m->ready = true;
+		else if (!strncmp(line, "FDNAME=", 7))
+			snprintf(name, sizeof(name), "%s", line + 7);
+	}
+	if (remove)
+		store_drop(m, name);
+	for (i = 0; i < nfds; i++) {
+		if (!store || m->nfds == SVCMGR_MAX_FDS) {
+			close(fds[i]);
+			continue;
+		}
+		m->fds[m->nfds] = fds[i];
+		snprintf(m->names[m->nfds], sizeof(m->names[0]), "%s", name);
+		m->nfds++;
+	}
+}
+
+void svcmgr_pump(struct svcmgr *m, int timeout_ms)
+{
+	struct pollfd p = { .fd = m->notify_fd, .events = POLLIN };
+
+	while (poll(&p, 1, timeout_ms) > 0) {
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int) * SVCMGR_MAX_FDS)];
+		} cbuf;
+		char msg[4096];
+		struct iovec iov = { msg, sizeof(msg) - 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cbuf.buf,
+				     .msg_controllen = sizeof(cbuf.buf) };
+		int fds[SVCMGR_MAX_FDS];
+		unsigned int nfds = 0;
+		struct cmsghdr *c;
+		ssize_t n = recvmsg(m->notify_fd, &mh,
+				    MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0)
+			break;
+		msg[n] = 0;
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET ||
+			    c->cmsg_type != SCM_RIGHTS)
+				continue;
+			nfds = (unsigned int)((c->cmsg_len - CMSG_LEN(0)) /
+					      sizeof(int));
+			memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
+		}
+		handle(m, msg, fds, nfds);
+		timeout_ms = 0;
+	}
+}
+
+/* In the child: the socket and the store at 3, 4 ..., and exec. */
+static void exec_daemon(struct svcmgr *m, const char *const *args)
+{
+	const char *argv[64];
+	char names[SVCMGR_MAX_FDS * 33 + 32], num[16];
+	int high[SVCMGR_MAX_FDS + 1], n = 0, i, a = 0, logfd;
+	bool sized = false;
+
+	logfd = open(m->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (logfd < 0)
+		_exit(127);
+	dup2(logfd, 2);
+	high[n++] = fcntl(m->listen_fd, F_DUPFD_CLOEXEC, 100);
+	snprintf(names, sizeof(names), "spanheapd.socket");
+	for (i = 0; i < (int)m->nfds; i++) {
+		high[n++] = fcntl(m->fds[i], F_DUPFD_CLOEXEC, 100);
+		strcat(names, ":");
+		strcat(names, m->names[i]);
+	}
+	for (i = 0; i < n; i++)
+		if (dup2(high[i], 3 + i) < 0)
+			_exit(127);
+	snprintf(num, sizeof(num), "%d", n);
+	setenv("LISTEN_FDS", num, 1);
+	snprintf(num, sizeof(num), "%d", (int)getpid());
+	setenv("LISTEN_PID", num, 1);
+	setenv("LISTEN_FDNAMES", names, 1);
+	setenv("NOTIFY_SOCKET", m->notify, 1);
+	argv[a++] = test_daemon_bin();
+	for (i = 0; args && args[i] && a < 60; i++) {
+		sized |= !strncmp(args[i], "--arena-size=", 13);
+		argv[a++] = args[i];
+	}
+	if (!sized)
+		argv[a++] = "--arena-size=1G";
+	argv[a] = NULL;
+	execv(argv[0], (char *const *)(uintptr_t)argv);
+	_exit(127);
+}
+
+pid_t svcmgr_spawn(struct svcmgr *m, const char *const *args)
+{
+	pid_t pid;
+
+	ck_assert_int_eq(m->pid, 0);
+	svcmgr_pump(m, 0);
+	m->ready = false;
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		exec_daemon(m, args);
+	m->pid = pid;
+	m->starts++;
+	return pid;
+}
+
+void svcmgr_wait_ready(struct svcmgr *m)
+{
+	int waited = 0, status;
+
+	while (!m->ready) {
+		svcmgr_pump(m, 100);
+		waited += 100;
+		ck_assert_msg(waitpid(m->pid, &status, WNOHANG) == 0,
+			      "the daemon exited before READY=1 (see %s)",
+			      m->log);
+		ck_assert_msg(waited < 30000, "no READY=1 in 30 s (see %s)",
+			      m->log);
+	}
+}
+
+void svcmgr_start(struct svcmgr *m, const char *const *args)
+{
+	svcmgr_spawn(m, args);
+	svcmgr_wait_ready(m);
+}
+
+int svcmgr_kill(struct svcmgr *m, int sig)
+{
+	int status = -1;
+
+	ck_assert_int_gt(m->pid, 0);
+	kill(m->pid, sig);
+	while (waitpid(m->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	m->pid = 0;
+	svcmgr_pump(m, 0);
+	return status;
+}
+
+int svcmgr_fd(const struct svcmgr *m, const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->nfds; i++)
+		if (!strcmp(m->names[i], name))
+			return m->fds[i];
+	return -1;
+}
+
+void svcmgr_replace(struct svcmgr *m, const char *name, int fd)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->nfds; i++)
+		if (!strcmp(m->names[i], name)) {
+			close(m->fds[i]);
+			m->fds[i] = fd;
+			return;
+		}
+	ck_abort_msg("nothing stored as %s", name);
+}
+
+void svcmgr_fini(struct svcmgr *m)
+{
+	unsigned int i;
+
+	if (m->pid > 0)
+		svcmgr_kill(m, SIGKILL);
+	for (i = 0; i < m->nfds; i++)
+		close(m->fds[i]);
+	m->nfds = 0;
+	close(m->notify_fd);
+	close(m->listen_fd);
+	test_tmpdir_remove(m->dir);
+}
