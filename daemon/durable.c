@@ -115,6 +115,12 @@ static bool block_valid(const struct durable_block *b)
 	return b->generation && b->csum == block_csum(b);
 }
 
+/*
+ * The current block of a header durable_adopt() or durable_format()
+ * checked or wrote: there is one, or it is a bug.
+ */
+static const struct durable_block *current_of(const struct durable *du);
+
 /* The current block: the valid one of the higher generation, or NULL. */
 static const struct durable_block *current(const struct durable_hdr *hdr)
 {
@@ -125,6 +131,15 @@ static const struct durable_block *current(const struct durable_hdr *hdr)
 	if (!block_valid(b))
 		return a;
 	return a->generation >= b->generation ? a : b;
+}
+
+static const struct durable_block *current_of(const struct durable *du)
+{
+	const struct durable_block *b = current(du->hdr);
+
+	if (!b)
+		abort();	/* checked at adoption, written at format */
+	return b;
 }
 
 static uint32_t slot_mask(uint32_t max_owners)
@@ -341,7 +356,7 @@ void *durable_mag_area(struct durable *du, uint32_t owner_id)
 
 uint64_t durable_generation(const struct durable *du)
 {
-	return current(du->hdr)->generation;
+	return current_of(du)->generation;
 }
 
 void durable_arena_id(const struct durable *du, uint64_t ret[2])
@@ -357,7 +372,7 @@ uint64_t durable_started(const struct durable *du)
 
 uint64_t durable_restarted(const struct durable *du)
 {
-	return current(du->hdr)->restarted;
+	return current_of(du)->restarted;
 }
 
 uint32_t durable_next_client_id(const struct durable *du)
@@ -367,7 +382,7 @@ uint32_t durable_next_client_id(const struct durable *du)
 
 void durable_carried(const struct durable *du, struct durable_counters *ret)
 {
-	*ret = current(du->hdr)->carried;
+	*ret = current_of(du)->carried;
 }
 
 void durable_save(struct durable *du, const struct durable_counters *live,
