@@ -26,6 +26,10 @@ static int take_socket(struct fdstore *fs, int fd)
 		log_err("the service manager passed more than one listening socket; want 1 (see spanheapd.socket)");
 		return -EINVAL;
 	}
+	if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
+		log_err("the socket-activated fd is not a listening AF_UNIX SOCK_SEQPACKET socket: set ListenSequentialPacket= in spanheapd.socket");
+		return -EINVAL;
+	}
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
 		return -errno;
 	fs->listen_fd = fd;
@@ -52,8 +56,12 @@ int fdstore_take(struct fdstore *fs)
 			slot = &fs->meta_fd;
 		if (slot && *slot < 0) {
 			*slot = fd;
-		} else if (!slot && sd_is_socket_unix(fd, SOCK_SEQPACKET, 1,
-							NULL, 0) > 0) {
+		} else if (!slot && sd_is_socket(fd, AF_UNSPEC, 0, -1) > 0) {
+			/*
+			 * A socket is the activated one: refused if it is of
+			 * the wrong kind, never taken for a stored fd to
+			 * drop, lest the daemon then bind --socket instead.
+			 */
 			if (!r)
 				r = take_socket(fs, fd);
 			if (fs->listen_fd != fd)

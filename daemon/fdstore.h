@@ -24,9 +24,11 @@ struct fdstore {
 
 /**
  * fdstore_take() - take the fds the service manager passed, and unset
- * its variables (so that no child sees them).  An fd of another name or
- * kind is logged, dropped from the store and closed.  Return: 0, or
- * -EINVAL for more than one listening socket (logged).
+ * its variables (so that no child sees them).  A socket not named arena
+ * or meta is the activated one; an fd of another name or kind is logged,
+ * dropped from the store and closed.  Return: 0, or -EINVAL (logged) for
+ * more than one socket or one that is no listening AF_UNIX SOCK_SEQPACKET
+ * socket: the daemon then must not fall back to --socket.
  */
 int fdstore_take(struct fdstore *fs);
 

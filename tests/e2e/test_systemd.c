@@ -219,23 +219,34 @@ START_TEST(test_socket_activation)
 }
 END_TEST
 
-/* A passed fd that is not a seqpacket listener is refused. */
+/*
+ * A passed fd that is not a seqpacket listener is refused: the daemon
+ * exits 1 and binds nothing else (not its --socket, which would be the
+ * system's /run/spanheapd without one).
+ */
 START_TEST(test_activation_wrong_socket_type)
 {
-	int status;
-	pid_t pid = fork();
+	char fallback[128], log[128], text[4096];
+	int status, logfd;
+	pid_t pid;
+	FILE *f;
+	size_t n;
 
+	snprintf(fallback, sizeof(fallback), "--socket=%s/fallback.sock", dir);
+	snprintf(log, sizeof(log), "%s/log", dir);
+	logfd = open(log, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	ck_assert_int_ge(logfd, 0);
+	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, STDERR_FILENO);
+		dup2(logfd, STDERR_FILENO);
 		/* Without --seqpacket: a SOCK_STREAM socket. */
 		execlp("systemd-socket-activate", "systemd-socket-activate",
-		       "-l", sock, test_daemon_bin(), "--arena-size=1G",
-		       (char *)NULL);
+		       "-l", sock, test_daemon_bin(), fallback,
+		       "--arena-size=1G", (char *)NULL);
 		_exit(127);
 	}
+	close(logfd);
 	for (int i = 0; i < 1000 && access(sock, F_OK); i++)
 		usleep(10000);
 	{
@@ -255,8 +266,16 @@ START_TEST(test_activation_wrong_socket_type)
 		}
 		close(fd);
 	}
-	kill(pid, SIGTERM);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	ck_assert_int_ne(access(fallback + 9, F_OK), 0);
+	f = fopen(log, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = 0;
+	fclose(f);
+	ck_assert_msg(strstr(text, "not a listening AF_UNIX SOCK_SEQPACKET"),
+		      "no reason given: %s", text);
 }
 END_TEST
 

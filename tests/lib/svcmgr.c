@@ -38,6 +38,7 @@ void svcmgr_init(struct svcmgr *m)
 	snprintf(m->sock, sizeof(m->sock), "%s/spanheapd.sock", m->dir);
 	snprintf(m->log, sizeof(m->log), "%s/spanheapd.log", m->dir);
 	snprintf(m->notify, sizeof(m->notify), "%s/notify", m->dir);
+	snprintf(m->fallback, sizeof(m->fallback), "%s/fallback.sock", m->dir);
 	m->notify_fd = bind_unix(m->notify, SOCK_DGRAM);
 	m->listen_fd = bind_unix(m->sock, SOCK_SEQPACKET);
 	ck_assert_int_eq(listen(m->listen_fd, SOMAXCONN), 0);
@@ -132,9 +133,9 @@ void svcmgr_pump(struct svcmgr *m, int timeout_ms)
 static void exec_daemon(struct svcmgr *m, const char *const *args)
 {
 	const char *argv[64];
-	char names[SVCMGR_MAX_FDS * 33 + 32], num[16];
+	char names[SVCMGR_MAX_FDS * 33 + 32], num[16], fallback[128];
 	int high[SVCMGR_MAX_FDS + 1], n = 0, i, a = 0, logfd;
-	bool sized = false;
+	bool sized = false, own_socket = false;
 
 	logfd = open(m->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	if (logfd < 0)
@@ -159,10 +160,15 @@ static void exec_daemon(struct svcmgr *m, const char *const *args)
 	argv[a++] = test_daemon_bin();
 	for (i = 0; args && args[i] && a < 60; i++) {
 		sized |= !strncmp(args[i], "--arena-size=", 13);
+		own_socket |= !strncmp(args[i], "--socket=", 9);
 		argv[a++] = args[i];
 	}
 	if (!sized)
 		argv[a++] = "--arena-size=1G";
+	/* Never the system's /run/spanheapd, should it not take ours. */
+	snprintf(fallback, sizeof(fallback), "--socket=%s", m->fallback);
+	if (!own_socket)
+		argv[a++] = fallback;
 	argv[a] = NULL;
 	execv(argv[0], (char *const *)(uintptr_t)argv);
 	_exit(127);
@@ -197,6 +203,9 @@ void svcmgr_wait_ready(struct svcmgr *m)
 		ck_assert_msg(waited < 30000, "no READY=1 in 30 s (see %s)",
 			      m->log);
 	}
+	ck_assert_msg(access(m->fallback, F_OK) != 0,
+		      "the daemon bound its --socket, not the activated one (see %s)",
+		      m->log);
 }
 
 void svcmgr_start(struct svcmgr *m, const char *const *args)

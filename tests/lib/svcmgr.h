@@ -22,6 +22,7 @@ struct svcmgr {
 	char sock[100];		/* dir/spanheapd.sock: the activated socket */
 	char log[128];		/* dir/spanheapd.log: every start's stderr */
 	char notify[100];	/* dir/notify: NOTIFY_SOCKET */
+	char fallback[100];	/* dir/fallback.sock: the --socket it is given */
 	int notify_fd;
 	int listen_fd;
 	pid_t pid;		/* the daemon running, or 0 */
@@ -37,8 +38,10 @@ void svcmgr_init(struct svcmgr *m);
 
 /*
  * Start build/spanheapd with the NULL-terminated @args (--arena-size=1G
- * unless they give one) and wait for READY=1 (30 s at most), keeping
- * what it stores meanwhile.  Aborts the test on failure.
+ * and --socket=dir/fallback.sock unless they give them: a daemon that
+ * did not take the activated socket never reaches /run/spanheapd) and
+ * wait for READY=1 (30 s at most), keeping what it stores meanwhile.
+ * Aborts the test on failure, and if the daemon bound the fallback.
  */
 void svcmgr_start(struct svcmgr *m, const char *const *args);
 
