@@ -354,6 +354,7 @@ static int attach_stored(int *fd, const char *what, struct arena **ret,
 /* Check and adopt the stored arena and metadata: see the top. */
 static int adopt(struct daemon *d, char *why, size_t len)
 {
+	struct heap_recovery rec;
 	struct heap_stats hs;
 	struct heap_ops ops;
 	struct heap *h = NULL;
@@ -373,6 +374,20 @@ static int adopt(struct daemon *d, char *why, size_t len)
 			 (unsigned long long)d->meta->size, strerror(-r));
 		return r;
 	}
+	r = heap_recover(h, &rec);
+	if (r < 0) {
+		snprintf(why, len,
+			 "the stored heap's journal is corrupt, so the change the daemon before died in cannot be undone (heap_recover(): %s)",
+			 strerror(-r));
+		goto out_detach;
+	}
+	if (rec.undone || rec.runs)
+		log_info("recovered the stored heap: undid %llu journal entr%s of the change the daemon before died in; gave %llu held scavenger run%s back (%llu pages, %llu of them released)",
+			 (unsigned long long)rec.undone,
+			 rec.undone == 1 ? "y" : "ies",
+			 (unsigned long long)rec.runs, rec.runs == 1 ? "" : "s",
+			 (unsigned long long)rec.run_pages,
+			 (unsigned long long)rec.released_pages);
 	heap_stats(h, &hs);
 	if (hs.arena_size != d->arena->size) {
 		snprintf(why, len,

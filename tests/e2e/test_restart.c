@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
+#include "shm/heap.h"
 #include "shm/heap_internal.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/svcmgr.h"
@@ -320,6 +321,76 @@ START_TEST(test_corrupt_durable_header)
 }
 END_TEST
 
+/* A journal that is not what the heap wrote refuses adoption. */
+START_TEST(test_corrupt_journal)
+{
+	struct heap_meta hm;
+
+	svcmgr_start(&m, NULL);
+	make_object("kept");
+	svcmgr_kill(&m, SIGKILL);
+	ck_assert_int_eq(pread(svcmgr_fd(&m, "meta"), &hm, sizeof(hm), 0),
+			 (ssize_t)sizeof(hm));
+	corrupt_meta(hm.layout.journal, 8);	/* its count word */
+	refused_and_new("the stored heap's journal is corrupt");
+}
+END_TEST
+
+static int no_release(void *ctx, uint64_t off, uint64_t len)
+{
+	(void)ctx, (void)off, (void)len;
+	return 0;
+}
+
+static void no_zero(void *ctx, uint64_t off, uint64_t len)
+{
+	(void)ctx, (void)off, (void)len;
+}
+
+/*
+ * A daemon that died inside a transaction: the test opens one on the
+ * stored heap, logs and flips the bytes of the object's span in the page
+ * map and the daemon's header magic, and goes without ending it.  The
+ * next daemon undoes both (heap_recover() before every check) and
+ * adopts the heap as it was.
+ */
+START_TEST(test_unfinished_transaction_undone)
+{
+	const struct heap_ops ops = { .release = no_release, .zero = no_zero };
+	struct heap_meta hm;
+	struct heap *h;
+	struct stat st;
+	unsigned char *base, *p;
+	size_t i;
+	int fd;
+
+	svcmgr_start(&m, NULL);
+	make_object("kept");
+	svcmgr_kill(&m, SIGKILL);
+	fd = svcmgr_fd(&m, "meta");
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+		    MAP_SHARED, fd, 0);
+	ck_assert_ptr_ne(base, MAP_FAILED);
+	memcpy(&hm, base, sizeof(hm));
+	ck_assert_int_eq(heap_attach(base, (uint64_t)st.st_size, &ops, &h), 0);
+	heap_tx_begin(h);
+	heap_tx_log(h, base + hm.layout.spans, 16);
+	for (p = base + hm.layout.spans, i = 0; i < 16; i++)
+		p[i] ^= 0x5a;
+	heap_tx_log(h, base + hm.layout.size, 8);
+	for (p = base + hm.layout.size, i = 0; i < 8; i++)
+		p[i] ^= 0x5a;
+	heap_detach(h);		/* dead: no heap_tx_end() */
+	munmap(base, (size_t)st.st_size);
+	svcmgr_start(&m, NULL);
+	ck_assert(log_has("recovered the stored heap: undid "));
+	ck_assert(log_has("adopted the arena of the fd store, generation 2"));
+	ck_assert_int_eq(stat_of("generation"), 2);
+	check_object("kept");
+}
+END_TEST
+
 START_TEST(test_arena_wrong_size)
 {
 	int fd;
@@ -398,6 +469,8 @@ static Suite *restart_suite(void)
 	tcase_add_test(tc, test_corrupt_page_map);
 	tcase_add_test(tc, test_corrupt_durable_header);
 	tcase_add_test(tc, test_arena_wrong_size);
+	tcase_add_test(tc, test_corrupt_journal);
+	tcase_add_test(tc, test_unfinished_transaction_undone);
 	tcase_add_test(tc, test_no_notify_socket_warns);
 	suite_add_tcase(s, tc);
 	return s;
