@@ -98,6 +98,19 @@ static int check_fields(const json_t *st)
 	return check_list(json_object_get(cl, "list"));
 }
 
+/*
+ * The restart fields (a daemon that keeps its arena across restarts):
+ * shown when all are there, left out for a daemon of a version before.
+ */
+static const char *const restart_fields[] = {
+	"generation", "started", "restarted", "since_restart_s",
+};
+
+static bool has_restarts(const json_t *st)
+{
+	return has_all(st, restart_fields, ARRAY_SIZE(restart_fields));
+}
+
 int render_table(FILE *f, const json_t *st)
 {
 	const json_t *sc = json_object_get(st, "scavenger");
@@ -132,6 +145,10 @@ int render_table(FILE *f, const json_t *st)
 		(long long)num(sc, "forced_releases"));
 	fprintf(f, "%-16s %lld\n", "clients", (long long)num(cl, "count"));
 	fprintf(f, "%-16s %.1f s\n", "uptime", seconds(num(st, "uptime_ns")));
+	if (has_restarts(st))
+		fprintf(f, "%-16s %lld, %lld s since the last restart\n",
+			"generation", (long long)num(st, "generation"),
+			(long long)num(st, "since_restart_s"));
 	return 0;
 }
 
@@ -234,6 +251,20 @@ int render_prometheus(FILE *f, const json_t *st)
 	       "Time spent releasing.", seconds(num(sc, "time_ns")));
 	metric(f, "uptime_seconds", "gauge", "Seconds since the daemon started.",
 	       seconds(num(st, "uptime_ns")));
+	if (has_restarts(st)) {
+		metric(f, "generation", "gauge",
+		       "Starts of the arena: 1 at its first, one more at each start that adopted it from the fd store.",
+		       (double)num(st, "generation"));
+		metric(f, "since_restart_seconds", "gauge",
+		       "Seconds since the daemon's last start.",
+		       (double)num(st, "since_restart_s"));
+		metric(f, "restart_timestamp_seconds", "gauge",
+		       "Unix time of the daemon's last start.",
+		       seconds(num(st, "restarted")));
+		metric(f, "arena_start_timestamp_seconds", "gauge",
+		       "Unix time of the first start of the arena.",
+		       seconds(num(st, "started")));
+	}
 	metric(f, "clients", "gauge", "Connected clients.",
 	       (double)num(cl, "count"));
 	fputs("# HELP spanheap_client_bytes Bytes in spans a client holds.\n"

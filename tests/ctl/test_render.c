@@ -18,6 +18,8 @@
 #define MIB (KIB * 1024)
 #define GIB (MIB * 1024)
 #define LAST_GC_NS UINT64_C(1700000000123456789)
+#define STARTED_NS UINT64_C(1699990000000000000)
+#define RESTARTED_NS UINT64_C(1699999245500000000)
 
 /* A client name with every character Prometheus wants escaped. */
 static const char nasty[] = "a\"b\\c\nd";
@@ -76,8 +78,23 @@ static json_t *stats_full(void)
 		       client(2, "", 4343, (json_int_t)(3 * MIB)),
 		       client(3, nasty, 4444, (json_int_t)0));
 	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(json_object_set_new(st, "generation",
+					     json_integer(3)), 0);
+	ck_assert_int_eq(json_object_set_new(st, "started",
+					     json_integer((json_int_t)STARTED_NS)),
+			 0);
+	ck_assert_int_eq(json_object_set_new(st, "restarted",
+					     json_integer((json_int_t)RESTARTED_NS)),
+			 0);
+	ck_assert_int_eq(json_object_set_new(st, "since_restart_s",
+					     json_integer(754)), 0);
 	return st;
 }
+
+/* The restart fields, which a daemon of a version before did not send. */
+static const char *const restart_keys[] = {
+	"generation", "started", "restarted", "since_restart_s",
+};
 
 typedef int (*render_fn)(FILE *f, const json_t *st);
 
@@ -157,6 +174,8 @@ START_TEST(test_table_human_sizes)
 	assert_has(l, "2 on demand");
 	assert_has(line_of(out, "clients", l, sizeof(l)), "3");
 	assert_has(line_of(out, "uptime", l, sizeof(l)), "90.5 s");
+	assert_has(line_of(out, "generation", l, sizeof(l)),
+		   "3, 754 s since the last restart");
 	/* No raw byte counts in a table for people. */
 	ck_assert_ptr_null(strstr(out, "1073741824"));
 	ck_assert_ptr_null(strstr(out, "268435456"));
@@ -179,6 +198,26 @@ START_TEST(test_table_small_and_zero)
 	assert_has(line_of(out, "released", l, sizeof(l)), "1.5 KiB");
 	free(out);
 	json_decref(st);
+}
+END_TEST
+
+/* Without any one restart field (a daemon before them): no such line. */
+START_TEST(test_table_without_restarts)
+{
+	for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]);
+	     i++) {
+		json_t *st = stats_full();
+		char *out, l[256];
+
+		ck_assert_int_eq(json_object_del(st, restart_keys[i]), 0);
+		out = render_ok(render_table, st);
+		ck_assert_msg(!strstr(out, "generation"),
+			      "a generation line without %s:\n%s",
+			      restart_keys[i], out);
+		assert_has(line_of(out, "uptime", l, sizeof(l)), "90.5 s");
+		free(out);
+		json_decref(st);
+	}
 }
 END_TEST
 
@@ -256,8 +295,8 @@ START_TEST(test_prometheus_format)
 
 	prom_parse(out, &e);
 	/* Every gauge and counter once, the client family once a client. */
-	ck_assert_int_eq(e.nfamilies, 19);
-	ck_assert_int_eq(e.n, 18 + 3);
+	ck_assert_int_eq(e.nfamilies, 23);
+	ck_assert_int_eq(e.n, 22 + 3);
 	for (int i = 0; i < e.nfamilies; i++) {
 		char type[128];
 
@@ -301,6 +340,14 @@ START_TEST(test_prometheus_values)
 		     (double)(3 * GIB / 2));
 	assert_value(&e, "spanheap_scavenger_seconds_total", NULL, 0.25);
 	assert_value(&e, "spanheap_uptime_seconds", NULL, 90.5);
+	assert_value(&e, "spanheap_generation", NULL, 3);
+	assert_value(&e, "spanheap_since_restart_seconds", NULL, 754);
+	assert_value(&e, "spanheap_restart_timestamp_seconds", NULL,
+		     (double)RESTARTED_NS / 1e9);
+	assert_value(&e, "spanheap_arena_start_timestamp_seconds", NULL,
+		     (double)STARTED_NS / 1e9);
+	ck_assert(fabs(sample(&e, "spanheap_restart_timestamp_seconds", NULL)
+			       ->value - 1699999245.5) < 1e-6);
 	assert_value(&e, "spanheap_clients", NULL, 3);
 	assert_value(&e, "spanheap_client_bytes",
 		     "id=\"1\",name=\"worker-a\",pid=\"4242\"",
@@ -340,7 +387,28 @@ START_TEST(test_prometheus_no_clients)
 	out = render_ok(render_prometheus, st);
 	prom_parse(out, &e);
 	assert_value(&e, "spanheap_clients", NULL, 0);
-	ck_assert_int_eq(e.n, 18);
+	ck_assert_int_eq(e.n, 22);
+	free(out);
+	json_decref(st);
+}
+END_TEST
+
+/* Without the restart fields: the families before them, no others. */
+START_TEST(test_prometheus_without_restarts)
+{
+	json_t *st = stats_full();
+	struct prom_exposition e;
+	char *out;
+
+	for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]);
+	     i++)
+		ck_assert_int_eq(json_object_del(st, restart_keys[i]), 0);
+	out = render_ok(render_prometheus, st);
+	prom_parse(out, &e);
+	ck_assert_int_eq(e.nfamilies, 19);
+	ck_assert_int_eq(e.n, 18 + 3);
+	ck_assert_ptr_null(strstr(out, "spanheap_generation"));
+	ck_assert_ptr_null(strstr(out, "restart"));
 	free(out);
 	json_decref(st);
 }
@@ -789,6 +857,7 @@ static Suite *render_suite(void)
 	tc = tcase_create("table");
 	tcase_add_test(tc, test_table_human_sizes);
 	tcase_add_test(tc, test_table_small_and_zero);
+	tcase_add_test(tc, test_table_without_restarts);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("clients");
@@ -812,6 +881,7 @@ static Suite *render_suite(void)
 	tcase_add_test(tc, test_prometheus_values);
 	tcase_add_test(tc, test_prometheus_escapes_labels);
 	tcase_add_test(tc, test_prometheus_no_clients);
+	tcase_add_test(tc, test_prometheus_without_restarts);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fields");
