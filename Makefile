@@ -302,6 +302,13 @@ $(BUILD)/bench/bench_fast: $(BUILD)/bench/bench_fast.o $(BENCH_LIB_OBJS) \
 	$(call say,LD,$@)
 	$(Q)$(CXX) $(LDFLAGS_ALL) -o $@ $^ -lpthread
 
+# bench_restart restarts the daemon under the service-manager stand-in.
+$(BUILD)/bench/bench_restart: $(BUILD)/bench/bench_restart.o \
+		$(BENCH_LIB_OBJS) $(BUILD)/tests/lib/svcmgr.o $(CLIENT_A) \
+		$(PROTO_LIB) $(SHM_LIB) | $(PROGS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lpthread
+
 # ---- tests ----
 
 # Tests mirror the sources: tests/AREA/test_NAME.c is a program that

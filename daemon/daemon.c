@@ -354,6 +354,7 @@ static int attach_stored(int *fd, const char *what, struct arena **ret,
 /* Check and adopt the stored arena and metadata: see the top. */
 static int adopt(struct daemon *d, char *why, size_t len)
 {
+	uint64_t t_start, t_recovered, t_check, t_end;
 	struct heap_recovery rec;
 	struct heap_stats hs;
 	struct heap_ops ops;
@@ -374,7 +375,9 @@ static int adopt(struct daemon *d, char *why, size_t len)
 			 (unsigned long long)d->meta->size, strerror(-r));
 		return r;
 	}
+	t_start = daemon_now();
 	r = heap_recover(h, &rec);
+	t_recovered = daemon_now();
 	if (r < 0) {
 		snprintf(why, len,
 			 "the stored heap's journal is corrupt, so the change the daemon before died in cannot be undone (heap_recover(): %s)",
@@ -401,7 +404,14 @@ static int adopt(struct daemon *d, char *why, size_t len)
 			  d->arena->size, why, len, &d->durable);
 	if (r < 0)
 		goto out_detach;
+	t_check = daemon_now();
 	r = check_in_child(h);
+	t_end = daemon_now();
+	log_info("checked the stored heap (%llu spans in use) in %llu us: heap_recover() %llu us, heap_check() in a child %llu us",
+		 (unsigned long long)hs.objects,
+		 (unsigned long long)((t_end - t_start) / 1000),
+		 (unsigned long long)((t_recovered - t_start) / 1000),
+		 (unsigned long long)((t_end - t_check) / 1000));
 	if (r < 0) {
 		snprintf(why, len,
 			 "heap_check() found the stored heap corrupt (its report is above)");

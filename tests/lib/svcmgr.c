@@ -1,47 +1,85 @@
 // SPDX-License-Identifier: MIT
-/* The service-manager stand-in: see svcmgr.h. */
-#include <check.h>
+/*
+ * The service-manager stand-in: see svcmgr.h.  It links into the tests
+ * and into bench_restart, so it does not use check: a failure prints its
+ * cause and aborts (a test reports the signal, the cause is in its log).
+ */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "svcmgr.h"
-#include "testlib.h"
+
+/* Unless @ok: print the cause (errno's too, if set) and abort. */
+__attribute__((format(printf, 2, 3)))
+static void need(bool ok, const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+
+	if (ok)
+		return;
+	fputs("svcmgr: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (errno: %s)\n", strerror(err));
+	abort();
+}
+
+static const char *daemon_bin(void)
+{
+	const char *bin = getenv("SPANHEAPD");
+
+	return bin && *bin ? bin : "build/spanheapd";
+}
 
 static int bind_unix(const char *path, int type)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 
-	ck_assert_int_ge(fd, 0);
-	ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+	need(fd >= 0, "socket");
+	need(strlen(path) < sizeof(sa.sun_path), "%s: too long", path);
 	strcpy(sa.sun_path, path);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	need(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind %s",
+	     path);
 	return fd;
+}
+
+static int remove_one(const char *path, const struct stat *st, int type,
+		      struct FTW *ftw)
+{
+	(void)st, (void)type, (void)ftw;
+	return remove(path) < 0 ? -1 : 0;
 }
 
 void svcmgr_init(struct svcmgr *m)
 {
 	memset(m, 0, sizeof(*m));
-	test_tmpdir(m->dir, sizeof(m->dir), "svcmgr");
+	snprintf(m->dir, sizeof(m->dir), "/tmp/svcmgr.XXXXXX");
+	need(mkdtemp(m->dir) != NULL, "mkdtemp %s", m->dir);
 	snprintf(m->sock, sizeof(m->sock), "%s/spanheapd.sock", m->dir);
 	snprintf(m->log, sizeof(m->log), "%s/spanheapd.log", m->dir);
 	snprintf(m->notify, sizeof(m->notify), "%s/notify", m->dir);
 	snprintf(m->fallback, sizeof(m->fallback), "%s/fallback.sock", m->dir);
 	m->notify_fd = bind_unix(m->notify, SOCK_DGRAM);
 	m->listen_fd = bind_unix(m->sock, SOCK_SEQPACKET);
-	ck_assert_int_eq(listen(m->listen_fd, SOMAXCONN), 0);
+	need(listen(m->listen_fd, SOMAXCONN) == 0, "listen %s", m->sock);
 }
 
 static void store_drop(struct svcmgr *m, const char *name)
@@ -157,7 +195,7 @@ static void exec_daemon(struct svcmgr *m, const char *const *args)
 	setenv("LISTEN_PID", num, 1);
 	setenv("LISTEN_FDNAMES", names, 1);
 	setenv("NOTIFY_SOCKET", m->notify, 1);
-	argv[a++] = test_daemon_bin();
+	argv[a++] = daemon_bin();
 	for (i = 0; args && args[i] && a < 60; i++) {
 		sized |= !strncmp(args[i], "--arena-size=", 13);
 		own_socket |= !strncmp(args[i], "--socket=", 9);
@@ -178,11 +216,11 @@ pid_t svcmgr_spawn(struct svcmgr *m, const char *const *args)
 {
 	pid_t pid;
 
-	ck_assert_int_eq(m->pid, 0);
+	need(m->pid == 0, "a daemon runs already");
 	svcmgr_pump(m, 0);
 	m->ready = false;
 	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	need(pid >= 0, "fork");
 	if (pid == 0)
 		exec_daemon(m, args);
 	m->pid = pid;
@@ -197,15 +235,13 @@ void svcmgr_wait_ready(struct svcmgr *m)
 	while (!m->ready) {
 		svcmgr_pump(m, 100);
 		waited += 100;
-		ck_assert_msg(waitpid(m->pid, &status, WNOHANG) == 0,
-			      "the daemon exited before READY=1 (see %s)",
-			      m->log);
-		ck_assert_msg(waited < 30000, "no READY=1 in 30 s (see %s)",
-			      m->log);
+		need(waitpid(m->pid, &status, WNOHANG) == 0,
+		     "the daemon exited before READY=1 (see %s)", m->log);
+		need(waited < 30000, "no READY=1 in 30 s (see %s)", m->log);
 	}
-	ck_assert_msg(access(m->fallback, F_OK) != 0,
-		      "the daemon bound its --socket, not the activated one (see %s)",
-		      m->log);
+	need(access(m->fallback, F_OK) != 0,
+	     "the daemon bound its --socket, not the activated one (see %s)",
+	     m->log);
 }
 
 void svcmgr_start(struct svcmgr *m, const char *const *args)
@@ -218,7 +254,7 @@ int svcmgr_kill(struct svcmgr *m, int sig)
 {
 	int status = -1;
 
-	ck_assert_int_gt(m->pid, 0);
+	need(m->pid > 0, "no daemon runs");
 	kill(m->pid, sig);
 	while (waitpid(m->pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -247,7 +283,7 @@ void svcmgr_replace(struct svcmgr *m, const char *name, int fd)
 			m->fds[i] = fd;
 			return;
 		}
-	ck_abort_msg("nothing stored as %s", name);
+	need(false, "nothing stored as %s", name);
 }
 
 void svcmgr_fini(struct svcmgr *m)
@@ -261,5 +297,6 @@ void svcmgr_fini(struct svcmgr *m)
 	m->nfds = 0;
 	close(m->notify_fd);
 	close(m->listen_fd);
-	test_tmpdir_remove(m->dir);
+	need(nftw(m->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ||
+	     errno == ENOENT, "cannot remove %s", m->dir);
 }

@@ -33,15 +33,16 @@ struct svcmgr {
 	bool ready;		/* READY=1 came from the daemon running */
 };
 
-/* A manager with an empty store; nothing runs yet.  Aborts on failure. */
+/* A manager with an empty store; nothing runs yet. */
 void svcmgr_init(struct svcmgr *m);
 
 /*
- * Start build/spanheapd with the NULL-terminated @args (--arena-size=1G
+ * Start $SPANHEAPD (else build/spanheapd) with the NULL-terminated @args (--arena-size=1G
  * and --socket=dir/fallback.sock unless they give them: a daemon that
  * did not take the activated socket never reaches /run/spanheapd) and
  * wait for READY=1 (30 s at most), keeping what it stores meanwhile.
- * Aborts the test on failure, and if the daemon bound the fallback.
+ * Aborts (printing the cause) on failure, and if the daemon bound the
+ * fallback; so does every call here.
  */
 void svcmgr_start(struct svcmgr *m, const char *const *args);
 
