@@ -595,7 +595,7 @@ int daemon_run(struct daemon *d)
 void daemon_fini(struct daemon *d)
 {
 	if (d->composed && d->stored)
-		log_info("leaving the arena and the heap in the service manager's fd store for the next start");
+		log_info("leaving the arena and the heap in the service manager's fd store for the next start (systemd keeps them across a restart, drops them at a full stop)");
 	daemon_decompose(d);
 	fdstore_close(&d->fds);
 	durable_free(d->durable);

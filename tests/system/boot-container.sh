@@ -24,7 +24,8 @@
 # load modules, set the clock or reboot.
 #
 # Usage: boot-container.sh WORKDIR SRCDIR BUILDDIR NAME CGROUP
-#   WORKDIR  holds layers/ and root/ (empty directories) and spanuse
+#   WORKDIR  holds layers/ and root/ (empty directories), spanuse and
+#            spanobj
 #   SRCDIR   the source tree; `make install` runs there
 #   BUILDDIR its build directory, relative to SRCDIR
 #   NAME     the hostname and $container value
@@ -103,6 +104,7 @@ fi
 make -s -C "$src" BUILD="$build" install DESTDIR="$root" PREFIX=/usr ||
 	die "make install failed"
 install -m 0755 "$work/spanuse" "$root/usr/local/bin/spanuse"
+install -m 0755 "$work/spanobj" "$root/usr/local/bin/spanobj"
 
 # A machine of its own: its journal is the only one journalctl shows.
 tr -d - </proc/sys/kernel/random/uuid >"$root/etc/machine-id"

@@ -20,7 +20,7 @@
 #
 # Output: one "ok - ..." or "not ok - ..." line a check, diagnostics on
 # lines starting with "#", and "N passed, M failed" last.  The exit
-# status is 0 only if every check passed.  Takes about 10 seconds, 20
+# status is 0 only if every check passed.  Takes about 25 seconds, 35
 # when the daemon fails.
 
 # Functions called through check, wait_for and trap are not unreachable;
@@ -250,10 +250,15 @@ preflight() {
 }
 
 build_client() {
-	gcc -std=gnu11 -O2 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-		-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 -I"$src" \
-		-o "$work/spanuse" "$src/tests/system/spanuse.c" \
-		"$src/$build/libspanclient.a" -lpthread
+	local c
+
+	for c in spanuse spanobj; do
+		gcc -std=gnu11 -O2 -Wall -Wextra -Werror -Wshadow \
+			-Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+			-Wcast-qual -Wformat=2 -I"$src" -o "$work/$c" \
+			"$src/tests/system/$c.c" "$src/$build/libspanclient.a" \
+			-lpthread || return 1
+	done
 }
 
 # Start the container, wait for systemd to be PID 1 in it and to finish
@@ -410,7 +415,7 @@ check_stranger() {
 }
 
 one_client_status() {
-	[[ $(prop spanheapd.service StatusText) == "in use "[1-9]*", 1 client" ]]
+	[[ $(prop spanheapd.service StatusText) == "in use "[1-9]*", 1 client, generation "[1-9]* ]]
 }
 
 # spanuse holds 1 MiB for 3 s: STATUS= must show it, then spanuse checks
@@ -472,6 +477,153 @@ and active/running again in $((SECONDS - t0)) s" restarted "$old"
 			-u spanheapd.service | grep -q "Watchdog timeout"'
 	check "a client connects to the restarted daemon" \
 		eval 'in_ns spanctl stats 2>&1 >/dev/null | diag'
+}
+
+# --- restarts: what systemd 252 does with the fd store -----------------
+
+# The arena's generation, from spanctl's table.
+generation() {
+	in_ns spanctl stats 2>/dev/null |
+		awk '$1 == "generation" { print $2 + 0 }'
+}
+
+fds_stored() {
+	prop spanheapd.service NFileDescriptorStore
+}
+
+# restarted_keeping GEN: the object "kept" is intact, the generation is
+# GEN and the store holds the arena and the metadata.
+restarted_keeping() {
+	local gen
+
+	in_ns spanobj check kept | diag || return 1
+	gen=$(generation)
+	echo "# generation $gen (want $1), $(fds_stored) fds stored"
+	[ "$gen" = "$1" ] && [ "$(fds_stored)" = 2 ]
+}
+
+check_restart_job() {
+	local gen old
+
+	in_ns spanobj make kept | diag || return 1
+	gen=$(generation)
+	echo "# generation $gen, $(fds_stored) fds stored"
+	[ "$(fds_stored)" = 2 ] || return 1
+	old=$(main_pid) || return 1
+	in_ns systemctl restart spanheapd.service || return 1
+	wait_for 10 restarted "$old" || return 1
+	restarted_keeping $((gen + 1))
+}
+
+# kill -9 MainPID; Restart=on-failure starts another, which adopts.
+kill_and_wait() {
+	local old
+
+	old=$(main_pid) || return 1
+	in_ns kill -KILL "$old" || return 1
+	wait_for 10 restarted "$old"
+}
+
+check_kill9() {
+	local gen n
+
+	gen=$(generation)
+	n=$(prop spanheapd.service NRestarts)
+	kill_and_wait || return 1
+	echo "# NRestarts $n -> $(prop spanheapd.service NRestarts)"
+	[ "$(prop spanheapd.service NRestarts)" = $((n + 1)) ] &&
+		restarted_keeping $((gen + 1))
+}
+
+check_crash_loop() {
+	local gen n i t0
+
+	gen=$(generation)
+	n=$(prop spanheapd.service NRestarts)
+	t0=$SECONDS
+	for ((i = 0; i < 10; i++)); do
+		kill_and_wait || return 1
+	done
+	echo "# 10 kills in $((SECONDS - t0)) s: NRestarts $n -> \
+$(prop spanheapd.service NRestarts), $(prop spanheapd.service ActiveState)"
+	[ "$(prop spanheapd.service NRestarts)" = $((n + 10)) ] &&
+		restarted_keeping $((gen + 10))
+}
+
+unit_failed() {
+	[ "$(prop spanheapd.service ActiveState)" = failed ]
+}
+
+# With a start limit of 3, kills until the unit fails: it loses the
+# store, and its socket fails too (service-start-limit-hit): nothing
+# listens until both are reset and started.  The next start makes a new
+# arena.  The drop-in goes after.
+check_start_limit() {
+	local dir=/run/systemd/system/spanheapd.service.d i s old
+
+	in_ns systemctl reset-failed spanheapd.service || return 1
+	in_ns sh -c "printf '[Unit]\nStartLimitBurst=3\n' \
+		>$dir/60-start-limit.conf" || return 1
+	in_ns systemctl daemon-reload || return 1
+	echo "# after daemon-reload: $(fds_stored) fds stored, generation \
+$(generation)"
+	for ((i = 0; i < 8; i++)); do
+		unit_failed && break
+		old=$(main_pid) || break
+		in_ns kill -KILL "$old"
+		wait_for 10 eval 'restarted "$old" || unit_failed'
+	done
+	s="$(prop spanheapd.service ActiveState), $(fds_stored) fds stored"
+	echo "# after $i kills: service $s (Result=$(prop spanheapd.service \
+Result)); socket $(prop spanheapd.socket ActiveState) \
+(Result=$(prop spanheapd.socket Result))"
+	in_ns journalctl --no-pager -o cat -u spanheapd.service |
+		grep 'repeated too quickly' | tail -n 1 | diag
+	in_ns rm "$dir/60-start-limit.conf"
+	in_ns systemctl daemon-reload
+	in_ns systemctl reset-failed spanheapd.service spanheapd.socket
+	[ "$s" = "failed, 0 fds stored" ] || return 1
+	in_ns systemctl start spanheapd.socket spanheapd.service || return 1
+	wait_for 10 service_running || return 1
+	echo "# started again: generation $(generation)"
+	[ "$(generation)" = 1 ] || return 1
+	in_ns spanobj check kept | diag
+	[ "${PIPESTATUS[0]}" = 2 ]
+}
+
+holding() {
+	grep -qs "holding it" "$work/hold.out"
+}
+
+# A client holds the object while the service stops and starts.
+check_stop_start() {
+	local rc
+
+	in_ns spanobj make kept | diag || return 1
+	# shellcheck disable=SC2086
+	timeout -k 5 30 nsenter -t "$init" -a env -i PATH="$ns_path" \
+		spanobj hold kept 4000 >"$work/hold.out" 2>&1 &
+	helper=$!
+	wait_for 5 holding || return 1
+	# It warns that the socket can still start it: so it should.
+	in_ns systemctl stop spanheapd.service 2>&1 | diag
+	[ "${PIPESTATUS[0]}" = 0 ] || return 1
+	echo "# stopped: $(prop spanheapd.service ActiveState), \
+$(fds_stored) fds stored"
+	[ "$(fds_stored)" = 0 ] || return 1
+	in_ns systemctl start spanheapd.service || return 1
+	wait_for 10 service_running || return 1
+	wait "$helper"
+	rc=$?
+	helper=
+	diag <"$work/hold.out"
+	check "systemctl stop: a client of the old arena gets \
+ENOTCONN and its mapping still reads the object's bytes" eval \
+		'[ "$rc" = 0 ] && grep -q "after the hold: Transport endpoint is not connected" "$work/hold.out"'
+	echo "# started again: generation $(generation), $(fds_stored) fds stored"
+	[ "$(generation)" = 1 ] && [ "$(fds_stored)" = 2 ] || return 1
+	in_ns spanobj check kept | diag
+	[ "${PIPESTATUS[0]}" = 2 ]
 }
 
 check_stop() {
@@ -559,6 +711,16 @@ check "a user outside the group is refused: spanctl stats as \
 spantest-out exits 1 naming the socket" check_stranger
 check_spanuse
 check_watchdog
+check "systemctl restart spanheapd: a sealed object's bytes intact, \
+generation + 1, the arena and the metadata in the fd store" check_restart_job
+check "kill -9 of the daemon: Restart=on-failure starts one that \
+adopts the arena (the object intact, generation + 1)" check_kill9
+check "10 quick kill -9 in a row: 10 restarts, no start limit hit, \
+the object intact, generation + 10" check_crash_loop
+check "a unit that hits its start limit fails and loses the fd store: \
+the next start makes a new arena" check_start_limit
+check "systemctl stop then start: the fd store is emptied, a new \
+arena (generation 1, the object gone)" check_stop_start
 check "systemctl stop spanheapd.service spanheapd.socket: \
 Result=success, ExecMainCode=exited, ExecMainStatus=0" check_stop
 check "the daemon logged no warning or error" eval \
