@@ -8,12 +8,14 @@
  * Adoption.  The store holds two memfds, "arena" and "meta" (fdstore.c),
  * and nothing of them is trusted before it is checked, in this order:
  * each a memfd with the arena's seals and a page-multiple size
- * (arena_attach()); the heap's header (heap_attach(): magic, version,
- * layout, fitting the memfd); the journal undone (heap_recover()); the
- * daemon's header (durable_adopt(): magic, version, sizes, the arena's
- * size the one the heap was made for); and heap_check(), in a forked
- * child because it aborts on corruption, whose exit status decides (no
- * thread exists yet).  Whatever fails is logged with its cause, the
+ * (arena_attach()); then, in a forked child because each may abort on
+ * corruption (heap_attach() in a debug build), whose exit status and
+ * report decide (no thread exists yet): the heap's header (heap_attach():
+ * magic, version, layout, fitting the memfd), the journal undone
+ * (heap_recover(), in the shared mapping: undone for the daemon too) and
+ * heap_check(); then in the daemon the heap attached again, the arena's
+ * size the one the heap was made for, and the daemon's header
+ * (durable_adopt(): magic, version, sizes).  Whatever fails is logged with its cause, the
  * stored fds are dropped (FDSTOREREMOVE=1) and a new arena is made.  An
  * adopted heap keeps the sizes it was made with: --arena-size,
  * --max-clients, --max-objects and --max-refs that differ are logged as
@@ -27,6 +29,7 @@
  * owners stay.  Without a store, every client's spans are freed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <signal.h>
@@ -314,25 +317,80 @@ static int make_new(struct daemon *d)
 	return 0;
 }
 
-/*
- * heap_check() aborts on what it finds: run it in a child, whose exit
- * says.  Only the loop thread exists yet, so the fork is safe.
- */
-static int check_in_child(const struct heap *h)
-{
-	int status;
-	pid_t pid = fork();
+/* What the child of check_stored() found, through a pipe. */
+struct check_report {
+	int attach_err;		/* heap_attach()'s -errno, or 0 */
+	int recover_err;	/* heap_recover()'s -errno, or 0 */
+	struct heap_recovery rec;
+	uint64_t recover_ns, check_ns;
+	uint64_t inuse_spans;
+};
 
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		heap_check(h);
-		_exit(0);
+/* In the child: attach, recover and check; abort on corruption. */
+static void check_child(struct daemon *d, int fd)
+{
+	struct check_report rep = { 0 };
+	struct heap_stats hs;
+	struct heap_ops ops;
+	struct heap *h;
+	uint64_t t;
+
+	arena_heap_ops(d->arena, d->meta, &ops);
+	rep.attach_err = heap_attach(d->meta->base, d->meta->size, &ops, &h);
+	if (!rep.attach_err) {
+		t = daemon_now();
+		rep.recover_err = heap_recover(h, &rep.rec);
+		rep.recover_ns = daemon_now() - t;
 	}
+	if (!rep.attach_err && !rep.recover_err) {
+		t = daemon_now();
+		heap_check(h);
+		rep.check_ns = daemon_now() - t;
+		heap_stats(h, &hs);
+		rep.inuse_spans = hs.objects;
+	}
+	_exit(write(fd, &rep, sizeof(rep)) == (ssize_t)sizeof(rep) ? 0 : 1);
+}
+
+/*
+ * heap_attach() (in a debug build), heap_recover() and heap_check() abort
+ * on a corrupt heap: run them first in a child, whose exit says.  The
+ * metadata is a shared mapping, so what heap_recover() undid there is
+ * undone for this process too.  Only the loop thread exists yet, so the
+ * fork is safe.  Return: 0 with @ret filled, or -EUCLEAN if it died.
+ */
+static int check_stored(struct daemon *d, struct check_report *ret)
+{
+	struct check_report rep;
+	int p[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		check_child(d, p[1]);
+	}
+	close(p[1]);
+	do
+		n = read(p[0], &rep, sizeof(rep));
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EUCLEAN;
+	if (n != (ssize_t)sizeof(rep) || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return -EUCLEAN;
+	*ret = rep;
+	return 0;
 }
 
 /* Take over @fd, a stored memfd; it is ours to close from now on. */
@@ -351,11 +409,29 @@ static int attach_stored(int *fd, const char *what, struct arena **ret,
 	return 0;
 }
 
+static void log_checked(const struct check_report *rep)
+{
+	const struct heap_recovery *rec = &rep->rec;
+
+	if (rec->undone || rec->runs)
+		log_info("recovered the stored heap: undid %llu journal entr%s of the change the daemon before died in; gave %llu held scavenger run%s back (%llu pages, %llu of them released)",
+			 (unsigned long long)rec->undone,
+			 rec->undone == 1 ? "y" : "ies",
+			 (unsigned long long)rec->runs,
+			 rec->runs == 1 ? "" : "s",
+			 (unsigned long long)rec->run_pages,
+			 (unsigned long long)rec->released_pages);
+	log_info("checked the stored heap (%llu spans in use) in %llu us: heap_recover() %llu us, heap_check() in a child %llu us",
+		 (unsigned long long)rep->inuse_spans,
+		 (unsigned long long)((rep->recover_ns + rep->check_ns) / 1000),
+		 (unsigned long long)(rep->recover_ns / 1000),
+		 (unsigned long long)(rep->check_ns / 1000));
+}
+
 /* Check and adopt the stored arena and metadata: see the top. */
 static int adopt(struct daemon *d, char *why, size_t len)
 {
-	uint64_t t_start, t_recovered, t_check, t_end;
-	struct heap_recovery rec;
+	struct check_report rep = { 0 };
 	struct heap_stats hs;
 	struct heap_ops ops;
 	struct heap *h = NULL;
@@ -367,30 +443,37 @@ static int adopt(struct daemon *d, char *why, size_t len)
 				  len);
 	if (r < 0)
 		return r;
-	arena_heap_ops(d->arena, d->meta, &ops);
-	r = heap_attach(d->meta->base, d->meta->size, &ops, &h);
+	r = check_stored(d, &rep);
 	if (r < 0) {
 		snprintf(why, len,
-			 "the stored metadata holds no heap of this version that fits its %llu bytes (%s)",
-			 (unsigned long long)d->meta->size, strerror(-r));
+			 "heap_check() found the stored heap corrupt (its report is above)");
 		return r;
 	}
-	t_start = daemon_now();
-	r = heap_recover(h, &rec);
-	t_recovered = daemon_now();
-	if (r < 0) {
+	if (rep.attach_err) {
+		snprintf(why, len,
+			 "the stored metadata holds no heap of this version that fits its %llu bytes (%s)",
+			 (unsigned long long)d->meta->size,
+			 strerror(-rep.attach_err));
+		return rep.attach_err;
+	}
+	if (rep.recover_err) {
 		snprintf(why, len,
 			 "the stored heap's journal is corrupt, so the change the daemon before died in cannot be undone (heap_recover(): %s)",
+			 strerror(-rep.recover_err));
+		return rep.recover_err;
+	}
+	log_checked(&rep);
+	/* What the child found and undid holds here: the same memory. */
+	arena_heap_ops(d->arena, d->meta, &ops);
+	r = heap_attach(d->meta->base, d->meta->size, &ops, &h);
+	if (r == 0)
+		r = heap_recover(h, NULL);
+	if (r < 0) {
+		snprintf(why, len,
+			 "the stored heap changed after it was checked (%s)",
 			 strerror(-r));
 		goto out_detach;
 	}
-	if (rec.undone || rec.runs)
-		log_info("recovered the stored heap: undid %llu journal entr%s of the change the daemon before died in; gave %llu held scavenger run%s back (%llu pages, %llu of them released)",
-			 (unsigned long long)rec.undone,
-			 rec.undone == 1 ? "y" : "ies",
-			 (unsigned long long)rec.runs, rec.runs == 1 ? "" : "s",
-			 (unsigned long long)rec.run_pages,
-			 (unsigned long long)rec.released_pages);
 	heap_stats(h, &hs);
 	if (hs.arena_size != d->arena->size) {
 		snprintf(why, len,
@@ -404,24 +487,8 @@ static int adopt(struct daemon *d, char *why, size_t len)
 			  d->arena->size, why, len, &d->durable);
 	if (r < 0)
 		goto out_detach;
-	t_check = daemon_now();
-	r = check_in_child(h);
-	t_end = daemon_now();
-	log_info("checked the stored heap (%llu spans in use) in %llu us: heap_recover() %llu us, heap_check() in a child %llu us",
-		 (unsigned long long)hs.objects,
-		 (unsigned long long)((t_end - t_start) / 1000),
-		 (unsigned long long)((t_recovered - t_start) / 1000),
-		 (unsigned long long)((t_end - t_check) / 1000));
-	if (r < 0) {
-		snprintf(why, len,
-			 "heap_check() found the stored heap corrupt (its report is above)");
-		goto out_free;
-	}
 	d->core.heap = h;
 	return 0;
-out_free:
-	durable_free(d->durable);
-	d->durable = NULL;
 out_detach:
 	heap_detach(h);
 	return r;
