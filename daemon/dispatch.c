@@ -60,8 +60,9 @@ static void reply_status(struct client *c, const struct proto_hdr *req,
 static void new_magazine(struct client *c)
 {
 	struct clients *cs = c->cs;
+	/* NULL until branch durable: its durable_mag_area(du, c->owner). */
 	int r = magazine_new(cs->core, c->owner, c->id, c->cred.pid,
-			     cs->mag_bytes, &cs->log_bad, &c->mag);
+			     cs->mag_bytes, &cs->log_bad, NULL, &c->mag);
 
 	if (r < 0)
 		log_limited(&cs->log_bad, 4,

@@ -34,6 +34,14 @@ struct magazine;
 /* A class that ran dry for the first time gets this many spans. */
 #define MAGAZINE_TARGET_FIRST 4
 
+/*
+ * The bytes of the durable record of one owner's magazine (the fill
+ * rings' cursors and what the daemon put in each slot): the caller's
+ * area, durable_mag_area() in the metadata memfd, so that a restarted
+ * daemon knows exactly which spans sit where (magazine.c).
+ */
+#define MAGAZINE_AREA_BYTES 4096
+
 /* What MemStats shows of one magazine, or of all of them added up. */
 struct magazine_info {
 	uint64_t cached;	/* bytes in its fill rings, and of the spans
@@ -46,6 +54,9 @@ struct magazine_info {
 	uint64_t refills;	/* MAG_REFILL requests: the client waited */
 	uint64_t kicks;		/* MAG_KICK messages */
 	uint64_t bad;		/* invalid entries, and corrupt indices */
+	uint64_t resumed;	/* magazines resumed after a restart */
+	uint64_t resume_freed;	/* spans freed at resume: not taken */
+	uint64_t resume_held;	/* spans marked HELD at resume: taken */
 	bool dead;		/* no longer served */
 };
 
@@ -53,13 +64,49 @@ struct magazine_info {
  * magazine_new() - a region for client @client_id, whose heap owner is
  * @owner and whose process is @pid, that may cache up to @max_bytes.
  * Bad entries are logged once per magazine, all magazines' under @log.
+ * @area: MAGAZINE_AREA_BYTES of the metadata memory the heap was given
+ *	(durable_mag_area() of @owner), 8-byte aligned, where the
+ *	magazine keeps its record of the fill rings, logged through the
+ *	heap's journal; written whole here (after a resume of @owner, the
+ *	resume's figures are kept for the stats first).  NULL: a private
+ *	allocation that does not survive the process, and is not logged.
+ *
+ * Takes the heap lock itself: the caller must not hold it.
  *
  * Return: 0, or -errno from memfd_create(), ftruncate(), mmap() or the
  * seals (logged by the caller), -ENOMEM.
  */
 int magazine_new(struct core *core, uint32_t owner, uint32_t client_id,
 		 pid_t pid, uint64_t max_bytes, struct log_limit *log,
-		 struct magazine **ret);
+		 void *area, struct magazine **ret);
+
+/**
+ * magazine_resume_locked() - settle the magazine of @owner, whose
+ * daemon died, from its durable record in @mag_area, before the owner
+ * gets a new region.
+ * @took: per class, the old fill ring's tail just after the client's
+ *	own last take (0 if it never took), as its library reported it.
+ *
+ * For each class, the FILL spans at ring indices [max(seen, took), head)
+ * of the record were never taken: they are freed.  Every other FILL
+ * span of the record ([seen, that)) was taken by the client: it becomes
+ * HELD, the client's as any span it took.  Then the record is reset, so
+ * that the new region starts at index 0 and a second resume with the
+ * same @took (the daemon died again meanwhile) changes nothing more.
+ * A @took[c] outside [seen, head] is clamped, never refused: behind
+ * seen (the daemon revoked what came after the client's last take) to
+ * seen, past head (no honest client: it cannot take what was never
+ * produced) to head, so that such a client keeps, as HELD, spans it may
+ * not know of; they are freed when it goes.  O(the record's spans).
+ *
+ * Return: 0; -ENOENT, nothing changed, if @mag_area holds no record of
+ * @owner (never served through a magazine, or the slot's last user was
+ * another owner); -EUCLEAN, nothing changed, if the record is not one
+ * the daemon could have written (an impossible cursor, or a slot that
+ * is not a FILL span of @owner of its class, or is one twice).
+ */
+int magazine_resume_locked(struct core *core, uint32_t owner,
+			   void *mag_area, const uint32_t took[MAG_NCLASSES]);
 
 /**
  * magazine_free() - stop serving the region (MAG_F_DEAD, for a client

@@ -135,6 +135,14 @@ uint32_t mag_fill_count(struct mag_ring *ring)
 
 int mag_fill_take(struct mag_ring *ring, uint64_t *ret_off)
 {
+	uint32_t tail;
+
+	return mag_fill_take_at(ring, ret_off, &tail);
+}
+
+int mag_fill_take_at(struct mag_ring *ring, uint64_t *ret_off,
+		     uint32_t *ret_tail)
+{
 	uint32_t tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
 
 	for (;;) {
@@ -158,6 +166,7 @@ int mag_fill_take(struct mag_ring *ring, uint64_t *ret_off)
 			    &ring->tail, &tail, tail + 1, memory_order_acq_rel,
 			    memory_order_acquire)) {
 			*ret_off = off;
+			*ret_tail = tail + 1;
 			return 0;
 		}
 	}

@@ -77,7 +77,8 @@
  * through it:
  *   - move the daemon's indices: the daemon keeps the fill ring's head
  *     and how far it has seen the ring consumed (struct mag_fill_cursor)
- *     to itself, writes head out and never reads it back;
+ *     to itself (in memory no client maps), writes head out and never
+ *     reads it back;
  *   - make the daemon read or write out of bounds: every slot is an
  *     index masked by the capacity or checked against it, and the
  *     daemon never reads the header back (it keeps what it formatted);
@@ -309,6 +310,14 @@ uint32_t mag_fill_count(struct mag_ring *ring);
 int mag_fill_take(struct mag_ring *ring, uint64_t *ret_off);
 
 /**
+ * mag_fill_take_at() - mag_fill_take(), and the tail just after this
+ * take in *@ret_tail: what a client that resumes after a restart of the
+ * daemon reports as its took (restart-interfaces.md, section 4).
+ */
+int mag_fill_take_at(struct mag_ring *ring, uint64_t *ret_off,
+		     uint32_t *ret_tail);
+
+/**
  * mag_stack_push() - the client pushes @off onto its return stack, if it
  * holds fewer than @max entries (at most MAG_STACK_CAP counts).
  *
@@ -337,8 +346,9 @@ uint32_t mag_stack_count(struct mag_stack *st);
 /* The daemon's side: it trusts nothing it reads from the region. */
 
 /*
- * The daemon's own view of one fill ring, never in shared memory: the
- * head it has produced up to, and how far it has seen the ring
+ * The daemon's own view of one fill ring, never in memory a client
+ * maps (it lives in the daemon's durable record, daemon/magazine.c):
+ * the head it has produced up to, and how far it has seen the ring
  * consumed.  seen <= tail <= head always holds for a client that obeys
  * the format; anything else is corruption.
  */

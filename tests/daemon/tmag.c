@@ -54,7 +54,7 @@ void tm_open(struct tmag *t, uint64_t max_bytes)
 			 0);
 	daemon_heap_unlock(&tm_d.core);
 	ck_assert_int_eq(magazine_new(&tm_d.core, t->owner, 1, getpid(),
-				      max_bytes, &tm_log, &t->m),
+				      max_bytes, &tm_log, NULL, &t->m),
 			 0);
 	t->size = magazine_size(t->m);
 	ck_assert_uint_eq(t->size, mag_layout_size((uint32_t)PAGE));

@@ -292,6 +292,35 @@ START_TEST(test_check_rejects)
 }
 END_TEST
 
+/* The tail after a take, across the wrap of the indices and a revoke. */
+START_TEST(test_fill_take_at)
+{
+	struct mag_ring *ring = &fresh()->cls[1].fill;
+	struct mag_fill_cursor cur;
+	uint32_t tail = 7;
+	uint64_t off;
+
+	ring_at(ring, &cur, UINT32_MAX - 1);
+	for (unsigned int i = 1; i <= 4; i++)
+		ck_assert_int_eq(mag_fill_push(ring, &cur, i * PAGE), 0);
+	ck_assert_int_eq(mag_fill_take_at(ring, &off, &tail), 0);
+	ck_assert_uint_eq(off, PAGE);
+	ck_assert_uint_eq(tail, UINT32_MAX);
+	ck_assert_int_eq(mag_fill_take_at(ring, &off, &tail), 0);
+	ck_assert_uint_eq(off, 2 * PAGE);
+	ck_assert_uint_eq(tail, 0);
+	/* The daemon revokes the third: the take after says 2. */
+	ck_assert_int_eq(mag_fill_sync(ring, &cur), 2);
+	ck_assert_int_eq(mag_fill_revoke(ring, &cur), 0);
+	ck_assert_int_eq(mag_fill_take_at(ring, &off, &tail), 0);
+	ck_assert_uint_eq(off, 4 * PAGE);
+	ck_assert_uint_eq(tail, 2);
+	tail = 9;
+	ck_assert_int_eq(mag_fill_take_at(ring, &off, &tail), -EAGAIN);
+	ck_assert_uint_eq(tail, 9);
+}
+END_TEST
+
 START_TEST(test_fill_order)
 {
 	struct mag_ring *ring = &fresh()->cls[3].fill;
@@ -888,6 +917,7 @@ static Suite *magazine_suite(void)
 	/* The fill ring and the return stack as both sides use them. */
 	tc = tcase_create("ring");
 	tcase_add_test(tc, test_fill_order);
+	tcase_add_test(tc, test_fill_take_at);
 	tcase_add_test(tc, test_fill_full_empty);
 	tcase_add_test(tc, test_fill_take_corrupt);
 	tcase_add_test(tc, test_stack_order);
