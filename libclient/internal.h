@@ -53,7 +53,9 @@ _Static_assert(sizeof(union conn_reply) == PROTO_REPLY_MAX, "conn_reply");
 
 /* This process's side of its magazine (magazine.c). */
 struct conn_mag {
-	struct mag_region *r;		/* our mapping; NULL: no magazine */
+	bool on;			/* a magazine: fixed from attach on */
+	struct mag_region *r;		/* lock: our mapping (a new one after
+					 * a restart: cmag_resume()) */
 	size_t size;
 	pthread_mutex_t lock;		/* serialises our side of the region */
 	uint8_t *live;			/* lock: a byte per arena page, see
@@ -64,6 +66,9 @@ struct conn_mag {
 	/* lock: a class's refill was refused, when served was this */
 	bool refused[MAG_NCLASSES];
 	uint32_t refused_at[MAG_NCLASSES];
+	/* lock: the fill ring's tail after our last take of each class */
+	uint32_t took[MAG_NCLASSES];
+	bool suspended;			/* lock: the daemon died, see below */
 };
 
 struct spanheap {
@@ -156,6 +161,27 @@ int cmag_free(struct spanheap *h, uint64_t off);
 
 /* Is @off on one of our return stacks (so a free of it is a double one)? */
 bool cmag_stacked(struct spanheap *h, uint64_t off);
+
+/*
+ * The daemon died (conn.c, on a broken connection it will resume): stop
+ * taking from and pushing onto the old region, so that every later
+ * allocation and free goes to the socket path (which waits for the
+ * reconnection), and say per class, in @took, the fill ring's tail just
+ * after our last take (0 if none): the HELLO's mag_took.  No magazine:
+ * all 0.
+ */
+void cmag_suspend(struct spanheap *h, uint32_t took[MAG_NCLASSES]);
+
+/*
+ * After a resume, the region of @size bytes the WELCOME brought in @fd
+ * (not taken): map it, move what the old stacks hold onto its (empty)
+ * stacks, unmap the old one and serve from it.  The map of the spans we
+ * took stays, so a span taken before the restart is freed through the
+ * new magazine (the daemon made it HELD, ours).  Without a magazine
+ * before: cmag_attach().  Return: 0; -EBADMSG for a region that is not
+ * a fresh one of ours (and nothing changes: still suspended); -errno.
+ */
+int cmag_resume(struct spanheap *h, int fd, size_t size);
 
 /* control.c */
 

@@ -39,6 +39,22 @@
  * call on a connection made before the fork fails with -ENOTCONN
  * before it takes any lock; the child connects again.  Its
  * spanheap_close() only unmaps its own copies.
+ *
+ * A restart of the daemon (issue 12).  The old region outlives its
+ * daemon in our mapping, but nobody serves it any more, and the new
+ * daemon knows of it only what its durable record says.  So when
+ * conn.c finds the connection broken and sets out to resume it,
+ * cmag_suspend() stops every take and push on the old region (each
+ * goes to the socket path, which waits for the reconnection) and hands
+ * over, per class, the ring's tail just after our own last take (kept
+ * as we take: m->took), which the daemon needs to tell the spans we
+ * took from those still in the ring.  The daemon frees the latter and
+ * makes the former HELD, ours; cmag_resume() then maps the region the
+ * WELCOME brought, moves our old stacks onto its empty ones, and
+ * unmaps the old.  The live map is kept: a span taken before the
+ * restart is freed through the new magazine like any other.  m->r
+ * changes only under m->lock, so it is read only under it; m->on says,
+ * without the lock, whether there is a magazine at all.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,10 +79,9 @@ static bool cmag_dead(const struct conn_mag *m)
 	       MAG_F_DEAD;
 }
 
-int cmag_attach(struct spanheap *h, int fd, size_t size)
+/* Map and check the region of @size bytes in @fd: 0 and *@ret, -errno. */
+static int cmag_map(struct spanheap *h, int fd, size_t size, void **ret)
 {
-	struct conn_mag *m = &h->mag;
-	uint64_t pages = h->arena->size / h->page_size;
 	void *p;
 	int r;
 
@@ -82,8 +97,24 @@ int cmag_attach(struct spanheap *h, int fd, size_t size)
 	if (p == MAP_FAILED)
 		return -errno;
 	r = mag_check_header(p, size);
+	if (r < 0) {
+		munmap(p, size);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+int cmag_attach(struct spanheap *h, int fd, size_t size)
+{
+	struct conn_mag *m = &h->mag;
+	uint64_t pages = h->arena->size / h->page_size;
+	void *p;
+	int r;
+
+	r = cmag_map(h, fd, size, &p);
 	if (r < 0)
-		goto out_unmap;
+		return r;
 	m->live = mmap(NULL, pages, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m->live == MAP_FAILED) {
@@ -98,6 +129,7 @@ int cmag_attach(struct spanheap *h, int fd, size_t size)
 	m->live_size = pages;
 	m->size = size;
 	m->r = p;
+	m->on = true;
 	return 0;
 
 out_unmap:
@@ -109,7 +141,7 @@ void cmag_detach(struct spanheap *h)
 {
 	struct conn_mag *m = &h->mag;
 
-	if (!m->r)
+	if (!m->on)
 		return;
 	munmap(m->r, m->size);
 	munmap(m->live, m->live_size);
@@ -117,6 +149,7 @@ void cmag_detach(struct spanheap *h)
 	if (!conn_forked(h))
 		pthread_mutex_destroy(&m->lock);
 	m->r = NULL;
+	m->on = false;
 }
 
 /* Relaxed, under m->lock: this process is the counters' only writer. */
@@ -180,19 +213,25 @@ static bool cmag_conn_error(int r)
 /*
  * Take a span of class @c, under m->lock.  Return: 0 and @ret_off;
  * -EAGAIN if the class is empty; -EBADMSG if its indices are corrupt;
- * *@kick set if the daemon should be told.
+ * -ENODEV if the region is not served (dead, or suspended); *@kick set
+ * if the daemon should be told.
  */
 static int cmag_take_locked(struct conn_mag *m, unsigned int c,
 			    uint64_t *ret_off, bool *kick)
 {
 	struct mag_class *k = &m->r->cls[c];
-	uint32_t limit, left = 0;
+	uint32_t limit, left = 0, tail;
 	uint64_t off;
 	int r;
 
+	if (m->suspended || cmag_dead(m))
+		return -ENODEV;
 	r = mag_stack_pop(&k->ret, &off, &left);
-	if (r == -EAGAIN)
-		r = mag_fill_take(&k->fill, &off);
+	if (r == -EAGAIN) {
+		r = mag_fill_take_at(&k->fill, &off, &tail);
+		if (r == 0)
+			m->took[c] = tail;
+	}
 	if (r < 0)
 		return r;
 	/* The daemon manages the heap; it does not pick our pointers. */
@@ -219,7 +258,7 @@ int cmag_alloc(struct spanheap *h, size_t npages, unsigned int flags,
 	uint64_t off;
 	int r;
 
-	if (!m->r || c < 0 || cmag_dead(m))
+	if (!m->on || c < 0)
 		return 1;
 	/* As every call after the connection died: see internal.h. */
 	if (conn_gone(h))
@@ -268,7 +307,7 @@ int cmag_owns(struct spanheap *h, uint64_t off)
 	uint64_t page = off >> HEAP_PAGE_SHIFT;
 	int c;
 
-	if (!m->r || off % HEAP_PAGE_SIZE || page >= m->live_size)
+	if (!m->on || off % HEAP_PAGE_SIZE || page >= m->live_size)
 		return -1;
 	pthread_mutex_lock(&m->lock);
 	c = (int)m->live[page] - 1;
@@ -307,7 +346,7 @@ int cmag_free(struct spanheap *h, uint64_t off)
 	int c, r;
 
 	/* The page size is HEAP_PAGE_SIZE (conn_attach()): no division. */
-	if (!m->r || off % HEAP_PAGE_SIZE || page >= m->live_size)
+	if (!m->on || off % HEAP_PAGE_SIZE || page >= m->live_size)
 		return -ENOENT;
 	if (conn_gone(h))
 		return -ENOTCONN;
@@ -315,9 +354,10 @@ int cmag_free(struct spanheap *h, uint64_t off)
 		pthread_mutex_lock(&m->lock);
 		c = (int)m->live[page] - 1;
 		r = c < 0 ? -ENOENT :
-			    cmag_dead(m) ? -EBADMSG :
-					   cmag_push_locked(m, (unsigned int)c,
-							    off, &kick);
+			    m->suspended || cmag_dead(m) ?
+				    -EBADMSG :
+				    cmag_push_locked(m, (unsigned int)c, off,
+						     &kick);
 		/* Through the socket from here on: not the magazine's. */
 		if (r == -EBADMSG || (r == -EAGAIN && tries == CMAG_REFILL_TRIES))
 			m->live[page] = 0;
@@ -343,7 +383,7 @@ bool cmag_stacked(struct spanheap *h, uint64_t off)
 	struct conn_mag *m = &h->mag;
 	bool found = false;
 
-	if (!m->r)
+	if (!m->on)
 		return false;
 	pthread_mutex_lock(&m->lock);
 	for (unsigned int c = 0; c < MAG_NCLASSES && !found; c++) {
@@ -357,4 +397,77 @@ bool cmag_stacked(struct spanheap *h, uint64_t off)
 	}
 	pthread_mutex_unlock(&m->lock);
 	return found;
+}
+
+void cmag_suspend(struct spanheap *h, uint32_t took[MAG_NCLASSES])
+{
+	struct conn_mag *m = &h->mag;
+
+	if (!m->on) {
+		memset(took, 0, MAG_NCLASSES * sizeof(took[0]));
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->suspended = true;
+	memcpy(took, m->took, sizeof(m->took));
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Is every stack and ring of @r empty, as a new region's are? */
+static bool cmag_fresh(struct mag_region *r)
+{
+	for (unsigned int c = 0; c < MAG_NCLASSES; c++)
+		if (MAG_STACK_COUNT(atomic_load_explicit(
+			    &r->cls[c].ret.ctl, memory_order_acquire)) ||
+		    atomic_load_explicit(&r->cls[c].fill.tail,
+					 memory_order_acquire))
+			return false;
+	return true;
+}
+
+/*
+ * Move class @c's old stack onto the new one, under m->lock.  The new
+ * one is empty and as large: every entry fits.  A corrupt old count
+ * ends the move (those spans stay ours, HELD, until we go).
+ */
+static void cmag_move_stack(struct mag_stack *from, struct mag_stack *to)
+{
+	uint64_t off;
+	uint32_t n;
+
+	for (unsigned int i = 0; i < MAG_STACK_CAP &&
+	     mag_stack_pop(from, &off, NULL) == 0; i++)
+		if (mag_stack_push(to, off, MAG_STACK_CAP, &n) < 0)
+			break;
+}
+
+int cmag_resume(struct spanheap *h, int fd, size_t size)
+{
+	struct conn_mag *m = &h->mag;
+	struct mag_region *old, *nr;
+	void *p;
+	int r;
+
+	if (!m->on)
+		return cmag_attach(h, fd, size);
+	r = cmag_map(h, fd, size, &p);
+	if (r < 0)
+		return r;
+	nr = p;
+	if (!cmag_fresh(nr)) {
+		munmap(p, size);
+		return -EBADMSG;
+	}
+	pthread_mutex_lock(&m->lock);
+	old = m->r;
+	for (unsigned int c = 0; c < MAG_NCLASSES; c++)
+		cmag_move_stack(&old->cls[c].ret, &nr->cls[c].ret);
+	m->r = nr;
+	memset(m->took, 0, sizeof(m->took));
+	memset(m->refused, 0, sizeof(m->refused));
+	m->asking = false;
+	m->suspended = false;
+	pthread_mutex_unlock(&m->lock);
+	munmap(old, m->size);
+	return 0;
 }
