@@ -586,9 +586,9 @@ VALGRIND_RUNS := proto/test_proto proto/test_magazine:layout \
 	daemon/test_magazine:refill daemon/test_magazine:surplus \
 	daemon/test_magazine:tick daemon/test_magazine:revoke \
 	daemon/test_magazine:free daemon/test_magazine_bad \
-	daemon/test_magazine_client \
+	daemon/test_magazine_client daemon/test_magazine_resume \
 	libclient/test_conn libclient/test_control libclient/test_span \
-	libclient/test_object libclient/test_object_list
+	libclient/test_object libclient/test_object_list libclient/test_magazine
 check-valgrind: tests
 	@failed=; for r in $(VALGRIND_RUNS); do \
 		t=$${r%%:*}; c=$${r#$$t}; c=$${c#:}; \

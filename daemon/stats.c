@@ -169,7 +169,8 @@ static json_t *scavenger_json(const struct scav *s)
 /* The magazines' block: every counter, departed clients' included. */
 static json_t *magazines_json(const struct magazine_info *mi, uint64_t max)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+			 "s:I, s:I, s:I}",
 			 "cached", (json_int_t)mi->cached,
 			 "max_bytes", (json_int_t)max,
 			 "fast_allocs", (json_int_t)mi->fast_allocs,
@@ -179,7 +180,10 @@ static json_t *magazines_json(const struct magazine_info *mi, uint64_t max)
 			 "revoked", (json_int_t)mi->revoked,
 			 "refills", (json_int_t)mi->refills,
 			 "kicks", (json_int_t)mi->kicks,
-			 "bad_entries", (json_int_t)mi->bad);
+			 "bad_entries", (json_int_t)mi->bad,
+			 "resumed", (json_int_t)mi->resumed,
+			 "resume_freed", (json_int_t)mi->resume_freed,
+			 "resume_held", (json_int_t)mi->resume_held);
 }
 
 /* The figures that need the heap lock, taken in one go. */
