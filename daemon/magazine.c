@@ -116,7 +116,6 @@
 #include "magazine.h"
 #include "proto/proto.h"
 #include "shm/heap.h"
-#include "txshim.h"
 
 #define MASK (MAG_RING_CAP - 1)
 

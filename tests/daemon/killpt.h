@@ -1,17 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Kill points for the in-process suites: at every step of the heap
- * transactions of one operation, the metadata a death there would leave
- * once recovered, handed to the test to look at while the operation
- * waits.
- *
- * Until branch journal merges, the transactions are daemon/txshim.c's
- * and journal nothing, so this file plays the journal's contract
- * itself: it copies the metadata at each outermost begin (the state
- * heap_recover() would bring back from any step inside), and a step
- * outside a transaction leaves the memory as it is.  With the journal,
- * killpt.c alone changes: heap_tx_set_hook() copies the memory at each
- * step as it is, and heap_recover() on the copy does the rest.
+ * transactions of one operation (the journal's step hook,
+ * heap_tx_set_hook(): before each logged store and each commit), the
+ * metadata a death there leaves, recovered (heap_recover()) in a copy
+ * for the test to look at while the operation waits.
  */
 #ifndef SPANHEAP_TESTS_DAEMON_KILLPT_H
 #define SPANHEAP_TESTS_DAEMON_KILLPT_H
@@ -22,9 +15,9 @@
 #include "shm/heap.h"
 
 /*
- * @fn(@ctx, @meta) at each step: @meta holds the @size bytes the
- * recovered metadata would, in a buffer of the test's to attach to and
- * change (its contents are gone when fn returns).
+ * @fn(@ctx, @meta) at each step: @meta holds the @size bytes of the
+ * metadata as they are at that instant, in a buffer of the test's to
+ * attach to (killpt_attach()) and change; gone when fn returns.
  */
 typedef void killpt_fn(void *ctx, void *meta);
 
@@ -34,7 +27,10 @@ void killpt_arm(struct heap *h, void *mem, size_t size, killpt_fn *fn,
 /* Stop; the number of steps seen since killpt_arm(). */
 unsigned int killpt_disarm(void);
 
-/* heap_attach() over @meta, recovered: a handle with no-op hooks. */
+/*
+ * heap_attach() over @meta and heap_recover(), as a new daemon does: a
+ * handle with no-op hooks.
+ */
 struct heap *killpt_attach(void *meta, size_t size);
 
 #endif
