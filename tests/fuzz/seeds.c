@@ -237,6 +237,7 @@ int main(int argc, char **argv)
 	seeds_magazine();
 	seeds_magserve();
 	seeds_recover();
+	seeds_magresume();
 	printf("seeds: %u inputs written under %s\n", written, root);
 	return 0;
 }

@@ -74,5 +74,6 @@ void seeds_receive(void);
 void seeds_magazine(void);
 void seeds_magserve(void);
 void seeds_recover(void);
+void seeds_magresume(void);
 
 #endif

@@ -2,8 +2,9 @@
 /*
  * The seeds of the magazine targets (seeds.c says how they are made):
  * fuzz_magazine's, tests/fuzz/corpus/magazine/, made from
- * proto/magazine.h's layout, and fuzz_magserve's,
- * tests/fuzz/corpus/magserve/mag-*.
+ * proto/magazine.h's layout, fuzz_magserve's,
+ * tests/fuzz/corpus/magserve/mag-*, and fuzz_magresume's,
+ * tests/fuzz/corpus/magresume/.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -455,4 +456,90 @@ void seeds_magazine(void)
 void seeds_magserve(void)
 {
 	ms_seeds();
+}
+
+/* ---- the resume target: took XORs, then edits of the durable record */
+
+/* The record's fields (daemon/magazine.c's struct mag_record). */
+enum {
+	R_MAGIC = 0, R_OWNER = 8, R_REVOKE_CLS = 16, R_REVOKE_IDX = 20,
+	R_CUR = 32, R_SHADOW = 88
+};
+
+/* @took's XOR of class @c (all others 0). */
+static void r_took(struct seed *s, unsigned int c, uint32_t x)
+{
+	for (unsigned int i = 0; i < MAG_NCLASSES; i++) {
+		uint32_t v = i == c ? x : 0;
+
+		put(s, &v, sizeof(v));
+	}
+}
+
+static void r_xor(struct seed *s, unsigned int at, unsigned int v)
+{
+	unsigned char b = (unsigned char)v;
+
+	put16(s, at);
+	put(s, &b, 1);
+}
+
+/* Shadow word (class @c, slot @i) := interesting offset @v. */
+static void r_slot(struct seed *s, unsigned int c, unsigned int i,
+		   unsigned int v)
+{
+	r_xor(s, 0x8000 | (R_SHADOW / 8 + c * MAG_RING_CAP + i), v);
+}
+
+void seeds_magresume(void)
+{
+	struct seed s;
+
+	s.len = 0;
+	r_took(&s, 0, 0);
+	emit("magresume", "honest", &s);
+	s.len = 0;
+	r_took(&s, 0, 0x100);
+	emit("magresume", "took-past", &s);
+	s.len = 0;
+	r_took(&s, 3, UINT32_MAX);
+	emit("magresume", "took-behind", &s);
+	s.len = 0;
+	r_took(&s, 0, 0);
+	r_xor(&s, R_OWNER, 1);
+	emit("magresume", "owner", &s);
+	s.len = 0;
+	r_took(&s, 0, 0);
+	r_xor(&s, R_MAGIC, 0x80);
+	emit("magresume", "magic", &s);
+	s.len = 0;
+	r_took(&s, 0, 0);
+	r_xor(&s, R_CUR, 0x40);
+	emit("magresume", "cursor", &s);
+	s.len = 0;
+	r_took(&s, 0, 0);
+	r_xor(&s, R_CUR + 4, 1);
+	emit("magresume", "cursor-seen", &s);
+	s.len = 0;
+	r_took(&s, 0, 0);
+	r_xor(&s, R_REVOKE_CLS, 1);
+	r_xor(&s, R_REVOKE_IDX, 3);
+	emit("magresume", "revoke", &s);
+	s.len = 0;
+	r_took(&s, 0, 0);
+	r_slot(&s, 0, 7, 0);
+	emit("magresume", "slot-other-owner", &s);
+	s.len = 0;
+	r_took(&s, 0, 0);
+	r_slot(&s, 0, 7, 4);
+	emit("magresume", "slot-held", &s);
+	s.len = 0;
+	r_took(&s, 0, 0);
+	r_slot(&s, 0, 7, 5);
+	emit("magresume", "slot-inside", &s);
+	s.len = 0;
+	r_took(&s, 0, 0);
+	r_slot(&s, 1, 3, 30);
+	r_slot(&s, 0, 7, 31);
+	emit("magresume", "slots", &s);
 }
