@@ -9,6 +9,14 @@
  *
  * Every call but magazine_new() and magazine_free() wants the heap lock;
  * none waits on, or trusts, anything the client can write.  Loop thread.
+ *
+ * Transactions: each call runs its own heap transactions (see the design
+ * in magazine.c) and writes the region only after each has ended.  So
+ * magazine_kick_locked(), magazine_refill_locked() and
+ * magazine_tick_locked(), which write the region, must not be called
+ * inside a transaction of the caller's: it would hold theirs open while
+ * the region shows what a death could undo.  magazine_sync_locked() and
+ * magazine_resume_locked() write no region and may be.
  */
 #ifndef SPANHEAPD_MAGAZINE_H
 #define SPANHEAPD_MAGAZINE_H
@@ -70,6 +78,10 @@ struct magazine_info {
  *	heap's journal; written whole here (after a resume of @owner, the
  *	resume's figures are kept for the stats first).  NULL: a private
  *	allocation that does not survive the process, and is not logged.
+ *	A record of @owner that still holds FILL spans (an earlier magazine
+ *	of the owner's, whose connection broke) must be settled first by
+ *	magazine_resume_locked(): written anew, it forgets them, and they
+ *	stay the owner's, unusable, until it goes.
  *
  * Takes the heap lock itself: the caller must not hold it.
  *
