@@ -28,6 +28,7 @@
 #include "sock.h"
 
 struct arena;
+struct durable;
 struct event;
 struct event_base;
 struct heap_owner_info;
@@ -144,6 +145,7 @@ struct clients {
 	struct arena *arena;		/* WELCOME passes its fd */
 	struct scavenger *scav;		/* GC records, forced passes */
 	struct objects *objects;	/* references, open objects, waits */
+	struct durable *durable;	/* the records that outlive us, or NULL */
 	struct clients_hooks hooks;
 	TAILQ_HEAD(, client) list;	/* in connection order */
 	unsigned int count;

@@ -144,6 +144,7 @@ void daemon_compose(struct daemon *d)
 	scavenger_init(&d->scav, &d->core, d->base, &d->opt, &sh);
 	objects_init(&d->objects, &d->core, d->base, &d->scav, &oh);
 	d->clients.objects = &d->objects;
+	d->clients.durable = d->durable;
 	if (orphans_init(&d->orphans, &d->core, d->base, &d->objects,
 			 &d->scav, d->opt.reconnect_grace_ns, NULL) < 0)
 		log_err("out of memory for the orphans' timer; orphans wait until a full stop");

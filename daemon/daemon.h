@@ -24,8 +24,9 @@
  *				a client's objects and waits; forced
  *				passes, departed spans, GC records; owner
  *				records; reply texts; the socket
- *	dispatch -> objects, core
- *				the object table, the heap, under its lock
+ *	dispatch -> objects, core, durable
+ *				the object table, the heap, under its lock;
+ *				a magazine's durable record
  *	objects -> scavenger, core
  *				departed objects' spans; the heap
  *	orphans -> objects, scavenger, core

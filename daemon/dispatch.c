@@ -22,6 +22,7 @@
 #include "client.h"
 #include "core.h"
 #include "dispatch.h"
+#include "durable.h"
 #include "log.h"
 #include "magazine.h"
 #include "objects.h"
@@ -60,9 +61,11 @@ static void reply_status(struct client *c, const struct proto_hdr *req,
 static void new_magazine(struct client *c)
 {
 	struct clients *cs = c->cs;
-	/* NULL until branch durable: its durable_mag_area(du, c->owner). */
+	/* Its record outlives the daemon in the durable area, if any. */
+	void *area = cs->durable ? durable_mag_area(cs->durable, c->owner) :
+				   NULL;
 	int r = magazine_new(cs->core, c->owner, c->id, c->cred.pid,
-			     cs->mag_bytes, &cs->log_bad, NULL, &c->mag);
+			     cs->mag_bytes, &cs->log_bad, area, &c->mag);
 
 	if (r < 0)
 		log_limited(&cs->log_bad, 4,

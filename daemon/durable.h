@@ -37,6 +37,7 @@ struct durable_counters {
 	uint64_t obj_woken, obj_timeouts;
 	uint64_t mag_fast_allocs, mag_fast_frees, mag_filled, mag_returned;
 	uint64_t mag_revoked, mag_refills, mag_kicks, mag_bad;
+	uint64_t mag_resumed, mag_resume_freed, mag_resume_held;
 	uint64_t orphans_reclaimed, orphans_expired;
 };
 

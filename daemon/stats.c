@@ -229,6 +229,9 @@ static void gather_locked(struct stats *st, const struct scav *sc,
 	c->mag_refills = mi->refills;
 	c->mag_kicks = mi->kicks;
 	c->mag_bad = mi->bad;
+	c->mag_resumed = mi->resumed;
+	c->mag_resume_freed = mi->resume_freed;
+	c->mag_resume_held = mi->resume_held;
 	c->orphans_reclaimed = o ? o->reclaimed : 0;
 	c->orphans_expired = o ? o->expired : 0;
 }
@@ -278,6 +281,9 @@ static void add_carried(struct stats *st, struct snapshot *s)
 	s->mags.refills = t->mag_refills;
 	s->mags.kicks = t->mag_kicks;
 	s->mags.bad = t->mag_bad;
+	s->mags.resumed = t->mag_resumed;
+	s->mags.resume_freed = t->mag_resume_freed;
+	s->mags.resume_held = t->mag_resume_held;
 }
 
 static int snapshot(struct stats *st, struct snapshot *s)
