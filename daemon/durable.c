@@ -309,9 +309,14 @@ void durable_restart(struct durable *du, uint64_t now_real, uint32_t min_client_
 		counters_add(&c, &hdr->last);
 	next = cur == &hdr->block[0] ? &hdr->block[1] : &hdr->block[0];
 	block_write(next, g + 1, now_real, &c);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/*
+	 * Process death is the model (as the heap's journal's): stores
+	 * reach the memfd in program order, so the compiler's order is all
+	 * that needs fixing; a thread fence also upsets TSan builds.
+	 */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	memset(&hdr->last, 0, sizeof(hdr->last));
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	hdr->last_gen = g + 1;
 	if (min_client_id > hdr->next_client_id)
 		hdr->next_client_id = min_client_id;
