@@ -435,11 +435,17 @@ START_TEST(test_no_notify_socket_warns)
 
 	unsetenv("NOTIFY_SOCKET");
 	test_daemon_start(&t, NULL);
-	f = fopen(t.log, "r");
-	ck_assert_ptr_nonnull(f);
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, "will not survive a restart of the daemon");
-	fclose(f);
+	/* The line may come after the socket is up: wait for it. */
+	for (int i = 0; !found && i < 600; i++) {
+		if (i)
+			usleep(50 * 1000);
+		f = fopen(t.log, "r");
+		ck_assert_ptr_nonnull(f);
+		while (!found && fgets(line, sizeof(line), f))
+			found = strstr(line,
+				       "will not survive a restart of the daemon");
+		fclose(f);
+	}
 	test_daemon_stop(&t);
 	ck_assert(found);
 }
