@@ -583,6 +583,7 @@ VALGRIND_RUNS := proto/test_proto proto/test_magazine:layout \
 	shm/test_object:delete shm/test_object:owner_gone \
 	shm/test_object:walk ctl/test_render daemon/test_client \
 	daemon/test_dispatch_flow daemon/test_stats daemon/test_objects \
+	daemon/test_session \
 	daemon/test_magazine:refill daemon/test_magazine:surplus \
 	daemon/test_magazine:tick daemon/test_magazine:revoke \
 	daemon/test_magazine:free daemon/test_magazine_bad \

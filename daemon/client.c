@@ -26,6 +26,14 @@
  * serves are answered here.
  *
  * Client gone: see client_destroy().
+ *
+ * Sessions.  A client whose HELLO said PROTO_HELLO_KEEP and whose
+ * connection breaks while its process lives (its pidfd says so) without
+ * a BYE is not torn down: its connection goes, but its owner, spans,
+ * object references, session record and magazine stay, the owner an
+ * orphan (orphans_add()) for the grace period.  A HELLO that resumes its
+ * session (client_take_session()) claims it back; when the grace ends
+ * unclaimed, the owner is freed as a departed client's (free_owner()).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -45,6 +53,8 @@
 #include "shm/arena.h"
 #include "shm/heap.h"
 #include "sock.h"
+#include "durable.h"
+#include "orphans.h"
 
 /* Received fds beyond this are cut off (MSG_CTRUNC) and dropped. */
 #define CLIENT_MAX_FDS 8
@@ -63,8 +73,23 @@ struct scavenge_wait {
 	struct event *ev_progress;	/* paces progress replies, or NULL */
 };
 
+/*
+ * An orphan of a broken connection: its process's pidfd, watched so
+ * that an orphan whose process exits is freed at once (its hang-up may
+ * be read before its exit can be seen).
+ */
+struct parked_mag {
+	TAILQ_ENTRY(parked_mag) link;
+	struct clients *cs;
+	uint32_t owner;
+	int pidfd;		/* or -1 */
+	struct event *ev_exit;	/* on @pidfd, or NULL */
+};
+
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
+static bool client_departed(const struct client *c);
+static void parked_free(struct parked_mag *p);
 
 /* Is a request of the client waiting (reads stay off)? */
 static bool client_waiting(const struct client *c)
@@ -94,22 +119,31 @@ static void on_hello_timeout(evutil_socket_t fd, short what, void *arg)
 	client_destroy(c);
 }
 
+/* A live client's id, or an orphan's, whose heap owner is keyed by it. */
 static bool id_live(const struct clients *cs, uint32_t id)
 {
+	struct heap_owner_info o;
 	const struct client *c;
+	uint32_t cursor = 0;
+	bool live = false;
 
 	TAILQ_FOREACH(c, &cs->list, link)
 		if (c->id == id)
 			return true;
-	return false;
+	daemon_heap_lock(cs->core);
+	while (!live && heap_owner_next(cs->core->heap, &cursor, &o))
+		live = o.key == id;
+	daemon_heap_unlock(cs->core);
+	return live;
 }
 
 /*
  * A client id is never 0 nor the scavenger's owner id, and unique among
  * live clients; its heap owner has an id of the heap's (owner_add()).
  * Once the counter has wrapped (after 2^32 connections) it may meet
- * clients that never left: skip them.  The check costs a walk of at
- * most --max-clients entries per connection.
+ * clients that never left, or orphans that may come back: skip them.
+ * The check costs a walk of at most --max-clients entries and of the
+ * heap's owners per connection.
  */
 static uint32_t next_id(struct clients *cs)
 {
@@ -139,6 +173,8 @@ void clients_init(struct clients *cs, struct core *core,
 		  struct event_base *base, struct arena *arena,
 		  struct scavenger *scav, const struct clients_hooks *hooks)
 {
+	const char *env;
+
 	memset(cs, 0, sizeof(*cs));
 	cs->core = core;
 	cs->base = base;
@@ -151,6 +187,26 @@ void clients_init(struct clients *cs, struct core *core,
 	cs->hello_timeout = (struct timeval){ CLIENT_HELLO_TIMEOUT_SEC, 0 };
 	cs->control_interval_ns = CLIENT_CONTROL_INTERVAL_NS;
 	cs->progress_interval_ns = CLIENT_PROGRESS_INTERVAL_NS;
+	TAILQ_INIT(&cs->parked);
+	sessions_init(&cs->sessions, core, NULL);
+	env = getenv("SPANHEAPD_TEST_BREAK_TYPES");
+	if (env && *env)
+		cs->break_types = (uint32_t)strtoul(env, NULL, 0);
+}
+
+void clients_set_durable(struct clients *cs, struct durable *du,
+			 struct orphans *orphans)
+{
+	cs->durable = du;
+	cs->orphans = orphans;
+	sessions_init(&cs->sessions, cs->core, du);
+}
+
+uint32_t clients_grace_ms(const struct clients *cs)
+{
+	uint64_t ms = cs->orphans ? cs->orphans->grace_ns / 1000000 : 0;
+
+	return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
 void clients_set_next_id(struct clients *cs, uint32_t next_id)
@@ -167,8 +223,12 @@ void clients_fini(struct clients *cs)
 {
 	struct client *c;
 
+	cs->stopping = true;
 	while ((c = TAILQ_FIRST(&cs->list)))
 		client_destroy(c);
+	while (!TAILQ_EMPTY(&cs->parked))
+		parked_free(TAILQ_FIRST(&cs->parked));
+	sessions_fini(&cs->sessions);
 	if (cs->ev_mag)
 		event_free(cs->ev_mag);
 	cs->ev_mag = NULL;
@@ -327,43 +387,64 @@ static void drop_waits(struct client *c)
 	c->objwait = NULL;
 }
 
-/*
- * Step 2: free its spans, each queued to be released at once (its pages
- * may be charged to a memory cgroup with no task left), then its owner
- * record, which owns nothing by then.
- */
-static void drop_heap(struct client *c)
+/* Its magazine's counters stay in the totals; what it cached goes. */
+static void mag_gone_locked(struct clients *cs, struct magazine *mag)
 {
-	struct clients *cs = c->cs;
+	struct magazine_info mi = { 0 };
+
+	magazine_info_locked(mag, &mi);
+	mi.cached = 0;
+	mi.dead = false;
+	magazine_info_add(&cs->mag_gone, &mi);
+	magazine_free(mag);
+}
+
+/*
+ * Free the heap owner @owner and all it holds, its magazine @mag (may
+ * be NULL) and its session, each span queued to be released at once
+ * (its pages may be charged to a memory cgroup with no task left); in
+ * @ret what it held.  Returns whether the scavenger has pages to release.
+ */
+static bool free_owner_locked(struct clients *cs, uint32_t owner,
+			      struct magazine *mag,
+			      struct heap_owner_info *ret)
+{
 	struct heap *h = cs->core->heap;
-	struct heap_owner_info o;
 	uint64_t obj_pages = 0;
 
-	daemon_heap_lock(cs->core);
-	client_owner_locked(c, &o);
+	daemon_assert_locked(cs->core);
+	if (heap_owner_get(h, owner, ret) < 0) {
+		log_err("BUG: owner %u to free is not live", owner);
+		abort();
+	}
 	/*
 	 * What it holds through a later layer goes here, one call a layer,
 	 * before its own spans go: its object references and open objects,
 	 * its magazine (whose spans are its owner's, freed below).
 	 */
 	if (cs->objects)
-		obj_pages = objects_owner_gone_locked(cs->objects, c->owner);
-	if (c->mag) {
-		struct magazine_info mi = { 0 };
-
-		/* Its counters stay in the totals; what it cached goes. */
-		magazine_info_locked(c->mag, &mi);
-		mi.cached = 0;
-		mi.dead = false;
-		magazine_info_add(&cs->mag_gone, &mi);
-		magazine_free(c->mag);
-		c->mag = NULL;
-	}
-	heap_free_owner_each(h, c->owner, daemon_now(),
+		obj_pages = objects_owner_gone_locked(cs->objects, owner);
+	if (mag)
+		mag_gone_locked(cs, mag);
+	heap_free_owner_each(h, owner, daemon_now(),
 			     scavenger_queue_departed_locked, cs->scav);
-	heap_owner_remove(h, c->owner);
+	heap_owner_remove(h, owner);
+	session_clear_locked(&cs->sessions, owner);
+	return ret->npages || obj_pages;
+}
+
+/* Step 2: free what it holds in the heap, then its owner record. */
+static void drop_heap(struct client *c)
+{
+	struct clients *cs = c->cs;
+	struct heap_owner_info o;
+	bool release;
+
+	daemon_heap_lock(cs->core);
+	release = free_owner_locked(cs, c->owner, c->mag, &o);
+	c->mag = NULL;
 	daemon_heap_unlock(cs->core);
-	if (o.npages || obj_pages)
+	if (release)
 		scavenger_release_departed(cs->scav);
 	if (c->welcomed)
 		log_limited(&cs->log_gone, 6,
@@ -371,6 +452,184 @@ static void drop_heap(struct client *c)
 			    c->id, c->name, (int)c->cred.pid,
 			    (unsigned long long)o.nspans,
 			    (unsigned long long)o.npages);
+}
+
+static struct parked_mag *parked_of(struct clients *cs, uint32_t owner)
+{
+	struct parked_mag *p;
+
+	TAILQ_FOREACH(p, &cs->parked, link)
+		if (p->owner == owner)
+			return p;
+	return NULL;
+}
+
+/* @p leaves the list. */
+static void parked_free(struct parked_mag *p)
+{
+	TAILQ_REMOVE(&p->cs->parked, p, link);
+	if (p->ev_exit)
+		event_free(p->ev_exit);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	free(p);
+}
+
+/* The orphan @owner is freed as a departed client; @why for the log. */
+static void orphan_free(struct clients *cs, uint32_t owner, const char *why)
+{
+	struct parked_mag *p = parked_of(cs, owner);
+	struct heap_owner_info o;
+	bool release;
+
+	if (p)
+		parked_free(p);
+	daemon_heap_lock(cs->core);
+	release = free_owner_locked(cs, owner, NULL, &o);
+	daemon_heap_unlock(cs->core);
+	if (release)
+		scavenger_release_departed(cs->scav);
+	clients_changed(cs);
+	log_limited(&cs->log_gone, 6,
+		    "client of owner %u %s; freed %llu spans, %llu pages",
+		    owner, why, (unsigned long long)o.nspans,
+		    (unsigned long long)o.npages);
+}
+
+void clients_orphan_cleared_locked(void *ctx, uint32_t owner)
+{
+	struct clients *cs = ctx;
+	struct parked_mag *p = parked_of(cs, owner);
+
+	daemon_assert_locked(cs->core);
+	if (p)
+		parked_free(p);
+	session_clear_locked(&cs->sessions, owner);
+	clients_changed(cs);
+}
+
+/* An orphan's process exited: it will not come back. */
+static void on_orphan_exit(evutil_socket_t fd, short what, void *arg)
+{
+	struct parked_mag *p = arg;
+	struct clients *cs = p->cs;
+	uint32_t owner = p->owner;
+	int r;
+
+	(void)fd, (void)what;
+	daemon_heap_lock(cs->core);
+	r = orphans_claim(cs->orphans, owner);
+	daemon_heap_unlock(cs->core);
+	if (r == 0)
+		orphan_free(cs, owner, "has exited");
+}
+
+/*
+ * Step 2 for a client whose session is kept: its owner becomes an
+ * orphan, its magazine and pidfd wait with it.  False if it cannot be
+ * kept.
+ */
+static bool keep_session(struct client *c)
+{
+	struct clients *cs = c->cs;
+	struct parked_mag *p;
+
+	if (!c->welcomed || !c->keep || c->bye || cs->stopping ||
+	    !cs->orphans || client_departed(c))
+		return false;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return false;
+	p->cs = cs;
+	p->owner = c->owner;
+	p->pidfd = -1;
+	if (c->pidfd >= 0) {
+		p->ev_exit = event_new(cs->base, c->pidfd, EV_READ,
+				       on_orphan_exit, p);
+		if (!p->ev_exit || event_add(p->ev_exit, NULL) < 0) {
+			if (p->ev_exit)
+				event_free(p->ev_exit);
+			free(p);
+			return false;
+		}
+	}
+	daemon_heap_lock(cs->core);
+	if (orphans_add(cs->orphans, c->owner) < 0) {
+		daemon_heap_unlock(cs->core);
+		if (p->ev_exit)
+			event_free(p->ev_exit);
+		free(p);
+		return false;
+	}
+	daemon_heap_unlock(cs->core);
+	/*
+	 * Its pidfd is the orphan's now; its magazine stops (the spans stay
+	 * the owner's, its durable record tells a resume which were taken).
+	 */
+	p->pidfd = c->pidfd;
+	c->pidfd = -1;
+	magazine_free(c->mag);
+	c->mag = NULL;
+	TAILQ_INSERT_TAIL(&cs->parked, p, link);
+	log_limited(&cs->log_gone, 6,
+		    "client %u (%s, pid %d) lost its connection; its session is kept for %u ms",
+		    c->id, c->name, (int)c->cred.pid, clients_grace_ms(cs));
+	return true;
+}
+
+int client_take_session(struct client *c, const struct proto_session *t,
+			const uint32_t took[MAG_NCLASSES])
+{
+	struct clients *cs = c->cs;
+	struct parked_mag *p;
+	struct client *old;
+	int r;
+
+	daemon_heap_lock(cs->core);
+	r = session_match_locked(&cs->sessions, t);
+	daemon_heap_unlock(cs->core);
+	if (r < 0)
+		return r;
+	/*
+	 * Its old connection may have broken with its hang-up not yet read:
+	 * it goes now (an orphan) rather than after this HELLO.  One that
+	 * has not hung up is alive, and its session not to be taken.
+	 */
+	TAILQ_FOREACH(old, &cs->list, link)
+		if (old != c && old->welcomed && old->owner == t->owner)
+			break;
+	if (old && sock_peer_closed(old->fd))
+		client_destroy(old);
+	daemon_heap_lock(cs->core);
+	r = session_match_locked(&cs->sessions, t);
+	if (r == 0 && orphans_claim(cs->orphans, t->owner) < 0)
+		r = -ESTALE;
+	if (r < 0) {
+		daemon_heap_unlock(cs->core);
+		return r;
+	}
+	/* Its fresh owner has had no request: it owns nothing. */
+	if (heap_owner_remove(cs->core->heap, c->owner) < 0) {
+		log_err("BUG: a fresh owner owns something");
+		abort();
+	}
+	c->owner = t->owner;
+	c->id = t->client_id;
+	c->resumed = session_resumed_locked(&cs->sessions, c->owner);
+	/* What its old magazine held, settled: its takes are its own. */
+	if (cs->durable) {
+		r = magazine_resume_locked(cs->core, c->owner,
+					   durable_mag_area(cs->durable,
+							    c->owner), took);
+		if (r < 0 && r != -ENOENT)
+			log_err("client %u: its magazine's record is corrupt (%s); its spans stay its own until it goes",
+				c->id, strerror(-r));
+	}
+	daemon_heap_unlock(cs->core);
+	p = parked_of(cs, c->owner);
+	if (p)
+		parked_free(p);
+	return 0;
 }
 
 /* Step 3: its replies, events and fds. */
@@ -401,8 +660,8 @@ static void close_connection(struct client *c)
  *     object gets);
  *  2. what it holds in the heap, under the heap lock: before the spans,
  *     its object references and open objects, its magazine; its spans,
- *     then its owner record (and, to come, with the owner: its restart
- *     slot);
+ *     then its owner record and its session; unless its session is kept
+ *     (keep_session(): see "Sessions" at the top);
  *  3. its connection: queued replies, events, the pidfd, the socket;
  *  4. then it leaves the list, and the layers above hear of it (the
  *     server accepts again: its fds are free).
@@ -413,10 +672,10 @@ void client_destroy(struct client *c)
 	struct clients *cs = c->cs;
 
 	drop_waits(c);
-	if (!cs->keep_heap)
-		drop_heap(c);
-	else
+	if (cs->keep_heap)
 		magazine_free(c->mag);	/* its spans stay its owner's */
+	else if (!keep_session(c))
+		drop_heap(c);
 	close_connection(c);
 	if (c->welcomed)
 		clients_changed(cs);

@@ -25,6 +25,8 @@
 #include "log.h"
 #include "magazine.h"
 #include "proto/proto.h"
+#include "session.h"
+#include "shm/object.h"
 #include "sock.h"
 
 struct arena;
@@ -35,6 +37,8 @@ struct heap_owner_info;
 struct magazine;
 struct obj_wait;
 struct objects;
+struct orphans;
+struct parked_mag;
 struct scavenge_wait;
 struct scavenger;
 
@@ -82,6 +86,17 @@ struct outmsg {
 	unsigned char buf[];
 };
 
+/*
+ * The reply of a mutating request, held back while its transaction is
+ * open (dispatch.c): recorded in the session, then sent.
+ */
+struct reply_capture {
+	size_t len;		/* 0: none yet */
+	unsigned char buf[SESSION_REPLY_MAX];
+	bool wake;		/* OBJ_SEAL sealed @sealed: wake its waiters */
+	struct heap_obj_info sealed;
+};
+
 struct client {
 	TAILQ_ENTRY(client) link;	/* in clients' list */
 	struct clients *cs;
@@ -124,6 +139,16 @@ struct client {
 	STAILQ_HEAD(, outmsg) outq;
 	uint32_t owner;		/* its heap owner's id, from client_accept() */
 	struct magazine *mag;	/* its magazine, if it asked at HELLO; or NULL */
+	/*
+	 * Sessions: it said BYE (freed at once when it goes); its session
+	 * is kept across a break (its HELLO said PROTO_HELLO_KEEP); the
+	 * times its session was taken back (0: a fresh one); the reply held
+	 * back by an open transaction (dispatch.c), or NULL.
+	 */
+	bool bye;
+	bool keep;
+	uint64_t resumed;
+	struct reply_capture *capture;
 };
 
 /* What the connections need from the layers above; daemon.c gives them. */
@@ -172,6 +197,19 @@ struct clients {
 	uint64_t mag_idle_ns;
 	struct event *ev_mag;
 	struct magazine_info mag_gone;
+	/*
+	 * Sessions (session.h) and the owners of broken connections that may
+	 * come back (orphans), over the durable area; the magazines of such
+	 * owners' pidfds wait in @parked.  @stopping: the daemon stops, clients go
+	 * for good.  @break_types: tests only (SPANHEAPD_TEST_BREAK_TYPES),
+	 * request types (bits 1 << type) whose first recorded reply is not
+	 * sent: the connection is shut down instead.
+	 */
+	struct sessions sessions;
+	struct orphans *orphans;	/* or NULL: no session is kept */
+	TAILQ_HEAD(, parked_mag) parked;
+	bool stopping;
+	uint32_t break_types;
 	/* Lines any client can cause, each kind rate-limited (log.h). */
 	struct log_limit log_connected, log_gone, log_silent, log_bad;
 };
@@ -236,6 +274,32 @@ void client_accept(struct clients *cs, int fd);
  * down, its spans freed, and @c with it.  See client.c, "Client gone".
  */
 void client_destroy(struct client *c);
+
+/**
+ * client_take_session() - @c, not yet welcomed, takes back the session of
+ * token @t, whose owner is an orphan: its fresh owner goes, it gets the
+ * session's owner and client id, and its magazine if one waits.
+ * Return: 0, or -ESTALE (a token of no live orphaned session of this
+ * arena; nothing changed).
+ */
+int client_take_session(struct client *c, const struct proto_session *t,
+			const uint32_t took[MAG_NCLASSES]);
+
+/**
+ * clients_set_durable() - session records in @du (NULL: in memory, lost
+ * at exit) and broken sessions kept as @orphans (NULL: none kept).
+ */
+void clients_set_durable(struct clients *cs, struct durable *du,
+			 struct orphans *orphans);
+
+/*
+ * clients_orphan_cleared_locked() - the orphans' hook: the grace of
+ * @owner ended and it was freed; its session goes too.
+ */
+void clients_orphan_cleared_locked(void *ctx, uint32_t owner);
+
+/** clients_grace_ms() - how long a broken session is kept, for WELCOME. */
+uint32_t clients_grace_ms(const struct clients *cs);
 
 /** client_resume() - read requests again after a deferred reply was queued. */
 void client_resume(struct client *c);

@@ -119,6 +119,7 @@ void daemon_compose(struct daemon *d)
 	};
 	const struct objects_hooks oh = {
 		.woken = dispatch_obj_woken,
+		.record = dispatch_obj_record,
 		.ctx = d,
 	};
 	const struct stats_sources src = {
@@ -144,10 +145,15 @@ void daemon_compose(struct daemon *d)
 	scavenger_init(&d->scav, &d->core, d->base, &d->opt, &sh);
 	objects_init(&d->objects, &d->core, d->base, &d->scav, &oh);
 	d->clients.objects = &d->objects;
-	d->clients.durable = d->durable;
 	if (orphans_init(&d->orphans, &d->core, d->base, &d->objects,
-			 &d->scav, d->opt.reconnect_grace_ns, NULL) < 0)
+			 &d->scav, d->opt.reconnect_grace_ns,
+			 &(struct orphans_hooks){
+				 clients_orphan_cleared_locked,
+				 &d->clients }) < 0)
 		log_err("out of memory for the orphans' timer; orphans wait until a full stop");
+	/* Sessions are kept only with the orphans' timer. */
+	clients_set_durable(&d->clients, d->durable,
+			    d->orphans.ev_grace ? &d->orphans : NULL);
 	stats_init(&d->stats, &src);
 	d->composed = true;
 }

@@ -12,6 +12,16 @@
  * PROTO_CLIENTS_PAGE clients, and GC and SCAVENGE, which cost a walk of
  * every client or a release pass, are served at most once per
  * control_interval_ns per client (client.c, control_deferred()).
+ *
+ * Mutating requests (SPAN_ALLOC, SPAN_FREE, OBJ_CREATE, OBJ_SEAL,
+ * OBJ_GET, OBJ_RELEASE, OBJ_DELETE: the handlers marked @mutates) are
+ * applied and their reply recorded in the session (session.h) in one
+ * journal transaction under the heap lock: tx_open() ... tx_close().
+ * The reply is held back meanwhile (struct reply_capture) and sent once
+ * the lock is given back.  A request on a resumed session whose seq and
+ * type are the recorded ones is a retry: it gets the recorded reply and
+ * changes nothing.  An OBJ_GET that waits records its answer when it
+ * comes (dispatch_obj_record()).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -26,6 +36,7 @@
 #include "log.h"
 #include "magazine.h"
 #include "objects.h"
+#include "session.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
 
@@ -40,8 +51,63 @@ static bool json_valid_utf8(const char *s)
 
 static void reply(struct client *c, const void *buf, size_t len)
 {
+	struct reply_capture *cap = c->capture;
+
+	if (cap) {
+		if (cap->len || len > sizeof(cap->buf)) {
+			log_err("BUG: a second reply, or one of %zu bytes, to a mutating request",
+				len);
+			abort();
+		}
+		memcpy(cap->buf, buf, len);
+		cap->len = len;
+		return;
+	}
 	if (client_send(c, buf, len) < 0)
 		c->closing = true;
+}
+
+/*
+ * The transaction of a mutating request: the heap lock, a journal
+ * transaction, and its reply held back in @cap.
+ */
+static void tx_open(struct client *c, struct reply_capture *cap)
+{
+	struct core *core = c->cs->core;
+
+	cap->len = 0;
+	cap->wake = false;
+	daemon_heap_lock(core);
+	heap_tx_begin(core->heap);
+	c->capture = cap;
+}
+
+/*
+ * Record the reply (if the request was answered: an OBJ_GET that waits
+ * is not yet) with the request's changes, end the transaction, then send
+ * the reply.  Tests can have a first reply of a type not sent, as if the
+ * connection broke between the apply and the reply.
+ */
+static void tx_close(struct client *c, const struct proto_hdr *req)
+{
+	struct reply_capture *cap = c->capture;
+	struct clients *cs = c->cs;
+	uint32_t bit = UINT32_C(1) << req->type;
+
+	c->capture = NULL;
+	if (cap->len)
+		session_record_locked(&cs->sessions, c->owner, req->type,
+				      req->seq, cap->buf, cap->len);
+	heap_tx_end(cs->core->heap);
+	daemon_heap_unlock(cs->core);
+	if (!cap->len)
+		return;
+	if (cs->break_types & bit) {
+		cs->break_types &= ~bit;
+		shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
+	reply(c, cap->buf, cap->len);
 }
 
 static void reply_status(struct client *c, const struct proto_hdr *req,
@@ -75,18 +141,55 @@ static void new_magazine(struct client *c)
 			    c->id, (int)c->cred.pid, strerror(-r));
 }
 
+/* The token of @c's session: a resume's, or a new one. */
+static int hello_session(struct client *c, const struct proto_hello *req,
+			 struct proto_session *ret)
+{
+	struct clients *cs = c->cs;
+	int r;
+
+	if (req->flags & PROTO_HELLO_RESUME) {
+		r = client_take_session(c, &req->session, req->mag_took);
+		if (r == 0)
+			*ret = req->session;
+		return r;
+	}
+	daemon_heap_lock(cs->core);
+	r = session_open_locked(&cs->sessions, c->owner, c->id, ret);
+	daemon_heap_unlock(cs->core);
+	return r;
+}
+
 static void do_hello(struct client *c, const void *msg)
 {
 	const struct proto_hello *req = msg;
 	struct clients *cs = c->cs;
 	struct proto_welcome w;
 	unsigned int nfds = 1;
-	int fds[2];
+	int fds[2], r;
 
 	if (c->welcomed) {
 		reply_status(c, &req->hdr, -EISCONN);
 		return;
 	}
+	memset(&w, 0, sizeof(w));
+	r = hello_session(c, req, &w.session);
+	if (r < 0) {
+		/*
+		 * A stale resume is what every client of the arena that a
+		 * full stop dropped sends: a notice, not a fault of ours.
+		 */
+		log_limited(&cs->log_bad, r == -ESTALE ? 5 : 4,
+			    "client %u (pid %d): %s: %s", c->id,
+			    (int)c->cred.pid,
+			    r == -ESTALE ? "a resume of no session it may take back (another arena's, expired, or not its own)" :
+					   "no session token",
+			    strerror(-r));
+		reply_status(c, &req->hdr, r);
+		c->closing = true;
+		return;
+	}
+	c->keep = req->flags & (PROTO_HELLO_KEEP | PROTO_HELLO_RESUME);
 	memcpy(c->name, req->name, sizeof(c->name));
 	c->name[sizeof(c->name) - 1] = 0;
 	/* Keep names printable: they end up in logs and JSON. */
@@ -97,14 +200,15 @@ static void do_hello(struct client *c, const void *msg)
 		for (char *p = c->name; *p; p++)
 			if ((unsigned char)*p >= 0x80)
 				*p = '?';
-	memset(&w, 0, sizeof(w));
 	proto_hdr_init(&w.hdr, PROTO_WELCOME, req->hdr.seq);
 	w.page_size = (uint32_t)HEAP_PAGE_SIZE;
 	w.max_batch = PROTO_MAX_BATCH;
 	w.arena_size = cs->arena->size;
 	w.client_id = c->id;
+	w.grace_ms = clients_grace_ms(cs);
+	w.generation = sessions_generation(&cs->sessions);
 	fds[0] = cs->arena->fd;
-	if (req->flags & PROTO_HELLO_MAGAZINE && cs->mag_bytes)
+	if (req->flags & PROTO_HELLO_MAGAZINE && cs->mag_bytes && !c->mag)
 		new_magazine(c);
 	if (c->mag) {
 		w.mag_size = magazine_size(c->mag);
@@ -115,7 +219,8 @@ static void do_hello(struct client *c, const void *msg)
 	heap_owner_set_name(cs->core->heap, c->owner, c->name);
 	daemon_heap_unlock(cs->core);
 	log_limited(&cs->log_connected, 6,
-		    "client %u connected: %s, pid %d, uid %u", c->id,
+		    "client %u %s: %s, pid %d, uid %u", c->id,
+		    c->resumed ? "resumed its session" : "connected",
 		    c->name[0] ? c->name : "(unnamed)", (int)c->cred.pid,
 		    (unsigned int)c->cred.uid);
 	if (client_send_fds(c, &w, sizeof(w), fds, nfds) < 0)
@@ -134,7 +239,7 @@ static void do_alloc(struct client *c, const void *msg)
 
 	memset(&rep, 0, proto_alloc_reply_size(0));
 	proto_hdr_init(&rep.hdr, PROTO_SPAN_ALLOC | PROTO_REPLY, req->hdr.seq);
-	daemon_heap_lock(core);
+	daemon_assert_locked(core);
 	for (i = 0; i < req->count; i++) {
 		struct heap_span s;
 
@@ -148,7 +253,6 @@ static void do_alloc(struct client *c, const void *msg)
 	if (r < 0)
 		while (i-- > 0)
 			heap_free(core->heap, rep.spans[i].off, c->owner, now);
-	daemon_heap_unlock(core);
 	if (r < 0) {
 		rep.hdr.status = r;
 		reply(c, &rep, proto_alloc_reply_size(0));
@@ -198,7 +302,7 @@ static void do_free(struct client *c, const void *msg)
 
 	memset(&rep, 0, sizeof(rep));
 	proto_hdr_init(&rep.hdr, PROTO_SPAN_FREE | PROTO_REPLY, req->hdr.seq);
-	daemon_heap_lock(core);
+	daemon_assert_locked(core);
 	/* A span it took from its magazine is its own to free here too. */
 	if (c->mag)
 		magazine_sync_locked(c->mag);
@@ -212,7 +316,6 @@ static void do_free(struct client *c, const void *msg)
 			abort();
 		}
 	}
-	daemon_heap_unlock(core);
 	rep.hdr.status = r;
 	rep.count = r ? 0 : req->count;
 	rep.bad = bad;
@@ -299,17 +402,21 @@ static void do_obj_create(struct client *c, const void *msg)
 		.uid = c->cred.uid,
 	};
 	struct heap_obj_info info;
-	int r = owner_live(objects_create(c->cs->objects, c->owner, &n, &info));
+	int r = owner_live(objects_create_locked(c->cs->objects, c->owner, &n,
+						 &info));
 
 	reply_obj(c, PROTO_OBJ_CREATE, req->hdr.seq, r, &info);
 }
 
+/* Its waiters are woken once its transaction is over: see dispatch(). */
 static void do_obj_seal(struct client *c, const void *msg)
 {
 	const struct proto_obj_id *req = msg;
+	struct heap_obj_info *obj = &c->capture->sealed;
+	int r = objects_seal_locked(c->cs->objects, c->owner, req->id, obj);
 
-	reply_status(c, &req->hdr,
-		     objects_seal(c->cs->objects, c->owner, req->id));
+	c->capture->wake = r == 0;
+	reply_status(c, &req->hdr, r);
 }
 
 static void do_obj_get(struct client *c, const void *msg)
@@ -317,14 +424,44 @@ static void do_obj_get(struct client *c, const void *msg)
 	const struct proto_obj_get *req = msg;
 	struct heap_obj_info info;
 	struct obj_wait *w;
-	int r = objects_get(c->cs->objects, c->owner, req->name, req->namelen,
-			    req->timeout_ms, c, req->hdr.seq, &w, &info);
+	int r = objects_get_locked(c->cs->objects, c->owner, req->name,
+				   req->namelen, req->timeout_ms, c,
+				   req->hdr.seq, &w, &info);
 
 	if (r == -EINPROGRESS) {
 		client_wait_object(c, w);
 		return;
 	}
 	reply_obj(c, PROTO_OBJ_GET, req->hdr.seq, owner_live(r), &info);
+}
+
+/* The reply to OBJ_GET, in @rep; returns its length. */
+static size_t obj_reply(uint16_t type, uint32_t seq, int status,
+			const struct heap_obj_info *info,
+			struct proto_obj_reply *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+	proto_hdr_init(&rep->hdr, type | PROTO_REPLY, seq);
+	rep->hdr.status = status;
+	if (status < 0)
+		return sizeof(rep->hdr);
+	rep->id = info->id;
+	rep->off = info->off;
+	rep->size = info->size;
+	rep->npages = info->npages;
+	return sizeof(*rep);
+}
+
+void dispatch_obj_record(void *ctx, void *waiter, uint32_t seq, int status,
+			 const struct heap_obj_info *info)
+{
+	struct client *c = waiter;
+	struct proto_obj_reply rep;
+	size_t len = obj_reply(PROTO_OBJ_GET, seq, status, info, &rep);
+
+	(void)ctx;
+	session_record_locked(&c->cs->sessions, c->owner, PROTO_OBJ_GET, seq,
+			      &rep, len);
 }
 
 void dispatch_obj_woken(void *ctx, void *waiter, uint32_t seq, int status,
@@ -343,7 +480,7 @@ static void do_obj_release(struct client *c, const void *msg)
 	const struct proto_obj_id *req = msg;
 
 	reply_status(c, &req->hdr,
-		     objects_release(c->cs->objects, c->owner, req->id));
+		     objects_release_locked(c->cs->objects, c->owner, req->id));
 }
 
 static void do_obj_delete(struct client *c, const void *msg)
@@ -351,8 +488,8 @@ static void do_obj_delete(struct client *c, const void *msg)
 	const struct proto_obj_delete *req = msg;
 
 	reply_status(c, &req->hdr,
-		     objects_delete(c->cs->objects, req->name, req->namelen,
-				    c->cred.uid));
+		     objects_delete_locked(c->cs->objects, req->name,
+					   req->namelen, c->cred.uid));
 }
 
 static void do_objects(struct client *c, const void *msg)
@@ -375,6 +512,14 @@ static void do_mag_kick(struct client *c, const void *msg)
 	daemon_heap_lock(core);
 	magazine_kick_locked(c->mag, daemon_now());
 	daemon_heap_unlock(core);
+}
+
+/* The client goes for good: no session is kept for it. */
+static void do_bye(struct client *c, const void *msg)
+{
+	(void)msg;
+	c->bye = true;
+	c->closing = true;
 }
 
 static void do_mag_refill(struct client *c, const void *msg)
@@ -435,32 +580,65 @@ void dispatch_reject(struct client *c, const void *buf, size_t len, int err,
  * (see there), then here its handler, which reads @msg as the request's
  * struct, and the handler's entry: @before_hello if a client may send it
  * before HELLO (only HELLO), @keeps_stats if it changes nothing MemStats
- * shows.  tests/daemon/test_dispatch_flow.c checks that every type of
- * proto.c's table has a handler here.
+ * shows, @mutates if it changes the heap for its client and must not be
+ * applied twice (it runs under the heap lock, in the transaction that
+ * records its reply: see the top of the file).
+ * tests/daemon/test_dispatch_flow.c checks that every type of proto.c's
+ * table has a handler here.
  */
 struct dispatch_handler {
 	void (*fn)(struct client *c, const void *msg);
 	bool before_hello;
 	bool keeps_stats;
+	bool mutates;
 };
 
 static const struct dispatch_handler handlers[] = {
 	[PROTO_HELLO] = { .fn = do_hello, .before_hello = true },
-	[PROTO_SPAN_ALLOC] = { .fn = do_alloc },
-	[PROTO_SPAN_FREE] = { .fn = do_free },
+	[PROTO_SPAN_ALLOC] = { .fn = do_alloc, .mutates = true },
+	[PROTO_SPAN_FREE] = { .fn = do_free, .mutates = true },
 	[PROTO_STATS] = { .fn = do_stats, .keeps_stats = true },
 	[PROTO_SCAVENGE] = { .fn = do_scavenge },
 	[PROTO_GC] = { .fn = do_gc },
 	[PROTO_CLIENTS] = { .fn = do_clients, .keeps_stats = true },
-	[PROTO_OBJ_CREATE] = { .fn = do_obj_create },
-	[PROTO_OBJ_SEAL] = { .fn = do_obj_seal },
-	[PROTO_OBJ_GET] = { .fn = do_obj_get },
-	[PROTO_OBJ_RELEASE] = { .fn = do_obj_release },
-	[PROTO_OBJ_DELETE] = { .fn = do_obj_delete },
+	[PROTO_OBJ_CREATE] = { .fn = do_obj_create, .mutates = true },
+	[PROTO_OBJ_SEAL] = { .fn = do_obj_seal, .mutates = true },
+	[PROTO_OBJ_GET] = { .fn = do_obj_get, .mutates = true },
+	[PROTO_OBJ_RELEASE] = { .fn = do_obj_release, .mutates = true },
+	[PROTO_OBJ_DELETE] = { .fn = do_obj_delete, .mutates = true },
 	[PROTO_OBJECTS] = { .fn = do_objects, .keeps_stats = true },
 	[PROTO_MAG_KICK] = { .fn = do_mag_kick },
 	[PROTO_MAG_REFILL] = { .fn = do_mag_refill },
+	[PROTO_BYE] = { .fn = do_bye },
 };
+
+/*
+ * A mutating request: a retry on a resumed session gets its recorded
+ * reply; any other is applied and recorded in one transaction.
+ */
+static void mutate(struct client *c, const struct dispatch_handler *h,
+		   const struct proto_hdr *req)
+{
+	struct clients *cs = c->cs;
+	struct reply_capture cap;
+	size_t len;
+
+	if (c->resumed) {
+		daemon_heap_lock(cs->core);
+		if (session_replay_locked(&cs->sessions, c->owner, req->type,
+					  req->seq, cap.buf, &len) == 0) {
+			daemon_heap_unlock(cs->core);
+			reply(c, cap.buf, len);
+			return;
+		}
+		daemon_heap_unlock(cs->core);
+	}
+	tx_open(c, &cap);
+	h->fn(c, req);
+	tx_close(c, req);
+	if (cap.wake)
+		objects_wake(cs->objects, &cap.sealed);
+}
 
 static const struct dispatch_handler *handler_of(uint16_t type)
 {
@@ -511,5 +689,8 @@ void dispatch_request(struct client *c, const void *buf, size_t len)
 	/* What MemStats shows changes with every request but these. */
 	if (!h->keeps_stats)
 		clients_changed(c->cs);
-	h->fn(c, &m);
+	if (h->mutates)
+		mutate(c, h, &m.hdr);
+	else
+		h->fn(c, &m);
 }

@@ -24,6 +24,14 @@ void dispatch_request(struct client *c, const void *buf, size_t len);
 void dispatch_obj_woken(void *ctx, void *waiter, uint32_t seq, int status,
 			const struct heap_obj_info *info);
 
+/**
+ * dispatch_obj_record() - the objects' record hook: record that answer in
+ * the session of @waiter, under the heap lock, in the transaction of the
+ * reference it took.
+ */
+void dispatch_obj_record(void *ctx, void *waiter, uint32_t seq, int status,
+			 const struct heap_obj_info *info);
+
 /** dispatch_handles() - whether requests of @type have a handler. */
 bool dispatch_handles(uint16_t type);
 

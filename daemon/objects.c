@@ -26,6 +26,7 @@
 
 #include "objects.h"
 #include "scavenger.h"
+#include "shm/heap.h"
 
 struct obj_wait {
 	TAILQ_ENTRY(obj_wait) link;
@@ -60,13 +61,21 @@ void objects_fini(struct objects *o)
 		objects_wait_cancel(o, w);
 }
 
+int objects_create_locked(struct objects *o, uint32_t owner,
+			  const struct heap_obj_new *req,
+			  struct heap_obj_info *ret)
+{
+	daemon_assert_locked(o->core);
+	return heap_obj_create(o->core->heap, owner, req, daemon_now(), ret);
+}
+
 int objects_create(struct objects *o, uint32_t owner,
 		   const struct heap_obj_new *req, struct heap_obj_info *ret)
 {
 	int r;
 
 	daemon_heap_lock(o->core);
-	r = heap_obj_create(o->core->heap, owner, req, daemon_now(), ret);
+	r = objects_create_locked(o, owner, req, ret);
 	daemon_heap_unlock(o->core);
 	return r;
 }
@@ -92,34 +101,63 @@ static void wait_answer(struct objects *o, struct obj_wait *w, int status,
 	o->hooks.woken(o->hooks.ctx, waiter, seq, status, info);
 }
 
-int objects_seal(struct objects *o, uint32_t owner, uint64_t id)
+int objects_seal_locked(struct objects *o, uint32_t owner, uint64_t id,
+			struct heap_obj_info *ret)
 {
-	struct heap_obj_info obj, info;
+	int r;
+
+	daemon_assert_locked(o->core);
+	r = heap_obj_seal(o->core->heap, owner, id);
+	if (r == 0)
+		r = heap_obj_lookup(o->core->heap, id, ret);
+	return r;
+}
+
+/*
+ * The answer to a wait is recorded (hooks.record) in the transaction of
+ * the reference it takes, so that a retry of the get after a broken
+ * connection is answered with it, not given a second reference.
+ */
+void objects_wake(struct objects *o, const struct heap_obj_info *obj)
+{
+	struct heap *h = o->core->heap;
+	struct heap_obj_info info;
 	struct obj_wait *w, *next;
 	int r;
 
-	daemon_heap_lock(o->core);
-	r = heap_obj_seal(o->core->heap, owner, id);
-	if (r == 0)
-		r = heap_obj_lookup(o->core->heap, id, &obj);
-	daemon_heap_unlock(o->core);
-	if (r < 0)
-		return r;
 	/*
 	 * Each answer may end its connection's wait and queue a reply, but
 	 * never frees another wait: the next one is safe to keep.
 	 */
 	for (w = TAILQ_FIRST(&o->waits); w; w = next) {
 		next = TAILQ_NEXT(w, link);
-		if (w->len != obj.name_len || memcmp(w->name, obj.name, w->len))
+		if (w->len != obj->name_len ||
+		    memcmp(w->name, obj->name, w->len))
 			continue;
 		daemon_heap_lock(o->core);
-		r = heap_obj_get(o->core->heap, w->owner, w->name, w->len,
-				 &info);
+		heap_tx_begin(h);
+		r = heap_obj_get(h, w->owner, w->name, w->len, &info);
+		if (o->hooks.record)
+			o->hooks.record(o->hooks.ctx, w->waiter, w->seq, r,
+					&info);
+		heap_tx_end(h);
 		daemon_heap_unlock(o->core);
 		o->woken++;
 		wait_answer(o, w, r, &info);
 	}
+}
+
+int objects_seal(struct objects *o, uint32_t owner, uint64_t id)
+{
+	struct heap_obj_info obj;
+	int r;
+
+	daemon_heap_lock(o->core);
+	r = objects_seal_locked(o, owner, id, &obj);
+	daemon_heap_unlock(o->core);
+	if (r < 0)
+		return r;
+	objects_wake(o, &obj);
 	return 0;
 }
 
@@ -151,6 +189,14 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 			return;
 	}
 	o->timeouts++;
+	if (o->hooks.record) {
+		daemon_heap_lock(o->core);
+		heap_tx_begin(o->core->heap);
+		o->hooks.record(o->hooks.ctx, w->waiter, w->seq, -ETIMEDOUT,
+				NULL);
+		heap_tx_end(o->core->heap);
+		daemon_heap_unlock(o->core);
+	}
 	wait_answer(o, w, -ETIMEDOUT, NULL);
 }
 
@@ -188,15 +234,15 @@ static int wait_begin(struct objects *o, uint32_t owner, const char *name,
 	return 0;
 }
 
-int objects_get(struct objects *o, uint32_t owner, const char *name,
-		size_t len, int32_t timeout_ms, void *waiter, uint32_t seq,
-		struct obj_wait **ret_wait, struct heap_obj_info *ret)
+int objects_get_locked(struct objects *o, uint32_t owner, const char *name,
+		       size_t len, int32_t timeout_ms, void *waiter,
+		       uint32_t seq, struct obj_wait **ret_wait,
+		       struct heap_obj_info *ret)
 {
 	int r;
 
-	daemon_heap_lock(o->core);
+	daemon_assert_locked(o->core);
 	r = heap_obj_get(o->core->heap, owner, name, len, ret);
-	daemon_heap_unlock(o->core);
 	/* Absent, or still OPEN: the same to the caller. */
 	if (r != -ENOENT && r != -EAGAIN)
 		return r;
@@ -207,14 +253,40 @@ int objects_get(struct objects *o, uint32_t owner, const char *name,
 	return r < 0 ? r : -EINPROGRESS;
 }
 
+int objects_get(struct objects *o, uint32_t owner, const char *name,
+		size_t len, int32_t timeout_ms, void *waiter, uint32_t seq,
+		struct obj_wait **ret_wait, struct heap_obj_info *ret)
+{
+	int r;
+
+	daemon_heap_lock(o->core);
+	r = objects_get_locked(o, owner, name, len, timeout_ms, waiter, seq,
+			       ret_wait, ret);
+	daemon_heap_unlock(o->core);
+	return r;
+}
+
+int objects_release_locked(struct objects *o, uint32_t owner, uint64_t id)
+{
+	daemon_assert_locked(o->core);
+	return heap_obj_release(o->core->heap, owner, id, daemon_now());
+}
+
 int objects_release(struct objects *o, uint32_t owner, uint64_t id)
 {
 	int r;
 
 	daemon_heap_lock(o->core);
-	r = heap_obj_release(o->core->heap, owner, id, daemon_now());
+	r = objects_release_locked(o, owner, id);
 	daemon_heap_unlock(o->core);
 	return r;
+}
+
+int objects_delete_locked(struct objects *o, const char *name, size_t len,
+			  uint32_t uid)
+{
+	daemon_assert_locked(o->core);
+	return heap_obj_delete(o->core->heap, name, len, uid, daemon_now());
 }
 
 int objects_delete(struct objects *o, const char *name, size_t len,
@@ -223,7 +295,7 @@ int objects_delete(struct objects *o, const char *name, size_t len,
 	int r;
 
 	daemon_heap_lock(o->core);
-	r = heap_obj_delete(o->core->heap, name, len, uid, daemon_now());
+	r = objects_delete_locked(o, name, len, uid);
 	daemon_heap_unlock(o->core);
 	return r;
 }

@@ -40,6 +40,13 @@ struct objects_hooks {
 	 */
 	void (*woken)(void *ctx, void *waiter, uint32_t seq, int status,
 		      const struct heap_obj_info *info);
+	/*
+	 * The same answer, before: under the heap lock, in the transaction
+	 * of the reference it took (for the waiter's session record); may
+	 * be NULL.
+	 */
+	void (*record)(void *ctx, void *waiter, uint32_t seq, int status,
+		       const struct heap_obj_info *info);
 	void *ctx;
 };
 
@@ -94,6 +101,26 @@ int objects_release(struct objects *o, uint32_t owner, uint64_t id);
 /** objects_delete() - heap_obj_delete() as @uid, now. */
 int objects_delete(struct objects *o, const char *name, size_t len,
 		   uint32_t uid);
+
+/*
+ * The same under the caller's heap lock and in its transaction (a
+ * mutating request and its record, dispatch.c).  A seal's waiters are
+ * woken after, without the lock: objects_wake() with the sealed
+ * object's @ret.
+ */
+int objects_create_locked(struct objects *o, uint32_t owner,
+			  const struct heap_obj_new *req,
+			  struct heap_obj_info *ret);
+int objects_seal_locked(struct objects *o, uint32_t owner, uint64_t id,
+			struct heap_obj_info *ret);
+void objects_wake(struct objects *o, const struct heap_obj_info *obj);
+int objects_get_locked(struct objects *o, uint32_t owner, const char *name,
+		       size_t len, int32_t timeout_ms, void *waiter,
+		       uint32_t seq, struct obj_wait **ret_wait,
+		       struct heap_obj_info *ret);
+int objects_release_locked(struct objects *o, uint32_t owner, uint64_t id);
+int objects_delete_locked(struct objects *o, const char *name, size_t len,
+			  uint32_t uid);
 
 /** objects_wait_cancel() - end @w unanswered: its connection is gone. */
 void objects_wait_cancel(struct objects *o, struct obj_wait *w);

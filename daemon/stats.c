@@ -65,7 +65,8 @@ static json_t *client_json_locked(const struct client *c)
 
 	client_owner_locked(c, &o);
 	client_magazine_locked(c, &mi);
-	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b,"
+			 " s:I}",
 			 "id", (json_int_t)c->id,
 			 "name", c->name,
 			 "pid", (json_int_t)c->cred.pid,
@@ -75,7 +76,8 @@ static json_t *client_json_locked(const struct client *c)
 			 "bytes", (json_int_t)(o.npages * HEAP_PAGE_SIZE),
 			 "requests", (json_int_t)c->nrequests,
 			 "cached", (json_int_t)mi.cached,
-			 "magazine", c->mag != NULL);
+			 "magazine", c->mag != NULL,
+			 "resumed", (json_int_t)c->resumed);
 }
 
 /* The welcomed clients picked for one list. */
@@ -195,6 +197,7 @@ struct snapshot {
 	json_t *clients;
 	json_t *objects;
 	struct durable_counters total;	/* carried + this daemon's */
+	uint64_t resumed, replayed;	/* sessions' */
 };
 
 static void gather_locked(struct stats *st, const struct scav *sc,
@@ -300,6 +303,8 @@ static int snapshot(struct stats *st, struct snapshot *s)
 	s->clients = list_json_locked(core, &s->pick);
 	s->objects = objects_json_locked(st->src.objects);
 	add_carried(st, s);
+	s->resumed = st->src.clients->sessions.resumed;
+	s->replayed = st->src.clients->sessions.replayed;
 	daemon_heap_unlock(core);
 	if (s->clients && s->objects) {
 		json_object_set_new(s->objects, "woken",
@@ -392,7 +397,7 @@ static struct blob *stats_build(struct stats *st)
 	root = json_pack(
 		"{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 		" s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
-		" s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:o}",
+		" s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:o, s:{s:I, s:I, s:I}}",
 		"version", SPANHEAPD_VERSION,
 		"uptime_ns", (json_int_t)(daemon_now() - st->start_ns),
 		"page_size", (json_int_t)HEAP_PAGE_SIZE,
@@ -423,7 +428,11 @@ static struct blob *stats_build(struct stats *st)
 		"listed", (json_int_t)s.pick.n,
 		"list", s.clients,
 		"objects", s.objects,
-		"magazines", magazines_json(&s.mags, cs->mag_bytes));
+		"magazines", magazines_json(&s.mags, cs->mag_bytes),
+		"sessions",
+		"resumed", (json_int_t)s.resumed,
+		"retries_replayed", (json_int_t)s.replayed,
+		"grace_ms", (json_int_t)clients_grace_ms(cs));
 	if (root && restart_json(st, &s, root) < 0) {
 		json_decref(root);
 		root = NULL;

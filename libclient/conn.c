@@ -11,9 +11,24 @@
  * against resizing, and its size must be the one the WELCOME announces.
  *
  * Round trips.  Requests carry seq 1, 2, ... in the order they are sent;
- * a reply must carry its request's type and seq.  Anything else, a failed
- * send or receive, or the daemon hanging up kills the connection (see
- * internal.h).
+ * a reply must carry its request's type and seq.  Anything else kills
+ * the connection (see internal.h); a broken one is mended first.
+ *
+ * Reconnection.  A send or receive that finds the connection broken
+ * (EPIPE, ECONNRESET, an end of file) starts a reconnection, under
+ * h->lock: connect again (ECONNREFUSED, ENOENT: the daemon restarts)
+ * with a backoff of 1 ms doubling to 250 ms, for up to the WELCOME's
+ * grace_ms from the break; HELLO with PROTO_HELLO_RESUME and our token;
+ * check that the WELCOME is of the same arena (its arena id, and the
+ * memfd it brings against our mapping's by st_dev and st_ino), keep our
+ * mapping (every pointer stays valid) and the new socket in place of
+ * the old fd number (dup2(), so that a thread kicking the magazine
+ * without the lock never sends on a closed or reused number); then send
+ * the request in flight again with its seq: the daemon answers a retry
+ * of a request it applied with the recorded reply.  The caller sees a
+ * delay.  Past the grace: -ENOTCONN; a WELCOME of -ESTALE or of another
+ * arena: -ESTALE, for this call and every later one.  A time-out of a
+ * live daemon or a bad reply stays fatal, as before.
  *
  * Time-outs.  No wait is unbounded unless the caller asked for that
  * (h->timeout_ns < 0).  The bound is the socket's own: SO_SNDTIMEO
@@ -49,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -58,6 +74,9 @@
 
 /* Statuses beyond this are not errno values (the kernel's MAX_ERRNO). */
 #define CONN_MAX_ERRNO 4095
+
+/* The longest pause between two attempts to reconnect. */
+#define CONN_BACKOFF_MAX_NS UINT64_C(250000000)
 
 /* File descriptors a WELCOME may carry before we call it malformed. */
 #define CONN_MAX_FDS 4
@@ -310,6 +329,15 @@ bool conn_gone(const struct spanheap *h)
 	return atomic_load_explicit(&h->gone, memory_order_relaxed);
 }
 
+int conn_gone_error(const struct spanheap *h)
+{
+	return atomic_load_explicit(&h->stale, memory_order_relaxed) ?
+		       -ESTALE : -ENOTCONN;
+}
+
+static int conn_open(const char *path, int64_t timeout_ns, int *ret_fd);
+static int conn_resume_locked(struct spanheap *h);
+
 int conn_broken_locked(struct spanheap *h)
 {
 	conn_assert_locked(h);
@@ -324,9 +352,16 @@ int conn_request_locked(struct spanheap *h, uint16_t type,
 
 	conn_assert_locked(h);
 	if (h->dead)
-		return -ENOTCONN;
+		return conn_gone_error(h);
 	proto_hdr_init(req, type, h->next_seq++);
+	/* Kept to be sent again after a break: see the top of the file. */
+	if (len <= sizeof(h->req)) {
+		memcpy(h->req, req, len);
+		h->req_len = len;
+	}
 	r = conn_send(h->fd, h->timeout_ns, req, len);
+	if (r == -ENOTCONN)
+		r = conn_resume_locked(h);
 	if (r < 0)
 		conn_die_locked(h);
 	return r;
@@ -341,17 +376,27 @@ int conn_reply_wait_locked(struct spanheap *h, const struct proto_hdr *req,
 
 	conn_assert_locked(h);
 	if (h->dead)
-		return -ENOTCONN;
-	if (own)
-		r = conn_set_timeo(h->fd, SO_RCVTIMEO, wait_ns);
-	if (r == 0)
-		r = conn_recv(h->fd, wait_ns, &h->reply, sizeof(h->reply), NULL,
-			      &len);
-	if (own) {
-		/* Not set back, later waits would be wrong: kill it. */
-		restored = conn_set_timeo(h->fd, SO_RCVTIMEO, h->timeout_ns);
+		return conn_gone_error(h);
+	for (;;) {
+		r = 0;
+		if (own)
+			r = conn_set_timeo(h->fd, SO_RCVTIMEO, wait_ns);
 		if (r == 0)
-			r = restored;
+			r = conn_recv(h->fd, wait_ns, &h->reply,
+				      sizeof(h->reply), NULL, &len);
+		if (own) {
+			/* Not set back, later waits would be wrong: kill it. */
+			restored = conn_set_timeo(h->fd, SO_RCVTIMEO,
+						  h->timeout_ns);
+			if (r == 0)
+				r = restored;
+		}
+		/* Broken: mended and the request sent again, or dead. */
+		if (r != -ENOTCONN)
+			break;
+		r = conn_resume_locked(h);
+		if (r < 0)
+			break;
 	}
 	if (r == 0)
 		r = proto_check_reply(&h->reply, len, req->type, req->seq);
@@ -462,6 +507,18 @@ out_close:
 	return r;
 }
 
+/* Which file @fd is: a memfd's st_dev and st_ino name it for good. */
+static int conn_fd_identity(int fd, uint64_t *ret_dev, uint64_t *ret_ino)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*ret_dev = (uint64_t)st.st_dev;
+	*ret_ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
 /*
  * Check a successful WELCOME and map the arena it brought in @fds, and
  * the magazine if it came (and we asked: @want_mag).
@@ -477,6 +534,9 @@ static int conn_attach(struct spanheap *h, struct conn_fds *fds,
 	if (fds->n != want_fds || (w->mag_size && !want_mag) ||
 	    w->page_size != HEAP_PAGE_SIZE || w->max_batch != PROTO_MAX_BATCH)
 		return -EBADMSG;
+	r = conn_fd_identity(fds->fd[0], &h->arena_dev, &h->arena_ino);
+	if (r < 0)
+		return r;
 	r = arena_attach(fds->fd[0], &arena);
 	if (r < 0)
 		return r;
@@ -525,10 +585,13 @@ static int conn_handshake(struct spanheap *h, const char *name,
 
 	memset(&hello, 0, sizeof(hello));
 	proto_hdr_init(&hello.hdr, PROTO_HELLO, 0);
+	hello.flags = PROTO_HELLO_KEEP;
 	if (want_mag)
-		hello.flags = PROTO_HELLO_MAGAZINE;
+		hello.flags |= PROTO_HELLO_MAGAZINE;
 	if (name)
 		memcpy(hello.name, name, strnlen(name, PROTO_NAME_MAX - 1));
+	memcpy(h->name, hello.name, sizeof(h->name));
+	h->want_mag = want_mag;
 	if (left >= 0) {
 		uint64_t spent = conn_now_ns() - start_ns;
 
@@ -558,10 +621,160 @@ static int conn_handshake(struct spanheap *h, const char *name,
 	if (r < 0)
 		goto out_close_fds;
 	h->next_seq = 1;
+	h->session = h->reply.welcome.session;
+	h->grace_ms = h->reply.welcome.grace_ms;
 	return 0;
 
 out_close_fds:
 	conn_close_fds(&fds);
+	return r;
+}
+
+/*
+ * Is the WELCOME in h->reply, with @fds, our session in our arena?  The
+ * magazine's new region, if one came, takes over from the suspended one
+ * (cmag_resume()).  Return: 0, -ESTALE, or cmag_resume()'s error.
+ */
+static int conn_resumed(struct spanheap *h, struct conn_fds *fds)
+{
+	const struct proto_welcome *w = &h->reply.welcome;
+	uint64_t dev = 0, ino = 0;
+
+	if (fds->n != (w->mag_size ? 2 : 1) ||
+	    memcmp(w->session.arena_id, h->session.arena_id,
+		   sizeof(w->session.arena_id)) ||
+	    w->client_id != h->client_id ||
+	    w->arena_size != h->arena->size ||
+	    w->page_size != h->page_size ||
+	    conn_fd_identity(fds->fd[0], &dev, &ino) < 0 ||
+	    dev != h->arena_dev || ino != h->arena_ino)
+		return -ESTALE;
+	if (w->mag_size) {
+		int r = cmag_resume(h, fds->fd[1], w->mag_size);
+
+		if (r < 0)
+			return r;
+	}
+	h->session = w->session;
+	h->grace_ms = w->grace_ms;
+	return 0;
+}
+
+/*
+ * One attempt: connect, HELLO with our token, and a WELCOME of our
+ * session.  Return: 0 with the new socket in @ret_fd; -ESTALE (give
+ * up); or another error (try again).
+ */
+static int conn_resume_once(struct spanheap *h, int *ret_fd)
+{
+	struct conn_fds fds = { .n = 0 };
+	struct proto_hello hello;
+	size_t len = 0;
+	int fd, r;
+
+	r = conn_open(h->path, h->timeout_ns, &fd);
+	if (r < 0)
+		return r;
+	memset(&hello, 0, sizeof(hello));
+	proto_hdr_init(&hello.hdr, PROTO_HELLO, 0);
+	hello.flags = PROTO_HELLO_RESUME | PROTO_HELLO_KEEP |
+		      (h->want_mag ? PROTO_HELLO_MAGAZINE : 0);
+	/* The request in flight goes again with its seq. */
+	hello.next_seq = h->req_len ? h->next_seq - 1 : h->next_seq;
+	if (!hello.next_seq)
+		hello.next_seq = 1;
+	memcpy(hello.name, h->name, sizeof(hello.name));
+	hello.session = h->session;
+	memcpy(hello.mag_took, h->took, sizeof(hello.mag_took));
+	(void)conn_send(fd, h->timeout_ns, &hello, sizeof(hello));
+	r = conn_recv(fd, h->timeout_ns, &h->reply, sizeof(h->reply), &fds,
+		      &len);
+	if (r == 0)
+		r = proto_check_reply(&h->reply, len, PROTO_HELLO, 0);
+	/* Malformed: another daemon than the one we knew. */
+	if (r == -EBADMSG)
+		r = -ESTALE;
+	if (r == 0)
+		r = h->reply.hdr.status < -CONN_MAX_ERRNO ? -ESTALE :
+							     h->reply.hdr.status;
+	if (r == 0)
+		r = conn_resumed(h, &fds);
+	conn_close_fds(&fds);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/*
+ * Attempts, with backoff, until one resumes the session (then the
+ * request in flight goes again), the daemon refuses it, or the grace
+ * since the break is over.
+ */
+static int conn_resume_loop_locked(struct spanheap *h)
+{
+	uint64_t start = conn_now_ns(), delay_ns = 1000000;
+	uint64_t grace_ns = (uint64_t)h->grace_ms * 1000000;
+	struct timespec ts;
+	int fd, r;
+
+	for (;;) {
+		if (conn_now_ns() - start >= grace_ns)
+			return -ENOTCONN;
+		r = conn_resume_once(h, &fd);
+		if (r == -ESTALE) {
+			atomic_store_explicit(&h->stale, true,
+					      memory_order_relaxed);
+			return r;
+		}
+		if (r == 0) {
+			/* The old number now names the new socket. */
+			r = dup2(fd, h->fd) < 0 ? -errno : 0;
+			close(fd);
+			if (r < 0)
+				return -ENOTCONN;
+			h->resumes++;
+			if (!h->req_len)
+				return 0;
+			r = conn_send(h->fd, h->timeout_ns, h->req,
+				      (size_t)h->req_len);
+			if (r != -ENOTCONN)
+				return r;
+		}
+		ts.tv_sec = (time_t)(delay_ns / 1000000000);
+		ts.tv_nsec = (long)(delay_ns % 1000000000);
+		nanosleep(&ts, NULL);
+		delay_ns = delay_ns * 2 > CONN_BACKOFF_MAX_NS ?
+				   CONN_BACKOFF_MAX_NS : delay_ns * 2;
+	}
+}
+
+/*
+ * The connection broke: mend it within the grace (see the top of the
+ * file) and send the request in flight again; from now on until a new
+ * region comes, the magazine's fast path goes to the socket
+ * (cmag_suspend()).  Return: 0; -ENOTCONN
+ * past the grace (or with none); -ESTALE if the daemon has no such
+ * session or another arena (then stale); or -ETIMEDOUT if the resent
+ * request could not go.
+ */
+static int conn_resume_locked(struct spanheap *h)
+{
+	int r;
+
+	conn_assert_locked(h);
+	if (!h->path || !h->grace_ms)
+		return -ENOTCONN;
+	/* Once: a second suspend would forget the first one's takes. */
+	if (!h->suspended) {
+		cmag_suspend(h, h->took);
+		h->suspended = true;
+	}
+	r = conn_resume_loop_locked(h);
+	if (r == 0)
+		h->suspended = false;
 	return r;
 }
 
@@ -606,7 +819,12 @@ SPANHEAP_EXPORT int spanheap_connect_opts(const struct spanheap_opts *opts,
 		return -ENOMEM;
 	h->fork_gen = conn_forks;
 	h->timeout_ns = conn_timeout_ns(o.timeout_ms);
-	r = conn_open(conn_socket_path(o.socket_path), h->timeout_ns, &h->fd);
+	h->path = strdup(conn_socket_path(o.socket_path));
+	if (!h->path) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	r = conn_open(h->path, h->timeout_ns, &h->fd);
 	if (r < 0)
 		goto out_free;
 	r = conn_handshake(h, o.name ? o.name : program_invocation_short_name,
@@ -625,6 +843,7 @@ out_unmap:
 out_close:
 	close(h->fd);
 out_free:
+	free(h->path);
 	free(h);
 	return r;
 }
@@ -660,7 +879,20 @@ SPANHEAP_EXPORT void spanheap_close(struct spanheap *h)
 	/* Unmap first: the daemon may reuse our spans once we hang up. */
 	cmag_detach(h);
 	arena_destroy(h->arena);
+	/*
+	 * We go for good: no session to keep, dead or not (a time-out kills
+	 * a connection the daemon still has).  Not from a forked child,
+	 * whose socket is its parent's too; never waiting.
+	 */
+	if (!conn_forked(h)) {
+		struct proto_hdr bye;
+
+		proto_hdr_init(&bye, PROTO_BYE, 0);
+		(void)send(h->fd, &bye, sizeof(bye),
+			   MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
 	close(h->fd);
+	free(h->path);
 	/* A forked child's copy of the lock may be held by no thread of it. */
 	if (!conn_forked(h))
 		pthread_mutex_destroy(&h->lock);

@@ -75,9 +75,14 @@ int control_text_call(struct spanheap *h, uint16_t type,
 	}
 	r = conn_request_locked(h, type, req, len);
 	while (r == 0) {
+		uint64_t resumes = h->resumes;
+
 		r = conn_reply_locked(h, req);
 		if (r < 0)
 			break;
+		/* Sent again after a break: its chunks start over. */
+		if (h->resumes != resumes)
+			text.len = 0;
 		if (!err)
 			err = stats_append(&text, chunk->data, chunk->len);
 		if (!(chunk->flags & PROTO_MORE))

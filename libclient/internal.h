@@ -15,11 +15,16 @@
  * threads never interleave and every reply read is the one to the
  * request just sent.
  *
- * A dead connection: once a send or receive failed or timed out, the
- * daemon hung up, or a reply did not answer the request, the stream of
+ * A broken connection (a send or receive that fails with EPIPE,
+ * ECONNRESET or an end of file) is mended under h->lock: conn.c
+ * reconnects with backoff for up to the WELCOME's grace_ms, resumes the
+ * session with its token, and sends the request in flight again (see
+ * conn.c, "Reconnection").  A dead connection: once that failed, a wait
+ * timed out, or a reply did not answer the request, the stream of
  * replies can no longer be trusted (a reply that comes after its wait
  * timed out would be read as the next request's), so every later call
- * fails with -ENOTCONN, the magazine's too (conn_gone()).  The
+ * fails with -ENOTCONN (-ESTALE if the daemon has another arena now),
+ * the magazine's too (conn_gone(), conn_gone_error()).  The
  * socket stays open until spanheap_close(): the daemon frees a
  * connection's spans only when it sees it close, so the spans the caller
  * holds stay valid memory meanwhile.
@@ -83,7 +88,20 @@ struct spanheap {
 	uint32_t next_seq;		/* lock: seq of the next request */
 	bool dead;			/* lock: no more requests, see above */
 	_Atomic bool gone;		/* dead, for the fast path's eyes */
+	_Atomic bool stale;		/* dead of another arena: -ESTALE */
 	union conn_reply reply;		/* lock: the last reply received */
+	/* What a reconnection needs (conn.c), all fixed but under lock: */
+	char *path;			/* the daemon's socket */
+	char name[PROTO_NAME_MAX];	/* our name, as HELLO said it */
+	bool want_mag;			/* HELLO asked for a magazine */
+	struct proto_session session;	/* lock: the WELCOME's token */
+	uint32_t grace_ms;		/* lock: the WELCOME's */
+	uint64_t arena_dev, arena_ino;	/* the arena memfd's identity */
+	uint32_t took[MAG_NCLASSES];	/* lock: cmag_suspend()'s, for HELLO */
+	bool suspended;			/* lock: took[] is said, not yet resumed */
+	uint64_t resumes;		/* lock: sessions taken back */
+	uint64_t req_len;		/* lock: bytes of the request in flight */
+	unsigned char req[PROTO_REQUEST_MAX];	/* lock: that request */
 };
 
 /* conn.c */
@@ -130,6 +148,9 @@ bool conn_forked(const struct spanheap *h);
 
 /* Is the connection dead (conn_gone(): no lock needed)? */
 bool conn_gone(const struct spanheap *h);
+
+/* The error of every call on a dead connection: -ENOTCONN or -ESTALE. */
+int conn_gone_error(const struct spanheap *h);
 
 /* Take h->lock.  Return: 0, or -ENOTCONN (and no lock) if conn_forked(). */
 int conn_lock(struct spanheap *h);

@@ -207,7 +207,8 @@ static int cmag_refill(struct spanheap *h, unsigned int c, uint32_t why)
 /* Is @r an error of the connection itself, not of the request? */
 static bool cmag_conn_error(int r)
 {
-	return r == -ENOTCONN || r == -ETIMEDOUT || r == -EBADMSG;
+	return r == -ENOTCONN || r == -ETIMEDOUT || r == -EBADMSG ||
+	       r == -ESTALE;
 }
 
 /*
@@ -262,7 +263,7 @@ int cmag_alloc(struct spanheap *h, size_t npages, unsigned int flags,
 		return 1;
 	/* As every call after the connection died: see internal.h. */
 	if (conn_gone(h))
-		return -ENOTCONN;
+		return conn_gone_error(h);
 	for (int tries = 0;; tries++) {
 		bool refused = false;
 
@@ -349,7 +350,7 @@ int cmag_free(struct spanheap *h, uint64_t off)
 	if (!m->on || off % HEAP_PAGE_SIZE || page >= m->live_size)
 		return -ENOENT;
 	if (conn_gone(h))
-		return -ENOTCONN;
+		return conn_gone_error(h);
 	for (int tries = 0;; tries++) {
 		pthread_mutex_lock(&m->lock);
 		c = (int)m->live[page] - 1;

@@ -27,7 +27,24 @@
  * -ETIMEDOUT and the connection is dead: every later call on it returns
  * -ENOTCONN, so that a reply that comes late is never taken for another
  * request's.  Its spans stay mapped and allocated until spanheap_close();
- * close it and connect again.  The one call that waits longer is
+ * close it and connect again.
+ *
+ * A broken connection (the daemon restarted, or the connection was cut
+ * while this process lives) is mended by the library: within the call
+ * that finds it, it connects again with a backoff of 1 ms doubling to
+ * 250 ms, for up to the grace period the daemon states (default 30 s),
+ * takes its session back with its secret token, checks that the arena
+ * is the same one, keeps its mapping (every pointer stays valid) and
+ * sends the request in flight again; the daemon answers a retry of a
+ * request it applied with the reply it recorded, so nothing is applied
+ * twice.  The caller sees a delay, never an error.  Past the grace the
+ * call returns -ENOTCONN as for a dead connection; if the daemon has no
+ * such session any more (it was freed after the grace) or another arena
+ * (it was fully stopped: the spans are gone), -ESTALE, for that call and
+ * every later one.  spanheap_close() tells the daemon the client goes
+ * for good, and its spans are freed at once.
+ *
+ * The one call that waits longer is
  * spanheap_obj_get() with a timeout_ms other than 0: see there.
  *
  * Link with: $(pkg-config --cflags --libs libspanclient)

@@ -51,13 +51,49 @@ static bool batch_ok(uint32_t count)
 
 /* The field checks: each is handed a message of its rule's size. */
 
+_Static_assert(PROTO_MAG_NCLASSES == MAG_NCLASSES, "mag_took[] per class");
+
+static bool session_zero(const struct proto_session *t)
+{
+	return !t->arena_id[0] && !t->arena_id[1] && !t->owner &&
+	       !t->client_id && !t->secret[0] && !t->secret[1];
+}
+
+/* A token as a daemon makes it: which session it names is not ours. */
+static bool session_valid(const struct proto_session *t)
+{
+	return (t->arena_id[0] || t->arena_id[1]) && t->owner &&
+	       t->client_id;
+}
+
+/*
+ * A fresh HELLO says nothing of a session; a resume names one, and the
+ * seq it goes on with.
+ */
 static bool hello_valid(const void *buf, size_t len)
 {
 	struct proto_hello m;
+	bool took = false;
 
 	(void)len;
 	memcpy(&m, buf, sizeof(m));
-	return !(m.flags & ~PROTO_HELLO_FLAGS) && !m.pad;
+	if (m.flags & ~PROTO_HELLO_FLAGS || m.pad)
+		return false;
+	if (m.flags & PROTO_HELLO_RESUME)
+		return session_valid(&m.session) && m.next_seq;
+	for (unsigned int c = 0; c < PROTO_MAG_NCLASSES; c++)
+		took |= m.mag_took[c] != 0;
+	return !m.next_seq && session_zero(&m.session) && !took;
+}
+
+static bool welcome_valid(const void *buf, size_t len)
+{
+	struct proto_welcome m;
+
+	(void)len;
+	memcpy(&m, buf, sizeof(m));
+	return m.client_id && session_valid(&m.session) &&
+	       m.session.client_id == m.client_id && m.generation && !m.pad;
 }
 
 static bool alloc_valid(const void *buf, size_t len)
@@ -202,6 +238,7 @@ static const struct proto_msg msgs[] = {
 		.req = SIZE_FIXED(proto_hello),
 		.req_valid = hello_valid,
 		.rep = SIZE_FIXED(proto_welcome),
+		.rep_valid = welcome_valid,
 	},
 	[PROTO_SPAN_ALLOC] = {
 		.type = PROTO_SPAN_ALLOC,
@@ -310,6 +347,12 @@ static const struct proto_msg msgs[] = {
 		.req = SIZE_FIXED(proto_mag),
 		.req_valid = mag_refill_valid,
 		.rep = SIZE_FIXED(proto_hdr),
+	},
+	[PROTO_BYE] = {
+		.type = PROTO_BYE,
+		.name = "BYE",
+		.req = SIZE_FIXED(proto_hdr),
+		.no_reply = true,
 	},
 };
 _Static_assert(ARRAY_SIZE(msgs) == PROTO_TYPE_MAX + 1,

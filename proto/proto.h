@@ -10,9 +10,11 @@
  *
  * Conversation:
  *   client                               daemon
- *   HELLO (magic, version, name)   ->
+ *   HELLO (magic, version, name,
+ *          a session to resume)    ->
  *                                  <-    WELCOME (page size, arena size,
- *                                        client id, magazine size) +
+ *                                        client id, magazine size, the
+ *                                        session token, grace, generation) +
  *                                        arena memfd and, if asked for,
  *                                        the magazine's (SCM_RIGHTS), once
  *   SPAN_ALLOC / SPAN_FREE / STATS /
@@ -23,6 +25,7 @@
  *                                  <-    the reply: type | PROTO_REPLY,
  *                                        the request's seq, a status
  *   MAG_KICK                       ->    (no reply, ever)
+ *   BYE                            ->    (no reply; the daemon hangs up)
  *
  * HELLO carries seq 0.  A daemon that has no room for another client
  * answers the connection, before or instead of reading HELLO, with a
@@ -35,6 +38,19 @@
  * taking its turn in the request/reply stream (seq 0, MSG_DONTWAIT).
  * MAG_REFILL serves one class at once and answers when done: the client
  * waits for it only when that class is empty, or its stack full.
+ *
+ * Sessions (v5).  WELCOME gives a secret token (struct proto_session).
+ * If the connection of a client whose HELLO said PROTO_HELLO_KEEP breaks
+ * while its process lives and it did not say BYE, the daemon keeps what
+ * it holds for the grace period WELCOME states (after a restart, every
+ * session is kept so); a new
+ * connection whose HELLO has PROTO_HELLO_RESUME and the token gets it
+ * back (spans, object references, client id), and then may send again
+ * the request that was in flight, with its seq: a mutating request
+ * (SPAN_ALLOC, SPAN_FREE, OBJ_*, but OBJECTS) whose seq and type are
+ * those of the session's last one is answered with the reply recorded
+ * for it, not applied twice.  Read-only requests are simply served
+ * again.
  *
  * Every reply carries status 0 or -errno.  A failed request changes
  * nothing.  STATS, CLIENTS and OBJECTS replies come in chunks of JSON text; all
@@ -53,7 +69,7 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC 0x53504850u	/* "SPHP" */
-#define PROTO_VERSION 4
+#define PROTO_VERSION 5
 #define PROTO_MAX_BATCH 64	/* spans in one SPAN_ALLOC or SPAN_FREE */
 #define PROTO_NAME_MAX 64	/* bytes of client name, NUL padded */
 #define PROTO_CHUNK_MAX 16384	/* bytes of STATS text in one reply */
@@ -77,7 +93,8 @@ enum proto_type {
 	PROTO_OBJECTS = 13,
 	PROTO_MAG_KICK = 14,
 	PROTO_MAG_REFILL = 15,
-	PROTO_TYPE_MAX = PROTO_MAG_REFILL,
+	PROTO_BYE = 16,
+	PROTO_TYPE_MAX = PROTO_BYE,
 };
 
 #define PROTO_REPLY 0x8000	/* set in the type of every reply */
@@ -85,7 +102,13 @@ enum proto_type {
 
 /* PROTO_HELLO flags */
 #define PROTO_HELLO_MAGAZINE 0x1u /* send a magazine with the WELCOME */
-#define PROTO_HELLO_FLAGS PROTO_HELLO_MAGAZINE
+#define PROTO_HELLO_RESUME 0x2u	/* take back the session of @session */
+#define PROTO_HELLO_KEEP 0x4u	/* keep my session if the connection breaks */
+#define PROTO_HELLO_FLAGS (PROTO_HELLO_MAGAZINE | PROTO_HELLO_RESUME | \
+			   PROTO_HELLO_KEEP)
+
+/* Spans classes of a magazine (proto/magazine.h's MAG_NCLASSES). */
+#define PROTO_MAG_NCLASSES 7
 
 /* PROTO_MAG_REFILL flags: why the client waits */
 #define PROTO_MAG_EMPTY 0x1u	/* the class ran dry: fill it */
@@ -115,16 +138,51 @@ struct proto_hdr {
 };
 _Static_assert(sizeof(struct proto_hdr) == 16, "proto_hdr");
 
-/* HELLO: the first request on a connection. */
+/*
+ * The secret session token: WELCOME gives it, a HELLO with
+ * PROTO_HELLO_RESUME presents it to take the session back after the
+ * connection broke (or the daemon restarted).  @arena_id names the arena
+ * (random when it was made, the same across restarts); @owner and
+ * @client_id the session's heap owner and client; @secret is random at
+ * the WELCOME that opened the session and proves it.
+ */
+struct proto_session {
+	uint64_t arena_id[2];
+	uint32_t owner;		/* the heap owner id */
+	uint32_t client_id;
+	uint64_t secret[2];
+};
+_Static_assert(sizeof(struct proto_session) == 40, "proto_session");
+
+/*
+ * HELLO: the first request on a connection.  A fresh one has @next_seq,
+ * @session and @mag_took all zero.  With PROTO_HELLO_RESUME it takes
+ * back the session @session (every field nonzero but, possibly,
+ * @secret's): @next_seq is the seq of the request that was in flight (or
+ * of the next one, 1 or more), @mag_took[c] the index just after this
+ * process's last take from the fill ring of class c (magazines across a
+ * restart: daemon/magazine.c).  A resume the daemon cannot honour (an
+ * arena id not its arena's, no such session, or one reclaimed after the
+ * grace period) is answered -ESTALE.
+ */
 struct proto_hello {
 	struct proto_hdr hdr;
 	uint32_t flags;		/* PROTO_HELLO_* */
-	uint32_t pad;
+	uint32_t next_seq;	/* resume: the first seq it will send */
 	char name[PROTO_NAME_MAX]; /* optional, NUL padded, need not end in NUL */
+	struct proto_session session;	/* resume: the token */
+	uint32_t mag_took[PROTO_MAG_NCLASSES];
+	uint32_t pad;
 };
-_Static_assert(sizeof(struct proto_hello) == 88, "proto_hello");
+_Static_assert(sizeof(struct proto_hello) == 160, "proto_hello");
 
-/* WELCOME: HELLO's reply; on success the arena memfd rides along. */
+/*
+ * WELCOME: HELLO's reply; on success the arena memfd rides along.  It
+ * gives the session's token (a resume gets the same one back), how long
+ * the daemon keeps a session whose connection broke (@grace_ms: a
+ * library reconnects for that long), and the daemon's @generation (1 for
+ * the first start of the arena, one more at every restart).
+ */
 struct proto_welcome {
 	struct proto_hdr hdr;
 	uint32_t page_size;
@@ -132,8 +190,12 @@ struct proto_welcome {
 	uint64_t arena_size;	/* bytes */
 	uint32_t client_id;
 	uint32_t mag_size;	/* bytes of the magazine region sent; 0: none */
+	struct proto_session session;
+	uint32_t grace_ms;
+	uint32_t pad;
+	uint64_t generation;	/* >= 1 */
 };
-_Static_assert(sizeof(struct proto_welcome) == 40, "proto_welcome");
+_Static_assert(sizeof(struct proto_welcome) == 96, "proto_welcome");
 
 /* SPAN_ALLOC: @count spans of @npages pages each, all or none. */
 struct proto_alloc {
@@ -292,6 +354,13 @@ struct proto_mag {
 	uint32_t flags;		/* MAG_REFILL: PROTO_MAG_*; KICK: 0 */
 };
 _Static_assert(sizeof(struct proto_mag) == 24, "proto_mag");
+
+/*
+ * BYE, a bare header: the client goes for good (spanheap_close()).  What
+ * it holds is freed at once and its session ends; without a BYE, a
+ * connection that breaks while its process lives keeps its session for
+ * the grace period.  No reply: the daemon hangs up.
+ */
 
 /* The reply to STATS, CLIENTS and OBJECTS: one chunk of JSON text. */
 struct proto_stats_reply {

@@ -591,7 +591,8 @@ START_TEST(test_clients_entries)
 	/* A raw HELLO asks for no magazine: nothing cached. */
 	ck_assert_uint_eq(wire_json_u64(c, "cached"), 0);
 	ck_assert(json_is_false(json_object_get(c, "magazine")));
-	ck_assert_uint_eq(json_object_size(c), 10);
+	ck_assert_uint_eq(wire_json_u64(c, "resumed"), 0);
+	ck_assert_uint_eq(json_object_size(c), 11);
 	json_decref(page);
 	/* Past the last client: an empty page. */
 	page = wire_clients(fd, w.client_id, 1);

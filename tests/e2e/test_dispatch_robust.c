@@ -448,14 +448,26 @@ static void junk_step(struct rnd *r, int i)
 		memcpy(&h, buf, sizeof(h));
 	h.type &= (uint16_t)~PROTO_REPLY;
 	wire_send(r->bad, buf, len);
-	/* A MAG_KICK is never answered, refused or not: as if it said so. */
+	/*
+	 * A MAG_KICK or a BYE is never answered, refused or not: as if it
+	 * said so.
+	 */
 	st = check;
-	if (h.type != PROTO_MAG_KICK)
+	if (h.type != PROTO_MAG_KICK && h.type != PROTO_BYE)
 		do
 			st = wire_reply(r->bad, h.type, h.seq, u.buf,
 					sizeof(u.buf), NULL);
 		while (check == 0 && st == 0 && h.type == PROTO_STATS &&
 		       u.stats.flags & PROTO_MORE);
+	if (check == 0 && h.type == PROTO_BYE) {
+		/* It went for good, and its spans with it. */
+		ck_assert(wire_closed(r->bad));
+		close(r->bad);
+		r->junk.n = 0;
+		r->bad = wire_open(td.sock, "random");
+		r->reconnects++;
+		return;
+	}
 	if (check == 0) {
 		check_valid(r, i, buf, len, st, &u);
 		return;

@@ -119,6 +119,12 @@ void fuzz_setup(void)
 	 * client's loop run drops the others.
 	 */
 	daemon_compose(d);
+	/*
+	 * The peers are this process, which never exits: a session kept
+	 * after its hang-up would outlive the input.  Every client goes
+	 * for good, as when the daemon stops.
+	 */
+	d->clients.stopping = true;
 	d->clients.control_interval_ns = 0;
 	d->clients.progress_interval_ns = 0;
 	/* Magazines, without their tick (harness.h). */
@@ -240,7 +246,8 @@ void fuzz_peer_sent(struct fuzz_peer *p, const void *buf, size_t len,
 	if (len >= sizeof(hdr))
 		memcpy(&hdr, buf, sizeof(hdr));
 	/* As dispatch_reject() reads it: never answered, even refused. */
-	if ((hdr.type & (uint16_t)~PROTO_REPLY) == PROTO_MAG_KICK)
+	if (proto_msg(hdr.type & (uint16_t)~PROTO_REPLY) &&
+	    proto_msg(hdr.type & (uint16_t)~PROTO_REPLY)->no_reply)
 		return;
 	if (!fuzz_peer_room(p))
 		fuzz_fail(0, "harness bug: pending ring full");

@@ -672,7 +672,7 @@ static void d_magazines(void)
 	d(&s, 1, refill(0, PROTO_MAG_EMPTY));	/* before HELLO: -EPROTO */
 	d(&s, 1, kick());			/* not answered */
 	m = hello_mag();
-	m.u.hello.flags = 0x2;
+	m.u.hello.flags = 0x8;
 	d(&s, 1, m);				/* unknown flag */
 	d(&s, 0, hello_mag());
 	d(&s, 0, hello_mag());			/* -EISCONN */
@@ -732,6 +732,39 @@ static void r_magazines(void)
 	emit("receive", "mag-hello-kick-refill", &s);
 }
 
+/*
+ * Sessions: resumes of no session (a forged token, another arena's, a
+ * bad shape), a client that asks to keep its session, and BYE.
+ */
+static void d_sessions(void)
+{
+	struct seed s;
+	struct msg m;
+
+	memset(&s, 0, sizeof(s));
+	seq = 0;
+	m = hello_mag();
+	m.u.hello.flags |= PROTO_HELLO_KEEP;
+	d(&s, 0, m);
+	d(&s, 0, alloc(2, 3));
+	m = hello();
+	m.u.hello.flags = PROTO_HELLO_RESUME;
+	m.u.hello.next_seq = 1;
+	m.u.hello.session.arena_id[0] = 1;
+	m.u.hello.session.owner = 1;
+	m.u.hello.session.client_id = 1;
+	m.u.hello.session.secret[0] = 0x5eed;
+	d(&s, 1, m);				/* -ESTALE, hung up */
+	m.u.hello.session.owner = 0;
+	d(&s, 1, m);				/* -EBADMSG */
+	m = hello();
+	m.u.hello.next_seq = 3;
+	d(&s, 1, m);				/* fresh with a seq */
+	d(&s, 0, hdr_only(PROTO_BYE));		/* not answered, hung up */
+	d(&s, 0, alloc(1, 1));			/* never read */
+	emit("dispatch", "session-resume-bad", &s);
+}
+
 void seeds_dispatch(void)
 {
 	d_life_cycle();
@@ -745,6 +778,7 @@ void seeds_dispatch(void)
 	d_limits();
 	d_paging();
 	d_magazines();
+	d_sessions();
 }
 
 void seeds_receive(void)

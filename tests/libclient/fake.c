@@ -211,6 +211,9 @@ static bool fake_recv(struct fake *f, int cfd, union fake_req *req)
 		fake_fail(f, "malformed request");
 		return false;
 	}
+	/* spanheap_close() says BYE: the end of the connection. */
+	if (req->hdr.type == PROTO_BYE)
+		return false;
 	f->nreq[req->hdr.type]++;
 	memcpy(f->last[req->hdr.type], req, (size_t)n);
 	f->last_len[req->hdr.type] = (size_t)n;
@@ -290,6 +293,10 @@ static void fake_default_welcome(struct fake_welcome *w)
 	w->msg.max_batch = PROTO_MAX_BATCH;
 	w->msg.arena_size = FAKE_ARENA_SIZE;
 	w->msg.client_id = FAKE_CLIENT_ID;
+	w->msg.session.arena_id[0] = 1;
+	w->msg.session.owner = 1;
+	w->msg.session.client_id = FAKE_CLIENT_ID;
+	w->msg.generation = 1;
 	w->len = sizeof(w->msg);
 	w->nfds = 1;
 	w->fd = -1;

@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "libclient/internal.h"
 #include "libclient/spanheap.h"
 #include "proto/proto.h"
 #include "tests/lib/testlib.h"
@@ -57,8 +58,8 @@ START_TEST(test_connect_env)
 	fake_join();
 
 	ck_assert_uint_eq(fk.nreq[PROTO_HELLO], 1);
-	/* Asked for one; the fake sends none, so the socket serves all. */
-	ck_assert_uint_eq(fk.hello.flags, PROTO_HELLO_MAGAZINE);
+	/* Asked for one (and to keep its session); the fake sends none. */
+	ck_assert_uint_eq(fk.hello.flags, PROTO_HELLO_MAGAZINE | PROTO_HELLO_KEEP);
 	ck_assert_uint_eq(strnlen(fk.hello.name, PROTO_NAME_MAX),
 			  strlen(program_invocation_short_name));
 	ck_assert_str_eq(fk.hello.name, program_invocation_short_name);
@@ -78,7 +79,7 @@ START_TEST(test_connect_no_magazine_env)
 	fake_join();
 
 	ck_assert_uint_eq(fk.nreq[PROTO_HELLO], 1);
-	ck_assert_uint_eq(fk.hello.flags, 0);
+	ck_assert_uint_eq(fk.hello.flags, PROTO_HELLO_KEEP);
 }
 END_TEST
 
@@ -624,6 +625,112 @@ START_TEST(test_reply_late)
 }
 END_TEST
 
+/* Two connections scripted alike, with a grace to reconnect in. */
+static void script_resume(void)
+{
+	fk.nconn = 2;
+	fk.welcome[0].msg.grace_ms = 10000;
+	fk.welcome[1] = fk.welcome[0];
+}
+
+/*
+ * A connection cut under the library is mended within the call: a HELLO
+ * that resumes the WELCOME's session, then the request again, its seq
+ * the same.
+ */
+START_TEST(test_resume_mended)
+{
+	struct spanheap_span s;
+	struct spanheap *h;
+
+	script_resume();
+	fake_start();
+	ck_assert_int_eq(spanheap_connect(fk.path, &h), 0);
+	ck_assert_int_eq(shutdown(h->fd, SHUT_RDWR), 0);
+	ck_assert_int_eq(spanheap_span_alloc(h, 1, 0, &s), 0);
+	ck_assert_uint_eq(spanheap_client_id(h), FAKE_CLIENT_ID);
+	spanheap_close(h);
+	fake_join();
+
+	ck_assert_uint_eq(fk.nreq[PROTO_HELLO], 2);
+	ck_assert_uint_eq(fk.hello.flags, PROTO_HELLO_RESUME |
+					  PROTO_HELLO_KEEP |
+					  PROTO_HELLO_MAGAZINE);
+	ck_assert_uint_eq(fk.hello.next_seq, 1);
+	ck_assert_mem_eq(&fk.hello.session, &fk.welcome[0].msg.session,
+			 sizeof(fk.hello.session));
+	ck_assert_str_eq(fk.hello.name, program_invocation_short_name);
+	/* Sent once on each connection: the first was cut before it. */
+	ck_assert_uint_eq(fk.nreq[PROTO_SPAN_ALLOC], 1);
+}
+END_TEST
+
+/* A resume that finds another arena: -ESTALE, now and from then on. */
+static void expect_stale(void)
+{
+	struct spanheap_span s;
+	struct spanheap *h;
+
+	fake_start();
+	ck_assert_int_eq(spanheap_connect(fk.path, &h), 0);
+	ck_assert_int_eq(shutdown(h->fd, SHUT_RDWR), 0);
+	ck_assert_int_eq(spanheap_span_alloc(h, 1, 0, &s), -ESTALE);
+	ck_assert_int_eq(spanheap_span_alloc(h, 1, 0, &s), -ESTALE);
+	ck_assert_int_eq(spanheap_gc(h, NULL), -ESTALE);
+	spanheap_close(h);
+	fake_join();
+	ck_assert_uint_eq(fk.nreq[PROTO_HELLO], 2);
+	ck_assert_uint_eq(fk.nreq[PROTO_SPAN_ALLOC], 0);
+}
+
+START_TEST(test_resume_other_arena_id)
+{
+	script_resume();
+	fk.welcome[1].msg.session.arena_id[1] ^= 1;
+	expect_stale();
+}
+END_TEST
+
+/* The same arena id with another memfd: not our mapping's arena. */
+START_TEST(test_resume_other_memfd)
+{
+	struct arena *other;
+
+	ck_assert_int_eq(arena_create(FAKE_ARENA_SIZE, "other", &other), 0);
+	script_resume();
+	fk.welcome[1].fd = other->fd;
+	expect_stale();
+	arena_destroy(other);
+}
+END_TEST
+
+START_TEST(test_resume_refused)
+{
+	script_resume();
+	fk.welcome[1].msg.hdr.status = -ESTALE;
+	fk.welcome[1].len = sizeof(struct proto_hdr);
+	fk.welcome[1].nfds = 0;
+	expect_stale();
+}
+END_TEST
+
+/* No grace (a daemon of protocol v5 that keeps nothing): -ENOTCONN. */
+START_TEST(test_resume_no_grace)
+{
+	struct spanheap_span s;
+	struct spanheap *h;
+
+	fake_start();
+	ck_assert_int_eq(spanheap_connect(fk.path, &h), 0);
+	ck_assert_int_eq(shutdown(h->fd, SHUT_RDWR), 0);
+	ck_assert_int_eq(spanheap_span_alloc(h, 1, 0, &s), -ENOTCONN);
+	ck_assert_int_eq(spanheap_span_alloc(h, 1, 0, &s), -ENOTCONN);
+	spanheap_close(h);
+	fake_join();
+	ck_assert_uint_eq(fk.nreq[PROTO_HELLO], 1);
+}
+END_TEST
+
 static Suite *conn_suite(void)
 {
 	Suite *s = suite_create("conn");
@@ -656,6 +763,14 @@ static Suite *conn_suite(void)
 	tcase_add_test(tc, test_timeout_none);
 	tcase_add_test(tc, test_timeout_signals);
 	tcase_add_test(tc, test_reply_late);
+	suite_add_tcase(s, tc);
+
+	tc = fake_tcase("resume");
+	tcase_add_test(tc, test_resume_mended);
+	tcase_add_test(tc, test_resume_other_arena_id);
+	tcase_add_test(tc, test_resume_other_memfd);
+	tcase_add_test(tc, test_resume_refused);
+	tcase_add_test(tc, test_resume_no_grace);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -70,6 +70,7 @@ static size_t make_request(uint16_t type)
 	case PROTO_STATS:
 	case PROTO_SCAVENGE:
 	case PROTO_GC:
+	case PROTO_BYE:
 		return sizeof(m.hdr);
 	case PROTO_CLIENTS:
 		m.clients.max = 1;
@@ -123,6 +124,11 @@ static size_t make_reply(uint16_t type)
 		m.welcome.max_batch = PROTO_MAX_BATCH;
 		m.welcome.arena_size = 1 << 30;
 		m.welcome.client_id = 1;
+		m.welcome.session.arena_id[0] = 7;
+		m.welcome.session.owner = 1;
+		m.welcome.session.client_id = 1;
+		m.welcome.grace_ms = 30000;
+		m.welcome.generation = 1;
 		return sizeof(m.welcome);
 	case PROTO_SPAN_ALLOC:
 		m.alloc_rep.count = 1;
@@ -332,7 +338,7 @@ START_TEST(test_header_version)
 	static const uint16_t bad[] = { 0, PROTO_VERSION - 1,
 					PROTO_VERSION + 1, UINT16_MAX };
 
-	ck_assert_uint_eq(PROTO_VERSION, 4);
+	ck_assert_uint_eq(PROTO_VERSION, 5);
 	for (uint16_t t = 1; t <= PROTO_TYPE_MAX; t++)
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			size_t len = make_request(t);
@@ -444,6 +450,98 @@ START_TEST(test_hello_fields)
 	expect_req(len, 0, "with a name of 64 bytes 0xff");
 	memset(m.hello.name, 0, sizeof(m.hello.name));
 	expect_req(len, 0, "with no name");
+	m.hello.flags = PROTO_HELLO_KEEP | PROTO_HELLO_MAGAZINE;
+	expect_req(len, 0, "keeping its session");
+	m.hello.flags = 8;
+	expect_req(len, -EBADMSG, "with flags 8");
+}
+END_TEST
+
+/* A valid resume of a session, in m. */
+static size_t make_resume(void)
+{
+	size_t len = make_request(PROTO_HELLO);
+
+	m.hello.flags = PROTO_HELLO_RESUME | PROTO_HELLO_MAGAZINE;
+	m.hello.next_seq = 9;
+	m.hello.session.arena_id[1] = 0x1234;
+	m.hello.session.owner = 0x401;
+	m.hello.session.client_id = 3;
+	m.hello.session.secret[0] = 1;
+	m.hello.mag_took[MAG_NCLASSES - 1] = 0xffffffffu;
+	return len;
+}
+
+/* A fresh HELLO says nothing of a session; a resume names one. */
+START_TEST(test_hello_resume_fields)
+{
+	size_t len = make_resume();
+
+	expect_req(len, 0, "resuming");
+	m.hello.flags = PROTO_HELLO_RESUME;
+	expect_req(len, 0, "resuming without a magazine");
+	m.hello.session.secret[0] = 0;
+	expect_req(len, 0, "resuming with a zero secret (the daemon's check)");
+	len = make_resume();
+	m.hello.next_seq = 0;
+	expect_req(len, -EBADMSG, "resuming at seq 0");
+	len = make_resume();
+	m.hello.session.owner = 0;
+	expect_req(len, -EBADMSG, "resuming owner 0");
+	len = make_resume();
+	m.hello.session.client_id = 0;
+	expect_req(len, -EBADMSG, "resuming client 0");
+	len = make_resume();
+	m.hello.session.arena_id[1] = 0;
+	expect_req(len, -EBADMSG, "resuming in arena 0");
+	len = make_resume();
+	m.hello.pad = 1;
+	expect_req(len, -EBADMSG, "resuming with pad 1");
+	/* Without the flag, every resume field must be zero. */
+	len = make_resume();
+	m.hello.flags = PROTO_HELLO_MAGAZINE;
+	expect_req(len, -EBADMSG, "fresh with a token");
+	len = make_request(PROTO_HELLO);
+	m.hello.next_seq = 1;
+	expect_req(len, -EBADMSG, "fresh with a seq");
+	len = make_request(PROTO_HELLO);
+	m.hello.mag_took[0] = 1;
+	expect_req(len, -EBADMSG, "fresh with a take count");
+	len = make_request(PROTO_HELLO);
+	m.hello.session.secret[1] = 1;
+	expect_req(len, -EBADMSG, "fresh with a secret");
+	len = make_resume();
+	expect_req(len - 4, -EBADMSG, "a resume cut short");
+	expect_req(len + 4, -EBADMSG, "a resume too long");
+}
+END_TEST
+
+/* WELCOME's token is the client's, its generation counts from 1. */
+START_TEST(test_welcome_fields)
+{
+	size_t len = make_reply(PROTO_HELLO);
+
+	expect_rep(len, PROTO_HELLO, 0, "as built");
+	m.welcome.generation = 0;
+	expect_rep(len, PROTO_HELLO, -EBADMSG, "of generation 0");
+	len = make_reply(PROTO_HELLO);
+	m.welcome.session.client_id = 2;
+	expect_rep(len, PROTO_HELLO, -EBADMSG, "with another client's token");
+	len = make_reply(PROTO_HELLO);
+	m.welcome.session.owner = 0;
+	expect_rep(len, PROTO_HELLO, -EBADMSG, "with owner 0");
+	len = make_reply(PROTO_HELLO);
+	m.welcome.session.arena_id[0] = 0;
+	expect_rep(len, PROTO_HELLO, -EBADMSG, "in arena 0");
+	len = make_reply(PROTO_HELLO);
+	m.welcome.pad = 1;
+	expect_rep(len, PROTO_HELLO, -EBADMSG, "with pad 1");
+	len = make_reply(PROTO_HELLO);
+	m.welcome.grace_ms = 0;
+	expect_rep(len, PROTO_HELLO, 0, "of no grace");
+	len = make_reply(PROTO_HELLO);
+	m.hdr.status = -ESTALE;
+	expect_rep(sizeof(m.hdr), PROTO_HELLO, 0, "bare, -ESTALE");
 }
 END_TEST
 
@@ -925,6 +1023,8 @@ static Suite *proto_suite(void)
 
 	tc = tcase_create("request_fields");
 	tcase_add_test(tc, test_hello_fields);
+	tcase_add_test(tc, test_hello_resume_fields);
+	tcase_add_test(tc, test_welcome_fields);
 	tcase_add_test(tc, test_alloc_fields);
 	tcase_add_test(tc, test_free_flags);
 	tcase_add_test(tc, test_clients_fields);
