@@ -504,9 +504,17 @@ uninstall:
 	@if cmp -s systemd/spanheapd.default $(DESTDIR)$(SYSCONFDIR)/default/spanheapd; then \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/default/spanheapd; fi
 
+# check-system's client that lives through restarts: the public library
+# only, built with the tests so that make check compiles it.
+SPANHOLD := $(BUILD)/tests/system/spanhold
+$(SPANHOLD): $(BUILD)/tests/system/spanhold.o $(CLIENT_A)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JANSSON_LIBS) -lpthread
+tests: $(SPANHOLD)
+
 # A real systemd as PID 1 in private namespaces drives the installed
 # units: see tests/system/check-system.sh.  Needs root.
-check-system: all
+check-system: all $(SPANHOLD)
 	BUILD=$(BUILD) bash tests/system/check-system.sh
 
 # The daemon's and shm's sources go into the target, built with clang.

@@ -27,7 +27,8 @@
 #   WORKDIR  holds layers/ and root/ (empty directories), spanuse and
 #            spanobj
 #   SRCDIR   the source tree; `make install` runs there
-#   BUILDDIR its build directory, relative to SRCDIR
+#   BUILDDIR its build directory, relative to SRCDIR (spanhold is in
+#            its tests/system/)
 #   NAME     the hostname and $container value
 #   CGROUP   the test's cgroup, a directory of the host's cgroup2 hierarchy
 set -euo pipefail
@@ -104,6 +105,8 @@ fi
 make -s -C "$src" BUILD="$build" install DESTDIR="$root" PREFIX=/usr ||
 	die "make install failed"
 install -m 0755 "$work/spanuse" "$root/usr/local/bin/spanuse"
+install -m 0755 "$src/$build/tests/system/spanhold" \
+	"$root/usr/local/bin/spanhold"
 install -m 0755 "$work/spanobj" "$root/usr/local/bin/spanobj"
 
 # A machine of its own: its journal is the only one journalctl shows.
