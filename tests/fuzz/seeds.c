@@ -4,9 +4,10 @@
  * the magazines', tests/fuzz/corpus/{dispatch,receive}/{obj,mag}-*, and
  * for the magazine region, tests/fuzz/corpus/magazine/, and of the
  * magserve target, tests/fuzz/corpus/magserve/mag-*, and of the heap's
- * recovery, tests/fuzz/corpus/recover/: `make fuzz-seeds`
- * runs it once and the outputs are committed; run it again when the
- * messages or the magazine's format change.  The messages are made from
+ * recovery, tests/fuzz/corpus/recover/, and of a magazine record a
+ * restarted daemon reads back, tests/fuzz/corpus/magresume/: `make
+ * fuzz-seeds` runs it once and the outputs are committed; run it again
+ * when the messages or the magazine's format change.  The messages are made from
  * proto/proto.h's structs, so that they are what the daemon expects (or
  * exactly as wrong as meant), and the magazine's from proto/magazine.h's.
  *
