@@ -401,13 +401,50 @@ fuzz-seeds: $(FUZZ_SEEDS)
 # The benchmarks are built with the tests, so that CI sees them build.
 tests: all $(TEST_BINS) $(FUZZ_REPLAY) $(FUZZ_SEEDS) $(BENCH_BINS)
 
+# The Python package spanheap (python/): setup.py builds it into
+# $(BUILD)/python, its temp files in $(BUILD)/python-build, never in the
+# source tree.  Its pytest suite starts the real daemon.  Not in the
+# sanitizer builds: Debian's python3 is not built with ASan or TSan, whose
+# runtimes must come first in a process, so there the suite would test
+# the interpreter's loading rather than the extension; the C library it
+# wraps runs under them in every other suite.
+TEST_PKGS += python3-pytest python3-numpy python3-dev python3-setuptools
+TEST_CMDS += python3-config
+TEST_PY += pytest numpy setuptools
+PY_BUILD := $(abspath $(BUILD))/python
+PY_STAMP := $(PY_BUILD)/spanheap/.built
+PY_SUITE := $(if $(SAN),,python)
+$(PY_STAMP): python/setup.py $(wildcard python/spanheap/*.[ch] \
+		python/spanheap/*.py*) libclient/spanheap.h $(CLIENT_SO)
+	$(call say,PY,$(PY_BUILD))
+	$(Q)cd python && SPANHEAP_INCLUDE_DIR=$(CURDIR)/libclient \
+		SPANHEAP_LIBRARY_DIR=$(abspath $(BUILD)) CC="$(CC)" \
+		CFLAGS="-Wall -Werror $(SAN)" LDFLAGS="$(SAN)" \
+		/usr/bin/python3 setup.py -q build \
+		--build-base $(PY_BUILD)-build --build-lib $(PY_BUILD) \
+		--build-temp $(PY_BUILD)-build/temp $(if $(filter 1,$(V)),,>/dev/null)
+	$(Q)touch $@
+python: $(PY_STAMP)
+tests: $(if $(PY_SUITE),$(PY_STAMP))
+$(BUILD)/tests/python.ok: $(PY_STAMP) $(wildcard python/tests/*.py) $(PROGS)
+	$(Q)mkdir -p $(@D)
+	$(RUN_SUITE) env SPANHEAP_BUILD=$(abspath $(BUILD)) \
+		LD_LIBRARY_PATH=$(abspath $(BUILD)) /usr/bin/python3 -m pytest \
+		-q -p no:cacheprovider python/tests
+.PHONY: python bench-python
+# make bench: 1 MiB allocate + numpy fill + free against SharedMemory.
+bench: bench-python
+bench-python: $(PY_STAMP) $(PROGS)
+	$(Q)LD_LIBRARY_PATH=$(abspath $(BUILD)) /usr/bin/python3 \
+		python/bench/bench_buffer.py $(abspath $(BUILD))
+
 # Every suite has a stamp, $(BUILD)/tests/NAME.ok, that running it
 # writes (its output goes to NAME.log beside it), and a target
 # check-NAME that runs it again: the test programs tests/AREA/test_*,
 # the fuzz corpora replayed, and the scripts that check the units, the
 # man pages and an install.  make check runs them all, -j2 two at a
 # time: each works in temp dirs of its own.
-SCRIPT_SUITES := units man install graph
+SCRIPT_SUITES := units man install graph $(PY_SUITE)
 # The real daemon's suites take longest: they start first.
 SUITES := $(patsubst $(BUILD)/tests/%,%,$(call test_bins,e2e) \
 	$(filter-out $(call test_bins,e2e),$(TEST_BINS)) $(FUZZ_REPLAY)) \

@@ -89,6 +89,24 @@ static PyObject *set_errno(int r, const char *what)
 	return NULL;
 }
 
+/* OSError(ENOTCONN) for a connection of another process: say the fix. */
+static void set_forked(const char *what, pid_t owner)
+{
+	PyObject *msg, *exc;
+
+	msg = PyUnicode_FromFormat("spanheap: this %s belongs to process %d's "
+				   "connection; after fork the child must call "
+				   "spanheap.connect() again", what, (int)owner);
+	if (!msg)
+		return;
+	exc = PyObject_CallFunction(PyExc_OSError, "iO", ENOTCONN, msg);
+	Py_DECREF(msg);
+	if (exc) {
+		PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+		Py_DECREF(exc);
+	}
+}
+
 static void hold_put(struct hold *hd)
 {
 	if (--hd->refs)
@@ -107,10 +125,7 @@ static struct hold *client_get(ClientObject *c)
 		return NULL;
 	}
 	if (c->hd->pid != getpid()) {
-		PyErr_Format(PyExc_OSError, "[Errno %d] spanheap: this Client "
-			     "was connected by process %d; after fork the "
-			     "child must call spanheap.connect() again",
-			     ENOTCONN, (int)c->hd->pid);
+		set_forked("Client", c->hd->pid);
 		return NULL;
 	}
 	c->hd->refs++;
@@ -530,10 +545,7 @@ static int child_check(ClientObject *c, int dead, const char *what)
 		return -1;
 	}
 	if (c->hd->pid != getpid()) {
-		PyErr_Format(PyExc_OSError, "[Errno %d] spanheap: this %s "
-			     "belongs to process %d's connection; after fork "
-			     "the child must call spanheap.connect() again",
-			     ENOTCONN, what, (int)c->hd->pid);
+		set_forked(what, c->hd->pid);
 		return -1;
 	}
 	return 0;

@@ -60,3 +60,13 @@ def client(daemon):
     c = spanheap.connect(daemon)
     yield c
     c.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """End with the "N passed, M failed" line tests/lib/suite.sh counts."""
+    st = terminalreporter.stats
+    bad = sum(len(st.get(k, [])) for k in ("failed", "error"))
+    # A skip is a failure here: every test must run.
+    bad += len(st.get("skipped", []))
+    terminalreporter.write_line("%d passed, %d failed"
+                                % (len(st.get("passed", [])), bad))
