@@ -86,3 +86,27 @@ def test_closing_frees_spans(daemon):
         memoryview(s)
     with spanheap.connect(daemon) as c2:
         assert c2.stats() is not None
+
+
+def test_socket_refusing_user_raises_permission_error(daemon):
+    # The temp dir is 0700 root's: another uid may not reach the socket.
+    assert os.getuid() == 0, "make check runs as root on this project"
+    os.chmod(os.path.dirname(daemon), 0o700)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setuid(65534)
+            try:
+                spanheap.connect(daemon)
+            except PermissionError as e:
+                code = 0 if e.errno == errno.EACCES else 2
+        finally:
+            os.write(w, bytes([code]))
+            os._exit(0)
+    os.close(w)
+    res = os.read(r, 1)
+    os.waitpid(pid, 0)
+    os.close(r)
+    assert res == b"\x00"
