@@ -79,13 +79,14 @@ def test_context_managers_free_and_release(client):
 
 
 def test_collected_span_is_freed(client):
-    before = client.stats()
+    before = client.stats()["heap_inuse"]
     for _ in range(50):
         client.span(200)               # collected at once, freed
+    assert client.stats()["heap_inuse"] == before
     s = client.span(200)
-    s.free()
-    assert client.stats() is not None
-    assert before is not None
+    assert client.stats()["heap_inuse"] == before + len(s)
+    del s
+    assert client.stats()["heap_inuse"] == before
 
 
 def test_span_keeps_client_alive(daemon):
