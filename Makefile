@@ -617,7 +617,8 @@ check-sanitize:
 # The magazine format's stress suite (proto/test_magazine_stress) spins
 # two threads, which memcheck runs one at a time: it is left to TSan, as
 # is the daemon magazine's race case.
-VALGRIND_RUNS := proto/test_proto proto/test_magazine:layout \
+VALGRIND_RUNS := proto/test_proto proto/test_proto_request \
+	proto/test_proto_reply proto/test_magazine:layout \
 	proto/test_magazine:header proto/test_magazine:ring \
 	proto/test_magazine:checked shm/test_bitmap shm/test_units shm/test_scav \
 	shm/test_scav_pass shm/test_heap:alloc shm/test_heap:free \
