@@ -283,6 +283,19 @@ static void refused_and_new(const char *why)
 	check_object("again");
 }
 
+/*
+ * A daemon that made the object "kept" and was stopped by @sig; the
+ * heap's metadata header it left in @ret.
+ */
+static void kept_and_stopped(int sig, struct heap_meta *ret)
+{
+	svcmgr_start(&m, NULL);
+	make_object("kept");
+	svcmgr_kill(&m, sig);
+	ck_assert_int_eq(pread(svcmgr_fd(&m, "meta"), ret, sizeof(*ret), 0),
+			 (ssize_t)sizeof(*ret));
+}
+
 START_TEST(test_corrupt_heap_header)
 {
 	svcmgr_start(&m, NULL);
@@ -297,11 +310,7 @@ START_TEST(test_corrupt_page_map)
 {
 	struct heap_meta hm;
 
-	svcmgr_start(&m, NULL);
-	make_object("kept");
-	svcmgr_kill(&m, SIGKILL);
-	ck_assert_int_eq(pread(svcmgr_fd(&m, "meta"), &hm, sizeof(hm), 0),
-			 (ssize_t)sizeof(hm));
+	kept_and_stopped(SIGKILL, &hm);
 	corrupt_meta(hm.layout.spans, 16);	/* the object's span */
 	refused_and_new("heap_check() found the stored heap corrupt");
 }
@@ -311,11 +320,7 @@ START_TEST(test_corrupt_durable_header)
 {
 	struct heap_meta hm;
 
-	svcmgr_start(&m, NULL);
-	make_object("kept");
-	svcmgr_kill(&m, SIGTERM);
-	ck_assert_int_eq(pread(svcmgr_fd(&m, "meta"), &hm, sizeof(hm), 0),
-			 (ssize_t)sizeof(hm));
+	kept_and_stopped(SIGTERM, &hm);
 	corrupt_meta(hm.layout.size, 8);	/* its magic */
 	refused_and_new("the daemon's header has a bad magic number");
 }
@@ -326,11 +331,7 @@ START_TEST(test_corrupt_journal)
 {
 	struct heap_meta hm;
 
-	svcmgr_start(&m, NULL);
-	make_object("kept");
-	svcmgr_kill(&m, SIGKILL);
-	ck_assert_int_eq(pread(svcmgr_fd(&m, "meta"), &hm, sizeof(hm), 0),
-			 (ssize_t)sizeof(hm));
+	kept_and_stopped(SIGKILL, &hm);
 	corrupt_meta(hm.layout.journal, 8);	/* its count word */
 	refused_and_new("the stored heap's journal is corrupt");
 }
