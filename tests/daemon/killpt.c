@@ -70,12 +70,14 @@ static void no_zero(void *ctx, uint64_t off, uint64_t len)
 	(void)len;
 }
 
+const struct heap_ops killpt_no_ops = { .release = no_release,
+					.zero = no_zero };
+
 struct heap *killpt_attach(void *meta, size_t size)
 {
-	struct heap_ops ops = { .release = no_release, .zero = no_zero };
 	struct heap *h;
 
-	ck_assert_int_eq(heap_attach(meta, size, &ops, &h), 0);
+	ck_assert_int_eq(heap_attach(meta, size, &killpt_no_ops, &h), 0);
 	ck_assert_int_eq(heap_recover(h, NULL), 0);
 	return h;
 }

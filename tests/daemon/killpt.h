@@ -28,6 +28,12 @@ void killpt_arm(struct heap *h, void *mem, size_t size, killpt_fn *fn,
 unsigned int killpt_disarm(void);
 
 /*
+ * Hooks that release and zero nothing: the metadata's copies and the
+ * suites' own heaps have no arena file behind them.
+ */
+extern const struct heap_ops killpt_no_ops;
+
+/*
  * heap_attach() over @meta and heap_recover(), as a new daemon does: a
  * handle with no-op hooks.
  */

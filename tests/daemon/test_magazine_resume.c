@@ -58,21 +58,6 @@ static struct {
 	unsigned int kills;	/* kill points looked at */
 } t;
 
-static int no_release(void *ctx, uint64_t off, uint64_t len)
-{
-	(void)ctx;
-	(void)off;
-	(void)len;
-	return 0;
-}
-
-static void no_zero(void *ctx, uint64_t off, uint64_t len)
-{
-	(void)ctx;
-	(void)off;
-	(void)len;
-}
-
 static void *area_of(void *meta)
 {
 	return (char *)meta + t.layout;
@@ -81,7 +66,6 @@ static void *area_of(void *meta)
 static void setup(void)
 {
 	struct heap_config cfg = { .arena_size = 32 * MiB, .max_owners = 8 };
-	struct heap_ops ops = { .release = no_release, .zero = no_zero };
 	struct heap *h;
 
 	memset(&t, 0, sizeof(t));
@@ -90,7 +74,8 @@ static void setup(void)
 	t.mem = mmap(NULL, t.size, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(t.mem, MAP_FAILED);
-	ck_assert_int_eq(heap_format(t.mem, t.size, &cfg, &ops, &h), 0);
+	ck_assert_int_eq(heap_format(t.mem, t.size, &cfg, &killpt_no_ops, &h),
+			 0);
 	core_init(&t.core);
 	t.core.heap = h;
 	ck_assert_int_eq(heap_owner_add(h, "a", 1, &t.a), 0);
