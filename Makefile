@@ -172,7 +172,8 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR := $(PREFIX)/bin
 SBINDIR := $(PREFIX)/sbin
-LIBDIR := $(PREFIX)/lib
+# A distribution's multiarch libdir: LIBDIR=/usr/lib/x86_64-linux-gnu.
+LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR := $(PREFIX)/include
 MANDIR := $(PREFIX)/share/man
 PKGCONFIGDIR := $(LIBDIR)/pkgconfig
@@ -526,7 +527,8 @@ install: $(PROGS) $(CLIENT_SO) $(CLIENT_A)
 	@install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	sed -e 's|^ExecStart=$(UNIT_SBINDIR)/|ExecStart=$(SBINDIR)/|' \
 		systemd/spanheapd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/spanheapd.service
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@VERSION@|$(VERSION)|g' \
 		libclient/libspanclient.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libspanclient.pc
 	ln -sf libspanclient.so.$(CLIENT_SOVER) $(DESTDIR)$(LIBDIR)/libspanclient.so
 	@[ -e $(DESTDIR)$(SYSCONFDIR)/default/spanheapd ] || \
