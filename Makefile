@@ -41,12 +41,15 @@ BENCH_PKGS := g++ libboost-dev
 BENCH_CMDS := g++
 BENCH_HDRS := boost/interprocess/managed_shared_memory.hpp
 TEST_PKGS := check valgrind mandoc man-db systemd python3-jsonschema gdb \
+	bash-completion \
 	$(BENCH_PKGS)
 TEST_CMDS := valgrind mandoc man systemd-analyze systemd-socket-activate gdb \
 	$(BENCH_CMDS)
 TEST_PC := check
 TEST_PY := jsonschema
 TEST_HDRS := $(BENCH_HDRS)
+# check-completion sources bash-completion's library.
+TEST_FILES := /usr/share/bash-completion/bash_completion
 
 # Quiet: one short line a step, the commands with V=1.
 ifeq ($(V),1)
@@ -58,7 +61,7 @@ say = @printf '  %-8s %s\n' '$(1)' '$(2)'
 endif
 
 # $(call need,WHAT,COMMANDS,PKG_CONFIG_MODULES,PYTHON_MODULES,PACKAGES,
-# C++_HEADERS): install PACKAGES if any of the rest is missing, as root;
+# C++_HEADERS,FILES): install PACKAGES if any of the rest is missing, as root;
 # else say what to run as root, and fail.  A fresh machine has no
 # package lists yet.
 define need
@@ -72,6 +75,9 @@ define need
 	for m in $(4); do \
 		/usr/bin/python3 -c "import $$m" 2>/dev/null || \
 			missing="$$missing python3-$$m"; \
+	done; \
+	for f in $(7); do \
+		[ -e $$f ] || missing="$$missing $$f"; \
 	done; \
 	for h in $(6); do \
 		printf '#include <%s>\n' $$h | \
@@ -96,7 +102,7 @@ deps:
 	$(call need,build dependencies,$(BUILD_CMDS),$(BUILD_PC),,$(BUILD_PKGS))
 
 deps-test: deps
-	$(call need,test dependencies,$(TEST_CMDS),$(TEST_PC),$(TEST_PY),$(TEST_PKGS),$(TEST_HDRS))
+	$(call need,test dependencies,$(TEST_CMDS),$(TEST_PC),$(TEST_PY),$(TEST_PKGS),$(TEST_HDRS),$(TEST_FILES))
 
 # Provisioning happens once, before any rule runs: make first brings
 # the included files up to date, which runs deps (deps-test for a test
@@ -124,7 +130,7 @@ $(BUILD)/config.mk: Makefile
 
 # After config.mk: two apt-get runs at once would fight over the lock.
 $(BUILD)/config-test.mk: Makefile $(BUILD)/config.mk
-	$(call need,test dependencies,$(TEST_CMDS),$(TEST_PC),$(TEST_PY),$(TEST_PKGS),$(TEST_HDRS))
+	$(call need,test dependencies,$(TEST_CMDS),$(TEST_PC),$(TEST_PY),$(TEST_PKGS),$(TEST_HDRS),$(TEST_FILES))
 	@mkdir -p $(@D)
 	@{ echo "# pkg-config's flags for the tests, written by make"; \
 	   echo "CHECK_CFLAGS := $$(pkg-config --cflags check)"; \
@@ -187,6 +193,10 @@ SYSCONFDIR ?= $(if $(SYSTEM_PREFIX),/etc,$(PREFIX)/etc)
 SYSTEMDUNITDIR ?= $(call pc_systemd,systemdsystemunitdir,/lib/systemd/system)
 SYSUSERSDIR ?= $(call pc_systemd,sysusersdir,/usr/lib/sysusers.d)
 TMPFILESDIR ?= $(call pc_systemd,tmpfilesdir,/usr/lib/tmpfiles.d)
+# bash-completion's completionsdir, under PREFIX: bash-completion
+# looks in $$XDG_DATA_DIRS, /usr/local/share and /usr/share included.
+COMPLETIONSDIR ?= $(or $(shell pkg-config --define-variable=datadir=$(PREFIX)/share \
+	--variable=completionsdir bash-completion 2>/dev/null),$(PREFIX)/share/bash-completion/completions)
 
 MAN_PAGES := $(wildcard man/*.[0-9])
 
@@ -445,7 +455,7 @@ bench-python: $(PY_STAMP) $(PROGS)
 # the fuzz corpora replayed, and the scripts that check the units, the
 # man pages and an install.  make check runs them all, -j2 two at a
 # time: each works in temp dirs of its own.
-SCRIPT_SUITES := units man install graph $(PY_SUITE)
+SCRIPT_SUITES := units man install graph completion $(PY_SUITE)
 # The real daemon's suites take longest: they start first.
 SUITES := $(patsubst $(BUILD)/tests/%,%,$(call test_bins,e2e) \
 	$(filter-out $(call test_bins,e2e),$(TEST_BINS)) $(FUZZ_REPLAY)) \
@@ -470,6 +480,11 @@ $(BUILD)/tests/units.ok: tests/systemd/check-units.sh $(PROGS) $(MAN_PAGES)
 
 $(BUILD)/tests/man.ok: tests/man/check-man.sh $(MAN_PAGES)
 	$(RUN_SUITE) bash $<
+
+# spanctl's bash completion, against a real daemon for object names.
+$(BUILD)/tests/completion.ok: tests/completion/check-completion.sh \
+		ctl/completion/spanctl $(PROGS) $(CLIENT_A)
+	$(RUN_SUITE) env BUILD=$(BUILD) bash $<
 
 # daemon/ is a one-way graph: its includes and its objects' symbols.
 $(BUILD)/tests/graph.ok: tests/daemon/check-graph.sh $(wildcard daemon/*.[ch]) \
@@ -515,6 +530,7 @@ INSTALL_LIST := \
 	0644:systemd/spanheapd.socket:$(SYSTEMDUNITDIR)/spanheapd.socket \
 	0644:systemd/spanheapd.sysusers:$(SYSUSERSDIR)/spanheapd.conf \
 	0644:systemd/spanheapd.tmpfiles:$(TMPFILESDIR)/spanheapd.conf \
+	0644:ctl/completion/spanctl:$(COMPLETIONSDIR)/spanctl \
 	$(foreach p,$(MAN_PAGES),0644:$(p):$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
 INSTALL_MADE := $(SYSTEMDUNITDIR)/spanheapd.service \
 	$(PKGCONFIGDIR)/libspanclient.pc $(LIBDIR)/libspanclient.so
