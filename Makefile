@@ -591,7 +591,8 @@ tests: $(SPANHOLD)
 
 # A real systemd as PID 1 in private namespaces drives the installed
 # units: see tests/system/check-system.sh.  Needs root.
-check-system: all $(SPANHOLD)
+# Its second container installs the packages of make deb.
+check-system: all $(SPANHOLD) deb
 	BUILD=$(BUILD) bash tests/system/check-system.sh
 
 # The daemon's and shm's sources go into the target, built with clang.

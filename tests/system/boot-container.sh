@@ -23,7 +23,7 @@
 # fs.nr_open, ...) reaches the host, and systemd gets no capability to
 # load modules, set the clock or reboot.
 #
-# Usage: boot-container.sh WORKDIR SRCDIR BUILDDIR NAME CGROUP
+# Usage: boot-container.sh WORKDIR SRCDIR BUILDDIR NAME CGROUP [INSTALL]
 #   WORKDIR  holds layers/ and root/ (empty directories), spanuse and
 #            spanobj
 #   SRCDIR   the source tree; `make install` runs there
@@ -31,6 +31,9 @@
 #            its tests/system/)
 #   NAME     the hostname and $container value
 #   CGROUP   the test's cgroup, a directory of the host's cgroup2 hierarchy
+#   INSTALL  make (the default): make install the project into the
+#            overlay, with test options in /etc/default/spanheapd;
+#            none: install nothing of it, for the test's dpkg -i
 set -euo pipefail
 
 die() {
@@ -48,7 +51,7 @@ else
 	exec unshare --cgroup bash "$0" --in-cgroup "$@"
 fi
 
-work=$1 src=$2 build=$3 name=$4
+work=$1 src=$2 build=$3 name=$4 install_mode=${6:-make}
 root=$work/root
 layers=$work/layers
 
@@ -102,8 +105,10 @@ if console=$(tty); then
 fi
 
 # The project, installed the way a user would, into the overlay.
-make -s -C "$src" BUILD="$build" install DESTDIR="$root" PREFIX=/usr ||
-	die "make install failed"
+if [ "$install_mode" = make ]; then
+	make -s -C "$src" BUILD="$build" install DESTDIR="$root" PREFIX=/usr ||
+		die "make install failed"
+fi
 install -m 0755 "$work/spanuse" "$root/usr/local/bin/spanuse"
 install -m 0755 "$src/$build/tests/system/spanhold" \
 	"$root/usr/local/bin/spanhold"
@@ -114,10 +119,13 @@ tr -d - </proc/sys/kernel/random/uuid >"$root/etc/machine-id"
 echo "$name" >"$root/etc/hostname"
 hostname "$name"
 
-# Fast scavenger ticks (STATUS= every 0.5 s) and a small arena.
-cat >"$root/etc/default/spanheapd" <<-EOF
-	SPANHEAPD_OPTS="--scavenge-after=1s --gc-after=1s --arena-size=4G"
-EOF
+# Fast scavenger ticks (STATUS= every 0.5 s) and a small arena.  The
+# package's own conffile is left alone: dpkg would ask about a changed one.
+if [ "$install_mode" = make ]; then
+	cat >"$root/etc/default/spanheapd" <<-EOF
+		SPANHEAPD_OPTS="--scavenge-after=1s --gc-after=1s --arena-size=4G"
+	EOF
+fi
 
 mkdir -p "$root/run/systemd/system/spanheapd.service.d"
 # Only journald at boot.  After= keeps the spanheapd units loaded while

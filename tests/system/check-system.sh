@@ -264,17 +264,19 @@ build_client() {
 	done
 }
 
-# Start the container, wait for systemd to be PID 1 in it and to finish
-# starting its target.  Sets launcher, cgroup and init.
+# boot [INSTALL]: start the container, wait for systemd to be PID 1 in
+# it and to finish starting its target.  Sets launcher, cgroup and init.
+# INSTALL is boot-container.sh's: make (the default) or none.
 boot() {
 	local i state cmd
 
+	rm -rf "$work/layers" "$work/root" "$work/console.log"
 	mkdir "$work/layers" "$work/root" || return 1
 	cgroup=$(cgroup2_root)/$name
 	mkdir "$cgroup" || return 1
 	cmd=$(printf '%q ' unshare --pid --mount --uts --ipc --net \
 		--kill-child bash "$src/tests/system/boot-container.sh" \
-		"$work" "$src" "$build" "$name" "$cgroup")
+		"$work" "$src" "$build" "$name" "$cgroup" "${1:-make}")
 	SHELL=/bin/bash script -qfec "$cmd" "$work/console.log" \
 		</dev/null >/dev/null 2>&1 &
 	launcher=$!
@@ -664,6 +666,115 @@ check_poweroff() {
 	launcher=
 }
 
+# --- the Debian packages ------------------------------------------------
+# A second container with nothing of the project in it: dpkg -i of the
+# .debs make deb built ($build/deb), what the packages promise, then a
+# purge that leaves none of their files.
+
+debs() {
+	ls "$src/$build"/deb/*.deb 2>/dev/null | grep -v -- -dbgsym_
+}
+
+deb_install() {
+	local d
+
+	d=$(debs) || return 1
+	# A host made for containers may have a policy-rc.d that forbids
+	# every start (exit 101): the overlay's copy goes, so that the
+	# maintainer scripts start and stop the units as on a real machine.
+	in_ns rm -f /usr/sbin/policy-rc.d || return 1
+	# shellcheck disable=SC2086
+	in_ns env DEBIAN_FRONTEND=noninteractive dpkg -i $d 2>&1 | diag
+	[ "${PIPESTATUS[0]}" = 0 ] || return 1
+	in_ns dpkg -L spanheapd libspanclient0 libspanclient-dev \
+		>"$work/deb-files" || return 1
+	echo "# $(wc -l <"$work/deb-files") paths in the packages"
+}
+
+deb_user() {
+	local pw gr
+
+	pw=$(in_ns getent passwd spanheap) && gr=$(in_ns getent group spanheap) ||
+		return 1
+	echo "# $pw, group $gr"
+}
+
+deb_socket() {
+	local s
+
+	s="$(in_ns systemctl is-enabled spanheapd.socket)"
+	s="$s $(prop spanheapd.socket ActiveState) $(prop spanheapd.service ActiveState)"
+	s="$s $(in_ns stat -c '%A %U %G' "$sock")"
+	echo "# enabled, socket, service, socket file: $s"
+	[ "$s" = "enabled active inactive srw-rw---- root spanheap" ]
+}
+
+deb_start() {
+	in_ns systemctl start spanheapd 2>&1 | diag
+	wait_for 10 service_running
+}
+
+deb_member() {
+	add_test_users && as_user spantest-in spanctl stats 2>&1 | diag
+	[ "${PIPESTATUS[0]}" = 0 ]
+}
+
+# Every path the packages listed is gone but the directories others
+# share; the units are unknown to systemd and their symlinks gone.
+deb_purge() {
+	local left=0 p
+
+	in_ns env DEBIAN_FRONTEND=noninteractive dpkg --purge \
+		libspanclient-dev libspanclient0 spanheapd 2>&1 | diag
+	[ "${PIPESTATUS[0]}" = 0 ] || return 1
+	while read -r p; do
+		# A directory (or /lib, a link to one) is shared.
+		if { in_ns test -e "$p" || in_ns test -L "$p"; } &&
+			! in_ns test -d "$p"; then
+			echo "# left: $p"
+			left=$((left + 1))
+		fi
+	done <"$work/deb-files"
+	for p in /run/spanheapd /etc/default/spanheapd \
+		/etc/systemd/system/sockets.target.wants/spanheapd.socket; do
+		if in_ns test -e "$p" || in_ns test -L "$p"; then
+			echo "# left: $p"
+			left=$((left + 1))
+		fi
+	done
+	in_ns systemctl daemon-reload || return 1
+	echo "# LoadState: $(prop spanheapd.socket LoadState) $(prop spanheapd.service LoadState)"
+	[ "$(prop spanheapd.socket LoadState)" = not-found ] &&
+		[ "$(prop spanheapd.service LoadState)" = not-found ] &&
+		[ "$left" = 0 ]
+}
+
+check_debs() {
+	stop_container
+	remove_cgroup
+	if ! debs >/dev/null; then
+		not_ok "the packages: no .deb in $build/deb (run make deb)"
+		return 1
+	fi
+	if ! boot none; then
+		not_ok "boot of a container with nothing installed"
+		tr -d '\r' <"$work/console.log" | diag
+		return 1
+	fi
+	ok "boot: a second container, nothing of spanheapd installed"
+	check "dpkg -i the packages" deb_install || return 1
+	check "the packages' sysusers: user and group spanheap exist" deb_user
+	check "spanheapd.socket is enabled and listens on $sock, mode 0660 \
+group spanheap; the service waits" deb_socket
+	check "systemctl start spanheapd: active/running" deb_start
+	check "spanctl stats as a member of group spanheap exits 0" deb_member
+	check "dpkg --purge: no file of the packages left, the units gone" \
+		deb_purge
+	[ "$failed" -eq 0 ] || show_journal
+	check "systemctl --no-block poweroff of the second container" \
+		check_poweroff
+}
+
 # --- main ---------------------------------------------------------------
 
 interrupted() {
@@ -732,6 +843,7 @@ check "the daemon logged no warning or error" eval \
 [ "$failed" -eq 0 ] || show_journal
 check "systemctl --no-block poweroff: PID 1 exits and takes the \
 namespaces along" check_poweroff
+check_debs
 stop_container
 remove_cgroup
 check "the test's cgroup is removed" [ ! -d "$cgroup" ]
