@@ -484,7 +484,8 @@ $(BUILD)/tests/man.ok: tests/man/check-man.sh $(MAN_PAGES)
 # spanctl's bash completion, against a real daemon for object names.
 $(BUILD)/tests/completion.ok: tests/completion/check-completion.sh \
 		ctl/completion/spanctl $(PROGS) $(CLIENT_A)
-	$(RUN_SUITE) env BUILD=$(BUILD) bash $<
+	@mkdir -p $(@D)
+	$(RUN_SUITE) env BUILD=$(BUILD) SAN="$(SAN)" bash $<
 
 # daemon/ is a one-way graph: its includes and its objects' symbols.
 $(BUILD)/tests/graph.ok: tests/daemon/check-graph.sh $(wildcard daemon/*.[ch]) \

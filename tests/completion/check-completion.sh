@@ -4,7 +4,8 @@
 # check-completion: source ctl/completion/spanctl with bash-completion
 # and check COMPREPLY for commands, options and object names (from a
 # real daemon on a socket of the test's own).  SPANHEAPD and SPANCTL
-# name the built programs.  Prints "N passed, M failed".
+# name the built programs, BUILD their tree, SAN its sanitizer flags.
+# Prints "N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 pass=0 fail=0
@@ -14,6 +15,7 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait; rm -rf "$tmp"' EXIT
 
 # shellcheck disable=SC1091
 . /usr/share/bash-completion/bash_completion || exit 1
+# shellcheck source=ctl/completion/spanctl
 . ctl/completion/spanctl || exit 1
 # The completion runs spanctl from PATH: the built one.
 mkdir "$tmp/bin" && ln -s "$(realpath "$SPANCTL")" "$tmp/bin/spanctl"
@@ -61,7 +63,9 @@ expect "spanctl --socket $tmp/none delete "
 "$SPANHEAPD" --socket "$tmp/sock" --arena-size 64M 2>"$tmp/log" &
 pid=$!
 for _ in $(seq 100); do [ -S "$tmp/sock" ] && break; sleep 0.1; done
-gcc -std=gnu11 -O2 -I. -o "$tmp/spanobj" tests/system/spanobj.c \
+# SAN: the sanitizers the library was built with, if any.
+# shellcheck disable=SC2086
+gcc -std=gnu11 -O2 ${SAN:-} -I. -o "$tmp/spanobj" tests/system/spanobj.c \
 	"$BUILD/libspanclient.a" -lpthread || exit 1
 for n in alpha beta; do
 	SPANHEAP_SOCKET=$tmp/sock "$tmp/spanobj" make "$n" >/dev/null || exit 1
