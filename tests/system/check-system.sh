@@ -671,8 +671,17 @@ check_poweroff() {
 # .debs make deb built ($build/deb), what the packages promise, then a
 # purge that leaves none of their files.
 
+# debs: the packages' .deb files, not the -dbgsym ones; fail if none.
 debs() {
-	ls "$src/$build"/deb/*.deb 2>/dev/null | grep -v -- -dbgsym_
+	local d found=1
+
+	for d in "$src/$build"/deb/*.deb; do
+		case $d in
+		*-dbgsym_*) ;;
+		*) [ -e "$d" ] && echo "$d" && found=0 ;;
+		esac
+	done
+	return $found
 }
 
 deb_install() {
