@@ -566,8 +566,9 @@ uninstall:
 # .debs, .changes and .buildinfo land in $(BUILD)/deb/.  make lintian
 # checks them: no error, no warning.
 DEB_DIR := $(BUILD)/deb
-DEB_PKGS := dpkg-dev debhelper lintian bash-completion
-DEB_CMDS := dpkg-buildpackage dh dh_installsysusers lintian
+DEB_PKGS := dpkg-dev debhelper dh-python python3-dev python3-setuptools \
+	lintian bash-completion
+DEB_CMDS := dpkg-buildpackage dh dh_installsysusers dh_python3 lintian
 .PHONY: deb lintian
 deb: deps
 	$(call need,packaging tools,$(DEB_CMDS),bash-completion,,$(DEB_PKGS))

@@ -696,7 +696,7 @@ deb_install() {
 	in_ns env DEBIAN_FRONTEND=noninteractive dpkg -i $d 2>&1 | diag
 	[ "${PIPESTATUS[0]}" = 0 ] || return 1
 	in_ns dpkg -L spanheapd libspanclient0 libspanclient-dev \
-		>"$work/deb-files" || return 1
+		python3-spanheap >"$work/deb-files" || return 1
 	echo "# $(wc -l <"$work/deb-files") paths in the packages"
 }
 
@@ -728,13 +728,39 @@ deb_member() {
 	[ "${PIPESTATUS[0]}" = 0 ]
 }
 
+# The packaged module, as a member of the group, in two processes: one
+# writes a named object through numpy and exits, the other finds it by
+# name and reads the bytes the first wrote.
+deb_python() {
+	as_user spantest-in /usr/bin/python3 -c '
+import numpy, spanheap
+with spanheap.connect() as c:
+    o = c.create("deb-python", 1 << 20)
+    numpy.frombuffer(o, dtype=numpy.uint32)[:] = 0xC0FFEE
+    o.seal()
+' 2>&1 | diag
+	[ "${PIPESTATUS[0]}" = 0 ] || return 1
+	as_user spantest-in /usr/bin/python3 -c '
+import numpy, spanheap
+with spanheap.connect() as c:
+    with c.get("deb-python", timeout=0) as o:
+        a = numpy.frombuffer(o, dtype=numpy.uint32)
+        assert len(o) == 1 << 20 and (a == 0xC0FFEE).all(), "bytes differ"
+        del a
+    c.delete("deb-python")
+    print("# read 1 MiB of another process through", spanheap.__file__)
+' 2>&1 | diag
+	[ "${PIPESTATUS[0]}" = 0 ]
+}
+
 # Every path the packages listed is gone but the directories others
 # share; the units are unknown to systemd and their symlinks gone.
 deb_purge() {
 	local left=0 p
 
 	in_ns env DEBIAN_FRONTEND=noninteractive dpkg --purge \
-		libspanclient-dev libspanclient0 spanheapd 2>&1 | diag
+		python3-spanheap libspanclient-dev libspanclient0 spanheapd \
+		2>&1 | diag
 	[ "${PIPESTATUS[0]}" = 0 ] || return 1
 	while read -r p; do
 		# A directory (or /lib, a link to one) is shared.
@@ -777,6 +803,8 @@ check_debs() {
 group spanheap; the service waits" deb_socket
 	check "systemctl start spanheapd: active/running" deb_start
 	check "spanctl stats as a member of group spanheap exits 0" deb_member
+	check "python3-spanheap: a numpy array shared by name between two \
+processes" deb_python
 	check "dpkg --purge: no file of the packages left, the units gone" \
 		deb_purge
 	[ "$failed" -eq 0 ] || show_journal
