@@ -83,25 +83,12 @@ static void scav_forced_done(void *ctx, uint64_t done, uint64_t bytes)
 	clients_forced_done(&d->clients, done, bytes);
 }
 
-/* Keep the counters for the next daemon (durable.c). */
-static void save_durable(struct daemon *d)
-{
-	struct durable_counters c;
-
-	if (!d->durable)
-		return;
-	daemon_heap_lock(&d->core);
-	stats_counters_locked(&d->stats, &c);
-	daemon_heap_unlock(&d->core);
-	durable_save(d->durable, &c, d->clients.next_id);
-}
-
 static void scav_publish(void *ctx)
 {
 	struct daemon *d = ctx;
 
 	stats_publish(&d->stats);
-	save_durable(d);
+	stats_save(&d->stats);
 }
 
 void daemon_compose(struct daemon *d)
@@ -171,7 +158,7 @@ void daemon_decompose(struct daemon *d)
 	scavenger_stop(&d->scav);
 	if (d->stored) {
 		/* Before the clients go: their magazines' counters count. */
-		save_durable(d);
+		stats_save(&d->stats);
 		clients_keep_heap(&d->clients);
 	}
 	clients_fini(&d->clients);
@@ -656,7 +643,7 @@ int daemon_run(struct daemon *d)
 	if (!d->fds.available)
 		log_warn("no service manager (NOTIFY_SOCKET is not set): the arena and every span and object in it will not survive a restart of the daemon; run it as spanheapd.service to keep them");
 	stats_publish(&d->stats);
-	save_durable(d);
+	stats_save(&d->stats);
 	sd_notify(0, "READY=1");
 	if (event_base_dispatch(d->base) < 0) {
 		log_err("event loop failed");

@@ -18,11 +18,12 @@
  * departed clients' included, and the orphans' reclaimed and expired)
  * stay where they are counted, in their parts, from 0 at each start.
  * They are added into the header, not kept in it: at every publish
- * (every scavenger tick) and at shutdown, durable_save() writes
- * this daemon's figures into @last; at the next start,
- * durable_restart() adds @last to the counters carried.  So what
- * a SIGKILL loses is what was counted since the last publish (a tick,
- * 10 s at most by default); a SIGTERM loses nothing.  Figures of the
+ * (every scavenger tick), whenever MemStats is built for a reader, and
+ * at shutdown, durable_save() writes this daemon's figures into @last;
+ * at the next start, durable_restart() adds @last to the counters
+ * carried.  So what a SIGKILL loses is what was counted since the last
+ * save and that no reader has seen (a tick, 10 s at most by default):
+ * no counter a reader saw ever goes back.  A SIGTERM loses nothing.  Figures of the
  * moment (sizes, counts, *_last, pause_ns) are not carried.
  *
  * Crash consistency, with no journal of its own: the generation, the

@@ -464,6 +464,23 @@ static uint64_t stats_key(const struct stats *st)
 	       (st->src.orphans ? st->src.orphans->changes : 0);
 }
 
+void stats_save(struct stats *st)
+{
+	struct durable_counters c;
+
+	if (!st->src.durable)
+		return;
+	daemon_heap_lock(st->src.core);
+	stats_counters_locked(st, &c);
+	daemon_heap_unlock(st->src.core);
+	durable_save(st->src.durable, &c, st->src.clients->next_id);
+}
+
+/*
+ * The counters are saved after the text is built, so every counter the
+ * text shows is at most what the header keeps: a reader never sees a
+ * counter that a SIGKILL then takes back.
+ */
 struct blob *stats_get(struct stats *st)
 {
 	uint64_t now = daemon_now();
@@ -478,6 +495,7 @@ struct blob *stats_get(struct stats *st)
 		st->cache = b;
 		st->cache_key = stats_key(st);
 		st->cache_ns = now;
+		stats_save(st);
 	}
 	return blob_get(b);
 }

@@ -94,6 +94,14 @@ struct blob *stats_text(struct stats *st, const struct text_req *req);
 void stats_counters_locked(struct stats *st, struct durable_counters *ret);
 
 /**
+ * stats_save() - keep this daemon's counters in the durable header for
+ * the next daemon (durable_save()), if the heap outlives the process:
+ * at every publish, at shutdown, and whenever MemStats is built for a
+ * reader, so that no counter a reader saw goes back after a SIGKILL.
+ */
+void stats_save(struct stats *st);
+
+/**
  * stats_publish() - rewrite the stats file (if any) and the systemd
  * status line.
  */
