@@ -235,6 +235,16 @@ SPANCTL_OBJS := $(SPANCTL_SRCS:%.c=$(BUILD)/%.o)
 # spanctl's objects but main, in a library its tests link.
 CTL_LIB := $(BUILD)/libctl.a
 
+# ---- metrics: the Prometheus renderer spanctl and the daemon share ----
+METRICS_SRCS := $(wildcard metrics/*.c)
+METRICS_OBJS := $(METRICS_SRCS:%.c=$(BUILD)/%.o)
+METRICS_LIB := $(BUILD)/libmetrics.a
+$(METRICS_LIB): $(METRICS_OBJS)
+	@rm -f $@
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
+# ---- end metrics ----
+
 PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 
 .PHONY: all tests check check-run check-sanitize check-tsan check-debug \
@@ -265,11 +275,11 @@ $(SHM_LIB) $(PROTO_LIB) $(DAEMON_LIB) $(CTL_LIB):
 	$(call say,AR,$@)
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/spanheapd: $(BUILD)/daemon/main.o $(DAEMON_LIB) $(PROTO_LIB) $(SHM_LIB)
+$(BUILD)/spanheapd: $(BUILD)/daemon/main.o $(DAEMON_LIB) $(METRICS_LIB) $(PROTO_LIB) $(SHM_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
 
-$(BUILD)/spanctl: $(SPANCTL_OBJS) $(CLIENT_A) $(SHM_LIB)
+$(BUILD)/spanctl: $(SPANCTL_OBJS) $(METRICS_LIB) $(CLIENT_A) $(SHM_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JANSSON_LIBS) -lpthread
 
@@ -357,7 +367,7 @@ $(call test_bins,proto): $(BUILD)/tests/proto/%: $(BUILD)/tests/proto/%.o \
 $(call test_bins,daemon): TEST_LDLIBS = $(DAEMON_LIBS)
 $(call test_bins,daemon): $(BUILD)/tests/daemon/%: $(BUILD)/tests/daemon/%.o \
 		$(call test_helpers,daemon) $(TESTLIB) $(TESTLIB_DAEMON) \
-		$(TESTLIB_WIRE) $(DAEMON_LIB) $(PROTO_LIB) $(SHM_LIB)
+		$(TESTLIB_WIRE) $(DAEMON_LIB) $(METRICS_LIB) $(PROTO_LIB) $(SHM_LIB)
 	$(call say,LD,$@)
 	$(LINK_TEST)
 
@@ -374,7 +384,7 @@ $(call test_bins,libclient): $(BUILD)/tests/libclient/%: \
 $(call test_bins,ctl): TEST_LDLIBS = $(JANSSON_LIBS)
 $(call test_bins,ctl): $(BUILD)/tests/ctl/%: $(BUILD)/tests/ctl/%.o \
 		$(call test_helpers,ctl) $(TESTLIB) $(TESTLIB_PROM) $(CTL_LIB) \
-		$(SHM_LIB)
+		$(METRICS_LIB) $(SHM_LIB)
 	$(call say,LD,$@)
 	$(LINK_TEST)
 
@@ -392,7 +402,7 @@ $(call test_bins,e2e): $(BUILD)/tests/e2e/%: $(BUILD)/tests/e2e/%.o \
 # A static pattern: the generic test rule must never take these.
 $(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
 		$(BUILD)/tests/fuzz/harness.o $(BUILD)/tests/fuzz/standalone.o \
-		$(DAEMON_LIB) $(PROTO_LIB) $(SHM_LIB)
+		$(DAEMON_LIB) $(METRICS_LIB) $(PROTO_LIB) $(SHM_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DAEMON_LIBS)
 
@@ -599,11 +609,11 @@ check-system: all $(SPANHOLD) deb
 
 # The daemon's and shm's sources go into the target, built with clang.
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_HARNESS) \
-		$(DAEMON_SRCS) $(PROTO_SRCS) $(SHM_SRCS)
+		$(DAEMON_SRCS) $(METRICS_SRCS) $(PROTO_SRCS) $(SHM_SRCS)
 	@mkdir -p $(@D)
 	$(call say,CLANG,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(filter %.c,$(FUZZ_HARNESS)) \
-		$(DAEMON_SRCS) $(PROTO_SRCS) $(SHM_SRCS) $(DAEMON_LIBS)
+		$(DAEMON_SRCS) $(METRICS_SRCS) $(PROTO_SRCS) $(SHM_SRCS) $(DAEMON_LIBS)
 
 # New inputs go to $(BUILD)/fuzz/corpus/NAME; copy the ones worth
 # keeping (and every crash, once fixed) to tests/fuzz/corpus/NAME.
@@ -700,7 +710,7 @@ check-debug:
 # includes changes.
 ANALYZE_CC ?= gcc
 ANALYZE_SRCS := $(SHM_SRCS) $(PROTO_SRCS) $(wildcard daemon/*.c) $(CLIENT_SRCS) \
-	$(SPANCTL_SRCS) $(BENCH_SRCS) $(BENCH_LIB_SRCS) $(wildcard tests/*/*.c)
+	$(SPANCTL_SRCS) $(METRICS_SRCS) $(BENCH_SRCS) $(BENCH_LIB_SRCS) $(wildcard tests/*/*.c)
 ANALYZE_STAMPS := $(ANALYZE_SRCS:%.c=$(BUILD)/analyze/%.ok)
 
 analyze: $(ANALYZE_STAMPS)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
+#include "metrics/prom.h"
 #include "render.h"
 #include "shm/units.h"
 
@@ -276,7 +277,7 @@ static int show(struct spanheap *h, enum view v)
 		putchar('\n');
 		break;
 	case VIEW_PROMETHEUS:
-		r = render_prometheus(stdout, st);
+		r = prom_render(stdout, st);
 		break;
 	case VIEW_TABLE:
 		r = render_table(stdout, st);

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * spanctl's views of MemStats: a table for people, a client list, and
- * the Prometheus text exposition format (version 0.0.4) for
- * node_exporter's textfile collector; and of the daemon's shared
- * objects, a table.
+ * the Prometheus text (metrics/prom.c, shared with the daemon's
+ * /metrics); and of the daemon's shared objects, a table.
  *
  * Names come from other processes.  The daemon admits only UTF-8
  * without control characters as object names, but what spanctl prints
@@ -182,99 +181,6 @@ int render_client_list(FILE *f, const json_t *list)
 			size(a, sizeof(a), num(c, "bytes")),
 			json_is_true(json_object_get(c, "magazine")) ?
 				size(b, sizeof(b), num(c, "cached")) : "-");
-	}
-	return 0;
-}
-
-/* A Prometheus label value: backslash, double quote and newline escaped. */
-static void label(FILE *f, const char *s)
-{
-	for (; s && *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fprintf(f, "\\%c", *s);
-		else if (*s == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*s, f);
-	}
-}
-
-static void metric(FILE *f, const char *name, const char *type,
-		   const char *help, double value)
-{
-	fprintf(f, "# HELP spanheap_%s %s\n# TYPE spanheap_%s %s\n"
-		   "spanheap_%s %.17g\n",
-		name, help, name, type, name, value);
-}
-
-int render_prometheus(FILE *f, const json_t *st)
-{
-	static const struct {
-		const char *key, *name, *help;
-	} gauges[] = {
-		{ "arena_size", "arena_size_bytes", "Size of the shared arena." },
-		{ "arena_resident", "arena_resident_bytes",
-		  "Bytes of the arena holding memory, from the memfd's st_blocks." },
-		{ "heap_sys", "heap_sys_bytes", "Bytes grown from the arena." },
-		{ "heap_idle", "heap_idle_bytes", "Bytes in free spans." },
-		{ "heap_inuse", "heap_inuse_bytes", "Bytes in spans in use." },
-		{ "cached", "cached_bytes",
-		  "Bytes of spans in the clients' magazines, a part of heap_inuse." },
-		{ "heap_released", "heap_released_bytes",
-		  "Bytes of free spans given back to the kernel." },
-		{ "consumed", "consumed_bytes", "heap_sys minus heap_released." },
-		{ "heap_objects", "heap_objects", "Spans in use." },
-		{ "free_spans", "free_spans", "Free spans." },
-	};
-	const json_t *sc = json_object_get(st, "scavenger");
-	const json_t *cl = json_object_get(st, "clients");
-	const json_t *list = json_object_get(cl, "list"), *c;
-	size_t i;
-
-	if (check_fields(st))
-		return -EBADMSG;
-	for (i = 0; i < ARRAY_SIZE(gauges); i++)
-		metric(f, gauges[i].name, "gauge", gauges[i].help,
-		       (double)num(st, gauges[i].key));
-	metric(f, "gc_total", "counter", "GC passes.", (double)num(st, "num_gc"));
-	metric(f, "gc_pause_seconds_total", "counter",
-	       "Time spent in GC passes.", seconds(num(st, "pause_total_ns")));
-	metric(f, "last_gc_timestamp_seconds", "gauge",
-	       "Unix time of the last GC pass, 0 if none.",
-	       seconds(num(st, "last_gc")));
-	metric(f, "scavenger_passes_total", "counter",
-	       "Release passes of the scavenger.", (double)num(sc, "passes"));
-	metric(f, "scavenger_released_bytes_total", "counter",
-	       "Bytes given back to the kernel.",
-	       (double)num(sc, "released_bytes_total"));
-	metric(f, "scavenger_seconds_total", "counter",
-	       "Time spent releasing.", seconds(num(sc, "time_ns")));
-	metric(f, "uptime_seconds", "gauge", "Seconds since the daemon started.",
-	       seconds(num(st, "uptime_ns")));
-	if (has_restarts(st)) {
-		metric(f, "generation", "gauge",
-		       "Starts of the arena: 1 at its first, one more at each start that adopted it from the fd store.",
-		       (double)num(st, "generation"));
-		metric(f, "since_restart_seconds", "gauge",
-		       "Seconds since the daemon's last start.",
-		       (double)num(st, "since_restart_s"));
-		metric(f, "restart_timestamp_seconds", "gauge",
-		       "Unix time of the daemon's last start.",
-		       seconds(num(st, "restarted")));
-		metric(f, "arena_start_timestamp_seconds", "gauge",
-		       "Unix time of the first start of the arena.",
-		       seconds(num(st, "started")));
-	}
-	metric(f, "clients", "gauge", "Connected clients.",
-	       (double)num(cl, "count"));
-	fputs("# HELP spanheap_client_bytes Bytes in spans a client holds.\n"
-	      "# TYPE spanheap_client_bytes gauge\n", f);
-	json_array_foreach(list, i, c) {
-		fprintf(f, "spanheap_client_bytes{id=\"%lld\",name=\"",
-			(long long)num(c, "id"));
-		label(f, json_string_value(json_object_get(c, "name")));
-		fprintf(f, "\",pid=\"%lld\"} %lld\n", (long long)num(c, "pid"),
-			(long long)num(c, "bytes"));
 	}
 	return 0;
 }

@@ -14,7 +14,6 @@ int render_table(FILE *f, const json_t *stats);
 int render_clients(FILE *f, const json_t *stats);
 /* The table of render_clients() for @list, an array of clients.list entries. */
 int render_client_list(FILE *f, const json_t *list);
-int render_prometheus(FILE *f, const json_t *stats);
 
 /*
  * The table of spanctl objects for @list, the "objects" array of

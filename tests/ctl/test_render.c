@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ctl/render.h"
+#include "metrics/prom.h"
 #include "tests/lib/prom.h"
 #include "tests/lib/testlib.h"
 
@@ -290,7 +291,7 @@ static void assert_value(const struct prom_exposition *e, const char *name,
 START_TEST(test_prometheus_format)
 {
 	json_t *st = stats_full();
-	char *out = render_ok(render_prometheus, st);
+	char *out = render_ok(prom_render, st);
 	struct prom_exposition e;
 
 	prom_parse(out, &e);
@@ -313,7 +314,7 @@ END_TEST
 START_TEST(test_prometheus_values)
 {
 	json_t *st = stats_full();
-	char *out = render_ok(render_prometheus, st);
+	char *out = render_ok(prom_render, st);
 	struct prom_exposition e;
 
 	prom_parse(out, &e);
@@ -362,7 +363,7 @@ END_TEST
 START_TEST(test_prometheus_escapes_labels)
 {
 	json_t *st = stats_full();
-	char *out = render_ok(render_prometheus, st);
+	char *out = render_ok(prom_render, st);
 	struct prom_exposition e;
 
 	/* a"b\c<newline>d: each escaped, and the sample stays on one line. */
@@ -384,7 +385,7 @@ START_TEST(test_prometheus_no_clients)
 
 	json_object_set_new(cl, "list", json_array());
 	json_object_set_new(cl, "count", json_integer(0));
-	out = render_ok(render_prometheus, st);
+	out = render_ok(prom_render, st);
 	prom_parse(out, &e);
 	assert_value(&e, "spanheap_clients", NULL, 0);
 	ck_assert_int_eq(e.n, 22);
@@ -403,7 +404,7 @@ START_TEST(test_prometheus_without_restarts)
 	for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]);
 	     i++)
 		ck_assert_int_eq(json_object_del(st, restart_keys[i]), 0);
-	out = render_ok(render_prometheus, st);
+	out = render_ok(prom_render, st);
 	prom_parse(out, &e);
 	ck_assert_int_eq(e.nfamilies, 19);
 	ck_assert_int_eq(e.n, 18 + 3);
@@ -743,7 +744,7 @@ END_TEST
 /* ---- missing fields ---- */
 
 static const render_fn renderers[] = { render_table, render_clients,
-				       render_prometheus };
+				       prom_render };
 static const char *const renderer_names[] = { "table", "clients",
 					      "prometheus" };
 
@@ -814,14 +815,14 @@ static const struct {
 	{ render_table, "table", "scavenger", "released_bytes_last" },
 	{ render_table, "table", "scavenger", "forced_releases" },
 	{ render_table, "table", "clients", "count" },
-	{ render_prometheus, "prometheus", "scavenger", "passes" },
-	{ render_prometheus, "prometheus", "scavenger",
+	{ prom_render, "prometheus", "scavenger", "passes" },
+	{ prom_render, "prometheus", "scavenger",
 	  "released_bytes_total" },
-	{ render_prometheus, "prometheus", "scavenger", "time_ns" },
-	{ render_prometheus, "prometheus", "clients", "count" },
-	{ render_prometheus, "prometheus", "client", "id" },
-	{ render_prometheus, "prometheus", "client", "pid" },
-	{ render_prometheus, "prometheus", "client", "bytes" },
+	{ prom_render, "prometheus", "scavenger", "time_ns" },
+	{ prom_render, "prometheus", "clients", "count" },
+	{ prom_render, "prometheus", "client", "id" },
+	{ prom_render, "prometheus", "client", "pid" },
+	{ prom_render, "prometheus", "client", "bytes" },
 	{ render_clients, "clients", "client", "id" },
 	{ render_clients, "clients", "client", "pid" },
 	{ render_clients, "clients", "client", "uid" },

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+/*
+ * MemStats as Prometheus metrics.  Names follow the Prometheus
+ * conventions, so that `promtool check metrics` finds nothing: every
+ * name starts with spanheap_, is in base units (bytes, seconds) named
+ * by its suffix, and every counter ends in _total while no gauge does.
+ * Each family opens with its HELP and TYPE lines; spanheap_client_bytes
+ * has one sample per connected client (labels id, name, pid), none if
+ * there is none.
+ *
+ * The fields are checked before anything is written, so that a
+ * refused MemStats leaves no half exposition behind.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "prom.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* An integer field, or -1 if absent. */
+static int64_t num(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+static double seconds(int64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+static const char *const required[] = {
+	"arena_size",	"arena_resident", "heap_sys",	  "heap_idle",
+	"heap_inuse",	"heap_released",  "heap_objects", "consumed",
+	"num_gc",	"pause_total_ns", "uptime_ns",	  "free_spans",
+	"last_gc",	"cached",
+};
+
+static const char *const scav_required[] = {
+	"passes", "released_bytes_total", "time_ns",
+};
+
+static const char *const client_required[] = {
+	"id", "pid", "bytes",
+};
+
+/* Present when the daemon keeps its arena across restarts. */
+static const char *const restart_fields[] = {
+	"generation", "started", "restarted", "since_restart_s",
+};
+
+/* Does @o (an object, or not) have every integer field of @keys? */
+static bool has_all(const json_t *o, const char *const *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (num(o, keys[i]) < 0)
+			return false;
+	return true;
+}
+
+/* Every field prom_render() prints, nested ones included. */
+static int check_fields(const json_t *st)
+{
+	const json_t *cl = json_object_get(st, "clients");
+	const json_t *list = json_object_get(cl, "list"), *c;
+	size_t i;
+
+	if (!has_all(st, required, ARRAY_SIZE(required)) ||
+	    !has_all(json_object_get(st, "scavenger"), scav_required,
+		     ARRAY_SIZE(scav_required)) ||
+	    num(cl, "count") < 0 || !json_is_array(list))
+		return -EBADMSG;
+	json_array_foreach(list, i, c)
+		if (!has_all(c, client_required, ARRAY_SIZE(client_required)) ||
+		    !json_is_string(json_object_get(c, "name")))
+			return -EBADMSG;
+	return 0;
+}
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void label(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(f, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void metric(FILE *f, const char *name, const char *type,
+		   const char *help, double value)
+{
+	fprintf(f, "# HELP spanheap_%s %s\n# TYPE spanheap_%s %s\n"
+		   "spanheap_%s %.17g\n",
+		name, help, name, type, name, value);
+}
+
+int prom_render(FILE *f, const json_t *st)
+{
+	static const struct {
+		const char *key, *name, *help;
+	} gauges[] = {
+		{ "arena_size", "arena_size_bytes", "Size of the shared arena." },
+		{ "arena_resident", "arena_resident_bytes",
+		  "Bytes of the arena holding memory, from the memfd's st_blocks." },
+		{ "heap_sys", "heap_sys_bytes", "Bytes grown from the arena." },
+		{ "heap_idle", "heap_idle_bytes", "Bytes in free spans." },
+		{ "heap_inuse", "heap_inuse_bytes", "Bytes in spans in use." },
+		{ "cached", "cached_bytes",
+		  "Bytes of spans in the clients' magazines, a part of heap_inuse." },
+		{ "heap_released", "heap_released_bytes",
+		  "Bytes of free spans given back to the kernel." },
+		{ "consumed", "consumed_bytes", "heap_sys minus heap_released." },
+		{ "heap_objects", "heap_objects", "Spans in use." },
+		{ "free_spans", "free_spans", "Free spans." },
+	};
+	const json_t *sc = json_object_get(st, "scavenger");
+	const json_t *cl = json_object_get(st, "clients");
+	const json_t *list = json_object_get(cl, "list"), *c;
+	size_t i;
+
+	if (check_fields(st))
+		return -EBADMSG;
+	for (i = 0; i < ARRAY_SIZE(gauges); i++)
+		metric(f, gauges[i].name, "gauge", gauges[i].help,
+		       (double)num(st, gauges[i].key));
+	metric(f, "gc_total", "counter", "GC passes.", (double)num(st, "num_gc"));
+	metric(f, "gc_pause_seconds_total", "counter",
+	       "Time spent in GC passes.", seconds(num(st, "pause_total_ns")));
+	metric(f, "last_gc_timestamp_seconds", "gauge",
+	       "Unix time of the last GC pass, 0 if none.",
+	       seconds(num(st, "last_gc")));
+	metric(f, "scavenger_passes_total", "counter",
+	       "Release passes of the scavenger.", (double)num(sc, "passes"));
+	metric(f, "scavenger_released_bytes_total", "counter",
+	       "Bytes given back to the kernel.",
+	       (double)num(sc, "released_bytes_total"));
+	metric(f, "scavenger_seconds_total", "counter",
+	       "Time spent releasing.", seconds(num(sc, "time_ns")));
+	metric(f, "uptime_seconds", "gauge", "Seconds since the daemon started.",
+	       seconds(num(st, "uptime_ns")));
+	if (has_all(st, restart_fields, ARRAY_SIZE(restart_fields))) {
+		metric(f, "generation", "gauge",
+		       "Starts of the arena: 1 at its first, one more at each start that adopted it from the fd store.",
+		       (double)num(st, "generation"));
+		metric(f, "since_restart_seconds", "gauge",
+		       "Seconds since the daemon's last start.",
+		       (double)num(st, "since_restart_s"));
+		metric(f, "restart_timestamp_seconds", "gauge",
+		       "Unix time of the daemon's last start.",
+		       seconds(num(st, "restarted")));
+		metric(f, "arena_start_timestamp_seconds", "gauge",
+		       "Unix time of the first start of the arena.",
+		       seconds(num(st, "started")));
+	}
+	metric(f, "clients", "gauge", "Connected clients.",
+	       (double)num(cl, "count"));
+	fputs("# HELP spanheap_client_bytes Bytes in spans a client holds.\n"
+	      "# TYPE spanheap_client_bytes gauge\n", f);
+	json_array_foreach(list, i, c) {
+		fprintf(f, "spanheap_client_bytes{id=\"%lld\",name=\"",
+			(long long)num(c, "id"));
+		label(f, json_string_value(json_object_get(c, "name")));
+		fprintf(f, "\",pid=\"%lld\"} %lld\n", (long long)num(c, "pid"),
+			(long long)num(c, "bytes"));
+	}
+	return 0;
+}
