@@ -45,6 +45,9 @@ TEST_PKGS := check valgrind mandoc man-db systemd python3-jsonschema gdb \
 	$(BENCH_PKGS)
 TEST_CMDS := valgrind mandoc man systemd-analyze systemd-socket-activate gdb \
 	$(BENCH_CMDS)
+# The Prometheus endpoint's suite (tests/metrics/check-metrics.sh).
+TEST_PKGS += prometheus curl
+TEST_CMDS += promtool curl
 TEST_PC := check
 TEST_PY := jsonschema
 TEST_HDRS := $(BENCH_HDRS)
@@ -243,6 +246,12 @@ $(METRICS_LIB): $(METRICS_OBJS)
 	@rm -f $@
 	$(call say,AR,$@)
 	$(Q)ar rcs $@ $^
+# The endpoint's suite: the real daemon, spanctl, spanhold, curl, promtool.
+SCRIPT_SUITES_METRICS := metrics
+$(BUILD)/tests/metrics.ok: tests/metrics/check-metrics.sh $(PROGS) \
+		$(BUILD)/tests/system/spanhold
+	$(RUN_SUITE) env BUILD=$(BUILD) SPANHEAPD=$(BUILD)/spanheapd \
+		SPANCTL=$(BUILD)/spanctl bash $<
 # ---- end metrics ----
 
 PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
@@ -465,7 +474,8 @@ bench-python: $(PY_STAMP) $(PROGS)
 # the fuzz corpora replayed, and the scripts that check the units, the
 # man pages and an install.  make check runs them all, -j2 two at a
 # time: each works in temp dirs of its own.
-SCRIPT_SUITES := units man install graph completion $(PY_SUITE)
+SCRIPT_SUITES := units man install graph completion $(PY_SUITE) \
+	$(SCRIPT_SUITES_METRICS)
 # The real daemon's suites take longest: they start first.
 SUITES := $(patsubst $(BUILD)/tests/%,%,$(call test_bins,e2e) \
 	$(filter-out $(call test_bins,e2e),$(TEST_BINS)) $(FUZZ_REPLAY)) \

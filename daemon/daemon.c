@@ -155,6 +155,7 @@ void daemon_decompose(struct daemon *d)
 	if (!d->composed)
 		return;
 	server_close(&d->server);
+	metrics_http_stop(&d->metrics);
 	scavenger_stop(&d->scav);
 	if (d->stored) {
 		/* Before the clients go: their magazines' counters count. */
@@ -625,6 +626,13 @@ int daemon_init(struct daemon *d, const struct options *opt)
 	r = server_listen(&d->server);
 	if (r < 0)
 		return r;
+	if (d->opt.metrics_port >= 0) {
+		r = metrics_http_start(&d->metrics, d->base,
+				       d->opt.metrics_host, d->opt.metrics_port,
+				       d->opt.metrics_timeout_s, &d->stats);
+		if (r < 0)
+			return r;
+	}
 	r = scavenger_start(&d->scav);
 	if (r < 0)
 		return r;

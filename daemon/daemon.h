@@ -11,6 +11,8 @@
  * the objects use:
  *
  *	main -> daemon		runs it
+ *	daemon -> metrics_http	starts and stops the HTTP endpoint
+ *	metrics_http -> stats, blob	renders MemStats for /metrics
  *	daemon -> server, stats, client, objects, scavenger, core,
  *		  dispatch, durable, fdstore, orphans
  *				composes the parts, connects their hooks;
@@ -71,6 +73,7 @@
 #include "client.h"
 #include "core.h"
 #include "fdstore.h"
+#include "metrics_http.h"
 #include "objects.h"
 #include "orphans.h"
 #include "options.h"
@@ -108,6 +111,7 @@ struct daemon {
 	struct objects objects;
 	struct orphans orphans;
 	struct stats stats;
+	struct metrics_http metrics;	/* --metrics-listen */
 };
 
 /**

@@ -40,6 +40,11 @@ static const char usage[] =
 	"                         4M; 0: no magazines, every span by the socket)\n"
 	"  --trace                print scavenger trace lines (scvgN: ...)\n"
 	"  --stats-file=PATH      rewrite MemStats JSON here every tick\n"
+	"  --metrics-listen=ADDR:PORT\n"
+	"                         serve Prometheus metrics over HTTP at\n"
+	"                         http://ADDR:PORT/metrics (default off; ADDR\n"
+	"                         127.0.0.1, [::1] or a host name, none for\n"
+	"                         loopback; port 0: a free one, logged)\n"
 	"  -h, --help             show this and exit\n"
 	"  --version              show the version and exit\n"
 	"\n"
@@ -119,6 +124,8 @@ enum {
 	OPT_MAGAZINE_BYTES,
 	OPT_TRACE,
 	OPT_STATS_FILE,
+	OPT_METRICS_LISTEN,
+	OPT_METRICS_TIMEOUT,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -137,10 +144,55 @@ static const struct option long_options[] = {
 	{ "magazine-bytes", required_argument, NULL, OPT_MAGAZINE_BYTES },
 	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
+	{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
+	/* Hidden, for the tests: idle seconds before an HTTP close. */
+	{ "metrics-timeout", required_argument, NULL, OPT_METRICS_TIMEOUT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
+
+/*
+ * --metrics-listen's ADDR:PORT into @host and @port: "[v6]:PORT",
+ * "HOST:PORT" (an IPv4 address or a name, no colon in it) or ":PORT",
+ * which leaves @host empty (loopback).  Nothing is resolved here; the
+ * daemon resolves and binds it at its start.  Return: 0 or -EINVAL.
+ */
+static int parse_listen(const char *s, char host[OPTIONS_METRICS_HOST_MAX],
+			int *port)
+{
+	const char *colon = strrchr(s, ':'), *h = s, *he;
+	unsigned long long n;
+	size_t len;
+
+	if (!colon || parse_digits(colon + 1, 10, 65535, &n))
+		return -EINVAL;
+	he = colon;
+	if (*s == '[') {
+		if (colon == s || colon[-1] != ']')
+			return -EINVAL;
+		h = s + 1;
+		he = colon - 1;
+		if (h == he)
+			return -EINVAL;
+		for (const char *p = h; p < he; p++)
+			if (!isxdigit((unsigned char)*p) && *p != ':' &&
+			    *p != '.')
+				return -EINVAL;
+	} else {
+		for (const char *p = h; p < he; p++)
+			if (!isalnum((unsigned char)*p) && *p != '.' &&
+			    *p != '-')
+				return -EINVAL;
+	}
+	len = (size_t)(he - h);
+	if (len >= OPTIONS_METRICS_HOST_MAX)
+		return -EINVAL;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	*port = (int)n;
+	return 0;
+}
 
 /* A time for option @name; returns 0 or -EINVAL with @err filled. */
 static int set_time(const char *name, const char *arg, uint64_t *ret,
@@ -260,6 +312,23 @@ static int set_option(struct options *o, int c, const char *arg, char *err,
 		}
 		o->stats_file = arg;
 		return 0;
+	case OPT_METRICS_LISTEN:
+		if (parse_listen(arg, o->metrics_host, &o->metrics_port)) {
+			snprintf(err, errlen,
+				 "invalid --metrics-listen '%s': want ADDR:PORT, such as 127.0.0.1:9464, [::1]:9464, localhost:9464 or :9464 (loopback), PORT 0 to 65535",
+				 arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_METRICS_TIMEOUT:
+		if (parse_digits(arg, 10, 3600, &n) || n < 1) {
+			snprintf(err, errlen,
+				 "invalid --metrics-timeout '%s': want seconds, 1 to 3600",
+				 arg);
+			return -EINVAL;
+		}
+		o->metrics_timeout_s = (unsigned int)n;
+		return 0;
 	}
 	snprintf(err, errlen, "invalid value '%s'", arg);
 	return -EINVAL;
@@ -282,6 +351,8 @@ int options_parse(int argc, char **argv, struct options *o, char *err,
 	o->max_objects = DEFAULT_MAX_OBJECTS;
 	o->max_refs = DEFAULT_MAX_REFS;
 	o->magazine_bytes = DEFAULT_MAGAZINE_BYTES;
+	o->metrics_port = -1;
+	o->metrics_timeout_s = DEFAULT_METRICS_TIMEOUT_S;
 	optind = 0;	/* 0, not 1: GNU getopt forgets its state */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", long_options, &idx)) != -1) {

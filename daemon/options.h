@@ -22,6 +22,10 @@
 /* Bytes one client's magazine may cache (daemon/magazine.h). */
 #define DEFAULT_MAGAZINE_BYTES (UINT64_C(4) << 20)
 #define OPTIONS_MAGAZINE_BYTES_MAX (UINT64_C(1) << 30)
+/* A host name of --metrics-listen, as DNS allows them, and its NUL. */
+#define OPTIONS_METRICS_HOST_MAX 256
+/* How long an HTTP connection to --metrics-listen may idle (metrics_http.h). */
+#define DEFAULT_METRICS_TIMEOUT_S 10
 
 struct options {
 	const char *socket_path;
@@ -37,6 +41,10 @@ struct options {
 	uint64_t magazine_bytes;	/* 0: no magazines */
 	bool trace;
 	const char *stats_file;		/* NULL: none */
+	/* --metrics-listen: host ("" for loopback) and port; -1: off */
+	char metrics_host[OPTIONS_METRICS_HOST_MAX];
+	int metrics_port;
+	unsigned int metrics_timeout_s;	/* hidden, for the tests */
 	bool help, version;
 };
 
