@@ -248,8 +248,8 @@ $(METRICS_LIB): $(METRICS_OBJS)
 	$(Q)ar rcs $@ $^
 # The endpoint's suite: the real daemon, spanctl, spanhold, curl, promtool.
 SCRIPT_SUITES_METRICS := metrics
-$(BUILD)/tests/metrics.ok: tests/metrics/check-metrics.sh $(PROGS) \
-		$(BUILD)/tests/system/spanhold
+$(BUILD)/tests/metrics.ok: tests/metrics/check-metrics.sh $(BUILD)/spanheapd \
+		$(BUILD)/spanctl $(BUILD)/tests/system/spanhold
 	$(RUN_SUITE) env BUILD=$(BUILD) SPANHEAPD=$(BUILD)/spanheapd \
 		SPANCTL=$(BUILD)/spanctl bash $<
 # ---- end metrics ----
