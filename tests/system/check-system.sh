@@ -753,6 +753,33 @@ with spanheap.connect() as c:
 	[ "${PIPESTATUS[0]}" = 0 ]
 }
 
+# The packaged drop-in opens the unit's network to loopback: with it and
+# --metrics-listen in the defaults file, the service under its real
+# hardening serves /metrics.  Both are taken away again after.
+deb_metrics() {
+	local d=/etc/systemd/system/spanheapd.service.d port=9464 out r=0
+
+	in_ns mkdir -p $d &&
+		in_ns cp /usr/share/doc/spanheapd/examples/metrics.conf $d/ ||
+		return 1
+	in_ns sh -c "cp /etc/default/spanheapd /tmp/default.orig &&
+		echo SPANHEAPD_OPTS=--metrics-listen=127.0.0.1:$port \
+		>>/etc/default/spanheapd" || return 1
+	in_ns systemctl daemon-reload && in_ns systemctl restart spanheapd &&
+		wait_for 10 service_running || r=1
+	if [ $r = 0 ]; then
+		out=$(in_ns curl -sS -m 10 -D - http://127.0.0.1:$port/metrics)
+		echo "$out" | head -3 | tr -d '\r' | diag
+		echo "$out" | grep -q '^spanheap_heap_inuse_bytes ' &&
+			echo "$out" | grep -qi '^content-type: text/plain; version=0.0.4' ||
+			r=1
+	fi
+	in_ns sh -c "rm -rf $d && cp /tmp/default.orig /etc/default/spanheapd" &&
+		in_ns systemctl daemon-reload && in_ns systemctl restart spanheapd ||
+		r=1
+	return $r
+}
+
 # Every path the packages listed is gone but the directories others
 # share; the units are unknown to systemd and their symlinks gone.
 deb_purge() {
@@ -805,6 +832,8 @@ group spanheap; the service waits" deb_socket
 	check "spanctl stats as a member of group spanheap exits 0" deb_member
 	check "python3-spanheap: a numpy array shared by name between two \
 processes" deb_python
+	check "the packaged metrics.conf drop-in: the unit serves /metrics on \
+127.0.0.1" deb_metrics
 	check "dpkg --purge: no file of the packages left, the units gone" \
 		deb_purge
 	[ "$failed" -eq 0 ] || show_journal
