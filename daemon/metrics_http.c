@@ -6,28 +6,24 @@
  * same text.  Nothing blocks: the socket is non-blocking, evhttp writes
  * the reply as the peer reads it.
  *
- * Invariants against hostile HTTP clients:
- *  - at most METRICS_HTTP_MAX_CONNS connections are open.  Each one's
- *    bufferevent is made by on_bev() and wrapped in a pass-through
- *    filter whose free_context (on_bev_freed()) runs when evhttp frees
- *    it; conns counts those alive, and the listener is disabled while
- *    conns is at the cap and enabled again below it;
+ * Against slow or hostile HTTP clients:
  *  - a connection that sends nothing, dribbles its request or never
  *    reads its reply is closed after the timeout (evhttp_set_timeout);
  *  - headers and body are capped; the methods are GET and HEAD, any
- *    other that evhttp parses gets 405, one it does not 501.
+ *    other that evhttp parses gets 405, one it does not 501;
+ *  - evhttp in libevent 2.1 has no cap on open connections, and none
+ *    is added here: a peer that opens connections faster than the
+ *    timeout closes them holds that many fds (LimitNOFILE=65536 under
+ *    the unit).  So listen on loopback, or let only the scraper in
+ *    (IPAddressAllow= of the drop-in).
  */
 #include <errno.h>
 #include <jansson.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
 #include <event2/http.h>
-#include <event2/listener.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +34,6 @@
 #include "metrics/prom.h"
 #include "metrics_http.h"
 
-#define METRICS_HTTP_FILTER_TIMEOUT_S 86400
 #define FIX_UNIT "under spanheapd.service, install the drop-in metrics.conf of spanheapd(8) (PrivateNetwork=no, RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6, IPAddressAllow=localhost)"
 
 static void reply_metrics(struct evhttp_request *req, struct metrics_http *m)
@@ -87,128 +82,6 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	reply_metrics(req, arg);
-}
-
-/* One HTTP connection: its socket's bufferevent, under evhttp's filter. */
-struct conn {
-	struct metrics_http *m;
-	struct bufferevent *sock;
-	struct bufferevent *filt;
-	struct event *kick;		/* on_kick(), in kick_space */
-	max_align_t kick_space[];	/* event_get_struct_event_size() */
-};
-
-/*
- * A filter passes on its output only when it is added while writing is
- * on, or when the socket below has written some.  evhttp adds a reply
- * with writing off and turns it on after, which neither covers: the
- * kick, run once the loop comes round again, flushes what waits.
- */
-static void on_kick(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)fd;
-	(void)what;
-	if (evbuffer_get_length(bufferevent_get_output(c->filt)) &&
-	    (bufferevent_get_enabled(c->filt) & EV_WRITE))
-		bufferevent_flush(c->filt, EV_WRITE, BEV_FLUSH);
-}
-
-static void on_out_added(struct evbuffer *buf,
-			 const struct evbuffer_cb_info *info, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)buf;
-	if (info->n_added)
-		event_active(c->kick, EV_TIMEOUT, 0);
-}
-
-/*
- * The filter's output: straight to the socket while nothing waits in
- * the socket's bufferevent, the rest after what waits there.  A filter
- * says its output is written once it has handed it on, and evhttp
- * shuts a connection that is to close at once then: what it handed on
- * must be in the kernel by then, or the end of the reply would be lost.
- * It is, unless the peer stopped reading; such a peer loses the tail.
- */
-static enum bufferevent_filter_result
-out_direct(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
-	   enum bufferevent_flush_mode mode, void *ctx)
-{
-	struct conn *c = ctx;
-	evutil_socket_t fd = bufferevent_getfd(c->sock);
-
-	(void)limit;
-	(void)mode;
-	if (fd >= 0 && !evbuffer_get_length(dst))
-		while (evbuffer_get_length(src) && evbuffer_write(src, fd) > 0)
-			;
-	evbuffer_add_buffer(dst, src);
-	return BEV_OK;
-}
-
-/* evhttp has freed the connection: accept again below the cap. */
-static void on_bev_freed(void *ctx)
-{
-	struct conn *c = ctx;
-	struct metrics_http *m = c->m;
-
-	/* No blocking del: this may run as event_base_free() finalizes. */
-	event_del_noblock(c->kick);
-	free(c);
-	m->conns--;
-	/* After metrics_http_stop() a closed connection enables nothing. */
-	if (m->listener && m->paused && m->conns < METRICS_HTTP_MAX_CONNS) {
-		evconnlistener_enable(m->listener);
-		m->paused = false;
-	}
-}
-
-static struct bufferevent *on_bev(struct event_base *base, void *arg)
-{
-	struct metrics_http *m = arg;
-	struct bufferevent *filt;
-	struct timeval tv = { .tv_sec = m->timeout_s };
-	struct conn *c = calloc(1, sizeof(*c) + event_get_struct_event_size());
-
-	if (!c)
-		return NULL;
-	c->m = m;
-	c->kick = (struct event *)c->kick_space;
-	if (event_assign(c->kick, base, -1, 0, on_kick, c)) {
-		free(c);
-		return NULL;
-	}
-	c->sock = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->sock)
-		goto out_free;
-	bufferevent_set_timeouts(c->sock, &tv, &tv);
-	filt = bufferevent_filter_new(c->sock, NULL, out_direct,
-				      BEV_OPT_CLOSE_ON_FREE, on_bev_freed, c);
-	if (!filt)
-		goto out_free;
-	c->filt = filt;
-	if (!evbuffer_add_cb(bufferevent_get_output(filt), on_out_added, c)) {
-		bufferevent_free(filt);	/* on_bev_freed() counts it */
-		m->conns++;
-		return NULL;
-	}
-	if (++m->conns >= METRICS_HTTP_MAX_CONNS && !m->paused) {
-		evconnlistener_disable(m->listener);
-		m->paused = true;
-	}
-	return filt;
-
-out_free:
-	if (c->sock)
-		bufferevent_free(c->sock);
-	if (c->kick)
-		/* No blocking del: this may run as event_base_free() finalizes. */
-	event_del_noblock(c->kick);
-	free(c);
-	return NULL;
 }
 
 /* A listening socket on @host:@port; -errno, logged, if none. */
@@ -281,7 +154,6 @@ int metrics_http_start(struct metrics_http *m, struct event_base *base,
 
 	memset(m, 0, sizeof(*m));
 	m->stats = stats;
-	m->timeout_s = (int)timeout_s;
 	r = listen_on(host, port, &fd);
 	if (r < 0)
 		return r;
@@ -290,12 +162,7 @@ int metrics_http_start(struct metrics_http *m, struct event_base *base,
 		close(fd);
 		return -ENOMEM;
 	}
-	/*
-	 * The timeout is the socket's (on_bev()): the filter's own timers
-	 * are left to evhttp's, set far beyond it, since one of those that
-	 * fires on an idle connection crashes libevent 2.1.12.
-	 */
-	evhttp_set_timeout(m->http, METRICS_HTTP_FILTER_TIMEOUT_S);
+	evhttp_set_timeout(m->http, (int)timeout_s);
 	evhttp_set_max_headers_size(m->http, METRICS_HTTP_MAX_HEADERS);
 	evhttp_set_max_body_size(m->http, METRICS_HTTP_MAX_BODY);
 	/* All that evhttp knows, so that on_request() answers 405. */
@@ -305,21 +172,18 @@ int metrics_http_start(struct metrics_http *m, struct event_base *base,
 				   EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
 				   EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(m->http, on_request, m);
-	evhttp_set_bevcb(m->http, on_bev, m);
 	bound = evhttp_accept_socket_with_handle(m->http, fd);
 	if (!bound) {
 		close(fd);
 		metrics_http_stop(m);
 		return -ENOMEM;
 	}
-	m->listener = evhttp_bound_socket_get_listener(bound);
 	log_bound(fd);
 	return 0;
 }
 
 void metrics_http_stop(struct metrics_http *m)
 {
-	m->listener = NULL;
 	if (m->http)
 		evhttp_free(m->http);
 	m->http = NULL;

@@ -7,30 +7,17 @@
 #ifndef SPANHEAPD_METRICS_HTTP_H
 #define SPANHEAPD_METRICS_HTTP_H
 
-#include <stdbool.h>
-
 #include "stats.h"
 
 struct event_base;
 struct evhttp;
-struct evconnlistener;
 
-/*
- * At most this many HTTP connections are open at once: beyond it the
- * listener stops accepting (the kernel's backlog holds the rest), so
- * that HTTP clients never take the fds the span clients need.
- */
-#define METRICS_HTTP_MAX_CONNS 16
 #define METRICS_HTTP_MAX_HEADERS 8192
 #define METRICS_HTTP_MAX_BODY 1024
 
 struct metrics_http {
 	struct evhttp *http;		/* NULL: off */
-	struct evconnlistener *listener;
 	struct stats *stats;
-	unsigned int conns;		/* open connections, <= the cap */
-	bool paused;			/* listener disabled at the cap */
-	int timeout_s;			/* of an idle or slow connection */
 };
 
 /*

@@ -6,7 +6,7 @@
 # the Prometheus content type and the families spanctl prints, promtool
 # accepts both outputs, other paths and methods are refused, bad options
 # and bind failures stop the start with a clear error, and idle HTTP
-# connections neither exhaust the daemon's fds nor stop span requests.
+# connections neither stop span requests nor outlive the timeout.
 # Prints "N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -14,7 +14,6 @@ BUILD=${BUILD:-build}
 SPANHEAPD=${SPANHEAPD:-$BUILD/spanheapd}
 SPANCTL=${SPANCTL:-$BUILD/spanctl}
 SPANHOLD=$BUILD/tests/system/spanhold
-CAP=16		# METRICS_HTTP_MAX_CONNS
 pass=0 fail=0
 tmp=$(mktemp -d) || exit 1
 pids=()
@@ -123,9 +122,17 @@ PY
 hostile=$!
 pids+=("$hostile")
 for i in $(seq 200); do [ -e "$tmp/hostile.ready" ] && break; sleep 0.05; done
-n=$(fds "$dpid")
-check "300 idle HTTP connections hold at most the cap's fds ($n, base $base, cap $CAP)" \
-	test "$n" -le $((base + CAP + 2))
+# The flood is real: most of it is open at once (the timeout may close
+# the first before the daemon has accepted the last).
+most=0
+for i in $(seq 50); do
+	n=$(fds "$dpid")
+	[ "$n" -gt "$most" ] && most=$n
+	[ "$most" -gt $((base + 100)) ] && break
+	sleep 0.1
+done
+check "the idle HTTP connections are open at once ($most fds, base $base)" \
+	test "$most" -gt $((base + 100))
 served=0
 for i in $(seq 20); do
 	"$SPANCTL" stats --json >/dev/null 2>&1 && served=$((served + 1))
