@@ -109,6 +109,13 @@ if [ "$install_mode" = make ]; then
 	make -s -C "$src" BUILD="$build" install DESTDIR="$root" PREFIX=/usr ||
 		die "make install failed"
 fi
+# The packages, for check-system to dpkg -i: copied in, since the host
+# path may be under /tmp, which is the container's own tmpfs.
+if [ "$install_mode" = none ]; then
+	mkdir -p "$root/srv/spanheapd-debs"
+	cp "$src/$build"/deb/*.deb "$root/srv/spanheapd-debs/" ||
+		die "no .deb in $src/$build/deb"
+fi
 install -m 0755 "$work/spanuse" "$root/usr/local/bin/spanuse"
 install -m 0755 "$src/$build/tests/system/spanhold" \
 	"$root/usr/local/bin/spanhold"
