@@ -21,15 +21,8 @@
 #include <string.h>
 
 #include "render.h"
+#include "metrics/fields.h"
 #include "shm/units.h"
-
-/* An integer field, or -1 if absent. */
-static int64_t num(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-
-	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
-}
 
 static const char *size(char *buf, size_t len, int64_t bytes)
 {
@@ -60,15 +53,6 @@ static const char *const client_required[] = {
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Does @o (an object, or not) have every integer field of @keys? */
-static bool has_all(const json_t *o, const char *const *keys, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (num(o, keys[i]) < 0)
-			return false;
-	return true;
-}
-
 /* Every field the client views print, in every entry of @list. */
 static int check_list(const json_t *list)
 {
@@ -78,7 +62,7 @@ static int check_list(const json_t *list)
 	if (!json_is_array(list))
 		return -EBADMSG;
 	json_array_foreach(list, i, c)
-		if (!has_all(c, client_required, ARRAY_SIZE(client_required)) ||
+		if (!memstats_has_all(c, client_required, ARRAY_SIZE(client_required)) ||
 		    !json_is_string(json_object_get(c, "name")))
 			return -EBADMSG;
 	return 0;
@@ -90,9 +74,9 @@ static int check_fields(const json_t *st)
 	const json_t *sc = json_object_get(st, "scavenger");
 	const json_t *cl = json_object_get(st, "clients");
 
-	if (!has_all(st, required, ARRAY_SIZE(required)) ||
-	    !has_all(sc, scav_required, ARRAY_SIZE(scav_required)) ||
-	    num(cl, "count") < 0)
+	if (!memstats_has_all(st, required, ARRAY_SIZE(required)) ||
+	    !memstats_has_all(sc, scav_required, ARRAY_SIZE(scav_required)) ||
+	    memstats_num(cl, "count") < 0)
 		return -EBADMSG;
 	return check_list(json_object_get(cl, "list"));
 }
@@ -107,7 +91,7 @@ static const char *const restart_fields[] = {
 
 static bool has_restarts(const json_t *st)
 {
-	return has_all(st, restart_fields, ARRAY_SIZE(restart_fields));
+	return memstats_has_all(st, restart_fields, ARRAY_SIZE(restart_fields));
 }
 
 int render_table(FILE *f, const json_t *st)
@@ -119,35 +103,35 @@ int render_table(FILE *f, const json_t *st)
 	if (check_fields(st))
 		return -EBADMSG;
 	fprintf(f, "%-16s %s (resident %s)\n", "arena",
-		size(a, sizeof(a), num(st, "arena_size")),
-		size(b, sizeof(b), num(st, "arena_resident")));
-	fprintf(f, "%-16s %s\n", "heap sys", size(a, sizeof(a), num(st, "heap_sys")));
+		size(a, sizeof(a), memstats_num(st, "arena_size")),
+		size(b, sizeof(b), memstats_num(st, "arena_resident")));
+	fprintf(f, "%-16s %s\n", "heap sys", size(a, sizeof(a), memstats_num(st, "heap_sys")));
 	fprintf(f, "%-16s %s in %lld spans\n", "  in use",
-		size(a, sizeof(a), num(st, "heap_inuse")),
-		(long long)num(st, "heap_objects"));
+		size(a, sizeof(a), memstats_num(st, "heap_inuse")),
+		(long long)memstats_num(st, "heap_objects"));
 	fprintf(f, "%-16s %s\n", "    cached",
-		size(a, sizeof(a), num(st, "cached")));
+		size(a, sizeof(a), memstats_num(st, "cached")));
 	fprintf(f, "%-16s %s in %lld free spans\n", "  idle",
-		size(a, sizeof(a), num(st, "heap_idle")),
-		(long long)num(st, "free_spans"));
+		size(a, sizeof(a), memstats_num(st, "heap_idle")),
+		(long long)memstats_num(st, "free_spans"));
 	fprintf(f, "%-16s %s\n", "  released",
-		size(a, sizeof(a), num(st, "heap_released")));
+		size(a, sizeof(a), memstats_num(st, "heap_released")));
 	fprintf(f, "%-16s %s\n", "consumed",
-		size(a, sizeof(a), num(st, "consumed")));
+		size(a, sizeof(a), memstats_num(st, "consumed")));
 	fprintf(f, "%-16s %lld passes, %.3f ms paused in total\n", "gc",
-		(long long)num(st, "num_gc"),
-		seconds(num(st, "pause_total_ns")) * 1e3);
+		(long long)memstats_num(st, "num_gc"),
+		seconds(memstats_num(st, "pause_total_ns")) * 1e3);
 	fprintf(f, "%-16s %lld passes, %s released (%s by the last), %lld on demand\n",
-		"scavenger", (long long)num(sc, "passes"),
-		size(a, sizeof(a), num(sc, "released_bytes_total")),
-		size(b, sizeof(b), num(sc, "released_bytes_last")),
-		(long long)num(sc, "forced_releases"));
-	fprintf(f, "%-16s %lld\n", "clients", (long long)num(cl, "count"));
-	fprintf(f, "%-16s %.1f s\n", "uptime", seconds(num(st, "uptime_ns")));
+		"scavenger", (long long)memstats_num(sc, "passes"),
+		size(a, sizeof(a), memstats_num(sc, "released_bytes_total")),
+		size(b, sizeof(b), memstats_num(sc, "released_bytes_last")),
+		(long long)memstats_num(sc, "forced_releases"));
+	fprintf(f, "%-16s %lld\n", "clients", (long long)memstats_num(cl, "count"));
+	fprintf(f, "%-16s %.1f s\n", "uptime", seconds(memstats_num(st, "uptime_ns")));
 	if (has_restarts(st))
 		fprintf(f, "%-16s %lld, %lld s since the last restart\n",
-			"generation", (long long)num(st, "generation"),
-			(long long)num(st, "since_restart_s"));
+			"generation", (long long)memstats_num(st, "generation"),
+			(long long)memstats_num(st, "since_restart_s"));
 	return 0;
 }
 
@@ -175,12 +159,12 @@ int render_client_list(FILE *f, const json_t *list)
 		char b[32];
 
 		fprintf(f, "%6lld %-20s %8lld %6lld %8lld %12s %12s\n",
-			(long long)num(c, "id"), name && *name ? name : "-",
-			(long long)num(c, "pid"), (long long)num(c, "uid"),
-			(long long)num(c, "spans"),
-			size(a, sizeof(a), num(c, "bytes")),
+			(long long)memstats_num(c, "id"), name && *name ? name : "-",
+			(long long)memstats_num(c, "pid"), (long long)memstats_num(c, "uid"),
+			(long long)memstats_num(c, "spans"),
+			size(a, sizeof(a), memstats_num(c, "bytes")),
 			json_is_true(json_object_get(c, "magazine")) ?
-				size(b, sizeof(b), num(c, "cached")) : "-");
+				size(b, sizeof(b), memstats_num(c, "cached")) : "-");
 	}
 	return 0;
 }
@@ -346,10 +330,10 @@ static int check_objects(const json_t *list)
 		return -EBADMSG;
 	json_array_foreach(list, i, o) {
 		cr = json_object_get(o, "creator");
-		if (!has_all(o, object_required, ARRAY_SIZE(object_required)) ||
+		if (!memstats_has_all(o, object_required, ARRAY_SIZE(object_required)) ||
 		    !json_is_string(json_object_get(o, "name")) ||
 		    !json_is_string(json_object_get(o, "state")) ||
-		    num(cr, "pid") < 0 || num(cr, "uid") < 0 ||
+		    memstats_num(cr, "pid") < 0 || memstats_num(cr, "uid") < 0 ||
 		    !json_is_string(json_object_get(cr, "name")))
 			return -EBADMSG;
 	}
@@ -397,28 +381,28 @@ static size_t obj_cell(const json_t *o, int col, char *buf)
 
 	switch (col) {
 	case C_ID:
-		snprintf(buf, CELL_MAX, "%lld", (long long)num(o, "id"));
+		snprintf(buf, CELL_MAX, "%lld", (long long)memstats_num(o, "id"));
 		break;
 	case C_SIZE:
-		size(buf, CELL_MAX, num(o, "size"));
+		size(buf, CELL_MAX, memstats_num(o, "size"));
 		break;
 	case C_STATE:
 		return safe_cell(buf, json_string_value(json_object_get(o,
 							"state")), 16);
 	case C_REFS:
-		snprintf(buf, CELL_MAX, "%lld", (long long)num(o, "refs"));
+		snprintf(buf, CELL_MAX, "%lld", (long long)memstats_num(o, "refs"));
 		break;
 	case C_PID:
-		snprintf(buf, CELL_MAX, "%lld", (long long)num(cr, "pid"));
+		snprintf(buf, CELL_MAX, "%lld", (long long)memstats_num(cr, "pid"));
 		break;
 	case C_UID:
-		snprintf(buf, CELL_MAX, "%lld", (long long)num(cr, "uid"));
+		snprintf(buf, CELL_MAX, "%lld", (long long)memstats_num(cr, "uid"));
 		break;
 	case C_CREATOR:
 		return safe_cell(buf, json_string_value(json_object_get(cr,
 							"name")), CREATOR_COLS);
 	case C_AGE:
-		age(buf, CELL_MAX, num(o, "age_ns"));
+		age(buf, CELL_MAX, memstats_num(o, "age_ns"));
 		break;
 	default:
 		/* A deleted object, still referenced, has no name: "-". */

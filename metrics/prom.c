@@ -15,17 +15,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "metrics/fields.h"
 #include "prom.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* An integer field, or -1 if absent. */
-static int64_t num(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-
-	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
-}
 
 static double seconds(int64_t ns)
 {
@@ -52,15 +45,6 @@ static const char *const restart_fields[] = {
 	"generation", "started", "restarted", "since_restart_s",
 };
 
-/* Does @o (an object, or not) have every integer field of @keys? */
-static bool has_all(const json_t *o, const char *const *keys, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (num(o, keys[i]) < 0)
-			return false;
-	return true;
-}
-
 /* Every field prom_render() prints, nested ones included. */
 static int check_fields(const json_t *st)
 {
@@ -68,13 +52,13 @@ static int check_fields(const json_t *st)
 	const json_t *list = json_object_get(cl, "list"), *c;
 	size_t i;
 
-	if (!has_all(st, required, ARRAY_SIZE(required)) ||
-	    !has_all(json_object_get(st, "scavenger"), scav_required,
+	if (!memstats_has_all(st, required, ARRAY_SIZE(required)) ||
+	    !memstats_has_all(json_object_get(st, "scavenger"), scav_required,
 		     ARRAY_SIZE(scav_required)) ||
-	    num(cl, "count") < 0 || !json_is_array(list))
+	    memstats_num(cl, "count") < 0 || !json_is_array(list))
 		return -EBADMSG;
 	json_array_foreach(list, i, c)
-		if (!has_all(c, client_required, ARRAY_SIZE(client_required)) ||
+		if (!memstats_has_all(c, client_required, ARRAY_SIZE(client_required)) ||
 		    !json_is_string(json_object_get(c, "name")))
 			return -EBADMSG;
 	return 0;
@@ -129,46 +113,46 @@ int prom_render(FILE *f, const json_t *st)
 		return -EBADMSG;
 	for (i = 0; i < ARRAY_SIZE(gauges); i++)
 		metric(f, gauges[i].name, "gauge", gauges[i].help,
-		       (double)num(st, gauges[i].key));
-	metric(f, "gc_total", "counter", "GC passes.", (double)num(st, "num_gc"));
+		       (double)memstats_num(st, gauges[i].key));
+	metric(f, "gc_total", "counter", "GC passes.", (double)memstats_num(st, "num_gc"));
 	metric(f, "gc_pause_seconds_total", "counter",
-	       "Time spent in GC passes.", seconds(num(st, "pause_total_ns")));
+	       "Time spent in GC passes.", seconds(memstats_num(st, "pause_total_ns")));
 	metric(f, "last_gc_timestamp_seconds", "gauge",
 	       "Unix time of the last GC pass, 0 if none.",
-	       seconds(num(st, "last_gc")));
+	       seconds(memstats_num(st, "last_gc")));
 	metric(f, "scavenger_passes_total", "counter",
-	       "Release passes of the scavenger.", (double)num(sc, "passes"));
+	       "Release passes of the scavenger.", (double)memstats_num(sc, "passes"));
 	metric(f, "scavenger_released_bytes_total", "counter",
 	       "Bytes given back to the kernel.",
-	       (double)num(sc, "released_bytes_total"));
+	       (double)memstats_num(sc, "released_bytes_total"));
 	metric(f, "scavenger_seconds_total", "counter",
-	       "Time spent releasing.", seconds(num(sc, "time_ns")));
+	       "Time spent releasing.", seconds(memstats_num(sc, "time_ns")));
 	metric(f, "uptime_seconds", "gauge", "Seconds since the daemon started.",
-	       seconds(num(st, "uptime_ns")));
-	if (has_all(st, restart_fields, ARRAY_SIZE(restart_fields))) {
+	       seconds(memstats_num(st, "uptime_ns")));
+	if (memstats_has_all(st, restart_fields, ARRAY_SIZE(restart_fields))) {
 		metric(f, "generation", "gauge",
 		       "Starts of the arena: 1 at its first, one more at each start that adopted it from the fd store.",
-		       (double)num(st, "generation"));
+		       (double)memstats_num(st, "generation"));
 		metric(f, "since_restart_seconds", "gauge",
 		       "Seconds since the daemon's last start.",
-		       (double)num(st, "since_restart_s"));
+		       (double)memstats_num(st, "since_restart_s"));
 		metric(f, "restart_timestamp_seconds", "gauge",
 		       "Unix time of the daemon's last start.",
-		       seconds(num(st, "restarted")));
+		       seconds(memstats_num(st, "restarted")));
 		metric(f, "arena_start_timestamp_seconds", "gauge",
 		       "Unix time of the first start of the arena.",
-		       seconds(num(st, "started")));
+		       seconds(memstats_num(st, "started")));
 	}
 	metric(f, "clients", "gauge", "Connected clients.",
-	       (double)num(cl, "count"));
+	       (double)memstats_num(cl, "count"));
 	fputs("# HELP spanheap_client_bytes Bytes in spans a client holds.\n"
 	      "# TYPE spanheap_client_bytes gauge\n", f);
 	json_array_foreach(list, i, c) {
 		fprintf(f, "spanheap_client_bytes{id=\"%lld\",name=\"",
-			(long long)num(c, "id"));
+			(long long)memstats_num(c, "id"));
 		label(f, json_string_value(json_object_get(c, "name")));
-		fprintf(f, "\",pid=\"%lld\"} %lld\n", (long long)num(c, "pid"),
-			(long long)num(c, "bytes"));
+		fprintf(f, "\",pid=\"%lld\"} %lld\n", (long long)memstats_num(c, "pid"),
+			(long long)memstats_num(c, "bytes"));
 	}
 	return 0;
 }
