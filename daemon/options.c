@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,21 @@ static const char usage[] =
 	"                         http://ADDR:PORT/metrics (default off; ADDR\n"
 	"                         127.0.0.1, [::1] or a host name, none for\n"
 	"                         loopback; port 0: a free one, logged)\n"
+	"  --memory-limit=SIZE    never hold more than SIZE of the arena in memory;\n"
+	"                         N% of what the cgroup or machine allows, or max\n"
+	"                         (default 80%)\n"
+	"  --quota-client=SIZE    bytes one connection may hold (default none)\n"
+	"  --quota-uid=UID:SIZE   bytes all connections of UID (a number or a user\n"
+	"                         name) may hold; repeatable\n"
+	"  --quota-file=PATH      more quotas, reread on SIGHUP (default\n"
+	"                         " DEFAULT_QUOTA_FILE "; '' for none)\n"
+	"  --scavenge-policy=delay|paced\n"
+	"                         delay: release spans free --scavenge-after;\n"
+	"                         paced: keep at most the headroom above the recent\n"
+	"                         peak in use, at under 1% of a CPU (default delay)\n"
+	"  --scavenge-headroom=PCT  paced: percent kept above the peak (default 10)\n"
+	"  --pressure-trigger=SPEC  PSI trigger that releases idle memory at once\n"
+	"                         (default \"" DEFAULT_PRESSURE_TRIGGER "\"; off)\n"
 	"  -h, --help             show this and exit\n"
 	"  --version              show the version and exit\n"
 	"\n"
@@ -126,6 +142,14 @@ enum {
 	OPT_STATS_FILE,
 	OPT_METRICS_LISTEN,
 	OPT_METRICS_TIMEOUT,
+	OPT_MEMORY_LIMIT,
+	OPT_QUOTA_CLIENT,
+	OPT_QUOTA_UID,
+	OPT_QUOTA_FILE,
+	OPT_SCAVENGE_POLICY,
+	OPT_SCAVENGE_HEADROOM,
+	OPT_PRESSURE_TRIGGER,
+	OPT_PRESSURE_INJECT,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -147,6 +171,15 @@ static const struct option long_options[] = {
 	{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 	/* Hidden, for the tests: idle seconds before an HTTP close. */
 	{ "metrics-timeout", required_argument, NULL, OPT_METRICS_TIMEOUT },
+	{ "memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT },
+	{ "quota-client", required_argument, NULL, OPT_QUOTA_CLIENT },
+	{ "quota-uid", required_argument, NULL, OPT_QUOTA_UID },
+	{ "quota-file", required_argument, NULL, OPT_QUOTA_FILE },
+	{ "scavenge-policy", required_argument, NULL, OPT_SCAVENGE_POLICY },
+	{ "scavenge-headroom", required_argument, NULL, OPT_SCAVENGE_HEADROOM },
+	{ "pressure-trigger", required_argument, NULL, OPT_PRESSURE_TRIGGER },
+	/* Hidden, for the tests: a FIFO whose bytes are pressure events. */
+	{ "pressure-inject", required_argument, NULL, OPT_PRESSURE_INJECT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -208,6 +241,114 @@ static int set_time(const char *name, const char *arg, uint64_t *ret,
 			 "invalid --%s '%s': want a time such as 200ms, 5min or \"1h 30min\"",
 			 name, arg);
 	return r < 0 ? -EINVAL : 0;
+}
+
+/* A user name or a number below (uid_t)-1; 0, -EINVAL or -ENOENT. */
+static int parse_user(const char *s, uint32_t *ret)
+{
+	unsigned long long v;
+	struct passwd *pw;
+	int r = parse_digits(s, 10, (uid_t)-2, &v);
+
+	if (r != -EINVAL) {
+		if (r == 0)
+			*ret = (uint32_t)v;
+		return r;
+	}
+	if (!*s || *s == '-' || *s == '+' || isspace((unsigned char)*s))
+		return -EINVAL;
+	pw = getpwnam(s);
+	if (!pw)
+		return -ENOENT;
+	*ret = pw->pw_uid;
+	return 0;
+}
+
+/* A quota's SIZE: units_parse_size()'s, or "none" (0). */
+static int parse_quota_size(const char *s, uint64_t *ret)
+{
+	if (!strcmp(s, "none")) {
+		*ret = 0;
+		return 0;
+	}
+	return units_parse_size(s, ret) || !*ret ? -EINVAL : 0;
+}
+
+/* --quota-uid=UID:SIZE; the last one for a uid wins. */
+static int set_quota_uid(struct options *o, const char *arg, char *err,
+			 size_t errlen)
+{
+	const char *colon = strrchr(arg, ':');
+	char user[256];
+	uint64_t bytes;
+	uint32_t uid = 0;
+	unsigned int i;
+	int r;
+
+	if (!colon || (size_t)(colon - arg) >= sizeof(user) ||
+	    parse_quota_size(colon + 1, &bytes)) {
+		snprintf(err, errlen,
+			 "invalid --quota-uid '%s': want UID:SIZE, such as 1000:4G or alice:512M (SIZE none: no quota)",
+			 arg);
+		return -EINVAL;
+	}
+	memcpy(user, arg, (size_t)(colon - arg));
+	user[colon - arg] = '\0';
+	r = parse_user(user, &uid);
+	if (r < 0) {
+		snprintf(err, errlen,
+			 r == -ENOENT ? "unknown user '%s' in --quota-uid: want a user name or a number" :
+					"invalid uid '%s' in --quota-uid: want a user name or a number",
+			 user);
+		return -EINVAL;
+	}
+	for (i = 0; i < o->nquota_uids; i++)
+		if (o->quota_uids[i].uid == uid)
+			break;
+	if (i == OPTIONS_QUOTA_UIDS_MAX) {
+		snprintf(err, errlen,
+			 "too many --quota-uid options (at most %d): put the rest in --quota-file",
+			 OPTIONS_QUOTA_UIDS_MAX);
+		return -EINVAL;
+	}
+	if (i == o->nquota_uids)
+		o->nquota_uids++;
+	o->quota_uids[i].uid = uid;
+	o->quota_uids[i].bytes = bytes;
+	return 0;
+}
+
+/* --memory-limit=SIZE, N% or max. */
+static int set_memory_limit(struct options *o, const char *arg, char *err,
+			    size_t errlen)
+{
+	size_t len = strlen(arg);
+	unsigned long long n;
+	char pct[8];
+
+	o->memory_limit = 0;
+	o->memory_limit_pct = 0;
+	o->memory_limit_max = false;
+	if (!strcmp(arg, "max")) {
+		o->memory_limit_max = true;
+		return 0;
+	}
+	if (len > 1 && len < sizeof(pct) && arg[len - 1] == '%') {
+		memcpy(pct, arg, len - 1);
+		pct[len - 1] = '\0';
+		if (parse_digits(pct, 10, 100, &n) == 0 && n) {
+			o->memory_limit_pct = (unsigned int)n;
+			return 0;
+		}
+	} else if (units_parse_size(arg, &o->memory_limit) == 0 &&
+		   o->memory_limit >= HEAP_PAGE_SIZE) {
+		o->memory_limit &= ~(HEAP_PAGE_SIZE - 1);
+		return 0;
+	}
+	snprintf(err, errlen,
+		 "invalid --memory-limit '%s': want a size of at least 4K (such as 8G), a percent of the memory allowed (1%% to 100%%) or max",
+		 arg);
+	return -EINVAL;
 }
 
 /* Check one option's value; returns 0 or -EINVAL with @err filled. */
@@ -329,6 +470,53 @@ static int set_option(struct options *o, int c, const char *arg, char *err,
 		}
 		o->metrics_timeout_s = (unsigned int)n;
 		return 0;
+	case OPT_MEMORY_LIMIT:
+		return set_memory_limit(o, arg, err, errlen);
+	case OPT_QUOTA_CLIENT:
+		if (parse_quota_size(arg, &o->quota_client)) {
+			snprintf(err, errlen,
+				 "invalid --quota-client '%s': want a size such as 1G, or none",
+				 arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_QUOTA_UID:
+		return set_quota_uid(o, arg, err, errlen);
+	case OPT_QUOTA_FILE:
+		o->quota_file = arg;
+		return 0;
+	case OPT_SCAVENGE_POLICY:
+		if (!strcmp(arg, "delay")) {
+			o->scavenge_policy = OPTIONS_SCAV_DELAY;
+		} else if (!strcmp(arg, "paced")) {
+			o->scavenge_policy = OPTIONS_SCAV_PACED;
+		} else {
+			snprintf(err, errlen,
+				 "invalid --scavenge-policy '%s': want delay or paced",
+				 arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_SCAVENGE_HEADROOM:
+		if (parse_digits(arg, 10, 1000, &n)) {
+			snprintf(err, errlen,
+				 "invalid --scavenge-headroom '%s': want a percent, 0 to 1000",
+				 arg);
+			return -EINVAL;
+		}
+		o->scavenge_headroom_pct = (unsigned int)n;
+		return 0;
+	case OPT_PRESSURE_TRIGGER:
+		if (!*arg) {
+			snprintf(err, errlen,
+				 "invalid --pressure-trigger '': want a PSI trigger such as \"" DEFAULT_PRESSURE_TRIGGER "\", or off");
+			return -EINVAL;
+		}
+		o->pressure_trigger = arg;
+		return 0;
+	case OPT_PRESSURE_INJECT:
+		o->pressure_inject = arg;
+		return 0;
 	}
 	snprintf(err, errlen, "invalid value '%s'", arg);
 	return -EINVAL;
@@ -353,6 +541,11 @@ int options_parse(int argc, char **argv, struct options *o, char *err,
 	o->magazine_bytes = DEFAULT_MAGAZINE_BYTES;
 	o->metrics_port = -1;
 	o->metrics_timeout_s = DEFAULT_METRICS_TIMEOUT_S;
+	o->memory_limit_pct = DEFAULT_MEMORY_LIMIT_PCT;
+	o->scavenge_policy = OPTIONS_SCAV_DELAY;
+	o->scavenge_headroom_pct = DEFAULT_SCAVENGE_HEADROOM_PCT;
+	o->quota_file = DEFAULT_QUOTA_FILE;
+	o->pressure_trigger = DEFAULT_PRESSURE_TRIGGER;
 	optind = 0;	/* 0, not 1: GNU getopt forgets its state */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", long_options, &idx)) != -1) {

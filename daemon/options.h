@@ -26,6 +26,27 @@
 #define OPTIONS_METRICS_HOST_MAX 256
 /* How long an HTTP connection to --metrics-listen may idle (metrics_http.h). */
 #define DEFAULT_METRICS_TIMEOUT_S 10
+/* --memory-limit when not given: this percent of what the cgroup or the
+ * machine allows (daemon/memlimit.h). */
+#define DEFAULT_MEMORY_LIMIT_PCT 80
+/* --scavenge-policy=paced keeps at most this percent above the peak. */
+#define DEFAULT_SCAVENGE_HEADROOM_PCT 10
+#define DEFAULT_QUOTA_FILE "/etc/spanheapd/quotas.conf"
+/* A PSI trigger: 100 ms of stall in any 1 s window (daemon/pressure.h). */
+#define DEFAULT_PRESSURE_TRIGGER "some 100000 1000000"
+/* --quota-uid options on one command line, at most. */
+#define OPTIONS_QUOTA_UIDS_MAX 64
+
+enum options_scav_policy {
+	OPTIONS_SCAV_DELAY,	/* the seed's: release what is free too long */
+	OPTIONS_SCAV_PACED,	/* Go's: keep near the recent peak, paced */
+};
+
+/* One --quota-uid=UID:SIZE. */
+struct options_quota {
+	uint32_t uid;
+	uint64_t bytes;		/* 0: no quota for this uid */
+};
 
 struct options {
 	const char *socket_path;
@@ -45,6 +66,18 @@ struct options {
 	char metrics_host[OPTIONS_METRICS_HOST_MAX];
 	int metrics_port;
 	unsigned int metrics_timeout_s;	/* hidden, for the tests */
+	/* --memory-limit: bytes, or 0 and a percent of what is allowed */
+	uint64_t memory_limit;
+	unsigned int memory_limit_pct;	/* 0 with memory_limit set, or "max" */
+	bool memory_limit_max;		/* "max": the arena size, no limit */
+	enum options_scav_policy scavenge_policy;
+	unsigned int scavenge_headroom_pct;
+	uint64_t quota_client;		/* bytes a connection may hold; 0: none */
+	struct options_quota quota_uids[OPTIONS_QUOTA_UIDS_MAX];
+	unsigned int nquota_uids;
+	const char *quota_file;		/* "" or NULL: none */
+	const char *pressure_trigger;	/* "off": no watch */
+	const char *pressure_inject;	/* hidden, for the tests: a FIFO */
 	bool help, version;
 };
 

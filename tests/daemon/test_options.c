@@ -352,6 +352,145 @@ START_TEST(test_parse_repeatable)
 }
 END_TEST
 
+START_TEST(test_parse_memory_defaults)
+{
+	struct options o;
+
+	ck_assert_int_eq(parse(&o, NULL), 0);
+	ck_assert_uint_eq(o.memory_limit, 0);
+	ck_assert_uint_eq(o.memory_limit_pct, 80);
+	ck_assert(!o.memory_limit_max);
+	ck_assert_int_eq(o.scavenge_policy, OPTIONS_SCAV_DELAY);
+	ck_assert_uint_eq(o.scavenge_headroom_pct, 10);
+	ck_assert_uint_eq(o.quota_client, 0);
+	ck_assert_uint_eq(o.nquota_uids, 0);
+	ck_assert_str_eq(o.quota_file, "/etc/spanheapd/quotas.conf");
+	ck_assert_str_eq(o.pressure_trigger, "some 100000 1000000");
+	ck_assert_ptr_null(o.pressure_inject);
+}
+END_TEST
+
+START_TEST(test_parse_memory_limit)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--memory-limit=8G"), 0);
+	ck_assert_uint_eq(o.memory_limit, UINT64_C(8) << 30);
+	ck_assert_uint_eq(o.memory_limit_pct, 0);
+	/* Down to whole pages. */
+	ck_assert_int_eq(PARSE(&o, "--memory-limit=10000"), 0);
+	ck_assert_uint_eq(o.memory_limit, 8192);
+	ck_assert_int_eq(PARSE(&o, "--memory-limit=50%"), 0);
+	ck_assert_uint_eq(o.memory_limit, 0);
+	ck_assert_uint_eq(o.memory_limit_pct, 50);
+	ck_assert_int_eq(PARSE(&o, "--memory-limit=100%"), 0);
+	ck_assert_uint_eq(o.memory_limit_pct, 100);
+	ck_assert_int_eq(PARSE(&o, "--memory-limit=1G", "--memory-limit=max"),
+			 0);
+	ck_assert(o.memory_limit_max);
+	ck_assert_uint_eq(o.memory_limit, 0);
+	ck_assert_uint_eq(o.memory_limit_pct, 0);
+	PARSE_BAD("--memory-limit", "--memory-limit=0");
+	PARSE_BAD("--memory-limit", "--memory-limit=4095");
+	PARSE_BAD("--memory-limit", "--memory-limit=0%");
+	PARSE_BAD("--memory-limit", "--memory-limit=101%");
+	PARSE_BAD("--memory-limit", "--memory-limit=%");
+	PARSE_BAD("--memory-limit", "--memory-limit=-1G");
+	PARSE_BAD("--memory-limit", "--memory-limit=lots");
+}
+END_TEST
+
+START_TEST(test_parse_quotas)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--quota-client=1G", "--quota-uid=0:2G",
+			       "--quota-uid=root:3G", "--quota-uid=1000:512M",
+			       "--quota-uid=2000:none", "--quota-file="),
+			 0);
+	ck_assert_uint_eq(o.quota_client, UINT64_C(1) << 30);
+	/* root is uid 0: the last one for a uid wins. */
+	ck_assert_uint_eq(o.nquota_uids, 3);
+	ck_assert_uint_eq(o.quota_uids[0].uid, 0);
+	ck_assert_uint_eq(o.quota_uids[0].bytes, UINT64_C(3) << 30);
+	ck_assert_uint_eq(o.quota_uids[1].uid, 1000);
+	ck_assert_uint_eq(o.quota_uids[1].bytes, UINT64_C(512) << 20);
+	ck_assert_uint_eq(o.quota_uids[2].uid, 2000);
+	ck_assert_uint_eq(o.quota_uids[2].bytes, 0);
+	ck_assert_str_eq(o.quota_file, "");
+	ck_assert_int_eq(PARSE(&o, "--quota-client=none"), 0);
+	ck_assert_uint_eq(o.quota_client, 0);
+	PARSE_BAD("--quota-client", "--quota-client=0");
+	PARSE_BAD("--quota-client", "--quota-client=big");
+	PARSE_BAD("UID:SIZE", "--quota-uid=1000");
+	PARSE_BAD("UID:SIZE", "--quota-uid=1000:");
+	PARSE_BAD("UID:SIZE", "--quota-uid=1000:0");
+	PARSE_BAD("unknown user 'no-such-user-x'",
+		  "--quota-uid=no-such-user-x:1G");
+	PARSE_BAD("invalid uid", "--quota-uid=:1G");
+	PARSE_BAD("invalid uid", "--quota-uid=-1:1G");
+	PARSE_BAD("invalid uid", "--quota-uid=4294967295:1G");
+}
+END_TEST
+
+START_TEST(test_parse_quota_uids_max)
+{
+	char args[OPTIONS_QUOTA_UIDS_MAX + 1][32];
+	char *argv[OPTIONS_QUOTA_UIDS_MAX + 3];
+	struct options o;
+	int argc = 0;
+
+	argv[argc++] = (char *)(uintptr_t)"spanheapd";
+	for (int i = 0; i <= OPTIONS_QUOTA_UIDS_MAX; i++) {
+		snprintf(args[i], sizeof(args[i]), "--quota-uid=%d:1G",
+			 5000 + i);
+		argv[argc++] = args[i];
+	}
+	argv[argc] = NULL;
+	ck_assert_int_eq(options_parse(argc - 1, argv, &o, err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(o.nquota_uids, OPTIONS_QUOTA_UIDS_MAX);
+	ck_assert_int_eq(options_parse(argc, argv, &o, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "--quota-file"), "%s", err);
+}
+END_TEST
+
+START_TEST(test_parse_scavenge_policy)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--scavenge-policy=paced",
+			       "--scavenge-headroom=25"),
+			 0);
+	ck_assert_int_eq(o.scavenge_policy, OPTIONS_SCAV_PACED);
+	ck_assert_uint_eq(o.scavenge_headroom_pct, 25);
+	ck_assert_int_eq(PARSE(&o, "--scavenge-policy=paced",
+			       "--scavenge-policy=delay",
+			       "--scavenge-headroom=0"),
+			 0);
+	ck_assert_int_eq(o.scavenge_policy, OPTIONS_SCAV_DELAY);
+	ck_assert_uint_eq(o.scavenge_headroom_pct, 0);
+	PARSE_BAD("delay or paced", "--scavenge-policy=go");
+	PARSE_BAD("delay or paced", "--scavenge-policy=");
+	PARSE_BAD("--scavenge-headroom", "--scavenge-headroom=1001");
+	PARSE_BAD("--scavenge-headroom", "--scavenge-headroom=10%");
+}
+END_TEST
+
+START_TEST(test_parse_pressure)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "--pressure-trigger=off",
+			       "--pressure-inject=/tmp/f"),
+			 0);
+	ck_assert_str_eq(o.pressure_trigger, "off");
+	ck_assert_str_eq(o.pressure_inject, "/tmp/f");
+	PARSE_BAD("--pressure-trigger", "--pressure-trigger=");
+}
+END_TEST
+
 /* ---- the binary ---- */
 
 static char out[16384];
@@ -484,6 +623,12 @@ static Suite *options_suite(void)
 	tcase_add_test(tc, test_parse_times);
 	tcase_add_test(tc, test_parse_unknown_short_cluster);
 	tcase_add_test(tc, test_parse_repeatable);
+	tcase_add_test(tc, test_parse_memory_defaults);
+	tcase_add_test(tc, test_parse_memory_limit);
+	tcase_add_test(tc, test_parse_quotas);
+	tcase_add_test(tc, test_parse_quota_uids_max);
+	tcase_add_test(tc, test_parse_scavenge_policy);
+	tcase_add_test(tc, test_parse_pressure);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("binary");
