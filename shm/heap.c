@@ -127,6 +127,7 @@ static int heap_handle(void *mem, uint64_t size, const struct heap_ops *ops,
 			   (uint64_t *)(map + l->small) + n * l->small_words);
 	h->journal = (struct heap_journal *)(map + l->journal);
 	h->ops = *ops;
+	h->limit_pages = HEAP_MAX_PAGES + 1;
 	*ret = h;
 	return 0;
 }
@@ -350,6 +351,66 @@ static int heap_grow(struct heap *h, uint64_t npages, uint64_t now)
 	return 0;
 }
 
+/*
+ * The released pages an allocation of @npages from free span @p (SPAN_NIL:
+ * none fits, so the heap grows) makes consumed: it takes the span's
+ * first @npages pages; a grown span is the free span at the end of the
+ * heap, if any, followed by new pages, all released.
+ */
+static uint64_t take_released(const struct heap *h, uint32_t p,
+			      uint64_t npages)
+{
+	const struct heap_meta *m = h->meta;
+	uint64_t have = 0;
+	uint32_t nrel;
+
+	if (p == SPAN_NIL) {
+		if (!m->grown)
+			return npages;
+		p = span_head_of_last(h, (uint32_t)m->grown - 1);
+		if (span_kind(h, p) != SPAN_FREE)
+			return npages;
+		have = span_val(h, p);
+		if (have >= npages)	/* cannot be: it would have fit */
+			have = npages;
+		return npages - have + (h->spans[p].idle.npreleased ?
+			bitmap_count(h->released, p, have) : 0);
+	}
+	nrel = h->spans[p].idle.npreleased;
+	if (nrel == 0 || nrel == span_val(h, p))
+		return nrel ? npages : 0;
+	return bitmap_count(h->released, p, npages);
+}
+
+/* -ENOBUFS if taking @npages at @p would leave consumed above the limit. */
+static int limit_check(const struct heap *h, uint32_t p, uint64_t npages)
+{
+	const struct heap_meta *m = h->meta;
+	uint64_t consumed = m->grown - m->released, rel;
+
+	if (h->limit_pages > m->arena_pages)
+		return 0;
+	/* Reusing pages not released costs nothing, even over the limit. */
+	rel = take_released(h, p, npages);
+	if (rel && consumed + rel > h->limit_pages)
+		return -ENOBUFS;
+	return 0;
+}
+
+void heap_set_limit(struct heap *h, uint64_t bytes)
+{
+	uint64_t pages = bytes >> HEAP_PAGE_SHIFT;
+
+	h->limit_pages = !bytes || pages > HEAP_MAX_PAGES ? HEAP_MAX_PAGES + 1 :
+							    pages;
+}
+
+uint64_t heap_limit(const struct heap *h)
+{
+	return h->limit_pages > HEAP_MAX_PAGES ? 0 :
+	       h->limit_pages << HEAP_PAGE_SHIFT;
+}
+
 int span_take(struct heap *h, uint64_t npages, unsigned int flags,
 	      uint64_t now, struct heap_span *ret)
 {
@@ -361,6 +422,9 @@ int span_take(struct heap *h, uint64_t npages, unsigned int flags,
 	if (!npages || npages > m->arena_pages || flags & ~HEAP_ALLOC_ZERO)
 		return -EINVAL;
 	p = freeidx_find(h, npages);
+	r = limit_check(h, p, npages);
+	if (r < 0)
+		return r;
 	if (p == SPAN_NIL) {
 		r = heap_grow(h, npages, now);
 		if (r < 0)

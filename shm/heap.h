@@ -227,6 +227,22 @@ void heap_detach(struct heap *h);
 int heap_set_grow_pages(struct heap *h, uint64_t pages);
 
 /**
+ * heap_set_limit() - the memory limit: no allocation may leave the heap's
+ * consumed bytes (heap_stats() sys - released: every page grown and not
+ * released, touched or not) above @bytes, rounded down to pages.  Those
+ * that would fail with -ENOBUFS and change nothing; releasing idle pages
+ * (a forced pass, heap_scavenge_take()) makes room.  Every allocation
+ * counts: heap_alloc(), heap_mag_alloc() and heap_obj_create().  Pages
+ * already consumed stay so when the limit is lowered below them.  A
+ * setting of the handle, not of the metadata: give it at every attach.
+ * @bytes: 0 or anything above the arena is no limit (the default).
+ */
+void heap_set_limit(struct heap *h, uint64_t bytes);
+
+/** heap_limit() - the limit in bytes, 0 for none. */
+uint64_t heap_limit(const struct heap *h);
+
+/**
  * heap_owner_add() - make a new owner.
  * @name: up to HEAP_OWNER_NAME_MAX - 1 bytes are kept; NULL is "".
  * @key: the caller's, kept with the owner (the daemon's client id).
@@ -285,7 +301,8 @@ bool heap_owner_next(const struct heap *h, uint32_t *cursor,
  *
  * Return: 0, -EINVAL if @npages is 0 or larger than the arena, -ENOENT if
  * @owner is not live, -ENOMEM if the arena has no run of @npages free
- * pages.
+ * pages, -ENOBUFS if the span would take consumed bytes past the limit
+ * (heap_set_limit()); nothing changes on error.
  */
 int heap_alloc(struct heap *h, uint64_t npages, unsigned int flags,
 	       uint32_t owner, uint64_t now, struct heap_span *ret);
@@ -348,8 +365,8 @@ int heap_span_owner(const struct heap *h, uint64_t off, uint32_t *ret_id,
  * owner's fill ring.  It counts in use and on the owner's list as any
  * span, and in heap_stats()' mag and mag_fill.
  *
- * Return: as heap_alloc(): 0, -EINVAL, -ENOENT or -ENOMEM, changing
- * nothing on error.
+ * Return: as heap_alloc(): 0, -EINVAL, -ENOENT, -ENOMEM or -ENOBUFS,
+ * changing nothing on error.
  */
 int heap_mag_alloc(struct heap *h, uint64_t npages, uint32_t owner,
 		   uint64_t now, struct heap_span *ret);

@@ -561,6 +561,13 @@ struct heap {
 	void (*tx_hook)(void *ctx); /* heap_tx_set_hook() */
 	void *tx_hook_ctx;
 	struct heap_ops ops;
+	/*
+	 * heap_set_limit(): the most pages grown and not released (heap_sys
+	 * - heap_released) an allocation may leave; HEAP_MAX_PAGES + 1
+	 * (none) until set.  The caller's setting, given again at every
+	 * attach, so the handle holds it, not the metadata.
+	 */
+	uint64_t limit_pages;
 };
 
 #ifdef SPANHEAP_DEBUG
