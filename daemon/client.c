@@ -49,6 +49,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "objects.h"
+#include "reclaim.h"
 #include "scavenger.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
@@ -94,7 +95,7 @@ static void parked_free(struct parked_mag *p);
 /* Is a request of the client waiting (reads stay off)? */
 static bool client_waiting(const struct client *c)
 {
-	return c->scavenge || c->deferred_type || c->objwait;
+	return c->scavenge || c->deferred_type || c->objwait || c->reclaim;
 }
 
 static void free_msg(struct outmsg *m)
@@ -385,6 +386,11 @@ static void drop_waits(struct client *c)
 	if (c->objwait)
 		objects_wait_cancel(c->cs->objects, c->objwait);
 	c->objwait = NULL;
+	if (c->reclaim)
+		reclaim_cancel(c->cs->reclaim, c->reclaim);
+	c->reclaim = NULL;
+	free(c->parked);
+	c->parked = NULL;
 }
 
 /* Its magazine's counters stay in the totals; what it cached goes. */

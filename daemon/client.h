@@ -39,6 +39,8 @@ struct obj_wait;
 struct objects;
 struct orphans;
 struct parked_mag;
+struct reclaim;
+struct reclaim_wait;
 struct scavenge_wait;
 struct scavenger;
 
@@ -94,6 +96,8 @@ struct reply_capture {
 	size_t len;		/* 0: none yet */
 	unsigned char buf[SESSION_REPLY_MAX];
 	bool wake;		/* OBJ_SEAL sealed @sealed: wake its waiters */
+	uint64_t park;		/* unanswered: wait for room for this many
+				   bytes under the memory limit, then retry */
 	struct heap_obj_info sealed;
 };
 
@@ -128,6 +132,17 @@ struct client {
 	 * ev_hup sees the peer hang up, so that the wait ends with it.
 	 */
 	struct obj_wait *objwait;
+	/*
+	 * An allocation that waits for room under the memory limit
+	 * (reclaim.h, dispatch.c): its wait, a copy of the request, to be
+	 * dispatched again when the wait ends, and how many times it has
+	 * been; @reclaim_final: the next -ENOBUFS is its -ENOMEM.
+	 */
+	struct reclaim_wait *reclaim;
+	void *parked;
+	size_t parked_len;
+	unsigned int reclaim_rounds;
+	bool reclaim_final;
 	struct event *ev_hup;
 	/*
 	 * Replies the socket did not take yet.  While any wait (or a
@@ -170,6 +185,7 @@ struct clients {
 	struct arena *arena;		/* WELCOME passes its fd */
 	struct scavenger *scav;		/* GC records, forced passes */
 	struct objects *objects;	/* references, open objects, waits */
+	struct reclaim *reclaim;	/* room under the memory limit */
 	struct durable *durable;	/* the records that outlive us, or NULL */
 	struct clients_hooks hooks;
 	TAILQ_HEAD(, client) list;	/* in connection order */

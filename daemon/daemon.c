@@ -109,6 +109,10 @@ void daemon_compose(struct daemon *d)
 		.record = dispatch_obj_record,
 		.ctx = d,
 	};
+	const struct reclaim_hooks rh = {
+		.retry = dispatch_reclaimed,
+		.ctx = d,
+	};
 	const struct stats_sources src = {
 		.opt = &d->opt,
 		.objects = &d->objects,
@@ -119,6 +123,9 @@ void daemon_compose(struct daemon *d)
 		.server = &d->server,
 		.durable = d->durable,
 		.orphans = &d->orphans,
+		.reclaim = &d->reclaim,
+		.memory_limit = d->memory_limit,
+		.memory_limit_source = d->memory_limit_source,
 	};
 
 	server_init(&d->server, &d->opt, d->base, &d->clients);
@@ -132,6 +139,11 @@ void daemon_compose(struct daemon *d)
 	scavenger_init(&d->scav, &d->core, d->base, &d->opt, &sh);
 	objects_init(&d->objects, &d->core, d->base, &d->scav, &oh);
 	d->clients.objects = &d->objects;
+	/* Without its event, allocations at the limit fail at once. */
+	if (reclaim_init(&d->reclaim, &d->core, d->base, &d->objects,
+			 &rh) < 0)
+		log_err("out of memory for the memory limit's event; allocations at the limit fail at once");
+	d->clients.reclaim = &d->reclaim;
 	if (orphans_init(&d->orphans, &d->core, d->base, &d->objects,
 			 &d->scav, d->opt.reconnect_grace_ns,
 			 &(struct orphans_hooks){
@@ -163,6 +175,7 @@ void daemon_decompose(struct daemon *d)
 		clients_keep_heap(&d->clients);
 	}
 	clients_fini(&d->clients);
+	reclaim_fini(&d->reclaim);
 	objects_fini(&d->objects);
 	orphans_fini(&d->orphans);
 	stats_fini(&d->stats);
@@ -588,6 +601,37 @@ static void adopt_owners(struct daemon *d)
 		 (unsigned long long)(d->opt.reconnect_grace_ns / 1000000));
 }
 
+/*
+ * --memory-limit, resolved (memlimit.h) and given to the heap, which
+ * holds every allocation to it.  A limit above the arena changes
+ * nothing, and is said to.
+ */
+static int set_memory_limit(struct daemon *d)
+{
+	char size[32];
+	int r = memlimit_resolve(&d->opt, "", &d->memory_limit,
+				 d->memory_limit_source,
+				 sizeof(d->memory_limit_source));
+
+	if (r < 0) {
+		log_err("cannot work out the memory limit: %s; give --memory-limit=SIZE",
+			d->memory_limit_source);
+		return r;
+	}
+	heap_set_limit(d->core.heap, d->memory_limit);
+	if (!d->memory_limit) {
+		log_info("no memory limit (%s): clients may fill the %llu MiB arena",
+			 d->memory_limit_source,
+			 (unsigned long long)(d->opt.arena_size >> 20));
+		return 0;
+	}
+	units_format_size(size, sizeof(size), d->memory_limit);
+	log_info("memory limit %s (%s)%s", size, d->memory_limit_source,
+		 d->memory_limit >= d->opt.arena_size ?
+			 ", above the arena: it never binds" : "");
+	return 0;
+}
+
 int daemon_init(struct daemon *d, const struct options *opt)
 {
 	const char *env = getenv("SPANHEAPD_HEAP_CHECK");
@@ -615,6 +659,9 @@ int daemon_init(struct daemon *d, const struct options *opt)
 	if (r < 0)
 		return r;
 	r = take_heap(d, opt);
+	if (r < 0)
+		return r;
+	r = set_memory_limit(d);
 	if (r < 0)
 		return r;
 	daemon_compose(d);

@@ -14,27 +14,31 @@
  *	daemon -> metrics_http	starts and stops the HTTP endpoint
  *	metrics_http -> stats, blob	renders MemStats for /metrics
  *	daemon -> server, stats, client, objects, scavenger, core,
- *		  dispatch, durable, fdstore, orphans
+ *		  dispatch, durable, fdstore, orphans, reclaim, memlimit
  *				composes the parts, connects their hooks;
- *				adopts the heap of the fd store
+ *				adopts the heap of the fd store; resolves
+ *				the memory limit
  *	stats -> durable, orphans	generation, counters carried
- *	stats -> server, client, objects, scavenger, core, blob
+ *	stats -> server, client, objects, scavenger, core, blob, reclaim
  *				reads what MemStats shows
  *	server -> client	hands an accepted connection over
  *	client <-> dispatch	a request goes up, its reply comes down
- *	client -> objects, scavenger, core, blob, sock
+ *	client -> objects, scavenger, core, blob, sock, reclaim
  *				a client's objects and waits; forced
  *				passes, departed spans, GC records; owner
  *				records; reply texts; the socket
- *	dispatch -> objects, core, durable
+ *	dispatch -> objects, core, durable, reclaim
  *				the object table, the heap, under its lock;
- *				a magazine's durable record
+ *				a magazine's durable record; allocations
+ *				that wait for room under the memory limit
+ *	reclaim -> objects, core
+ *				releases idle pages, evicts objects
  *	objects -> scavenger, core
  *				departed objects' spans; the heap
  *	orphans -> objects, scavenger, core
  *				frees owners that did not come back
  *	scavenger -> core	the heap, its lock, the clock
- *	core, blob, sock, durable
+ *	core, blob, sock, durable, memlimit
  *				leaves: they include nothing of daemon/
  *	fdstore			a leaf but for log.h
  *
@@ -73,10 +77,12 @@
 #include "client.h"
 #include "core.h"
 #include "fdstore.h"
+#include "memlimit.h"
 #include "metrics_http.h"
 #include "objects.h"
 #include "orphans.h"
 #include "options.h"
+#include "reclaim.h"
 #include "scavenger.h"
 #include "server.h"
 #include "stats.h"
@@ -109,6 +115,9 @@ struct daemon {
 	struct clients clients;
 	struct scavenger scav;
 	struct objects objects;
+	struct reclaim reclaim;		/* room under the memory limit */
+	uint64_t memory_limit;		/* bytes, 0: none (memlimit.h) */
+	char memory_limit_source[MEMLIMIT_SOURCE_MAX];
 	struct orphans orphans;
 	struct stats stats;
 	struct metrics_http metrics;	/* --metrics-listen */

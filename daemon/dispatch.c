@@ -24,6 +24,7 @@
  * comes (dispatch_obj_record()).
  */
 #include <errno.h>
+#include <event2/event.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 #include "log.h"
 #include "magazine.h"
 #include "objects.h"
+#include "reclaim.h"
 #include "session.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
@@ -77,6 +79,7 @@ static void tx_open(struct client *c, struct reply_capture *cap)
 
 	cap->len = 0;
 	cap->wake = false;
+	cap->park = 0;
 	daemon_heap_lock(core);
 	heap_tx_begin(core->heap);
 	c->capture = cap;
@@ -227,6 +230,62 @@ static void do_hello(struct client *c, const void *msg)
 		c->closing = true;
 }
 
+/*
+ * An allocation met the memory limit (-ENOBUFS, having changed nothing):
+ * unless this was its last try, it goes unanswered, to wait for room
+ * for @need bytes (mutate() parks it once its transaction is over).
+ * Return: whether it waits.
+ */
+static bool park(struct client *c, uint64_t need)
+{
+	if (c->reclaim_final)
+		return false;
+	c->capture->park = need ? need : 1;
+	return true;
+}
+
+/*
+ * Park the request @msg of @len bytes that park() kept unanswered: it
+ * waits for room with the connection's reads off (reclaim.h).  Without
+ * memory for the wait, it is tried at once as its last try.
+ */
+static void park_request(struct client *c, const void *msg, size_t len,
+			 uint64_t need)
+{
+	c->parked = malloc(len);
+	if (c->parked &&
+	    reclaim_wait(c->cs->reclaim, c, need, &c->reclaim) == 0) {
+		memcpy(c->parked, msg, len);
+		c->parked_len = len;
+		event_del(c->ev_read);
+		return;
+	}
+	free(c->parked);
+	c->parked = NULL;
+	c->reclaim_final = true;
+	dispatch_request(c, msg, len);
+	c->reclaim_final = false;
+}
+
+void dispatch_reclaimed(void *ctx, void *waiter, bool progress)
+{
+	struct client *c = waiter;
+	void *msg = c->parked;
+
+	(void)ctx;
+	c->reclaim = NULL;
+	c->parked = NULL;
+	c->reclaim_final = !progress ||
+			   ++c->reclaim_rounds >= DISPATCH_RECLAIM_ROUNDS;
+	dispatch_request(c, msg, c->parked_len);
+	free(msg);
+	if (c->reclaim)
+		return;		/* it waits again */
+	c->reclaim_rounds = 0;
+	c->reclaim_final = false;
+	client_resume(c);
+}
+
 static void do_alloc(struct client *c, const void *msg)
 {
 	const struct proto_alloc *req = msg;
@@ -253,8 +312,11 @@ static void do_alloc(struct client *c, const void *msg)
 	if (r < 0)
 		while (i-- > 0)
 			heap_free(core->heap, rep.spans[i].off, c->owner, now);
+	if (r == -ENOBUFS && park(c, (uint64_t)req->count * req->npages *
+				     HEAP_PAGE_SIZE))
+		return;
 	if (r < 0) {
-		rep.hdr.status = r;
+		rep.hdr.status = r == -ENOBUFS ? -ENOMEM : r;
 		reply(c, &rep, proto_alloc_reply_size(0));
 		return;
 	}
@@ -405,6 +467,10 @@ static void do_obj_create(struct client *c, const void *msg)
 	int r = owner_live(objects_create_locked(c->cs->objects, c->owner, &n,
 						 &info));
 
+	if (r == -ENOBUFS && park(c, req->size))
+		return;
+	if (r == -ENOBUFS)
+		r = -ENOMEM;
 	reply_obj(c, PROTO_OBJ_CREATE, req->hdr.seq, r, &info);
 }
 
@@ -617,18 +683,18 @@ static const struct dispatch_handler handlers[] = {
  * reply; any other is applied and recorded in one transaction.
  */
 static void mutate(struct client *c, const struct dispatch_handler *h,
-		   const struct proto_hdr *req)
+		   const struct proto_hdr *req, size_t len)
 {
 	struct clients *cs = c->cs;
 	struct reply_capture cap;
-	size_t len;
+	size_t rlen;
 
 	if (c->resumed) {
 		daemon_heap_lock(cs->core);
 		if (session_replay_locked(&cs->sessions, c->owner, req->type,
-					  req->seq, cap.buf, &len) == 0) {
+					  req->seq, cap.buf, &rlen) == 0) {
 			daemon_heap_unlock(cs->core);
-			reply(c, cap.buf, len);
+			reply(c, cap.buf, rlen);
 			return;
 		}
 		daemon_heap_unlock(cs->core);
@@ -638,6 +704,8 @@ static void mutate(struct client *c, const struct dispatch_handler *h,
 	tx_close(c, req);
 	if (cap.wake)
 		objects_wake(cs->objects, &cap.sealed);
+	if (cap.park)
+		park_request(c, req, len, cap.park);
 }
 
 static const struct dispatch_handler *handler_of(uint16_t type)
@@ -690,7 +758,7 @@ void dispatch_request(struct client *c, const void *buf, size_t len)
 	if (!h->keeps_stats)
 		clients_changed(c->cs);
 	if (h->mutates)
-		mutate(c, h, &m.hdr);
+		mutate(c, h, &m.hdr, len);
 	else
 		h->fn(c, &m);
 }

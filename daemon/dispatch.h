@@ -17,6 +17,17 @@ struct heap_obj_info;
 /** dispatch_request() - validate the request of @len bytes and answer it. */
 void dispatch_request(struct client *c, const void *buf, size_t len);
 
+/* Rounds of reclaim (reclaim.h) one allocation may wait, at most. */
+#define DISPATCH_RECLAIM_ROUNDS 8
+
+/**
+ * dispatch_reclaimed() - the reclaim hook (reclaim.h): the wait of the
+ * client @waiter for room under the memory limit has ended; dispatch
+ * its request again, as the last try if the round freed nothing
+ * (@progress false) or it has waited DISPATCH_RECLAIM_ROUNDS rounds.
+ */
+void dispatch_reclaimed(void *ctx, void *waiter, bool progress);
+
 /**
  * dispatch_obj_woken() - the objects' woken hook (objects.h): answer the
  * OBJ_GET @seq of the client @waiter, and read its requests again.

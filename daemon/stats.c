@@ -48,6 +48,7 @@
 #include "log.h"
 #include "objects.h"
 #include "orphans.h"
+#include "reclaim.h"
 #include "scavenger.h"
 #include "server.h"
 #include "shm/arena.h"
@@ -378,6 +379,28 @@ static int restart_json(struct stats *st, const struct snapshot *s,
 	return 0;
 }
 
+/* The memory limit's block (reclaim.h): what it is, what it made wait. */
+static int limit_json(const struct stats *st, json_t *root)
+{
+	struct reclaim_stats r = { 0 };
+
+	if (st->src.reclaim)
+		reclaim_snapshot(st->src.reclaim, &r);
+	return json_object_set_new(root, "limit", json_pack(
+		"{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"bytes", (json_int_t)st->src.memory_limit,
+		"source", st->src.memory_limit_source ?
+			  st->src.memory_limit_source : "",
+		"waits", (json_int_t)r.waits,
+		"rounds", (json_int_t)r.rounds,
+		"futile_rounds", (json_int_t)r.futile,
+		"released_bytes", (json_int_t)r.released_bytes,
+		"evicted", (json_int_t)r.evicted,
+		"evicted_bytes", (json_int_t)r.evicted_bytes,
+		"step_max_ns", (json_int_t)r.step_max_ns,
+		"time_ns", (json_int_t)r.time_ns));
+}
+
 static struct blob *stats_build(struct stats *st)
 {
 	const struct clients *cs = st->src.clients;
@@ -433,6 +456,10 @@ static struct blob *stats_build(struct stats *st)
 		"resumed", (json_int_t)s.resumed,
 		"retries_replayed", (json_int_t)s.replayed,
 		"grace_ms", (json_int_t)clients_grace_ms(cs));
+	if (root && limit_json(st, root) < 0) {
+		json_decref(root);
+		root = NULL;
+	}
 	if (root && restart_json(st, &s, root) < 0) {
 		json_decref(root);
 		root = NULL;
@@ -461,7 +488,8 @@ static uint64_t stats_key(const struct stats *st)
 {
 	return st->gen + st->src.clients->changes + st->src.scav->changes +
 	       st->src.objects->changes + st->src.server->refused +
-	       (st->src.orphans ? st->src.orphans->changes : 0);
+	       (st->src.orphans ? st->src.orphans->changes : 0) +
+	       (st->src.reclaim ? st->src.reclaim->changes : 0);
 }
 
 void stats_save(struct stats *st)

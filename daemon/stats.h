@@ -47,6 +47,9 @@ struct stats_sources {
 	/* generation, start times, counters carried; NULL: first start */
 	struct durable *durable;
 	struct orphans *orphans;	/* waiting, reclaimed, expired; or NULL */
+	struct reclaim *reclaim;	/* waits for room under the limit */
+	uint64_t memory_limit;		/* bytes, 0: none */
+	const char *memory_limit_source;
 };
 
 /* Loop thread only. */

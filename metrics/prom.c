@@ -85,6 +85,48 @@ static void metric(FILE *f, const char *name, const char *type,
 		name, help, name, type, name, value);
 }
 
+/*
+ * The metrics of the optional blocks of MemStats (issue 14's limit,
+ * pressure, quotas, paced scavenger): each is printed if its block and
+ * field are there, so that an older daemon's MemStats renders as before.
+ */
+static const struct {
+	const char *block, *sub, *key, *name, *type, *help;
+	bool ns;	/* nanoseconds, shown as seconds */
+} optional[] = {
+	{ "limit", NULL, "bytes", "memory_limit_bytes", "gauge",
+	  "The memory limit (--memory-limit), 0 for none.", false },
+	{ "limit", NULL, "waits", "limit_waits_total", "counter",
+	  "Allocations that waited for room under the memory limit.", false },
+	{ "limit", NULL, "futile_rounds", "limit_futile_rounds_total", "counter",
+	  "Rounds of making room that freed nothing (allocations failed with ENOMEM).",
+	  false },
+	{ "limit", NULL, "released_bytes", "limit_released_bytes_total", "counter",
+	  "Bytes released to make room under the memory limit.", false },
+	{ "limit", NULL, "evicted", "evicted_objects_total", "counter",
+	  "Evictable objects evicted to make room under the memory limit.", false },
+	{ "limit", NULL, "evicted_bytes", "evicted_bytes_total", "counter",
+	  "Bytes of the objects evicted.", false },
+	{ "limit", NULL, "time_ns", "limit_release_seconds_total", "counter",
+	  "Time spent making room under the memory limit.", true },
+};
+
+static void render_optional(FILE *f, const json_t *st)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(optional); i++) {
+		const json_t *b = json_object_get(st, optional[i].block);
+		int64_t v;
+
+		if (optional[i].sub)
+			b = json_object_get(b, optional[i].sub);
+		v = memstats_num(b, optional[i].key);
+		if (v < 0)
+			continue;
+		metric(f, optional[i].name, optional[i].type, optional[i].help,
+		       optional[i].ns ? seconds(v) : (double)v);
+	}
+}
+
 int prom_render(FILE *f, const json_t *st)
 {
 	static const struct {
@@ -143,6 +185,7 @@ int prom_render(FILE *f, const json_t *st)
 		       "Unix time of the first start of the arena.",
 		       seconds(memstats_num(st, "started")));
 	}
+	render_optional(f, st);
 	metric(f, "clients", "gauge", "Connected clients.",
 	       (double)memstats_num(cl, "count"));
 	fputs("# HELP spanheap_client_bytes Bytes in spans a client holds.\n"
