@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,18 +187,24 @@ const char *bench_daemon_bin(void)
 
 /* Exec the daemon with its output in bd->log; runs in the child. */
 static void __attribute__((noreturn))
-daemon_exec(const struct bench_daemon *bd, int cpu)
+daemon_exec(const struct bench_daemon *bd, int cpu, const char *const *args)
 {
+	const char *argv[BENCH_DAEMON_ARGS_MAX + 4];
 	char sockopt[128];
-	int fd;
+	int fd, n = 0;
 
 	snprintf(sockopt, sizeof(sockopt), "--socket=%s", bd->sock);
 	fd = open(bd->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
 	    dup2(fd, STDERR_FILENO) < 0 || bench_pin(cpu) < 0)
 		_exit(127);
-	execl(bench_daemon_bin(), bench_daemon_bin(), sockopt,
-	      "--arena-size=4G", (char *)NULL);
+	argv[n++] = bench_daemon_bin();
+	argv[n++] = sockopt;
+	argv[n++] = "--arena-size=4G";
+	for (int i = 0; args && args[i] && i < BENCH_DAEMON_ARGS_MAX; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	execv(bench_daemon_bin(), (char *const *)(uintptr_t)argv);
 	fprintf(stderr, "cannot run %s: %s\n", bench_daemon_bin(),
 		strerror(errno));
 	_exit(127);
@@ -256,6 +263,12 @@ static bool daemon_gone(struct bench_daemon *bd)
 int bench_daemon_start(struct bench_daemon *bd, int cpu,
 		       struct spanheap **ret)
 {
+	return bench_daemon_start_args(bd, cpu, NULL, ret);
+}
+
+int bench_daemon_start_args(struct bench_daemon *bd, int cpu,
+			    const char *const *args, struct spanheap **ret)
+{
 	int r = -ETIMEDOUT;
 
 	memset(bd, 0, sizeof(*bd));
@@ -271,7 +284,7 @@ int bench_daemon_start(struct bench_daemon *bd, int cpu,
 		goto out_rmdir;
 	}
 	if (bd->pid == 0)
-		daemon_exec(bd, cpu);
+		daemon_exec(bd, cpu, args);
 	for (int i = 0; i < START_TRIES; i++) {
 		r = spanheap_connect(bd->sock, ret);
 		if (r == 0)

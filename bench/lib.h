@@ -85,6 +85,16 @@ const char *bench_daemon_bin(void);
 int bench_daemon_start(struct bench_daemon *bd, int cpu,
 		       struct spanheap **ret);
 
+/* Arguments bench_daemon_start_args() passes on, at most. */
+#define BENCH_DAEMON_ARGS_MAX 16
+
+/**
+ * bench_daemon_start_args() - bench_daemon_start() with the daemon's
+ * further arguments @args (NULL-terminated; a later --arena-size wins).
+ */
+int bench_daemon_start_args(struct bench_daemon *bd, int cpu,
+			    const char *const *args, struct spanheap **ret);
+
 /**
  * bench_daemon_stop() - SIGTERM the daemon, reap it and remove its temp
  * dir.
