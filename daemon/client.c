@@ -881,6 +881,26 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
 	client_destroy(c);
 }
 
+uint64_t client_held_locked(const struct client *c)
+{
+	struct heap_owner_info o;
+
+	client_owner_locked(c, &o);
+	return o.npages << HEAP_PAGE_SHIFT;
+}
+
+uint64_t clients_uid_span_bytes_locked(void *ctx, uint32_t uid)
+{
+	const struct clients *cs = ctx;
+	const struct client *c;
+	uint64_t sum = 0;
+
+	TAILQ_FOREACH(c, &cs->list, link)
+		if (c->welcomed && c->cred.uid == uid)
+			sum += client_held_locked(c);
+	return sum;
+}
+
 void client_wait_object(struct client *c, struct obj_wait *w)
 {
 	c->objwait = w;

@@ -39,6 +39,7 @@ struct obj_wait;
 struct objects;
 struct orphans;
 struct parked_mag;
+struct charge;
 struct reclaim;
 struct reclaim_wait;
 struct scavenge_wait;
@@ -186,6 +187,7 @@ struct clients {
 	struct scavenger *scav;		/* GC records, forced passes */
 	struct objects *objects;	/* references, open objects, waits */
 	struct reclaim *reclaim;	/* room under the memory limit */
+	struct charge *charge;		/* quotas, or NULL: none */
 	struct durable *durable;	/* the records that outlive us, or NULL */
 	struct clients_hooks hooks;
 	TAILQ_HEAD(, client) list;	/* in connection order */
@@ -357,6 +359,15 @@ unsigned int client_queued(const struct client *c);
  * record.  Aborts if it has none: a live client always has one.
  */
 void client_owner_locked(const struct client *c, struct heap_owner_info *ret);
+
+/**
+ * clients_uid_span_bytes_locked() - the charge hook (charge.h): bytes of
+ * the spans the welcomed connections of @uid hold; @cs a struct clients.
+ */
+uint64_t clients_uid_span_bytes_locked(void *cs, uint32_t uid);
+
+/** client_held_locked() - bytes of the spans @c holds. */
+uint64_t client_held_locked(const struct client *c);
 
 /**
  * client_wait_object() - @c's OBJ_GET waits (@w): its reads are off until

@@ -124,6 +124,7 @@ void daemon_compose(struct daemon *d)
 		.durable = d->durable,
 		.orphans = &d->orphans,
 		.reclaim = &d->reclaim,
+		.charge = &d->charge,
 		.memory_limit = d->memory_limit,
 		.memory_limit_source = d->memory_limit_source,
 	};
@@ -144,6 +145,12 @@ void daemon_compose(struct daemon *d)
 			 &rh) < 0)
 		log_err("out of memory for the memory limit's event; allocations at the limit fail at once");
 	d->clients.reclaim = &d->reclaim;
+	charge_init(&d->charge, &d->core, &(struct charge_hooks){
+			    clients_uid_span_bytes_locked, &d->clients });
+	d->clients.charge = &d->charge;
+	if (charge_set_rules(&d->charge, d->opt.quota_client,
+			     d->opt.quota_uids, d->opt.nquota_uids) < 0)
+		log_err("out of memory for the quotas of the command line; none hold");
 	if (orphans_init(&d->orphans, &d->core, d->base, &d->objects,
 			 &d->scav, d->opt.reconnect_grace_ns,
 			 &(struct orphans_hooks){
@@ -176,6 +183,7 @@ void daemon_decompose(struct daemon *d)
 	}
 	clients_fini(&d->clients);
 	reclaim_fini(&d->reclaim);
+	charge_fini(&d->charge);
 	objects_fini(&d->objects);
 	orphans_fini(&d->orphans);
 	stats_fini(&d->stats);

@@ -14,12 +14,14 @@
  *	daemon -> metrics_http	starts and stops the HTTP endpoint
  *	metrics_http -> stats, blob	renders MemStats for /metrics
  *	daemon -> server, stats, client, objects, scavenger, core,
- *		  dispatch, durable, fdstore, orphans, reclaim, memlimit
+ *		  dispatch, durable, fdstore, orphans, reclaim, memlimit,
+ *		  charge
  *				composes the parts, connects their hooks;
  *				adopts the heap of the fd store; resolves
  *				the memory limit
  *	stats -> durable, orphans	generation, counters carried
- *	stats -> server, client, objects, scavenger, core, blob, reclaim
+ *	stats -> server, client, objects, scavenger, core, blob, reclaim,
+ *		 charge
  *				reads what MemStats shows
  *	server -> client	hands an accepted connection over
  *	client <-> dispatch	a request goes up, its reply comes down
@@ -27,10 +29,12 @@
  *				a client's objects and waits; forced
  *				passes, departed spans, GC records; owner
  *				records; reply texts; the socket
- *	dispatch -> objects, core, durable, reclaim
+ *	dispatch -> objects, core, durable, reclaim, charge
  *				the object table, the heap, under its lock;
  *				a magazine's durable record; allocations
- *				that wait for room under the memory limit
+ *				that wait for room under the memory limit;
+ *				quotas
+ *	charge -> core		what quotas leave; a uid's spans by hook
  *	reclaim -> objects, core
  *				releases idle pages, evicts objects
  *	objects -> scavenger, core
@@ -74,6 +78,7 @@
 
 #include <stdbool.h>
 
+#include "charge.h"
 #include "client.h"
 #include "core.h"
 #include "fdstore.h"
@@ -116,6 +121,7 @@ struct daemon {
 	struct scavenger scav;
 	struct objects objects;
 	struct reclaim reclaim;		/* room under the memory limit */
+	struct charge charge;		/* quotas */
 	uint64_t memory_limit;		/* bytes, 0: none (memlimit.h) */
 	char memory_limit_source[MEMLIMIT_SOURCE_MAX];
 	struct orphans orphans;

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "charge.h"
 #include "client.h"
 #include "core.h"
 #include "dispatch.h"
@@ -123,6 +124,15 @@ static void reply_status(struct client *c, const struct proto_hdr *req,
 	reply(c, &hdr, sizeof(hdr));
 }
 
+/* The magazine's bound: what its client's quotas leave it. */
+static uint64_t room_of(void *ctx)
+{
+	struct client *c = ctx;
+
+	return charge_room_locked(c->cs->charge, c->cred.uid,
+				  client_held_locked(c));
+}
+
 /*
  * A magazine for @c, if one can be made: without it the client uses the
  * socket for every span, which works, so a failure is only logged.
@@ -136,6 +146,8 @@ static void new_magazine(struct client *c)
 	int r = magazine_new(cs->core, c->owner, c->id, c->cred.pid,
 			     cs->mag_bytes, &cs->log_bad, area, &c->mag);
 
+	if (r == 0 && cs->charge)
+		magazine_set_room(c->mag, room_of, c);
 	if (r < 0)
 		log_limited(&cs->log_bad, 4,
 			    "client %u (pid %d): no magazine: %s; its spans go "
@@ -299,7 +311,12 @@ static void do_alloc(struct client *c, const void *msg)
 	memset(&rep, 0, proto_alloc_reply_size(0));
 	proto_hdr_init(&rep.hdr, PROTO_SPAN_ALLOC | PROTO_REPLY, req->hdr.seq);
 	daemon_assert_locked(core);
-	for (i = 0; i < req->count; i++) {
+	if (c->cs->charge)
+		r = charge_spans_locked(c->cs->charge, c->cred.uid,
+					client_held_locked(c),
+					(uint64_t)req->count * req->npages *
+						HEAP_PAGE_SIZE);
+	for (i = 0; r == 0 && i < req->count; i++) {
 		struct heap_span s;
 
 		r = heap_alloc(core->heap, req->npages, flags, c->owner, now,
@@ -464,8 +481,13 @@ static void do_obj_create(struct client *c, const void *msg)
 		.uid = c->cred.uid,
 	};
 	struct heap_obj_info info;
-	int r = owner_live(objects_create_locked(c->cs->objects, c->owner, &n,
-						 &info));
+	uint64_t bytes = (req->size + HEAP_PAGE_SIZE - 1) & ~(HEAP_PAGE_SIZE - 1);
+	int r = c->cs->charge ? charge_object_locked(c->cs->charge,
+						     c->cred.uid, bytes) : 0;
+
+	if (r == 0)
+		r = owner_live(objects_create_locked(c->cs->objects, c->owner,
+						     &n, &info));
 
 	if (r == -ENOBUFS && park(c, req->size))
 		return;

@@ -153,6 +153,9 @@ _Static_assert(sizeof(struct mag_record) <= MAGAZINE_AREA_BYTES,
 
 struct magazine {
 	struct core *core;
+	/* magazine_set_room(): what the owner may still take, or NULL */
+	uint64_t (*room)(void *ctx);
+	void *room_ctx;
 	uint32_t owner;
 	uint32_t client_id;
 	pid_t pid;
@@ -321,6 +324,13 @@ void magazine_free(struct magazine *m)
 	if (!m->durable)
 		free(m->rec);
 	free(m);
+}
+
+void magazine_set_room(struct magazine *m, uint64_t (*room)(void *ctx),
+		       void *ctx)
+{
+	m->room = room;
+	m->room_ctx = ctx;
 }
 
 int magazine_fd(const struct magazine *m)
@@ -571,19 +581,33 @@ static void revoke_surplus(struct magazine *m, unsigned int c,
 	}
 }
 
-/* Top class @c's ring up to its target.  Return: 0, or -ENOMEM. */
+/*
+ * Top class @c's ring up to its target, as far as the owner's room
+ * (magazine_set_room()) and the memory limit allow.  Return: 0, -ENOMEM,
+ * -ENOBUFS (the limit) or -EDQUOT (the room): the client then asks the
+ * socket, where a span waits for the limit or fails with the quota.
+ */
 static int fill_class(struct magazine *m, unsigned int c, uint64_t now)
 {
 	struct heap *h = m->core->heap;
 	int r = 0;
 
+	uint64_t room = m->room && fill_count(m, c) < m->target[c] ?
+			m->room(m->room_ctx) : UINT64_MAX;
+
 	tx_begin(m);
 	while (fill_count(m, c) < m->target[c]) {
 		struct heap_span s;
 
+		/* A quota counts the ring: the spans in it are the owner's. */
+		if (room < class_bytes(c)) {
+			r = -EDQUOT;
+			break;
+		}
 		r = heap_mag_alloc(h, class_pages(c), m->owner, now, &s);
 		if (r < 0)
 			break;
+		room -= class_bytes(c);
 		record_fill(m, c, s.off);
 	}
 	tx_end(m);

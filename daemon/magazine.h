@@ -127,6 +127,14 @@ int magazine_resume_locked(struct core *core, uint32_t owner,
  */
 void magazine_free(struct magazine *m);
 
+/**
+ * magazine_set_room() - fill rings only within @room(@ctx): the bytes the
+ * owner may still take (its quotas), called under the heap lock before a
+ * ring is topped up.  NULL: no bound but the magazine's own.
+ */
+void magazine_set_room(struct magazine *m, uint64_t (*room)(void *ctx),
+		       void *ctx);
+
 /** magazine_fd() - the region's memfd, to send with the WELCOME. */
 int magazine_fd(const struct magazine *m);
 

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "charge.h"
 #include "client.h"
 #include "core.h"
 #include "durable.h"
@@ -79,6 +80,30 @@ static json_t *client_json_locked(const struct client *c)
 			 "cached", (json_int_t)mi.cached,
 			 "magazine", c->mag != NULL,
 			 "resumed", (json_int_t)c->resumed);
+}
+
+/*
+ * A client's quotas (charge.h): "quota", the tighter of its connection's
+ * and its uid's (0: none), and its uid's quota and what the uid holds.
+ */
+static json_t *client_quota_json_locked(const struct client *c, json_t *j)
+{
+	const struct charge *ch = c->cs->charge;
+	uint64_t uq = ch ? charge_uid_quota(ch, c->cred.uid) : 0;
+	uint64_t q = ch ? ch->client_quota : 0;
+
+	if (!j)
+		return NULL;
+	if (uq && (!q || uq < q))
+		q = uq;
+	if (json_object_set_new(j, "quota", json_integer((json_int_t)q)) ||
+	    json_object_set_new(j, "uid_quota", json_integer((json_int_t)uq)) ||
+	    json_object_set_new(j, "uid_bytes", json_integer((json_int_t)(
+		ch ? charge_uid_bytes_locked(ch, c->cred.uid) : 0)))) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 /* The welcomed clients picked for one list. */
@@ -131,7 +156,8 @@ static json_t *list_json_locked(const struct core *core, const struct pick *p)
 
 	daemon_assert_locked(core);
 	for (size_t i = 0; list && i < p->n; i++)
-		if (json_array_append_new(list, client_json_locked(p->c[i]))) {
+		if (json_array_append_new(list, client_quota_json_locked(
+				p->c[i], client_json_locked(p->c[i])))) {
 			json_decref(list);
 			list = NULL;
 		}
@@ -197,6 +223,7 @@ struct snapshot {
 	struct pick pick;
 	json_t *clients;
 	json_t *objects;
+	json_t *quotas;
 	struct durable_counters total;	/* carried + this daemon's */
 	uint64_t resumed, replayed;	/* sessions' */
 };
@@ -303,11 +330,13 @@ static int snapshot(struct stats *st, struct snapshot *s)
 	scavenger_snapshot_locked(st->src.scav, &s->scav);
 	s->clients = list_json_locked(core, &s->pick);
 	s->objects = objects_json_locked(st->src.objects);
+	s->quotas = st->src.charge ? charge_json_locked(st->src.charge) :
+				     json_object();
 	add_carried(st, s);
 	s->resumed = st->src.clients->sessions.resumed;
 	s->replayed = st->src.clients->sessions.replayed;
 	daemon_heap_unlock(core);
-	if (s->clients && s->objects) {
+	if (s->clients && s->objects && s->quotas) {
 		json_object_set_new(s->objects, "woken",
 				    json_integer((json_int_t)s->total.obj_woken));
 		json_object_set_new(s->objects, "timeouts",
@@ -316,6 +345,7 @@ static int snapshot(struct stats *st, struct snapshot *s)
 	}
 	json_decref(s->clients);
 	json_decref(s->objects);
+	json_decref(s->quotas);
 	return -ENOMEM;
 }
 
@@ -420,7 +450,7 @@ static struct blob *stats_build(struct stats *st)
 	root = json_pack(
 		"{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 		" s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
-		" s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:o, s:{s:I, s:I, s:I}}",
+		" s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:o, s:o, s:{s:I, s:I, s:I}}",
 		"version", SPANHEAPD_VERSION,
 		"uptime_ns", (json_int_t)(daemon_now() - st->start_ns),
 		"page_size", (json_int_t)HEAP_PAGE_SIZE,
@@ -451,6 +481,7 @@ static struct blob *stats_build(struct stats *st)
 		"listed", (json_int_t)s.pick.n,
 		"list", s.clients,
 		"objects", s.objects,
+		"quotas", s.quotas,
 		"magazines", magazines_json(&s.mags, cs->mag_bytes),
 		"sessions",
 		"resumed", (json_int_t)s.resumed,
@@ -489,7 +520,8 @@ static uint64_t stats_key(const struct stats *st)
 	return st->gen + st->src.clients->changes + st->src.scav->changes +
 	       st->src.objects->changes + st->src.server->refused +
 	       (st->src.orphans ? st->src.orphans->changes : 0) +
-	       (st->src.reclaim ? st->src.reclaim->changes : 0);
+	       (st->src.reclaim ? st->src.reclaim->changes : 0) +
+	       (st->src.charge ? st->src.charge->changes : 0);
 }
 
 void stats_save(struct stats *st)

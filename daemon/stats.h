@@ -48,6 +48,7 @@ struct stats_sources {
 	struct durable *durable;
 	struct orphans *orphans;	/* waiting, reclaimed, expired; or NULL */
 	struct reclaim *reclaim;	/* waits for room under the limit */
+	struct charge *charge;		/* quotas, or NULL */
 	uint64_t memory_limit;		/* bytes, 0: none */
 	const char *memory_limit_source;
 };

@@ -592,7 +592,11 @@ START_TEST(test_clients_entries)
 	ck_assert_uint_eq(wire_json_u64(c, "cached"), 0);
 	ck_assert(json_is_false(json_object_get(c, "magazine")));
 	ck_assert_uint_eq(wire_json_u64(c, "resumed"), 0);
-	ck_assert_uint_eq(json_object_size(c), 11);
+	/* No quotas: none, and its uid holds what it holds. */
+	ck_assert_uint_eq(wire_json_u64(c, "quota"), 0);
+	ck_assert_uint_eq(wire_json_u64(c, "uid_quota"), 0);
+	ck_assert_uint_eq(wire_json_u64(c, "uid_bytes"), 5 * PG);
+	ck_assert_uint_eq(json_object_size(c), 14);
 	json_decref(page);
 	/* Past the last client: an empty page. */
 	page = wire_clients(fd, w.client_id, 1);

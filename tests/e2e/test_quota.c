@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Quotas (--quota-client, --quota-uid; daemon/charge.c), with the real
+ * daemon and the real library: a connection's spans, socket and
+ * magazine alike, and all the connections of a uid together (two uids:
+ * root and nobody, a forked child that drops to 65534), never pass their
+ * quota; an allocation that would fails with -EDQUOT and changes
+ * nothing; MemStats and CLIENTS show usage against quota.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "libclient/spanheap.h"
+#include "tests/lib/daemon.h"
+#include "tests/lib/testlib.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define PG UINT64_C(4096)
+#define NOBODY 65534
+
+static struct test_daemon td;
+
+static void start(const char *const *args)
+{
+	test_daemon_start(&td, args);
+	/* Let nobody in: the socket's directory and the socket itself. */
+	ck_assert_int_eq(chmod(td.dir, 0755), 0);
+	ck_assert_int_eq(chmod(td.sock, 0666), 0);
+}
+
+static void teardown(void)
+{
+	chmod(td.dir, 0700);
+	test_daemon_stop(&td);
+}
+
+static json_t *memstats(struct spanheap *h)
+{
+	json_t *root;
+	char *text;
+
+	ck_assert_int_eq(spanheap_stats_json(h, &text), 0);
+	root = json_loads(text, 0, NULL);
+	free(text);
+	ck_assert_ptr_nonnull(root);
+	return root;
+}
+
+static uint64_t quota_stat(struct spanheap *h, const char *key)
+{
+	json_t *root = memstats(h);
+	json_t *v = json_object_get(json_object_get(root, "quotas"), key);
+	uint64_t n;
+
+	ck_assert_msg(json_is_integer(v), "no quotas.%s", key);
+	n = (uint64_t)json_integer_value(v);
+	json_decref(root);
+	return n;
+}
+
+/* @key of this connection's entry in the client list. */
+static uint64_t my_client(struct spanheap *h, const char *key)
+{
+	json_t *root = memstats(h), *c;
+	json_t *list = json_object_get(json_object_get(root, "clients"), "list");
+	uint64_t n = UINT64_MAX;
+	size_t i;
+
+	json_array_foreach(list, i, c)
+		if ((uint32_t)json_integer_value(json_object_get(c, "id")) ==
+		    spanheap_client_id(h))
+			n = (uint64_t)json_integer_value(json_object_get(c, key));
+	json_decref(root);
+	ck_assert_msg(n != UINT64_MAX, "no %s for client %u", key,
+		      spanheap_client_id(h));
+	return n;
+}
+
+START_TEST(test_client_quota)
+{
+	const char *const args[] = { "--quota-client=8M", NULL };
+	struct spanheap *h, *h2;
+	struct spanheap_span a, b, s[4];
+
+	test_socket_only();
+	start(args);
+	ck_assert_int_eq(spanheap_connect(td.sock, &h), 0);
+	ck_assert_int_eq(spanheap_span_alloc(h, 6 * MiB / PG, 0, &a), 0);
+	ck_assert_int_eq(spanheap_span_alloc(h, 2 * MiB / PG, 0, &b), 0);
+	ck_assert_uint_eq(my_client(h, "quota"), 8 * MiB);
+	ck_assert_uint_eq(my_client(h, "bytes"), 8 * MiB);
+	/* One page more is over: refused, nothing changed. */
+	ck_assert_int_eq(spanheap_span_alloc(h, 1, 0, &s[0]), -EDQUOT);
+	ck_assert_uint_eq(my_client(h, "bytes"), 8 * MiB);
+	ck_assert_uint_eq(quota_stat(h, "refused_client"), 1);
+	/* Another connection of the same uid has its own. */
+	ck_assert_int_eq(spanheap_connect(td.sock, &h2), 0);
+	ck_assert_int_eq(spanheap_span_alloc(h2, 8 * MiB / PG, 0, &s[0]), 0);
+	spanheap_close(h2);
+	/* Freeing makes room; a batch is all or none. */
+	ck_assert_int_eq(spanheap_span_free(h, a.off), 0);
+	ck_assert_int_eq(spanheap_span_alloc_batch(h, 2 * MiB / PG, 0, 4, s),
+			 -EDQUOT);
+	ck_assert_uint_eq(my_client(h, "bytes"), 2 * MiB);
+	ck_assert_int_eq(spanheap_span_alloc_batch(h, 2 * MiB / PG, 0, 3, s),
+			 0);
+	ck_assert_uint_eq(my_client(h, "bytes"), 8 * MiB);
+	ck_assert_uint_eq(quota_stat(h, "refused"), 2);
+	ck_assert_uint_eq(quota_stat(h, "client"), 8 * MiB);
+	spanheap_close(h);
+}
+END_TEST
+
+START_TEST(test_client_quota_counts_the_magazine)
+{
+	const char *const args[] = { "--quota-client=256K", NULL };
+	struct spanheap_span s[128];
+	struct spanheap *h;
+	uint64_t cached = 0;
+	int n = 0, r = 0;
+
+	start(args);
+	ck_assert_int_eq(spanheap_connect(td.sock, &h), 0);
+	/* Small spans, the magazine's: they come until the quota. */
+	while (n < 128 && (r = spanheap_span_alloc(h, 1, 0, &s[n])) == 0) {
+		uint64_t c = my_client(h, "cached");
+
+		ck_assert_uint_le(my_client(h, "bytes"), 256 * 1024);
+		if (c > cached)
+			cached = c;
+		n++;
+	}
+	ck_assert_msg(cached > 0, "no span came from a magazine");
+	ck_assert_int_eq(r, -EDQUOT);
+	/* The magazine served them, its rings within the quota too. */
+	ck_assert_uint_gt(my_client(h, "requests"), 0);
+	ck_assert_int_le(n, 64);
+	ck_assert_int_gt(n, 0);
+	ck_assert_uint_le(my_client(h, "bytes"), 256 * 1024);
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(spanheap_span_free(h, s[i].off), 0);
+	spanheap_close(h);
+}
+END_TEST
+
+/*
+ * In a child that drops to nobody: connect, take @first bytes, then
+ * check that one page more is refused.  Exits 0 if all was as expected.
+ */
+static void as_nobody(uint64_t first)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct spanheap *h;
+		struct spanheap_span a, b;
+
+		if (setgid(NOBODY) || setuid(NOBODY))
+			_exit(10);
+		if (spanheap_connect(td.sock, &h))
+			_exit(11);
+		if (spanheap_span_alloc(h, first / PG, 0, &a))
+			_exit(12);
+		if (spanheap_span_alloc(h, 1, 0, &b) != -EDQUOT)
+			_exit(13);
+		if (spanheap_span_free(h, a.off) ||
+		    spanheap_span_alloc(h, 1, 0, &b))
+			_exit(14);
+		spanheap_close(h);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the nobody client failed at step %d",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+START_TEST(test_uid_quotas)
+{
+	const char *const args[] = { "--quota-uid=0:16M",
+				     "--quota-uid=nobody:4M", NULL };
+	struct spanheap *a, *b;
+	struct spanheap_span x, y, z;
+	json_t *root, *uids;
+
+	test_socket_only();
+	start(args);
+	ck_assert_int_eq(spanheap_connect(td.sock, &a), 0);
+	ck_assert_int_eq(spanheap_connect(td.sock, &b), 0);
+	/* Two connections of root share its 16 MiB. */
+	ck_assert_int_eq(spanheap_span_alloc(a, 8 * MiB / PG, 0, &x), 0);
+	ck_assert_int_eq(spanheap_span_alloc(b, 8 * MiB / PG, 0, &y), 0);
+	ck_assert_uint_eq(my_client(a, "uid_bytes"), 16 * MiB);
+	ck_assert_uint_eq(my_client(a, "uid_quota"), 16 * MiB);
+	ck_assert_uint_eq(my_client(b, "quota"), 16 * MiB);
+	ck_assert_int_eq(spanheap_span_alloc(b, 1, 0, &z), -EDQUOT);
+	ck_assert_uint_eq(quota_stat(a, "refused_uid"), 1);
+	/* nobody's 4 MiB are its own, whatever root holds. */
+	as_nobody(4 * MiB);
+	root = memstats(a);
+	uids = json_object_get(json_object_get(root, "quotas"), "uids");
+	ck_assert_int_eq(json_array_size(uids), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 json_array_get(uids, 0), "uid")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 json_array_get(uids, 0), "bytes")),
+			 16 * MiB);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 json_array_get(uids, 1), "uid")), NOBODY);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 json_array_get(uids, 1), "quota")), 4 * MiB);
+	json_decref(root);
+	/* Root frees one span: room again. */
+	ck_assert_int_eq(spanheap_span_free(a, x.off), 0);
+	ck_assert_int_eq(spanheap_span_alloc(b, 1, 0, &z), 0);
+	spanheap_close(a);
+	spanheap_close(b);
+}
+END_TEST
+
+static Suite *quota_suite(void)
+{
+	Suite *s = suite_create("quota");
+	TCase *tc = tcase_create("quota");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, test_client_quota);
+	tcase_add_test(tc, test_client_quota_counts_the_magazine);
+	tcase_add_test(tc, test_uid_quotas);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TEST_MAIN(quota_suite)
