@@ -166,10 +166,15 @@ SPANHEAP_EXPORT uint32_t spanheap_client_id(const struct spanheap *h);
  * goes to the daemon.  A connection belongs to the process that made
  * it: in a forked child, every call on it fails with -ENOTCONN.
  *
+ * At the daemon's memory limit (spanheapd(8), --memory-limit) the call
+ * waits while the daemon releases idle memory to make room.
+ *
  * Return: 0; -EINVAL if @npages is 0 or larger than the arena, or @flags
- * is unknown; -ENOMEM if the arena has no room; -ETIMEDOUT if the daemon
- * did not answer in time (the connection is then dead); -ENOTCONN if the
- * connection is dead or gone; or another -errno.
+ * is unknown; -ENOMEM if the arena has no room, or the memory limit has
+ * none even after the daemon released what it could; -EDQUOT if the span
+ * would take this connection or its uid past its quota; -ETIMEDOUT if
+ * the daemon did not answer in time (the connection is then dead);
+ * -ENOTCONN if the connection is dead or gone; or another -errno.
  */
 SPANHEAP_EXPORT int spanheap_span_alloc(struct spanheap *h, size_t npages,
 					unsigned int flags,
