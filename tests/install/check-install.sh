@@ -73,7 +73,7 @@ check "the README's program runs against it" sh -c \
 check "the installed spanctl talks to it" \
 	sh -c "LD_LIBRARY_PATH='$root/usr/local/lib' '$root/usr/local/bin/spanctl' --socket '$stage/s.sock' stats --json | grep -q heap_sys"
 check "man finds the installed pages" \
-	sh -c "MANPATH='$root/usr/local/share/man' man -w spanheap_span_alloc spanheap_obj_get spanheapd spanctl libspanclient spanheapd-stats >/dev/null"
+	sh -c "MANPATH='$root/usr/local/share/man' man -w spanheap_span_alloc spanheap_obj_get spanheapd spanctl libspanclient spanheapd-stats spanheapd-quotas.conf >/dev/null"
 kill "$daemon"; wait "$daemon"; rc=$?; daemon=
 check "the daemon exits 0 on SIGTERM" test "$rc" = 0
 
