@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "render.h"
+#include "render_quota.h"
 #include "metrics/fields.h"
 #include "shm/units.h"
 
@@ -127,6 +128,7 @@ int render_table(FILE *f, const json_t *st)
 		size(b, sizeof(b), memstats_num(sc, "released_bytes_last")),
 		(long long)memstats_num(sc, "forced_releases"));
 	fprintf(f, "%-16s %lld\n", "clients", (long long)memstats_num(cl, "count"));
+	render_quota_table(f, st);
 	fprintf(f, "%-16s %.1f s\n", "uptime", seconds(memstats_num(st, "uptime_ns")));
 	if (has_restarts(st))
 		fprintf(f, "%-16s %lld, %lld s since the last restart\n",
@@ -147,24 +149,30 @@ int render_clients(FILE *f, const json_t *st)
 int render_client_list(FILE *f, const json_t *list)
 {
 	const json_t *c;
+	bool quotas;
 	size_t i;
 	char a[32];
 
 	if (check_list(list))
 		return -EBADMSG;
-	fprintf(f, "%6s %-20s %8s %6s %8s %12s %12s\n", "ID", "NAME", "PID",
-		"UID", "SPANS", "BYTES", "CACHED");
+	/* QUOTA last: its cells are of any width.  Not from older daemons. */
+	quotas = render_quota_listed(list);
+	fprintf(f, "%6s %-20s %8s %6s %8s %12s %12s%s\n", "ID", "NAME", "PID",
+		"UID", "SPANS", "BYTES", "CACHED", quotas ? "  QUOTA" : "");
 	json_array_foreach(list, i, c) {
 		const char *name = json_string_value(json_object_get(c, "name"));
-		char b[32];
+		char b[32], q[RENDER_QUOTA_CELL] = "";
 
-		fprintf(f, "%6lld %-20s %8lld %6lld %8lld %12s %12s\n",
+		if (quotas)
+			render_quota_cell(q, sizeof(q), c);
+		fprintf(f, "%6lld %-20s %8lld %6lld %8lld %12s %12s%s%s\n",
 			(long long)memstats_num(c, "id"), name && *name ? name : "-",
 			(long long)memstats_num(c, "pid"), (long long)memstats_num(c, "uid"),
 			(long long)memstats_num(c, "spans"),
 			size(a, sizeof(a), memstats_num(c, "bytes")),
 			json_is_true(json_object_get(c, "magazine")) ?
-				size(b, sizeof(b), memstats_num(c, "cached")) : "-");
+				size(b, sizeof(b), memstats_num(c, "cached")) : "-",
+			quotas ? "  " : "", q);
 	}
 	return 0;
 }
