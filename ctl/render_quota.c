@@ -76,8 +76,19 @@ void render_quota_cell(char *buf, size_t len, const json_t *c)
 			 size(b, sizeof(b), q));
 }
 
+/*
+ * How many uid rules there are: "uid_rules" if the daemon lists only
+ * some of them in "uids", else as many as it lists.
+ */
+static long long uid_rules(const json_t *qs, const json_t *uids)
+{
+	int64_t n = memstats_num(qs, "uid_rules");
+
+	return n >= 0 ? (long long)n : (long long)json_array_size(uids);
+}
+
 /* "  uid N          USED of QUOTA" for each of the first UIDS_SHOWN. */
-static void uid_lines(FILE *f, const json_t *uids)
+static void uid_lines(FILE *f, const json_t *uids, long long total)
 {
 	const json_t *u;
 	char label[32], a[32], b[32];
@@ -89,11 +100,8 @@ static void uid_lines(FILE *f, const json_t *uids)
 
 		if (uid < 0 || q < 0)
 			continue;
-		if (shown == UIDS_SHOWN) {
-			fprintf(f, "%-16s %zu more uid rules\n", "  ...",
-				json_array_size(uids) - i);
-			return;
-		}
+		if (shown == UIDS_SHOWN)
+			break;
 		snprintf(label, sizeof(label), "  uid %lld", (long long)uid);
 		if (q)
 			fprintf(f, "%-16s %s of %s\n", label,
@@ -103,6 +111,9 @@ static void uid_lines(FILE *f, const json_t *uids)
 				size(a, sizeof(a), used));
 		shown++;
 	}
+	if (total > (long long)shown)
+		fprintf(f, "%-16s %lld more uid rule%s\n", "  ...",
+			total - (long long)shown, plural(total - (long long)shown));
 }
 
 /* "  file           PATH: N rules, M bad lines, read TIME". */
@@ -149,6 +160,7 @@ void render_quota_table(FILE *f, const json_t *st)
 	const json_t *uids = json_object_get(qs, "uids");
 	int64_t client = memstats_num(qs, "client");
 	int64_t refused = memstats_num(qs, "refused");
+	long long nuids = uid_rules(qs, uids);
 	char a[32];
 
 	if (!json_is_object(qs) || client < 0)
@@ -156,13 +168,12 @@ void render_quota_table(FILE *f, const json_t *st)
 	fprintf(f, "%-16s client %s", "quotas",
 		client ? size(a, sizeof(a), client) : "none");
 	if (json_is_array(uids))
-		fprintf(f, ", %zu uid rule%s", json_array_size(uids),
-			plural((long long)json_array_size(uids)));
+		fprintf(f, ", %lld uid rule%s", nuids, plural(nuids));
 	if (refused >= 0)
 		fprintf(f, ", %lld allocation%s refused", (long long)refused,
 			plural(refused));
 	fputc('\n', f);
 	if (json_is_array(uids))
-		uid_lines(f, uids);
+		uid_lines(f, uids, nuids);
 	file_line(f, qs);
 }

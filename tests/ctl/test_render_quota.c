@@ -327,6 +327,22 @@ START_TEST(test_table_many_uids)
 	/* No file fields: no file line. */
 	ck_assert_ptr_null(strstr(out, "  file"));
 	free(out);
+
+	/* A daemon that lists some of its rules says how many there are. */
+	ck_assert_int_eq(json_object_set_new(json_object_get(st, "quotas"),
+					     "uid_rules", json_integer(65600)),
+			 0);
+	out = render(render_table, st);
+	assert_has(out, "client none, 65600 uid rules, 0 allocations refused\n");
+	assert_has(out, "  ...            65584 more uid rules\n");
+	free(out);
+	while (json_array_size(uids) > 17)
+		json_array_remove(uids, 0);
+	json_object_set_new(json_object_get(st, "quotas"), "uid_rules",
+			    json_integer(17));
+	out = render(render_table, st);
+	assert_has(out, "  ...            1 more uid rule\n");
+	free(out);
 	json_decref(st);
 }
 END_TEST
