@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 
 #include "memlimit.h"
 #include "shm/heap.h"
@@ -172,8 +173,8 @@ static bool cgroup_limit(const char *root, bool v2, uint64_t *ret,
 	return found;
 }
 
-/* MemTotal of /proc/meminfo, in bytes. */
-static int mem_total(const char *root, uint64_t *ret)
+/* MemTotal of @root/proc/meminfo, in bytes. */
+static int mem_total_file(const char *root, uint64_t *ret)
 {
 	char path[PATH_LEN], line[256];
 	unsigned long long kb;
@@ -192,6 +193,22 @@ static int mem_total(const char *root, uint64_t *ret)
 		}
 	fclose(f);
 	return r;
+}
+
+/*
+ * MemTotal of /proc/meminfo, in bytes; on the real system, where /proc
+ * may show only processes (ProcSubset=pid), sysinfo()'s total if the
+ * file cannot be read.
+ */
+static int mem_total(const char *root, uint64_t *ret)
+{
+	struct sysinfo si;
+	int r = mem_total_file(root, ret);
+
+	if (r == 0 || *root || sysinfo(&si) < 0 || !si.totalram)
+		return r;
+	*ret = (uint64_t)si.totalram * (si.mem_unit ? si.mem_unit : 1);
+	return 0;
 }
 
 int memlimit_resolve(const struct options *o, const char *root,

@@ -32,8 +32,12 @@
 /* --scavenge-policy=paced keeps at most this percent above the peak. */
 #define DEFAULT_SCAVENGE_HEADROOM_PCT 10
 #define DEFAULT_QUOTA_FILE "/etc/spanheapd/quotas.conf"
-/* A PSI trigger: 100 ms of stall in any 1 s window (daemon/pressure.h). */
-#define DEFAULT_PRESSURE_TRIGGER "some 100000 1000000"
+/*
+ * A PSI trigger (daemon/pressure.h): 200 ms of stall in any 2 s window;
+ * a window of whole 2 s, the only kind an unprivileged daemon may set
+ * since Linux 6.5.
+ */
+#define DEFAULT_PRESSURE_TRIGGER "some 200000 2000000"
 /* --quota-uid options on one command line, at most. */
 #define OPTIONS_QUOTA_UIDS_MAX 64
 

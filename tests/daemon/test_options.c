@@ -365,7 +365,7 @@ START_TEST(test_parse_memory_defaults)
 	ck_assert_uint_eq(o.quota_client, 0);
 	ck_assert_uint_eq(o.nquota_uids, 0);
 	ck_assert_str_eq(o.quota_file, "/etc/spanheapd/quotas.conf");
-	ck_assert_str_eq(o.pressure_trigger, "some 100000 1000000");
+	ck_assert_str_eq(o.pressure_trigger, "some 200000 2000000");
 	ck_assert_ptr_null(o.pressure_inject);
 }
 END_TEST
