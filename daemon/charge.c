@@ -7,10 +7,10 @@
  * connections' and of its objects': the first summed over the
  * connections when asked (the hook: O(clients), and asked only for a uid
  * that has a quota), the second kept here, by uid, as objects are made
- * and freed.  Both tables are sorted arrays:
- * a lookup is a binary search, a new uid an insertion.
+ * and freed, in a sorted array: a lookup is a binary search, a new uid
+ * an insertion.
  *
- * Invariant: @rules is sorted by uid with no uid twice; @uids likewise.
+ * Invariant: @uids is sorted by uid, no uid twice.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -34,56 +34,28 @@ void charge_init(struct charge *ch, struct core *core,
 
 void charge_fini(struct charge *ch)
 {
-	free(ch->rules);
+	quota_rules_free(ch->rules);
 	free(ch->uids);
 	ch->rules = NULL;
 	ch->uids = NULL;
-	ch->nrules = ch->nuids = ch->uids_cap = 0;
+	ch->nuids = ch->uids_cap = 0;
 }
 
-static int by_uid(const void *a, const void *b)
+void charge_set_rules(struct charge *ch, struct quota_rules *rules)
 {
-	uint32_t x = ((const struct options_quota *)a)->uid;
-	uint32_t y = ((const struct options_quota *)b)->uid;
-
-	return x < y ? -1 : x > y;
-}
-
-int charge_set_rules(struct charge *ch, uint64_t client,
-		     const struct options_quota *uids, size_t n)
-{
-	struct options_quota *r = NULL;
-	size_t k = 0;
-
-	if (n) {
-		r = malloc(n * sizeof(*r));
-		if (!r)
-			return -ENOMEM;
-		memcpy(r, uids, n * sizeof(*r));
-		qsort(r, n, sizeof(*r), by_uid);
-		/* The caller's uids are unique; keep the last if not. */
-		for (size_t i = 0; i < n; i++) {
-			if (k && r[k - 1].uid == r[i].uid)
-				k--;
-			r[k++] = r[i];
-		}
-	}
-	free(ch->rules);
-	ch->rules = r;
-	ch->nrules = k;
-	ch->client_quota = client;
+	quota_rules_free(ch->rules);
+	ch->rules = rules;
 	ch->changes++;
-	return 0;
+}
+
+uint64_t charge_client_quota(const struct charge *ch)
+{
+	return quota_rules_client(ch->rules);
 }
 
 uint64_t charge_uid_quota(const struct charge *ch, uint32_t uid)
 {
-	struct options_quota key = { .uid = uid };
-	const struct options_quota *q =
-		ch->nrules ? bsearch(&key, ch->rules, ch->nrules,
-				     sizeof(*q), by_uid) : NULL;
-
-	return q ? q->bytes : 0;
+	return quota_rules_uid(ch->rules, uid);
 }
 
 /* The entry of @uid, or where it would go: its index in @ret. */
@@ -167,7 +139,7 @@ static uint64_t left(uint64_t quota, uint64_t used)
 uint64_t charge_room_locked(const struct charge *ch, uint32_t uid,
 			    uint64_t held)
 {
-	uint64_t room = left(ch->client_quota, held);
+	uint64_t room = left(charge_client_quota(ch), held);
 	uint64_t uq = charge_uid_quota(ch, uid);
 
 	if (uq) {
@@ -185,7 +157,7 @@ int charge_spans_locked(struct charge *ch, uint32_t uid, uint64_t held,
 	uint64_t uq;
 
 	daemon_assert_locked(ch->core);
-	if (left(ch->client_quota, held) < bytes) {
+	if (left(charge_client_quota(ch), held) < bytes) {
 		ch->refused_client++;
 		ch->changes++;
 		return -EDQUOT;
@@ -215,19 +187,23 @@ int charge_object_locked(struct charge *ch, uint32_t uid, uint64_t bytes)
 json_t *charge_json_locked(const struct charge *ch)
 {
 	json_t *list = json_array();
+	size_t cursor = 0;
+	uint64_t bytes;
+	uint32_t uid;
 
-	for (size_t i = 0; list && i < ch->nrules && i < CHARGE_LIST_MAX; i++)
+	for (size_t i = 0; list && i < CHARGE_LIST_MAX &&
+	     quota_rules_next(ch->rules, &cursor, &uid, &bytes); i++)
 		json_array_append_new(list, json_pack(
 			"{s:I, s:I, s:I}",
-			"uid", (json_int_t)ch->rules[i].uid,
-			"quota", (json_int_t)ch->rules[i].bytes,
-			"bytes", (json_int_t)charge_uid_bytes_locked(
-				ch, ch->rules[i].uid)));
+			"uid", (json_int_t)uid,
+			"quota", (json_int_t)bytes,
+			"bytes", (json_int_t)charge_uid_bytes_locked(ch, uid)));
 	if (!list)
 		return NULL;
-	return json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:s, s:I, s:I, s:I}",
-			 "client", (json_int_t)ch->client_quota,
-			 "uid_rules", (json_int_t)ch->nrules,
+	return json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:s, s:I, s:I, s:I,"
+			 " s:i}",
+			 "client", (json_int_t)charge_client_quota(ch),
+			 "uid_rules", (json_int_t)quota_rules_nuids(ch->rules),
 			 "uids", list,
 			 "refused", (json_int_t)(ch->refused_client +
 						 ch->refused_uid),
@@ -236,5 +212,6 @@ json_t *charge_json_locked(const struct charge *ch)
 			 "file", ch->file ? ch->file : "",
 			 "file_rules", (json_int_t)ch->file_rules,
 			 "file_bad_lines", (json_int_t)ch->file_bad_lines,
-			 "loaded_ns", (json_int_t)ch->loaded_ns);
+			 "loaded_ns", (json_int_t)ch->loaded_ns,
+			 "file_errno", ch->file_errno);
 }

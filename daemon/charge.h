@@ -2,7 +2,8 @@
 /*
  * Quotas, enforced (charge.c): what a connection and a uid hold, against
  * what they may (the rules: --quota-client, --quota-uid and the quota
- * file, which quota.h reads and the daemon hands here whole).
+ * file, which quota.h reads into one table and the daemon hands here
+ * whole, at start and at each SIGHUP).
  *
  * What counts:
  *  - a connection: the spans its heap owner holds, socket and magazine
@@ -16,7 +17,8 @@
  * bounds what it takes, not what it can write (every client maps the
  * whole arena).
  *
- * Below the connection code (see daemon.h): it includes core.h only;
+ * Below the connection code (see daemon.h): it includes core.h and
+ * quota.h only;
  * the callers say what a connection holds, and the spans of a uid's
  * connections come through a hook.  Under the heap lock, loop thread
  * only.
@@ -28,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "options.h"
+#include "quota.h"
 
 struct core;
 struct json_t;
@@ -48,15 +50,15 @@ struct charge_uid {
 struct charge {
 	struct core *core;
 	struct charge_hooks hooks;
-	uint64_t client_quota;		/* bytes; 0: none */
-	struct options_quota *rules;	/* by uid, sorted; bytes 0: none */
-	size_t nrules;
+	struct quota_rules *rules;	/* ours; NULL: none */
 	struct charge_uid *uids;	/* by uid, sorted */
 	size_t nuids, uids_cap;
 	/* where the rules came from, for MemStats (the daemon sets them) */
 	const char *file;		/* the quota file, or NULL */
 	uint64_t file_rules;		/* its good lines at the last load */
 	uint64_t file_bad_lines;	/* its bad lines then, ignored */
+	int file_errno;			/* of the last load: 0, ENOENT (no
+					   file) or why a reload failed */
 	uint64_t loaded_ns;		/* Unix time of the last load */
 	uint64_t refused_client;	/* allocations refused, by kind */
 	uint64_t refused_uid;
@@ -71,12 +73,14 @@ void charge_init(struct charge *ch, struct core *core,
 void charge_fini(struct charge *ch);
 
 /**
- * charge_set_rules() - make @client and the @n uid rules the quotas, in
- * one step: from the next check on, all or none of them hold.
- * Return: 0, or -ENOMEM, and then the old rules stay.
+ * charge_set_rules() - make @rules (taken over; NULL: none) the quotas,
+ * in one step: from the next check on, all of them hold, and none of
+ * the old ones, which are freed.
  */
-int charge_set_rules(struct charge *ch, uint64_t client,
-		     const struct options_quota *uids, size_t n);
+void charge_set_rules(struct charge *ch, struct quota_rules *rules);
+
+/** charge_client_quota() - bytes one connection may hold, 0 for none. */
+uint64_t charge_client_quota(const struct charge *ch);
 
 /** charge_uid_quota() - @uid's quota in bytes, 0 for none. */
 uint64_t charge_uid_quota(const struct charge *ch, uint32_t uid);

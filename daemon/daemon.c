@@ -148,9 +148,6 @@ void daemon_compose(struct daemon *d)
 	charge_init(&d->charge, &d->core, &(struct charge_hooks){
 			    clients_uid_span_bytes_locked, &d->clients });
 	d->clients.charge = &d->charge;
-	if (charge_set_rules(&d->charge, d->opt.quota_client,
-			     d->opt.quota_uids, d->opt.nquota_uids) < 0)
-		log_err("out of memory for the quotas of the command line; none hold");
 	if (orphans_init(&d->orphans, &d->core, d->base, &d->objects,
 			 &d->scav, d->opt.reconnect_grace_ns,
 			 &(struct orphans_hooks){
@@ -190,6 +187,54 @@ void daemon_decompose(struct daemon *d)
 	d->composed = false;
 }
 
+/*
+ * Read the quotas (quota.h): the command line's and the quota file's, in
+ * one table that replaces the old one whole.  A file that cannot be used
+ * at all (unreadable, too large) stops a start, and leaves a reload with
+ * the quotas it had; bad lines only are logged and skipped.
+ */
+static int quotas_load(struct daemon *d, bool start)
+{
+	const char *file = d->opt.quota_file && *d->opt.quota_file ?
+			   d->opt.quota_file : NULL;
+	struct quota_load_report rep = { 0 };
+	struct quota_rules *q;
+	struct timespec ts;
+	int r = quota_rules_load(&d->opt, file, &q, &rep);
+
+	d->charge.file = file;
+	d->charge.file_errno = rep.file_errno;
+	d->charge.changes++;
+	if (r < 0) {
+		log_err("%s the quota file %s: %s; %s", start ? "cannot use" :
+			"cannot reload", file, strerror(-r),
+			start ? "fix it or give --quota-file='' to start without it" :
+				"the quotas in force stay");
+		return r;
+	}
+	charge_set_rules(&d->charge, q);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	d->charge.loaded_ns = (uint64_t)ts.tv_sec * 1000000000u +
+			      (uint64_t)ts.tv_nsec;
+	d->charge.file_rules = rep.rules;
+	d->charge.file_bad_lines = rep.bad_lines;
+	if (start && !quota_rules_nuids(q) && !quota_rules_client(q))
+		return 0;
+	if (!file || rep.file_errno == ENOENT)
+		log_info("quotas %s: %zu uid%s, %s per connection; no quota file",
+			 start ? "set" : "reloaded", quota_rules_nuids(q),
+			 quota_rules_nuids(q) == 1 ? "" : "s",
+			 quota_rules_client(q) ? "a quota" : "none");
+	else
+		log_info("quotas %s: %zu uid%s, %s per connection; %s: %u rule%s, %u bad line%s ignored",
+			 start ? "set" : "reloaded", quota_rules_nuids(q),
+			 quota_rules_nuids(q) == 1 ? "" : "s",
+			 quota_rules_client(q) ? "a quota" : "none", file,
+			 rep.rules, rep.rules == 1 ? "" : "s", rep.bad_lines,
+			 rep.bad_lines == 1 ? "" : "s");
+	return 0;
+}
+
 static void on_signal(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -198,16 +243,21 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read((int)fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;		/* none after all: wait for the next */
+	if (si.ssi_signo == SIGHUP) {
+		log_info("caught Hangup, rereading the quotas");
+		quotas_load(d, false);
+		return;
+	}
 	log_info("caught %s, shutting down", strsignal((int)si.ssi_signo));
 	event_base_loopbreak(d->base);
 }
 
 /*
- * SIGTERM and SIGINT stop the daemon.  They are blocked in every thread
- * (no thread exists yet, and those made later inherit the mask) and the
- * loop reads them from a signalfd: no handler runs, so none is lost, and
- * one that comes while the daemon starts waits, pending, until the loop
- * reads it.  (With libevent's handler, a signal that came as the loop
+ * SIGTERM and SIGINT stop the daemon; SIGHUP rereads the quotas.  They
+ * are blocked in every thread (no thread exists yet, and those made
+ * later inherit the mask) and the loop reads them from a signalfd: no
+ * handler runs, so none is lost, and one that comes while the daemon
+ * starts waits, pending, until the loop reads it.  (With libevent's handler, a signal that came as the loop
  * thread made its first blocking call was lost under TSan, whose
  * runtime sets up its signal state for a thread then, and a daemon
  * stopped right after it started now and then never ended.)
@@ -219,6 +269,7 @@ static int stop_signals_take(struct daemon *d)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	d->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (d->signal_fd < 0) {
@@ -651,7 +702,6 @@ int daemon_init(struct daemon *d, const struct options *opt)
 	d->fds.listen_fd = d->fds.arena_fd = d->fds.meta_fd = -1;
 	core_init(&d->core);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);	/* nothing to reload */
 	if (evthread_use_pthreads() < 0) {
 		log_err("libevent without thread support");
 		return -ENOSYS;
@@ -673,6 +723,9 @@ int daemon_init(struct daemon *d, const struct options *opt)
 	if (r < 0)
 		return r;
 	daemon_compose(d);
+	r = quotas_load(d, true);
+	if (r < 0)
+		return r;
 	server_use_passed(&d->server, d->fds.listen_fd);
 	d->fds.listen_fd = -1;		/* the server's now */
 	if (d->adopted)

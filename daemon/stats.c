@@ -90,7 +90,7 @@ static json_t *client_quota_json_locked(const struct client *c, json_t *j)
 {
 	const struct charge *ch = c->cs->charge;
 	uint64_t uq = ch ? charge_uid_quota(ch, c->cred.uid) : 0;
-	uint64_t q = ch ? ch->client_quota : 0;
+	uint64_t q = ch ? charge_client_quota(ch) : 0;
 
 	if (!j)
 		return NULL;

@@ -11,6 +11,7 @@
 
 #include "daemon/charge.h"
 #include "daemon/core.h"
+#include "daemon/options.h"
 #include "tests/lib/testlib.h"
 
 static struct core core;
@@ -21,6 +22,21 @@ static uint64_t uid_spans(void *ctx, uint32_t uid)
 {
 	(void)ctx;
 	return spans[uid % 4];
+}
+
+/* The rules of quota file @text, with no command line. */
+static struct quota_rules *rules(const char *text)
+{
+	char *argv[] = { (char *)(uintptr_t)"spanheapd", NULL };
+	struct quota_rules *q = NULL;
+	struct options o;
+	char err[256];
+
+	ck_assert_int_eq(options_parse(1, argv, &o, err, sizeof(err)), 0);
+	ck_assert_int_eq(quota_rules_parse(&o, "test", text, strlen(text), &q,
+					   NULL),
+			 0);
+	return q;
 }
 
 static void setup(void)
@@ -41,42 +57,29 @@ START_TEST(test_no_rules)
 {
 	ck_assert_uint_eq(charge_uid_quota(&ch, 0), 0);
 	ck_assert_uint_eq(charge_uid_quota(&ch, 1000), 0);
-	ck_assert_uint_eq(ch.client_quota, 0);
+	ck_assert_uint_eq(charge_client_quota(&ch), 0);
 }
 END_TEST
 
-START_TEST(test_rules_sorted_last_wins)
+START_TEST(test_rules_replaced_whole)
 {
-	const struct options_quota q[] = {
-		{ 1000, 4096 }, { 5, 100 }, { 1000, 8192 }, { 70000, 1 },
-		{ 0, 0 },
-	};
-
-	ck_assert_int_eq(charge_set_rules(&ch, 1 << 20, q, 5), 0);
-	ck_assert_uint_eq(ch.nrules, 4);
-	for (size_t i = 1; i < ch.nrules; i++)
-		ck_assert_uint_lt(ch.rules[i - 1].uid, ch.rules[i].uid);
+	charge_set_rules(&ch, rules("client 1M\nuid 1000 8K\nuid 5 100\n"));
 	ck_assert_uint_eq(charge_uid_quota(&ch, 1000), 8192);
 	ck_assert_uint_eq(charge_uid_quota(&ch, 5), 100);
-	ck_assert_uint_eq(charge_uid_quota(&ch, 70000), 1);
-	ck_assert_uint_eq(charge_uid_quota(&ch, 0), 0);
 	ck_assert_uint_eq(charge_uid_quota(&ch, 6), 0);
-	ck_assert_uint_eq(ch.client_quota, 1 << 20);
-	/* Replaced whole. */
-	ck_assert_int_eq(charge_set_rules(&ch, 0, q + 1, 1), 0);
+	ck_assert_uint_eq(charge_client_quota(&ch), 1 << 20);
+	charge_set_rules(&ch, rules("uid 5 200\n"));
 	ck_assert_uint_eq(charge_uid_quota(&ch, 1000), 0);
-	ck_assert_uint_eq(charge_uid_quota(&ch, 5), 100);
-	ck_assert_uint_eq(ch.client_quota, 0);
-	ck_assert_int_eq(charge_set_rules(&ch, 0, NULL, 0), 0);
+	ck_assert_uint_eq(charge_uid_quota(&ch, 5), 200);
+	ck_assert_uint_eq(charge_client_quota(&ch), 0);
+	charge_set_rules(&ch, NULL);
 	ck_assert_uint_eq(charge_uid_quota(&ch, 5), 0);
 }
 END_TEST
 
 START_TEST(test_objects_by_uid)
 {
-	const struct options_quota q[] = { { 7, 3 * 4096 } };
-
-	ck_assert_int_eq(charge_set_rules(&ch, 0, q, 1), 0);
+	charge_set_rules(&ch, rules("uid 7 12K\n"));
 	daemon_heap_lock(&core);
 	ck_assert_int_eq(charge_obj_add(&ch, 7, 2 * 4096), 0);
 	ck_assert_int_eq(charge_obj_add(&ch, 9, 4096), 0);
@@ -113,9 +116,7 @@ END_TEST
 
 START_TEST(test_room_and_refusals)
 {
-	const struct options_quota q[] = { { 1, 10 * 4096 } };
-
-	ck_assert_int_eq(charge_set_rules(&ch, 4 * 4096, q, 1), 0);
+	charge_set_rules(&ch, rules("client 16K\nuid 1 40K\n"));
 	daemon_heap_lock(&core);
 	/* uid 2 has no uid quota: only the connection's counts. */
 	ck_assert_uint_eq(charge_room_locked(&ch, 2, 4096), 3 * 4096);
@@ -136,7 +137,7 @@ START_TEST(test_room_and_refusals)
 	ck_assert_int_eq(charge_object_locked(&ch, 1, 2 * 4096), -EDQUOT);
 	ck_assert_uint_eq(ch.refused_uid, 2);
 	/* No quotas at all: no bound. */
-	ck_assert_int_eq(charge_set_rules(&ch, 0, NULL, 0), 0);
+	charge_set_rules(&ch, NULL);
 	ck_assert_uint_eq(charge_room_locked(&ch, 1, UINT64_MAX / 2),
 			  UINT64_MAX);
 	ck_assert_int_eq(charge_spans_locked(&ch, 1, 1 << 30, 1ull << 40), 0);
@@ -146,10 +147,9 @@ END_TEST
 
 START_TEST(test_json)
 {
-	const struct options_quota q[] = { { 1, 100 }, { 2, 0 } };
 	json_t *j, *u;
 
-	ck_assert_int_eq(charge_set_rules(&ch, 4096, q, 2), 0);
+	charge_set_rules(&ch, rules("client 4K\nuid 1 100\nuid 2 8K\n"));
 	ch.file = "/etc/spanheapd/quotas.conf";
 	ch.file_rules = 2;
 	ch.file_bad_lines = 1;
@@ -179,7 +179,7 @@ static Suite *charge_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_no_rules);
-	tcase_add_test(tc, test_rules_sorted_last_wins);
+	tcase_add_test(tc, test_rules_replaced_whole);
 	tcase_add_test(tc, test_objects_by_uid);
 	tcase_add_test(tc, test_many_uids);
 	tcase_add_test(tc, test_room_and_refusals);

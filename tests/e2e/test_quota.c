@@ -8,6 +8,7 @@
  * nothing; MemStats and CLIENTS show usage against quota.
  */
 #include <errno.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +227,99 @@ START_TEST(test_uid_quotas)
 }
 END_TEST
 
+/* MemStats' quotas.loaded_ns, until it is past @after (a reload). */
+static uint64_t wait_loaded(struct spanheap *h, uint64_t after)
+{
+	uint64_t t;
+
+	for (int i = 0; i < 1000; i++) {
+		t = quota_stat(h, "loaded_ns");
+		if (t > after)
+			return t;
+		usleep(10000);
+	}
+	ck_abort_msg("no reload of the quota file after SIGHUP");
+	return 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The quota file: read at start, bad lines skipped, reread on SIGHUP. */
+START_TEST(test_quota_file_and_sighup)
+{
+	char dir[64], path[128], opt[160], log[8192];
+	const char *args[] = { opt, NULL };
+	struct spanheap_span a, b;
+	struct spanheap *h;
+	uint64_t t0, t1;
+	FILE *f;
+	size_t n;
+
+	test_socket_only();
+	test_tmpdir(dir, sizeof(dir), "spanheap-quotafile");
+	snprintf(path, sizeof(path), "%s/quotas.conf", dir);
+	snprintf(opt, sizeof(opt), "--quota-file=%s", path);
+	write_file(path, "# root may hold 4 MiB\nuid 0 4M\nuid 0 lots\n");
+	start(args);
+	ck_assert_int_eq(spanheap_connect(td.sock, &h), 0);
+	ck_assert_uint_eq(quota_stat(h, "file_rules"), 1);
+	ck_assert_uint_eq(quota_stat(h, "file_bad_lines"), 1);
+	ck_assert_uint_eq(quota_stat(h, "file_errno"), 0);
+	ck_assert_int_eq(spanheap_span_alloc(h, 4 * MiB / PG, 0, &a), 0);
+	ck_assert_int_eq(spanheap_span_alloc(h, 1, 0, &b), -EDQUOT);
+	/* The bad line, named with its file and line. */
+	f = fopen(td.log, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(log, 1, sizeof(log) - 1, f);
+	fclose(f);
+	log[n] = 0;
+	snprintf(opt, sizeof(opt), "%s:3:", path);
+	ck_assert_msg(strstr(log, opt), "no '%s' in the log: %s", opt, log);
+	/* A new file, a SIGHUP: the new quota holds, whole. */
+	t0 = quota_stat(h, "loaded_ns");
+	write_file(path, "uid 0 8M\n");
+	ck_assert_int_eq(kill(td.pid, SIGHUP), 0);
+	t1 = wait_loaded(h, t0);
+	ck_assert_uint_eq(quota_stat(h, "file_bad_lines"), 0);
+	ck_assert_int_eq(spanheap_span_alloc(h, 4 * MiB / PG, 0, &b), 0);
+	ck_assert_int_eq(spanheap_span_free(h, b.off), 0);
+	/* A file that cannot be read: the quotas in force stay. */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	ck_assert_int_eq(kill(td.pid, SIGHUP), 0);
+	for (int i = 0; i < 1000 && quota_stat(h, "file_errno") == 0; i++)
+		usleep(10000);
+	ck_assert_uint_eq(quota_stat(h, "file_errno"), EISDIR);
+	ck_assert_uint_eq(quota_stat(h, "loaded_ns"), t1);
+	ck_assert_int_eq(spanheap_span_alloc(h, 4 * MiB / PG, 0, &b), 0);
+	ck_assert_int_eq(spanheap_span_alloc(h, 1, 0, &b), -EDQUOT);
+	spanheap_close(h);
+	rmdir(path);
+	test_tmpdir_remove(dir);
+}
+END_TEST
+
+/* A quota file that cannot be used stops the start, naming it. */
+START_TEST(test_quota_file_unusable_at_start)
+{
+	char dir[64], opt[128], out[4096];
+	const char *args[] = { opt, NULL };
+
+	test_tmpdir(dir, sizeof(dir), "spanheap-quotafile");
+	snprintf(opt, sizeof(opt), "--quota-file=%s", dir);
+	ck_assert_int_eq(test_daemon_run(args, out, sizeof(out)), 1);
+	ck_assert_msg(strstr(out, "--quota-file=''"), "%s", out);
+	test_tmpdir_remove(dir);
+}
+END_TEST
+
 static Suite *quota_suite(void)
 {
 	Suite *s = suite_create("quota");
@@ -236,6 +330,10 @@ static Suite *quota_suite(void)
 	tcase_add_test(tc, test_client_quota);
 	tcase_add_test(tc, test_client_quota_counts_the_magazine);
 	tcase_add_test(tc, test_uid_quotas);
+	tcase_add_test(tc, test_quota_file_and_sighup);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("start");
+	tcase_add_test(tc, test_quota_file_unusable_at_start);
 	suite_add_tcase(s, tc);
 	return s;
 }
