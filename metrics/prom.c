@@ -109,7 +109,39 @@ static const struct {
 	  "Bytes of the objects evicted.", false },
 	{ "limit", NULL, "time_ns", "limit_release_seconds_total", "counter",
 	  "Time spent making room under the memory limit.", true },
+	{ "quotas", NULL, "client", "quota_client_bytes", "gauge",
+	  "Bytes of spans one connection may hold (--quota-client), 0 for none.",
+	  false },
+	{ "quotas", NULL, "refused", "quota_refused_total", "counter",
+	  "Allocations refused with EDQUOT.", false },
+	{ "quotas", NULL, "file_bad_lines", "quota_file_bad_lines", "gauge",
+	  "Lines of the quota file ignored at its last load.", false },
 };
+
+/* The uids with a quota (MemStats lists the first 64): limit and use. */
+static void render_uid_quotas(FILE *f, const json_t *st)
+{
+	const json_t *uids = json_object_get(json_object_get(st, "quotas"),
+					     "uids"), *u;
+	size_t i;
+
+	if (!json_is_array(uids))
+		return;
+	fputs("# HELP spanheap_quota_uid_limit_bytes Bytes all connections of a uid may hold, 0 for none.\n"
+	      "# TYPE spanheap_quota_uid_limit_bytes gauge\n", f);
+	json_array_foreach(uids, i, u)
+		if (memstats_num(u, "uid") >= 0 && memstats_num(u, "quota") >= 0)
+			fprintf(f, "spanheap_quota_uid_limit_bytes{uid=\"%lld\"} %lld\n",
+				(long long)memstats_num(u, "uid"),
+				(long long)memstats_num(u, "quota"));
+	fputs("# HELP spanheap_quota_uid_bytes Bytes a uid with a quota holds: its connections' spans and its objects.\n"
+	      "# TYPE spanheap_quota_uid_bytes gauge\n", f);
+	json_array_foreach(uids, i, u)
+		if (memstats_num(u, "uid") >= 0 && memstats_num(u, "bytes") >= 0)
+			fprintf(f, "spanheap_quota_uid_bytes{uid=\"%lld\"} %lld\n",
+				(long long)memstats_num(u, "uid"),
+				(long long)memstats_num(u, "bytes"));
+}
 
 static void render_optional(FILE *f, const json_t *st)
 {
@@ -186,6 +218,7 @@ int prom_render(FILE *f, const json_t *st)
 		       seconds(memstats_num(st, "started")));
 	}
 	render_optional(f, st);
+	render_uid_quotas(f, st);
 	metric(f, "clients", "gauge", "Connected clients.",
 	       (double)memstats_num(cl, "count"));
 	fputs("# HELP spanheap_client_bytes Bytes in spans a client holds.\n"
