@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "heap.h"
+#include "scav_paced.h"
 
 #define SCAV_PAUSES 256		/* GC pauses remembered, as the seed's */
 #define SCAV_CHUNK_DEFAULT (UINT64_C(4) << 20)
@@ -69,6 +70,8 @@ struct scav {
 	struct heap_cursor cursor;
 	uint64_t released_pass;
 	uint64_t stray_pass;
+	/* --scavenge-policy=paced: scav_paced_init(), see scav_paced.c */
+	struct scav_paced paced;
 };
 
 /** scav_init() - start with no GC yet; the first is due gc_after from now. */
