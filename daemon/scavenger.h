@@ -68,6 +68,26 @@ struct scavenger {
 	uint64_t forced_bytes;		/* GUARDED_BY(job_lock): what it released */
 	uint64_t forced_running;	/* GUARDED_BY(job_lock): the forced pass
 					 * running now, or 0 */
+	bool paced;			/* --scavenge-policy=paced: s->scav.paced */
+	bool sweep_due;			/* GUARDED_BY(job_lock): paced, a tick's
+					 * stray sweep waits its turn */
+};
+
+/*
+ * What MemStats shows of the paced policy (the "paced" block inside
+ * "scavenger"); with the delay policy, the policy name and zeros.
+ */
+struct scavenger_paced_stats {
+	const char *policy;		/* "delay" or "paced" */
+	unsigned int headroom_pct;	/* --scavenge-headroom */
+	uint64_t goal;			/* bytes retained at most */
+	uint64_t peak;			/* bytes: in-use peak of the window */
+	uint64_t retained;		/* bytes, sys - released, last seen */
+	uint64_t released;		/* bytes released by paced steps */
+	uint64_t steps;			/* paced steps that released */
+	uint64_t step_bytes;		/* the next step's most */
+	uint64_t cpu_ns;		/* CPU time of all paced work */
+	uint64_t cpu_ppm;		/* of one CPU, over the last 10 s */
 };
 
 /**
@@ -128,5 +148,17 @@ uint64_t scavenger_gc_record(struct scavenger *s, bool forced, uint64_t t0);
  * MemStats shows them, taken in the caller's critical section.
  */
 void scavenger_snapshot_locked(const struct scavenger *s, struct scav *ret);
+
+/**
+ * scavenger_paced_stats_of() - the paced policy's MemStats out of a
+ * snapshot @snap (scavenger_snapshot_locked()), its CPU fraction over the
+ * SCAV_PACED_WINDOW_NS before @now (daemon_now()).  Needs no lock.
+ */
+void scavenger_paced_stats_of(const struct scav *snap, uint64_t now,
+			      struct scavenger_paced_stats *ret);
+
+/** scavenger_paced_stats() - the same, now; takes the heap lock. */
+void scavenger_paced_stats(struct scavenger *s,
+			   struct scavenger_paced_stats *ret);
 
 #endif
