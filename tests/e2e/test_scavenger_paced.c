@@ -18,10 +18,12 @@
 #include <errno.h>
 #include <jansson.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
@@ -227,6 +229,74 @@ START_TEST(test_forced_pass_within_goal)
 }
 END_TEST
 
+/* A forced pass in the middle of a paced release takes the rest at once. */
+START_TEST(test_forced_pass_during_release)
+{
+	static uint64_t offs[TOUCHED / SPAN];
+	int n = (int)(TOUCHED / SPAN), keep = (int)(KEPT / SPAN), i;
+	uint64_t released = 0, rel0;
+	struct spanheap *h;
+
+	start("--scavenge-headroom=10");
+	ck_assert_int_eq(spanheap_connect(td.sock, &h), 0);
+	alloc_touched(h, n, offs);
+	rel0 = stat_of(h, "heap_released");
+	ck_assert_int_eq(spanheap_span_free_batch(h, offs + keep,
+						  (size_t)(n - keep)),
+			 0);
+	for (i = 0; i < 600 * 50 && stat_of(h, "heap_released") == rel0; i++)
+		usleep(20000);
+	ck_assert_uint_gt(stat_of(h, "heap_released"), rel0);
+	/* Every free page, the headroom's too, whatever the pacing. */
+	ck_assert_int_eq(spanheap_scavenge(h, &released), 0);
+	ck_assert_uint_eq(stat_of(h, "consumed"), KEPT);
+	ck_assert_uint_le(test_arena_resident(), KEPT);
+	/* Its CPU is not the pacing's: the measure stays in bounds. */
+	ck_assert_uint_le(wait_lines(2, 30).max_ppm, BOUND_PPM);
+	ck_assert_uint_eq(stat_of(h, "consumed"), KEPT);
+	spanheap_close(h);
+}
+END_TEST
+
+/* A departed client's pages go at once, not at the pacing's rate. */
+START_TEST(test_departed_released_at_once)
+{
+	int ready[2], status;
+	struct spanheap *h;
+	pid_t pid;
+	char c;
+
+	/* With a goal of 11 times the peak only the departed path releases. */
+	start("--scavenge-headroom=1000");
+	ck_assert_int_eq(spanheap_connect(td.sock, &h), 0);
+	ck_assert_int_eq(pipe(ready), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		static uint64_t offs[16];
+		struct spanheap *k;
+
+		if (spanheap_connect(td.sock, &k))
+			_exit(1);
+		alloc_touched(k, 16, offs);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	ck_assert_uint_eq(stat_of(h, "consumed"), 16 * SPAN);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	for (int i = 0; i < 600 * 50 && stat_of(h, "consumed"); i++)
+		usleep(20000);
+	ck_assert_uint_eq(stat_of(h, "consumed"), 0);
+	ck_assert_uint_le(test_arena_resident(), PG);
+	ck_assert_uint_eq(read_trace().steps, 0);
+	spanheap_close(h);
+}
+END_TEST
+
 /* The seed's lines, each tick, beside the paced policy's own. */
 START_TEST(test_trace_lines_kept)
 {
@@ -282,6 +352,8 @@ static Suite *scavenger_paced_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_converges_to_peak_plus_headroom);
 	tcase_add_test(tc, test_forced_pass_within_goal);
+	tcase_add_test(tc, test_forced_pass_during_release);
+	tcase_add_test(tc, test_departed_released_at_once);
 	tcase_add_test(tc, test_trace_lines_kept);
 	tcase_set_timeout(tc, 900);
 	suite_add_tcase(s, tc);
