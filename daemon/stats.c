@@ -175,10 +175,30 @@ static uint64_t to_unix_ns(uint64_t mono)
 	return real - (now - mono);
 }
 
+/* The paced policy's block (zeros with the delay policy). */
+static json_t *paced_json(const struct scavenger_paced_stats *p)
+{
+	const struct scavenger_paced_stats ps = *p;
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "headroom_pct", (json_int_t)ps.headroom_pct,
+			 "goal_bytes", (json_int_t)ps.goal,
+			 "peak_bytes", (json_int_t)ps.peak,
+			 "retained_bytes", (json_int_t)ps.retained,
+			 "released_bytes_total", (json_int_t)ps.released,
+			 "steps_total", (json_int_t)ps.steps,
+			 "step_bytes", (json_int_t)ps.step_bytes,
+			 "cpu_ns_total", (json_int_t)ps.cpu_ns,
+			 "cpu_ppm", (json_int_t)ps.cpu_ppm);
+}
+
 static json_t *scavenger_json(const struct scav *s)
 {
+	struct scavenger_paced_stats ps;
+
+	scavenger_paced_stats_of(s, daemon_now(), &ps);
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-			 " s:I, s:I, s:I}",
+			 " s:I, s:I, s:I, s:s, s:o}",
 			 "passes", (json_int_t)s->passes,
 			 "released_bytes_total", (json_int_t)s->released_total,
 			 "released_bytes_last", (json_int_t)s->released_last,
@@ -192,7 +212,9 @@ static json_t *scavenger_json(const struct scav *s)
 			 "forced_gc", (json_int_t)s->forced_gc,
 			 "ticks", (json_int_t)s->ticks,
 			 "scavenge_after_ns", (json_int_t)s->cfg.scavenge_after_ns,
-			 "gc_after_ns", (json_int_t)s->cfg.gc_after_ns);
+			 "gc_after_ns", (json_int_t)s->cfg.gc_after_ns,
+			 "policy", ps.policy,
+			 "paced", paced_json(&ps));
 }
 
 /* The magazines' block: every counter, departed clients' included. */
