@@ -142,11 +142,15 @@ else
 	not_ok "the objects are in $BUILD/daemon" "build them first (make)"
 fi
 
-# The leaves: core, blob and sock include nothing of daemon/, log and
-# options nothing but each other.
-for leaf in core blob sock log options; do
+# The leaves: core, blob, sock and psi include nothing of daemon/, log
+# and options nothing but each other, and options pressure.h besides,
+# whose pressure_trigger_valid() checks --pressure-trigger; pressure
+# itself includes only log and psi, so options stays near the bottom.
+for leaf in core blob sock psi log options pressure; do
 	case $leaf in
-	core | blob | sock) allowed= ;;
+	core | blob | sock | psi) allowed= ;;
+	options) allowed="log options pressure" ;;
+	pressure) allowed="log psi" ;;
 	*) allowed="log options" ;;
 	esac
 	bad=$(echo "$incl" | awk -v l="$leaf" -v a=" $allowed " \
