@@ -321,7 +321,7 @@ START_TEST(test_falls_back_without_cgroup2)
 	struct pressure *p;
 
 	ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
-	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	ck_assert_int_eq(mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL), 0);
 	cgtest_v2_mount(mnt, sizeof(mnt));
 	for (int i = 0; i < 16; i++) {
 		ck_assert_int_eq(umount2(mnt, MNT_DETACH), 0);
