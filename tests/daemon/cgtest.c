@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Real cgroups for the pressure tests (see cgtest.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <mntent.h>
@@ -110,15 +111,25 @@ int cgtest_remove(const char *dir)
 	return -EBUSY;
 }
 
-/* Kill whatever is in @dir and remove it, if it is there. */
+/* Kill whatever is in @dir and its test cgroups; remove them all. */
 static void sweep(const char *dir)
 {
 	char path[4096];
+	struct dirent *e;
+	DIR *d;
 	FILE *f;
 	int pid;
 
-	if (access(dir, F_OK))
+	d = opendir(dir);
+	if (!d)
 		return;
+	while ((e = readdir(d)))
+		if (e->d_type == DT_DIR &&
+		    !strncmp(e->d_name, "spanheap-test-", 14)) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			sweep(path);
+		}
+	closedir(d);
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	f = fopen(path, "r");
 	if (f) {

@@ -49,7 +49,8 @@ int cgtest_remove(const char *dir);
 
 /*
  * Remove every cgroup cgtest_make() may have made for @what under the
- * cgroup2 mount and the v1 memory mount, first killing their tasks (an
+ * cgroup2 mount and the v1 memory mount, and the test cgroups under
+ * them, first killing their tasks (an
  * unchecked teardown: it runs in the runner after a failed test).
  */
 void cgtest_cleanup(const char *what);

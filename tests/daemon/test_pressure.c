@@ -512,42 +512,87 @@ static int big_file(void)
 	return fd;
 }
 
-/* The child: into @memcg (if any), then read @fd over and over. */
-static void thrash(int fd, const char *memcg, pid_t parent)
+/* Write "0" (the caller) to @dir's cgroup.procs, in the child: 0 or -1. */
+static int child_join(const char *dir)
 {
-	static char buf[1 << 20];
 	char procs[8300];
 	int c;
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	c = open(procs, O_WRONLY | O_CLOEXEC);
+	if (c < 0 || write(c, "0", 1) != 1)
+		return -1;
+	close(c);
+	return 0;
+}
+
+/* The child: into @v2 and @memcg (if any), then read @fd over and over. */
+static void thrash(int fd, const char *v2, const char *memcg, pid_t parent)
+{
+	static char buf[1 << 20];
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);
-	if (memcg[0]) {
-		snprintf(procs, sizeof(procs), "%s/cgroup.procs", memcg);
-		c = open(procs, O_WRONLY | O_CLOEXEC);
-		if (c < 0 || write(c, "0", 1) != 1)
-			_exit(2);
-		close(c);
-	}
+	if (child_join(v2) || (memcg[0] && child_join(memcg)))
+		_exit(2);
 	for (;;)
 		for (off_t o = 0; o < BIG_FILE; o += sizeof(buf))
 			if (pread(fd, buf, sizeof(buf), o) < 0)
 				_exit(3);
 }
 
+/* Whether cgroup file @dir/@name lists "memory". */
+static bool lists_memory(const char *dir, const char *name)
+{
+	char path[8448], line[512] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	return strstr(line, "memory") != NULL;
+}
+
 /*
- * The kernel fires the trigger for a real stall: the test moves into a
- * cgroup v2 of its own and opens the watch there (so only its own
- * tasks' stalls count), and a child reads a file eight times the size
- * of its memory limit (cgroup v1's memory.limit_in_bytes where the
- * machine has that controller, else memory.high of the v2 cgroup), so
- * that every read reclaims.  The kernel fires twice (the second time
- * through the same epoll set, armed again), and its own count of
- * stalled time has passed the trigger's threshold.
+ * The child's memory limit: cgroup v1's memory.limit_in_bytes where the
+ * machine has that controller (its cgroup in @memcg), else memory.high
+ * of its cgroup v2 @t under @dir (@memcg "").
+ */
+static void limit_child(const char *dir, const char *t, char *memcg,
+			size_t len)
+{
+	char v1[4096];
+
+	if (cgtest_v1_memory_mount(v1, sizeof(v1))) {
+		cgtest_make(v1, "stall", memcg, len);
+		cgtest_write(memcg, "memory.limit_in_bytes", LIMIT);
+		return;
+	}
+	memcg[0] = '\0';
+	ck_assert_msg(lists_memory(v2mnt, "cgroup.controllers"),
+		      "no memory controller, in cgroup v1 or v2: the test needs one to limit its child");
+	if (!lists_memory(v2mnt, "cgroup.subtree_control"))
+		cgtest_write(v2mnt, "cgroup.subtree_control", "+memory");
+	cgtest_write(dir, "cgroup.subtree_control", "+memory");
+	cgtest_write(t, "memory.high", LIMIT);
+}
+
+/*
+ * The kernel fires the trigger for a real stall.  The test opens the
+ * watch from a cgroup v2 of its own, C, so that only its own tasks'
+ * stalls count, then moves to C/w, and a child in C/t reads a file
+ * eight times the size of its memory limit (limit_child()), so that
+ * every read reclaims; C's pressure counts C/t's.  The kernel fires
+ * twice (the second time through the same epoll set, armed again), and
+ * its own count of stalled time has passed the trigger's threshold.
  */
 START_TEST(test_real_stall_fires)
 {
-	char dir[8192], memcg[8192] = "", v1[4096], file[8448];
+	char dir[8192], w[8448], t[8448], memcg[8192], file[8448];
 	struct timeval give_up = { STALL_GIVE_UP_S, 0 };
 	struct pressure *p;
 	pid_t child, me = getpid();
@@ -556,23 +601,6 @@ START_TEST(test_real_stall_fires)
 	note_home();
 	fd = big_file();
 	cgtest_make(v2mnt, "stall", dir, sizeof(dir));
-	if (cgtest_v1_memory_mount(v1, sizeof(v1))) {
-		cgtest_make(v1, "stall", memcg, sizeof(memcg));
-		cgtest_write(memcg, "memory.limit_in_bytes", LIMIT);
-	} else {
-		FILE *f;
-		char ctl[512] = "";
-
-		snprintf(file, sizeof(file), "%s/cgroup.controllers", v2mnt);
-		f = fopen(file, "r");
-		ck_assert_ptr_nonnull(f);
-		ck_assert_ptr_nonnull(fgets(ctl, sizeof(ctl), f));
-		fclose(f);
-		ck_assert_msg(strstr(ctl, "memory"),
-			      "no memory controller, in cgroup v1 or v2: the test needs one to limit its child");
-		cgtest_write(v2mnt, "cgroup.subtree_control", "+memory");
-		cgtest_write(dir, "memory.high", LIMIT);
-	}
 	cgtest_join(dir, 0);
 	begin_capture();
 	ck_assert_int_eq(pressure_open(base, STALL_TRIGGER, NULL, on_stall,
@@ -580,11 +608,16 @@ START_TEST(test_real_stall_fires)
 	end_capture();
 	snprintf(file, sizeof(file), "%s/memory.pressure", dir);
 	ck_assert_str_eq(pressure_source(p), file);
+	/* C holds no task now, so that C/t may have a memory controller. */
+	cgtest_make(dir, "w", w, sizeof(w));
+	cgtest_make(dir, "t", t, sizeof(t));
+	cgtest_join(w, 0);
+	limit_child(dir, t, memcg, sizeof(memcg));
 
 	child = fork();
 	ck_assert_int_ge(child, 0);
 	if (child == 0)
-		thrash(fd, memcg, me);
+		thrash(fd, t, memcg, me);
 	ck_assert_int_eq(event_base_loopexit(base, &give_up), 0);
 	ck_assert_int_eq(event_base_dispatch(base), 0);
 
@@ -600,6 +633,8 @@ START_TEST(test_real_stall_fires)
 	pressure_close(p);
 	close(fd);
 	go_home();
+	ck_assert_int_eq(cgtest_remove(t), 0);
+	ck_assert_int_eq(cgtest_remove(w), 0);
 	ck_assert_int_eq(cgtest_remove(dir), 0);
 	if (memcg[0])
 		ck_assert_int_eq(cgtest_remove(memcg), 0);
