@@ -62,7 +62,7 @@ struct pressure {
 	struct event_base *base;
 	void (*fired)(void *ctx);
 	void *ctx;
-	char trigger[PSI_TRIGGER_TEXT_MAX];
+	char trigger[PSI_TRIGGER_TEXT_MAX];	/* "": off */
 	/* The PSI watch: all or none. */
 	char source[PATH_MAX];
 	int psi_fd;
@@ -443,6 +443,11 @@ out_free:
 const char *pressure_source(const struct pressure *p)
 {
 	return p->source[0] ? p->source : NULL;
+}
+
+const char *pressure_trigger_text(const struct pressure *p)
+{
+	return p->trigger[0] ? p->trigger : NULL;
 }
 
 void pressure_close(struct pressure *p)

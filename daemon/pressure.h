@@ -50,6 +50,13 @@ int pressure_open(struct event_base *base, const char *trigger,
  */
 const char *pressure_source(const struct pressure *p);
 
+/**
+ * pressure_trigger_text() - the trigger as written to the kernel, such
+ * as "some 200000 2000000" (blanks made single); NULL if it is off.
+ * Stays after the watch ended.
+ */
+const char *pressure_trigger_text(const struct pressure *p);
+
 /** pressure_close() - end the watch and free @p; NULL is fine. */
 void pressure_close(struct pressure *p);
 

@@ -249,6 +249,7 @@ START_TEST(test_real_trigger_opens)
 			 "memory pressure: watching " PRESSURE_PROC_FILE " for \"" TRIGGER "\", the machine's, since ");
 	}
 	ck_assert_logged(line);
+	ck_assert_str_eq(pressure_trigger_text(p), TRIGGER);
 	/* The trigger fd and its epoll set; nothing else, and none after. */
 	ck_assert_uint_eq(open_fds(), fds + 2);
 	pressure_close(p);
@@ -270,10 +271,12 @@ START_TEST(test_own_cgroup_then_removed)
 	note_home();
 	cgtest_make(v2mnt, "own", dir, sizeof(dir));
 	cgtest_join(dir, 0);
-	ck_assert_int_eq(open_watch(TRIGGER, NULL, &p), 0);
+	/* The kernel gets (and the stats show) the trigger's own text. */
+	ck_assert_int_eq(open_watch(" some\t100000   2000000 ", NULL, &p), 0);
+	ck_assert_str_eq(pressure_trigger_text(p), TRIGGER);
 	snprintf(want, sizeof(want), "%s/memory.pressure", dir);
 	ck_assert_str_eq(pressure_source(p), want);
-	ck_assert_logged("(the daemon's cgroup)");
+	ck_assert_logged("for \"" TRIGGER "\" (the daemon's cgroup)");
 
 	go_home();
 	ck_assert_int_eq(cgtest_remove(dir), 0);
@@ -285,6 +288,7 @@ START_TEST(test_own_cgroup_then_removed)
 		 dir);
 	ck_assert_logged(want);
 	ck_assert_ptr_null(pressure_source(p));
+	ck_assert_str_eq(pressure_trigger_text(p), TRIGGER);
 	ck_assert_uint_eq(fired, 0);
 	/* Nothing is left to wake the loop. */
 	ck_assert_int_eq(event_base_loop(base, EVLOOP_NONBLOCK), 1);
@@ -395,6 +399,7 @@ START_TEST(test_inject_once_per_batch)
 	snprintf(fifo, sizeof(fifo), "%s/inject", dir);
 	ck_assert_int_eq(open_watch("off", fifo, &p), 0);
 	ck_assert_ptr_null(pressure_source(p));
+	ck_assert_ptr_null(pressure_trigger_text(p));
 	ck_assert_int_eq(stat(fifo, &st), 0);
 	ck_assert(S_ISFIFO(st.st_mode));
 	w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
