@@ -709,6 +709,11 @@ check-valgrind: tests
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
+# ---- pressure: the PSI watch's one-process suites under memcheck ----
+# (its other cases make cgroups and namespaces, which want a fork each)
+VALGRIND_RUNS += daemon/test_psi daemon/test_pressure:inject
+# ---- end pressure ----
+
 # Every test over a heap that runs heap_check() after each call that
 # changes it (HEAP_DEBUG_CHECK() in shm/heap_internal.h).
 check-debug:
