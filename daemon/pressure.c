@@ -24,14 +24,15 @@
  * (psi_trigger_poll()), and the loop's own poll of the epoll fd already
  * polls the trigger inside it: by the time the callback runs, the mark
  * has been consumed and epoll_wait() on the inner set usually returns
- * nothing.  So a wake of the epoll fd is the event.  The callback still
- * calls epoll_wait(0) on the inner set: it takes the item off the set's
- * ready list (else the set stays readable and the loop wakes again),
- * and it is how an error shows, which unlike the mark is sticky:
- * EPOLLERR or EPOLLHUP (the cgroup was removed, or PSI went away) ends
- * the watch with one log line instead of waking the loop forever.  No
- * wake comes without a mark set (the kernel wakes the trigger's queue
- * only when it sets it), so none is counted twice or made up.
+ * nothing.  So a wake of the callback is the event.  The same poll is
+ * what keeps wakes without a mark out: a cgroup file's pollers share
+ * one wait queue, so another process's trigger on the same file wakes
+ * the set too, but its poll then finds no mark of this trigger's and
+ * the loop never sees the set readable.  The callback still calls
+ * epoll_wait(0) on the inner set, for what is not a mark: an error,
+ * which unlike the mark is sticky; EPOLLERR or EPOLLHUP (the cgroup
+ * was removed, or PSI went away) ends the watch with one log line
+ * instead of waking the loop forever.
  *
  * Invariants: psi_fd >= 0, epfd >= 0, ev_psi != NULL and source[0] go
  * together (a PSI watch); fifo_fd >= 0 and ev_fifo != NULL go together
