@@ -108,7 +108,7 @@ static const char *fix_for(int err, const char *path,
 	case EACCES:
 	case EPERM:
 		return proc ? "the file must be writable: run the daemon as a user that may write it" :
-			      "only the cgroup's owner may write it: delegate the cgroup to the daemon's user, or use the machine's file";
+			      "only its owner, root, may write it: run the daemon as root to watch its own cgroup";
 	case EROFS:
 		return "the cgroup file system is mounted read-only (systemd's ProtectControlGroups=yes)";
 	default:
