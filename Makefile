@@ -552,6 +552,7 @@ INSTALL_LIST := \
 	0644:systemd/spanheapd.sysusers:$(SYSUSERSDIR)/spanheapd.conf \
 	0644:systemd/spanheapd.tmpfiles:$(TMPFILESDIR)/spanheapd.conf \
 	0644:systemd/metrics.conf.example:$(PREFIX)/share/doc/spanheapd/examples/metrics.conf \
+	0644:docs/pressure.md:$(PREFIX)/share/doc/spanheapd/pressure.md \
 	0644:ctl/completion/spanctl:$(COMPLETIONSDIR)/spanctl \
 	$(foreach p,$(MAN_PAGES),0644:$(p):$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
 INSTALL_MADE := $(SYSTEMDUNITDIR)/spanheapd.service \

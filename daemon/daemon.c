@@ -79,8 +79,57 @@ static void scav_gc(void *ctx)
 static void scav_forced_done(void *ctx, uint64_t done, uint64_t bytes)
 {
 	struct daemon *d = ctx;
+	struct pressure_counts *pc = &d->pressure_counts;
 
+	if (pc->pass && done >= pc->pass) {
+		pc->released += bytes;
+		pc->pass = 0;
+		stats_changed(&d->stats);
+	}
 	clients_forced_done(&d->clients, done, bytes);
+}
+
+/*
+ * The kernel is short of memory (a PSI trigger, pressure.h): release
+ * every idle span now, whatever its age, in a forced pass on the
+ * scavenger's thread; one already asked for and not begun serves this
+ * event too.
+ */
+static void on_pressure(void *ctx)
+{
+	struct daemon *d = ctx;
+	struct pressure_counts *pc = &d->pressure_counts;
+
+	pc->events++;
+	pc->pass = scavenger_force(&d->scav);
+	stats_changed(&d->stats);
+	log_limited(&d->log_pressure, 5,
+		    "memory pressure (%s): releasing every idle span",
+		    d->pressure ? pressure_source(d->pressure) : "injected");
+}
+
+/*
+ * Watch memory pressure, unless --pressure-trigger=off.  Without a PSI
+ * file the daemon runs on with the timer's releases only, when the
+ * trigger is the default; one asked for on the command line, or a test's
+ * FIFO, must work.
+ */
+static int pressure_start(struct daemon *d)
+{
+	bool off = !strcmp(d->opt.pressure_trigger, "off");
+	int r;
+
+	if (off && !d->opt.pressure_inject)
+		return 0;
+	r = pressure_open(d->base, off ? NULL : d->opt.pressure_trigger,
+			  d->opt.pressure_inject, on_pressure, d,
+			  &d->pressure);
+	if (r < 0 && !d->opt.pressure_inject &&
+	    !strcmp(d->opt.pressure_trigger, DEFAULT_PRESSURE_TRIGGER)) {
+		log_warn("not watching memory pressure: idle spans go back only at --scavenge-after or the memory limit");
+		return 0;
+	}
+	return r;
 }
 
 static void scav_publish(void *ctx)
@@ -125,6 +174,8 @@ void daemon_compose(struct daemon *d)
 		.orphans = &d->orphans,
 		.reclaim = &d->reclaim,
 		.charge = &d->charge,
+		.pressure_counts = &d->pressure_counts,
+		.pressure = &d->pressure,
 		.memory_limit = d->memory_limit,
 		.memory_limit_source = d->memory_limit_source,
 	};
@@ -172,6 +223,8 @@ void daemon_decompose(struct daemon *d)
 		return;
 	server_close(&d->server);
 	metrics_http_stop(&d->metrics);
+	pressure_close(d->pressure);
+	d->pressure = NULL;
 	scavenger_stop(&d->scav);
 	if (d->stored) {
 		/* Before the clients go: their magazines' counters count. */
@@ -742,6 +795,9 @@ int daemon_init(struct daemon *d, const struct options *opt)
 			return r;
 	}
 	r = scavenger_start(&d->scav);
+	if (r < 0)
+		return r;
+	r = pressure_start(d);
 	if (r < 0)
 		return r;
 	r = watchdog_start(d);

@@ -16,6 +16,7 @@
  *	daemon -> server, stats, client, objects, scavenger, core,
  *		  dispatch, durable, fdstore, orphans, reclaim, memlimit,
  *		  charge
+ *	daemon -> pressure	the PSI watch; its hook forces a release
  *				composes the parts, connects their hooks;
  *				adopts the heap of the fd store; resolves
  *				the memory limit
@@ -87,6 +88,7 @@
 #include "objects.h"
 #include "orphans.h"
 #include "options.h"
+#include "pressure.h"
 #include "reclaim.h"
 #include "scavenger.h"
 #include "server.h"
@@ -122,6 +124,9 @@ struct daemon {
 	struct objects objects;
 	struct reclaim reclaim;		/* room under the memory limit */
 	struct charge charge;		/* quotas */
+	struct pressure *pressure;	/* the PSI watch, or NULL */
+	struct pressure_counts pressure_counts;
+	struct log_limit log_pressure;	/* one line per event, limited */
 	uint64_t memory_limit;		/* bytes, 0: none (memlimit.h) */
 	char memory_limit_source[MEMLIMIT_SOURCE_MAX];
 	struct orphans orphans;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "pressure.h"
 #include "shm/arena.h"
 #include "shm/heap.h"
 #include "shm/units.h"
@@ -506,14 +507,17 @@ static int set_option(struct options *o, int c, const char *arg, char *err,
 		}
 		o->scavenge_headroom_pct = (unsigned int)n;
 		return 0;
-	case OPT_PRESSURE_TRIGGER:
-		if (!*arg) {
-			snprintf(err, errlen,
-				 "invalid --pressure-trigger '': want a PSI trigger such as \"" DEFAULT_PRESSURE_TRIGGER "\", or off");
+	case OPT_PRESSURE_TRIGGER: {
+		char why[400];
+
+		if (pressure_trigger_valid(arg, why, sizeof(why))) {
+			snprintf(err, errlen, "invalid --pressure-trigger '%s': %s",
+				 arg, why);
 			return -EINVAL;
 		}
 		o->pressure_trigger = arg;
 		return 0;
+	}
 	case OPT_PRESSURE_INJECT:
 		o->pressure_inject = arg;
 		return 0;

@@ -9,9 +9,21 @@
 #define SPANHEAPD_PRESSURE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct pressure;
+
+/*
+ * What the daemon did about pressure (daemon.c counts, stats.c shows):
+ * events seen, the forced pass the last one asked for, and the bytes the
+ * passes they asked for released.
+ */
+struct pressure_counts {
+	uint64_t events;
+	uint64_t pass;		/* scavenger_force()'s number, 0: served */
+	uint64_t released;
+};
 
 /* The fallback when the cgroup's own file is missing or refuses. */
 #define PRESSURE_PROC_FILE "/proc/pressure/memory"

@@ -49,6 +49,7 @@
 #include "log.h"
 #include "objects.h"
 #include "orphans.h"
+#include "pressure.h"
 #include "reclaim.h"
 #include "scavenger.h"
 #include "server.h"
@@ -431,6 +432,29 @@ static int restart_json(struct stats *st, const struct snapshot *s,
 	return 0;
 }
 
+/*
+ * Pressure (pressure.h): the events and what their forced passes
+ * released, at the top as the issue names them, and the watch's file and
+ * trigger (null without a watch).
+ */
+static int pressure_json(const struct stats *st, json_t *root)
+{
+	const struct pressure_counts *pc = st->src.pressure_counts;
+	struct pressure *p = st->src.pressure ? *st->src.pressure : NULL;
+	const char *src = p ? pressure_source(p) : NULL;
+	const char *trig = p ? pressure_trigger_text(p) : NULL;
+
+	if (json_object_set_new(root, "pressure_events",
+				json_integer(pc ? (json_int_t)pc->events : 0)) ||
+	    json_object_set_new(root, "pressure_released_bytes",
+				json_integer(pc ? (json_int_t)pc->released : 0)))
+		return -1;
+	return json_object_set_new(root, "pressure", json_pack(
+		"{s:o, s:o}",
+		"source", src ? json_string(src) : json_null(),
+		"trigger", trig ? json_string(trig) : json_null()));
+}
+
 /* The memory limit's block (reclaim.h): what it is, what it made wait. */
 static int limit_json(const struct stats *st, json_t *root)
 {
@@ -509,7 +533,7 @@ static struct blob *stats_build(struct stats *st)
 		"resumed", (json_int_t)s.resumed,
 		"retries_replayed", (json_int_t)s.replayed,
 		"grace_ms", (json_int_t)clients_grace_ms(cs));
-	if (root && limit_json(st, root) < 0) {
+	if (root && (limit_json(st, root) < 0 || pressure_json(st, root) < 0)) {
 		json_decref(root);
 		root = NULL;
 	}

@@ -36,6 +36,9 @@ struct text_req;
 #define STATS_MAX_AGE_NS (UINT64_C(100) * 1000000)
 
 /* What MemStats shows, read where it lives. */
+struct pressure;
+struct pressure_counts;
+
 struct stats_sources {
 	const struct options *opt;	/* max_clients, stats_file */
 	struct core *core;		/* the heap */
@@ -49,6 +52,8 @@ struct stats_sources {
 	struct orphans *orphans;	/* waiting, reclaimed, expired; or NULL */
 	struct reclaim *reclaim;	/* waits for room under the limit */
 	struct charge *charge;		/* quotas, or NULL */
+	const struct pressure_counts *pressure_counts;	/* or NULL */
+	struct pressure *const *pressure;	/* the watch, when there is one */
 	uint64_t memory_limit;		/* bytes, 0: none */
 	const char *memory_limit_source;
 };

@@ -86,9 +86,10 @@ static void metric(FILE *f, const char *name, const char *type,
 }
 
 /*
- * The metrics of the optional blocks of MemStats (issue 14's limit,
- * pressure, quotas, paced scavenger): each is printed if its block and
- * field are there, so that an older daemon's MemStats renders as before.
+ * The metrics of the optional fields of MemStats (issue 14's limit,
+ * pressure, quotas, paced scavenger; @block NULL: the top level): each
+ * is printed if its block and field are there, so that an older daemon's
+ * MemStats renders as before.
  */
 static const struct {
 	const char *block, *sub, *key, *name, *type, *help;
@@ -124,6 +125,11 @@ static const struct {
 	{ "scavenger", "paced", "cpu_ppm", "scavenger_paced_cpu_ppm", "gauge",
 	  "Paced policy: CPU over the last 10 s, in millionths of one CPU.",
 	  false },
+	{ NULL, NULL, "pressure_events", "pressure_events_total", "counter",
+	  "Memory pressure events (PSI triggers) that released every idle span.",
+	  false },
+	{ NULL, NULL, "pressure_released_bytes", "pressure_released_bytes_total",
+	  "counter", "Bytes released because of memory pressure.", false },
 	{ "quotas", NULL, "client", "quota_client_bytes", "gauge",
 	  "Bytes of spans one connection may hold (--quota-client), 0 for none.",
 	  false },
@@ -161,7 +167,8 @@ static void render_uid_quotas(FILE *f, const json_t *st)
 static void render_optional(FILE *f, const json_t *st)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(optional); i++) {
-		const json_t *b = json_object_get(st, optional[i].block);
+		const json_t *b = optional[i].block ?
+				  json_object_get(st, optional[i].block) : st;
 		int64_t v;
 
 		if (optional[i].sub)
