@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Span heap internals, shared by heap.c, owner.c, freeidx.c, release.c,
- * object.c, objref.c, heap_mag.c and heap_check.c.
+ * object.c, objref.c, objlru.c, heap_mag.c and heap_check.c.
  *
  * DESIGN
  *
@@ -16,7 +16,7 @@
  * (struct heap_config), each part page aligned:
  *   header    struct heap_meta: the layout, every count, the roots;
  *   owners    max_owners struct heap_owner_rec of 112 bytes;
- *   objects   max_objects struct heap_obj_rec of 400 bytes;
+ *   objects   max_objects struct heap_obj_rec of 416 bytes;
  *   obj_hash  obj_buckets (the power of two >= max_objects) uint32_t;
  *   refs      max_refs struct heap_ref_rec of 32 bytes;
  *   ref_hash  ref_buckets (the power of two >= max_refs) uint32_t;
@@ -33,7 +33,7 @@
  * For a 64 GiB arena (2^24 pages) and 1040 owners: header 4 KiB, owners
  * 116 KiB, page map 256 MiB, each bitmap 2 MiB, small 4.1 MiB, journal
  * 8.5 MiB: 276.7 MiB of address space, of which only what the heap
- * touches holds memory; 1M objects and 2M references add 400 + 4 + 64 +
+ * touches holds memory; 1M objects and 2M references add 416 + 4 + 64 +
  * 8 MiB, touched as they fill (see "Objects").
  *
  * Page map.  There is one 16-byte struct span per arena page, indexed by
@@ -176,6 +176,25 @@
  * nothing OPEN outlives its creator.  An object is freed, span and
  * record, when it is deleted and its last reference goes.
  *
+ * Eviction (objlru.c).  An object created with HEAP_OBJ_EVICTABLE may be
+ * deleted by the heap's caller when memory is short (heap_obj_evict()),
+ * but only while nobody can be reading it: a candidate is an evictable
+ * object that is SEALED, live (not deleted) and holds no reference.  The
+ * candidates are on one doubly linked list, the LRU, through their
+ * records' lru_prev and lru_next (slot + 1, 0 ends), from lru_head (the
+ * least recently used) to lru_tail.  An object joins at the tail when
+ * its last reference goes (released, or its holder gone), stamped with
+ * lru_seq, which counts the joins; it leaves when a get takes a
+ * reference, when it is deleted and when it is evicted, and its stamp
+ * goes back to 0.  So the list is in the order the candidates joined,
+ * which is the order their last use ended, and evicting from the head
+ * frees what has been unused longest.  A get that finds a candidate
+ * costs two more stores than one that does not, a release that makes
+ * one four; the list holds no memory beyond the records' 16 bytes.
+ * lru_count and lru_pages count the candidates and their pages;
+ * obj_evicted and obj_evicted_pages count the evictions since format, in
+ * their transactions, so that the counts outlive the daemon exactly.
+ *
  * Journal (journal.c, recover.c).  The heap may die at any instruction
  * (SIGKILL, the watchdog): process death, not power loss, so every store
  * executed has reached the metadata's memfd, in program order.  Each
@@ -297,9 +316,9 @@
  *      obj_hwm a record is in use, its id its slot and a sequence number
  *      1 <= seq < obj_seq; or free, all zero but its next, and on the
  *      free list, which holds every free record once and nothing else.
- * (T2) An object in use is OPEN or SEALED, maybe DELETED, and nothing
- *      else; its name is name_len bytes that heap_obj_name_valid()
- *      accepts with zeros after them, its hash their keyed hash; its
+ * (T2) An object in use is OPEN or SEALED, maybe DELETED, maybe
+ *      EVICTABLE, and nothing else; its name is name_len bytes that
+ *      heap_obj_name_valid() accepts with zeros after them, its hash their keyed hash; its
  *      creator's name is NUL-terminated; size > 0 and npages the pages
  *      that size takes; at page starts a USED span of npages pages that
  *      names HEAP_OWNER_OBJECTS and the object's slot.
@@ -314,6 +333,12 @@
  *      SEALED and the deleted objects; obj_bytes is their sizes' sum and
  *      obj_pages their pages', which the USED spans of HEAP_OWNER_OBJECTS
  *      hold, one span per object.
+ * (L1) The LRU from lru_head holds lru_count records, each a candidate
+ *      (EVICTABLE, SEALED, not deleted, refs 0), each one's lru_prev
+ *      the one before (the first's 0), the last one lru_tail; their
+ *      stamps rise strictly along it and are below or at lru_seq, their
+ *      pages add up to lru_pages.  Every candidate is on it, and every
+ *      other record has lru_prev, lru_next and stamp 0.
  * (E1) ref_hwm <= max_refs, and the reference records from ref_hwm on
  *      are zero.  Below it a record is in use, naming a live owner, an
  *      object in use and a count >= 1; or free, all zero but its next,
@@ -383,7 +408,7 @@ _Static_assert(offsetof(struct span, idle.npreleased) == 4 &&
 	       "span_set_idle() knows where the FREE head's fields are");
 
 #define HEAP_META_MAGIC UINT64_C(0x7370616e68656170) /* "spanheap" */
-#define HEAP_META_VERSION 5
+#define HEAP_META_VERSION 6
 
 /* A free owner slot waits for this many others before it is used again. */
 #define HEAP_OWNER_REUSE_MIN 64
@@ -407,6 +432,7 @@ _Static_assert(sizeof(struct heap_owner_rec) == 112, "owner record size");
 /* Bits of heap_obj_rec.state besides HEAP_OBJ_OPEN or HEAP_OBJ_SEALED. */
 #define OBJ_STATE_MASK 0x3u
 #define OBJ_DELETED 0x100u
+#define OBJ_EVICTABLE 0x200u	/* created with HEAP_OBJ_EVICTABLE */
 
 /* One slot of the object table. */
 struct heap_obj_rec {
@@ -425,9 +451,12 @@ struct heap_obj_rec {
 	uint32_t name_len;
 	char name[256];		/* name_len bytes, zeros after */
 	char creator_name[HEAP_OWNER_NAME_MAX]; /* NUL-terminated */
+	uint32_t lru_prev;	/* the LRU of candidates: slot + 1, 0 ends */
+	uint32_t lru_next;
 	uint32_t pad;
+	uint64_t lru_seq;	/* its stamp on the LRU, or 0 if not on it */
 };
-_Static_assert(sizeof(struct heap_obj_rec) == 400, "object record size");
+_Static_assert(sizeof(struct heap_obj_rec) == 416, "object record size");
 
 /* One reference record: @owner holds @count references to @obj. */
 struct heap_ref_rec {
@@ -494,6 +523,13 @@ struct heap_meta {
 	uint64_t ref_recs;	/* reference records in use */
 	uint64_t mag_pages;	/* pages of spans in FILL or HELD */
 	uint64_t mag_fill_pages; /* pages of spans in FILL */
+	uint32_t lru_head;	/* least recently used candidate: slot + 1 */
+	uint32_t lru_tail;	/* most recently used: slot + 1, 0 if none */
+	uint64_t lru_count;	/* candidates for eviction, on the LRU */
+	uint64_t lru_pages;	/* their pages */
+	uint64_t lru_seq;	/* joins of the LRU: the latest stamp */
+	uint64_t obj_evicted;	/* objects heap_obj_evict() freed, ever */
+	uint64_t obj_evicted_pages; /* their pages */
 };
 _Static_assert(sizeof(struct heap_meta) <= 4096, "the header fits a page");
 
@@ -811,11 +847,35 @@ uint64_t obj_name_hash(const struct heap *h, const char *name, size_t len);
 /* T3 for the USED span [p, p + n) that names HEAP_OWNER_OBJECTS. */
 void obj_check_span(const struct heap *h, uint32_t p, uint32_t n);
 /*
- * Abort unless the object table holds (T1, T2, T4, T5, T6, and E2 with
- * objref.c): the page walk found @nspans USED spans of
+ * Abort unless the object table holds (T1, T2, T4, T5, T6, L1, and E2
+ * with objref.c): the page walk found @nspans USED spans of
  * HEAP_OWNER_OBJECTS, of @npages pages, each checked by obj_check_span().
  */
 void obj_check(const struct heap *h, uint64_t nspans, uint64_t npages);
+
+/* objlru.c: the LRU of the objects that may be evicted */
+/* Is the object in use @x a candidate for eviction? */
+static inline bool lru_candidate(const struct heap_obj_rec *x)
+{
+	return (x->state & (OBJ_STATE_MASK | OBJ_DELETED | OBJ_EVICTABLE)) ==
+		       (HEAP_OBJ_SEALED | OBJ_EVICTABLE) &&
+	       !x->refs;
+}
+/* Is the object in use @x on the LRU? */
+static inline bool lru_listed(const struct heap_obj_rec *x)
+{
+	return x->lru_seq != 0;
+}
+/* Put the candidate @slot, on no list, at the LRU's tail (most recent). */
+void lru_push(struct heap *h, uint32_t slot);
+/* Take @slot, listed, off the LRU. */
+void lru_remove(struct heap *h, uint32_t slot);
+/*
+ * L1, after the records were walked: they held @candidates candidates
+ * of @pages pages, and @stamped records had a stamp or a link.
+ */
+void lru_check(const struct heap *h, uint64_t candidates, uint64_t pages,
+	       uint64_t stamped);
 
 /* objref.c: the reference records, their hash and their lists */
 /* The record of @owner's references to object @slot: index + 1, or 0. */

@@ -10,6 +10,12 @@
  * it is deleted and holds no reference.  An OPEN object holds exactly
  * one, its creator's; when that one goes (released, or the creator
  * gone), the object is aborted: deleted, so freed.
+ *
+ * Eviction adds one rule: an evictable object is on the LRU (objlru.c)
+ * exactly while it is a candidate, sealed, live and unreferenced.  So
+ * the calls that change one of those (the release that drops the last
+ * reference, the get that takes the first, the delete, the eviction)
+ * are the ones that move it on or off, in their transaction.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -125,6 +131,7 @@ static void info_of(const struct heap_obj_rec *x, struct heap_obj_info *ret)
 	ret->created = x->created;
 	ret->state = obj_state(x);
 	ret->deleted = obj_deleted(x);
+	ret->evictable = x->state & OBJ_EVICTABLE;
 	ret->creator = x->creator;
 	ret->pid = x->pid;
 	ret->uid = x->uid;
@@ -140,6 +147,8 @@ static void obj_unname(struct heap *h, uint32_t slot)
 	struct heap_obj_rec *x = &h->objs[slot];
 	struct heap_meta *m = h->meta;
 
+	if (lru_listed(x))
+		lru_remove(h, slot);
 	name_unlink(h, slot);
 	if (obj_state(x) == HEAP_OBJ_OPEN)
 		tx_store64(h, &m->obj_open, m->obj_open - 1);
@@ -178,7 +187,8 @@ static uint32_t obj_reap(struct heap *h, uint32_t slot, uint64_t now,
 /*
  * One of the references of the object @slot is gone: an OPEN object
  * held only its creator's, so it is aborted.  Then free it if it is
- * done.  Returns its pages if freed.
+ * done, or make it a candidate for eviction if it is one now.  Returns
+ * its pages if freed.
  */
 static uint32_t obj_unref(struct heap *h, uint32_t slot, uint64_t now,
 			  void (*fn)(void *ctx, uint64_t page,
@@ -193,6 +203,10 @@ static uint32_t obj_unref(struct heap *h, uint32_t slot, uint64_t now,
 			    slot, (unsigned long long)x->refs + 1);
 		obj_unname(h, slot);
 		*ret_aborted = true;
+	}
+	if (lru_candidate(x)) {
+		lru_push(h, slot);
+		return 0;
 	}
 	return obj_reap(h, slot, now, fn, ctx);
 }
@@ -210,7 +224,7 @@ static int create(struct heap *h, uint32_t owner,
 	int r;
 
 	if (!req->size || req->size > m->arena_pages << HEAP_PAGE_SHIFT ||
-	    req->flags & ~HEAP_ALLOC_ZERO ||
+	    req->flags & ~(HEAP_ALLOC_ZERO | HEAP_OBJ_EVICTABLE) ||
 	    !heap_obj_name_valid(req->name, req->len))
 		return -EINVAL;
 	o = owner_find(h, owner);
@@ -224,7 +238,7 @@ static int create(struct heap *h, uint32_t owner,
 	if (!slot_room(h) || !ref_room(h) || m->obj_seq > seq_max(h))
 		return -ENOSPC;
 	r = span_take(h, (req->size + HEAP_PAGE_SIZE - 1) >> HEAP_PAGE_SHIFT,
-		      req->flags, now, &sp);
+		      req->flags & HEAP_ALLOC_ZERO, now, &sp);
 	if (r < 0)
 		return r;
 	slot = slot_take(h);
@@ -237,7 +251,8 @@ static int create(struct heap *h, uint32_t owner,
 	x->hash = hash;
 	x->page = (uint32_t)(sp.off >> HEAP_PAGE_SHIFT);
 	x->npages = (uint32_t)sp.npages;
-	x->state = HEAP_OBJ_OPEN;
+	x->state = HEAP_OBJ_OPEN |
+		   (req->flags & HEAP_OBJ_EVICTABLE ? OBJ_EVICTABLE : 0);
 	x->creator = owner;
 	x->pid = req->pid;
 	x->uid = req->uid;
@@ -280,7 +295,8 @@ int heap_obj_seal(struct heap *h, uint32_t owner, uint64_t id)
 	if (obj_state(x) == HEAP_OBJ_SEALED)
 		return -EALREADY;
 	heap_tx_begin(h);
-	tx_store32(h, &x->state, HEAP_OBJ_SEALED);
+	tx_store32(h, &x->state,
+		   (x->state & ~OBJ_STATE_MASK) | HEAP_OBJ_SEALED);
 	tx_store64(h, &h->meta->obj_open, h->meta->obj_open - 1);
 	tx_store64(h, &h->meta->obj_sealed, h->meta->obj_sealed + 1);
 	heap_tx_end(h);
@@ -292,6 +308,8 @@ static int get(struct heap *h, uint32_t owner, const char *name, size_t len,
 	       struct heap_obj_info *ret)
 {
 	struct heap_owner_rec *o;
+	struct heap_obj_rec *x;
+	bool was_candidate;
 	uint32_t i;
 	int r;
 
@@ -303,12 +321,17 @@ static int get(struct heap *h, uint32_t owner, const char *name, size_t len,
 	i = name_find(h, name, len, obj_name_hash(h, name, len));
 	if (!i)
 		return -ENOENT;
-	if (obj_state(&h->objs[i - 1]) == HEAP_OBJ_OPEN)
+	x = &h->objs[i - 1];
+	if (obj_state(x) == HEAP_OBJ_OPEN)
 		return -EAGAIN;
+	was_candidate = lru_candidate(x);
 	r = ref_get(h, o, i - 1);
-	if (r == 0)
-		info_of(&h->objs[i - 1], ret);
-	return r;
+	if (r < 0)
+		return r;
+	if (was_candidate)
+		lru_remove(h, i - 1);
+	info_of(x, ret);
+	return 0;
 }
 
 int heap_obj_get(struct heap *h, uint32_t owner, const char *name,
@@ -391,6 +414,26 @@ int heap_obj_owner_gone(struct heap *h, uint32_t owner, uint64_t now,
 	return 0;
 }
 
+int heap_obj_evict(struct heap *h, uint64_t now, struct heap_obj_info *ret)
+{
+	struct heap_meta *m = h->meta;
+	uint32_t slot;
+
+	if (!m->lru_head)
+		return -ENOENT;
+	slot = m->lru_head - 1;
+	info_of(&h->objs[slot], ret);
+	heap_tx_begin(h);
+	tx_store64(h, &m->obj_evicted, m->obj_evicted + 1);
+	tx_store64(h, &m->obj_evicted_pages,
+		   m->obj_evicted_pages + h->objs[slot].npages);
+	obj_unname(h, slot);	/* off the LRU: no reference, so freed */
+	obj_reap(h, slot, now, NULL, NULL);
+	heap_tx_end(h);
+	HEAP_DEBUG_CHECK(h);
+	return 0;
+}
+
 int heap_obj_lookup(const struct heap *h, uint64_t id,
 		    struct heap_obj_info *ret)
 {
@@ -432,6 +475,10 @@ void heap_obj_stats(const struct heap *h, struct heap_obj_stats *ret)
 	ret->ref_records = m->ref_recs;
 	ret->max_objects = m->max_objects;
 	ret->max_refs = m->max_refs;
+	ret->evictable = m->lru_count;
+	ret->evictable_pages = m->lru_pages;
+	ret->evicted = m->obj_evicted;
+	ret->evicted_pages = m->obj_evicted_pages;
 }
 
 /* T3 */
@@ -482,7 +529,8 @@ static void check_object(const struct heap *h, uint32_t slot)
 		    "(T1) object slot %u holds id %#llx", slot,
 		    (unsigned long long)x->id);
 	HEAP_BUG_ON((st != HEAP_OBJ_OPEN && st != HEAP_OBJ_SEALED) ||
-			    x->state & ~(OBJ_STATE_MASK | OBJ_DELETED),
+			    x->state & ~(OBJ_STATE_MASK | OBJ_DELETED |
+					 OBJ_EVICTABLE),
 		    "(T2) object %u has state %x", slot, x->state);
 	HEAP_BUG_ON(!heap_obj_name_valid(x->name, x->name_len) ||
 			    !bytes_zero(x->name + x->name_len,
@@ -594,6 +642,7 @@ void obj_check(const struct heap *h, uint64_t nspans, uint64_t npages)
 	const struct heap_meta *m = h->meta;
 	struct meta_cursor mc = { 0, 0, 0, false };
 	uint64_t n[3] = { 0, 0, 0 }, bytes = 0, pages = 0, listed = 0;
+	uint64_t cand = 0, cand_pages = 0, stamped = 0;
 	uint32_t used = 0;
 
 	HEAP_BUG_ON(m->obj_hwm > m->max_objects,
@@ -619,12 +668,18 @@ void obj_check(const struct heap *h, uint64_t nspans, uint64_t npages)
 		listed += ref_check_object(h, slot);
 		check_object_refs(h, slot);
 		n[obj_deleted(x) ? 2 : obj_state(x) == HEAP_OBJ_OPEN ? 0 : 1]++;
+		if (lru_candidate(x)) {
+			cand++;
+			cand_pages += x->npages;
+		}
+		stamped += x->lru_seq || x->lru_prev || x->lru_next;
 		bytes += x->size;
 		pages += x->npages;
 		used++;
 	}
 	check_free_list(h, m->obj_hwm - used);
 	check_names(h, n[0] + n[1]);
+	lru_check(h, cand, cand_pages, stamped);
 	HEAP_BUG_ON(n[0] != m->obj_open || n[1] != m->obj_sealed ||
 			    n[2] != m->obj_deleted,
 		    "(T6) %llu open, %llu sealed, %llu deleted objects, counted %llu, %llu, %llu",

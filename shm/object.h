@@ -12,6 +12,11 @@
  * call returns 0 or -errno, changes nothing on error and writes its
  * outputs only on success.  Owners are heap owners (heap_owner_add()):
  * the daemon's connections.
+ *
+ * An object created with HEAP_OBJ_EVICTABLE may be taken by the heap's
+ * caller when memory is short: once sealed and unreferenced, it waits on
+ * an LRU list for heap_obj_evict(), which deletes and frees the one
+ * unused longest.  Nothing else is ever evicted.
  */
 #ifndef SPANHEAP_SHM_OBJECT_H
 #define SPANHEAP_SHM_OBJECT_H
@@ -25,6 +30,9 @@
 /* Bytes of an object's name, at most. */
 #define HEAP_OBJ_NAME_MAX 255
 
+/* heap_obj_new.flags besides HEAP_ALLOC_ZERO (heap.h) */
+#define HEAP_OBJ_EVICTABLE 0x100u /* may be evicted once unreferenced */
+
 /* An object's state. */
 #define HEAP_OBJ_OPEN 1		/* created, not visible to get */
 #define HEAP_OBJ_SEALED 2	/* visible; nobody writes it any more */
@@ -34,7 +42,7 @@ struct heap_obj_new {
 	const char *name;	/* heap_obj_name_valid() bytes, no NUL needed */
 	size_t len;		/* of @name */
 	uint64_t size;		/* bytes, rounded up to pages; > 0 */
-	unsigned int flags;	/* 0 or HEAP_ALLOC_ZERO */
+	unsigned int flags;	/* HEAP_ALLOC_ZERO, HEAP_OBJ_EVICTABLE */
 	uint32_t pid, uid;	/* the creator's, as the caller knows them */
 };
 
@@ -48,6 +56,7 @@ struct heap_obj_info {
 	uint64_t created;	/* the caller's clock at its creation, ns */
 	uint32_t state;		/* HEAP_OBJ_OPEN or HEAP_OBJ_SEALED */
 	bool deleted;		/* nameless: it lives while referenced */
+	bool evictable;		/* created with HEAP_OBJ_EVICTABLE */
 	uint32_t creator;	/* owner id of the creator (maybe gone) */
 	uint32_t pid, uid;	/* of the creator */
 	char creator_name[HEAP_OWNER_NAME_MAX];	/* its owner's name then */
@@ -66,6 +75,10 @@ struct heap_obj_stats {
 	uint64_t ref_records;	/* (owner, object) pairs holding them */
 	uint64_t max_objects;	/* as formatted */
 	uint64_t max_refs;	/* as formatted */
+	uint64_t evictable;	/* candidates for eviction now */
+	uint64_t evictable_pages; /* their spans' pages */
+	uint64_t evicted;	/* objects heap_obj_evict() took, ever */
+	uint64_t evicted_pages;	/* their spans' pages */
 };
 
 /* What heap_obj_owner_gone() did. */
@@ -95,7 +108,9 @@ bool heap_obj_name_valid(const char *s, size_t len);
  * @ret: the object, written only on success.
  *
  * The span comes from heap_alloc()'s policy, zeroed with
- * HEAP_ALLOC_ZERO; it counts in use, owned by HEAP_OWNER_OBJECTS.
+ * HEAP_ALLOC_ZERO; it counts in use, owned by HEAP_OWNER_OBJECTS.  With
+ * HEAP_OBJ_EVICTABLE, once sealed it is a candidate for heap_obj_evict()
+ * whenever it holds no reference.
  *
  * Return: 0; -EINVAL for a size of 0 or larger than the arena, a bad
  * name or an unknown flag; -ESRCH if @owner is not live; -EEXIST if a
@@ -117,7 +132,8 @@ int heap_obj_seal(struct heap *h, uint32_t owner, uint64_t id);
 
 /**
  * heap_obj_get() - take one more reference for @owner to the live,
- * SEALED object named @name (@len bytes).
+ * SEALED object named @name (@len bytes).  An evictable object it finds
+ * unreferenced leaves the LRU: it can no longer be evicted.
  * Return: 0 and @ret; -EINVAL for a bad name; -ESRCH if @owner is not
  * live; -ENOENT if no live object has the name; -EAGAIN if it is OPEN
  * (the caller may wait for the seal); -ENOSPC if the reference records
@@ -130,9 +146,11 @@ int heap_obj_get(struct heap *h, uint32_t owner, const char *name,
  * heap_obj_release() - drop one of @owner's references to object @id.
  *
  * When it was the last reference of a deleted object, the object's span
- * is freed (at @now) and its record too.  Releasing the creator's
- * reference to an OPEN object aborts it first (as heap_obj_delete()
- * would): nobody may read it, and nobody else can hold it.
+ * is freed (at @now) and its record too; of a live, sealed, evictable
+ * one, the object joins the LRU as its most recently used.  Releasing
+ * the creator's reference to an OPEN object aborts it first (as
+ * heap_obj_delete() would): nobody may read it, and nobody else can
+ * hold it.
  *
  * Return: 0, or -EINVAL if @owner holds no reference to @id (an unknown
  * or stale id included).
@@ -173,6 +191,21 @@ int heap_obj_delete(struct heap *h, const char *name, size_t len,
 int heap_obj_owner_gone(struct heap *h, uint32_t owner, uint64_t now,
 			void (*fn)(void *ctx, uint64_t page, uint64_t npages),
 			void *ctx, struct heap_obj_gone *ret);
+
+/**
+ * heap_obj_evict() - delete and free the least recently used candidate:
+ * the evictable, sealed, live, unreferenced object whose last reference
+ * went longest ago.
+ * @now: the caller's clock, in ns: when its span is freed.
+ * @ret: the object as it was before it went, written only on success.
+ *
+ * Its name is free at once and its span is free at @now, like any span
+ * freed.  An object that is not evictable,
+ * OPEN, deleted or referenced is never evicted.  O(1), one transaction.
+ *
+ * Return: 0, or -ENOENT if there is no candidate.
+ */
+int heap_obj_evict(struct heap *h, uint64_t now, struct heap_obj_info *ret);
 
 /**
  * heap_obj_lookup() - the object @id (deleted ones too).

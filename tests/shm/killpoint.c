@@ -53,7 +53,12 @@ void model_of(const struct heap *x, struct model *m)
 		put(m, ob->refs);
 		put(m, ob->page);
 		put(m, ob->size);
+		put(m, ob->lru_seq);
 	}
+	/* The LRU's order, which eviction follows. */
+	for (uint32_t i = mt->lru_head, n = 0; i && n <= mt->obj_hwm;
+	     i = x->objs[i - 1].lru_next, n++)
+		put(m, i);
 	for (uint32_t i = 0; i < mt->ref_hwm; i++) {
 		const struct heap_ref_rec *r = &x->refs[i];
 

@@ -30,7 +30,13 @@ void obj_setup(void)
 struct heap_obj_info obj_create(uint32_t owner, const char *name,
 				uint64_t size)
 {
-	struct heap_obj_new req = { name, strlen(name), size, 0, OBJ_PID,
+	return obj_create_flags(owner, name, size, 0);
+}
+
+struct heap_obj_info obj_create_flags(uint32_t owner, const char *name,
+				      uint64_t size, unsigned int flags)
+{
+	struct heap_obj_new req = { name, strlen(name), size, flags, OBJ_PID,
 				    OBJ_UID };
 	struct heap_obj_info x;
 	int r = heap_obj_create(h, owner, &req, 7, &x);
@@ -48,6 +54,20 @@ struct heap_obj_info obj_sealed(uint32_t owner, const char *name,
 	ck_assert_int_eq(heap_obj_seal(h, owner, x.id), 0);
 	heap_check(h);
 	x.state = HEAP_OBJ_SEALED;
+	return x;
+}
+
+struct heap_obj_info obj_candidate(uint32_t owner, const char *name,
+				   uint64_t size)
+{
+	struct heap_obj_info x = obj_create_flags(owner, name, size,
+						  HEAP_OBJ_EVICTABLE);
+
+	ck_assert_int_eq(heap_obj_seal(h, owner, x.id), 0);
+	ck_assert_int_eq(heap_obj_release(h, owner, x.id, 8), 0);
+	heap_check(h);
+	x.state = HEAP_OBJ_SEALED;
+	x.refs = 0;
 	return x;
 }
 

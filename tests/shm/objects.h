@@ -32,9 +32,18 @@ struct heap_obj_new obj_new(const char *name, uint64_t size);
 /* Create @name of @size bytes for @owner (uid OBJ_UID); must succeed. */
 struct heap_obj_info obj_create(uint32_t owner, const char *name,
 				uint64_t size);
+/* obj_create() with the heap_obj_new @flags. */
+struct heap_obj_info obj_create_flags(uint32_t owner, const char *name,
+				      uint64_t size, unsigned int flags);
 /* obj_create(), then seal it. */
 struct heap_obj_info obj_sealed(uint32_t owner, const char *name,
 				uint64_t size);
+/*
+ * An evictable object created by @owner, sealed and released: a
+ * candidate for eviction, the LRU's newest.
+ */
+struct heap_obj_info obj_candidate(uint32_t owner, const char *name,
+				   uint64_t size);
 /* heap_obj_get() by a NUL-terminated name, and its result. */
 int obj_get(uint32_t owner, const char *name, struct heap_obj_info *ret);
 /* heap_obj_delete() by a NUL-terminated name, uid @uid, at 0. */

@@ -699,6 +699,114 @@ START_TEST(test_check_owner_free_refs)
 }
 END_TEST
 
+/*
+ * The LRU: candidates p, q, r in slots 0, 1, 2, in that order; s in
+ * slot 3 evictable and sealed but held by its creator, so not one.
+ */
+static void lru_setup(void)
+{
+	struct heap_obj_info x;
+
+	obj_setup();
+	obj_candidate(o1, "p", PG);
+	obj_candidate(o1, "q", 2 * PG);
+	obj_candidate(o2, "r", PG);
+	x = obj_create_flags(o1, "s", PG, HEAP_OBJ_EVICTABLE);
+	ck_assert_int_eq(heap_obj_seal(h, o1, x.id), 0);
+	ck_assert_uint_eq(h->meta->lru_head, 1);
+	ck_assert_uint_eq(h->meta->lru_tail, 3);
+	ck_assert_uint_eq(h->meta->lru_count, 3);
+	ck_assert_uint_eq(h->objs[3].lru_seq, 0);
+}
+
+START_TEST(test_check_lru_passes)
+{
+	heap_check(h);
+}
+END_TEST
+
+/* L1 */
+START_TEST(test_check_lru_back_link)
+{
+	h->objs[1].lru_prev = 0;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_lru_cycle)
+{
+	h->objs[2].lru_next = 1;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_lru_tail)
+{
+	h->meta->lru_tail = 2;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_lru_count)
+{
+	h->meta->lru_count++;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_lru_pages)
+{
+	h->meta->lru_pages--;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_lru_order)
+{
+	uint64_t t = h->objs[0].lru_seq;
+
+	h->objs[0].lru_seq = h->objs[1].lru_seq;
+	h->objs[1].lru_seq = t;
+	heap_check(h);
+}
+END_TEST
+
+START_TEST(test_check_lru_stamp_future)
+{
+	h->objs[2].lru_seq = h->meta->lru_seq + 1;
+	heap_check(h);
+}
+END_TEST
+
+/* q, a candidate, is off the list, its counts with it. */
+START_TEST(test_check_lru_candidate_lost)
+{
+	h->objs[0].lru_next = 3;
+	h->objs[2].lru_prev = 1;
+	h->objs[1].lru_prev = h->objs[1].lru_next = 0;
+	h->objs[1].lru_seq = 0;
+	h->meta->lru_count--;
+	h->meta->lru_pages -= 2;
+	heap_check(h);
+}
+END_TEST
+
+/* s, held, has a stamp as if it were listed. */
+START_TEST(test_check_lru_stray_stamp)
+{
+	h->objs[3].lru_seq = 1;
+	heap_check(h);
+}
+END_TEST
+
+/* r, listed, is no longer evictable. */
+START_TEST(test_check_lru_not_candidate)
+{
+	h->objs[2].state &= ~OBJ_EVICTABLE;
+	heap_check(h);
+}
+END_TEST
+
 #ifdef SPANHEAP_DEBUG
 /* A debug build checks at the end of every call that changes the heap. */
 START_TEST(test_debug_checks_every_call)
@@ -721,6 +829,15 @@ START_TEST(test_debug_checks_object_calls)
 {
 	h->meta->obj_bytes++;
 	heap_obj_seal(h, o1, ob.id);
+}
+END_TEST
+
+START_TEST(test_debug_checks_evict)
+{
+	struct heap_obj_info x;
+
+	h->meta->lru_pages++;
+	heap_obj_evict(h, 0, &x);
 }
 END_TEST
 #endif
@@ -851,6 +968,23 @@ static Suite *heap_check_suite(void)
 	tcase_add_test_raise_signal(tc, test_check_owner_free_refs, SIGABRT);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("lru");
+	tcase_add_checked_fixture(tc, lru_setup, mem_teardown);
+	tcase_add_test(tc, test_check_lru_passes);
+	tcase_add_test_raise_signal(tc, test_check_lru_back_link, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_lru_cycle, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_lru_tail, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_lru_count, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_lru_pages, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_lru_order, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_lru_stamp_future, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_lru_candidate_lost,
+				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_lru_stray_stamp, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_lru_not_candidate,
+				    SIGABRT);
+	suite_add_tcase(s, tc);
+
 #ifdef SPANHEAP_DEBUG
 	tc = tcase_create("debug");
 	tcase_add_checked_fixture(tc, corrupt_setup, mem_teardown);
@@ -866,6 +1000,11 @@ static Suite *heap_check_suite(void)
 	tcase_add_checked_fixture(tc, objects_setup, mem_teardown);
 	tcase_add_test_raise_signal(tc, test_debug_checks_object_calls,
 				    SIGABRT);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("debug_lru");
+	tcase_add_checked_fixture(tc, lru_setup, mem_teardown);
+	tcase_add_test_raise_signal(tc, test_debug_checks_evict, SIGABRT);
 	suite_add_tcase(s, tc);
 #endif
 	return s;

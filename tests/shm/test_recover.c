@@ -49,7 +49,7 @@ enum op_kind {
 	OP_ALLOC, OP_FREE, OP_FREE_OWNER, OP_OWNER_ADD, OP_OWNER_REMOVE,
 	OP_OWNER_RENAME, OP_MAG_ALLOC, OP_MAG_MOVE, OP_TAKE, OP_TAKE_RANGE,
 	OP_RETURN, OP_STRAY, OP_CREATE, OP_SEAL, OP_GET, OP_RELEASE,
-	OP_DELETE, OP_OWNER_GONE, OP_GROW_PAGES,
+	OP_DELETE, OP_OWNER_GONE, OP_GROW_PAGES, OP_EVICT,
 };
 
 /* One call, its arguments and what it returned. */
@@ -75,7 +75,8 @@ static void op_run(void *arg)
 	struct heap_stray st;
 	uint64_t next;
 	struct heap_obj_new req = { op->name, op->name ? strlen(op->name) : 0,
-				    op->a, 0, OBJ_PID, OBJ_UID };
+				    op->a, (unsigned int)op->b, OBJ_PID,
+				    OBJ_UID };
 
 	switch (op->kind) {
 	case OP_ALLOC:
@@ -145,6 +146,10 @@ static void op_run(void *arg)
 		break;
 	case OP_GROW_PAGES:
 		op->r = heap_set_grow_pages(h, op->a);
+		break;
+	case OP_EVICT:
+		op->r = heap_obj_evict(h, 13, &x);
+		op->out = op->r ? 0 : x.id;
 		break;
 	}
 }
@@ -532,6 +537,7 @@ static void rnd_obj_op(struct rnd_state *s, unsigned int what)
 		op.kind = OP_CREATE;
 		op.name = s->names[i];
 		op.a = 1 + test_rand(&s->rng) % (5 * PG);
+		op.b = test_rand(&s->rng) & 1 ? HEAP_OBJ_EVICTABLE : 0;
 		kill(&op);
 		if (op.r == 0) {
 			s->id[i] = op.out;
@@ -562,6 +568,10 @@ static void rnd_obj_op(struct rnd_state *s, unsigned int what)
 		op.name = s->names[i];
 		kill(&op);
 		break;
+	case 5:
+		op.kind = OP_EVICT;
+		kill(&op);
+		break;
 	}
 }
 
@@ -579,7 +589,7 @@ START_TEST(test_recover_random)
 		if (what < 5)
 			rnd_span_op(&s, what % 3);
 		else if (what < 9)
-			rnd_obj_op(&s, (unsigned int)(test_rand(&s.rng) % 5));
+			rnd_obj_op(&s, (unsigned int)(test_rand(&s.rng) % 6));
 		else {
 			/* An owner that comes and goes with what it held. */
 			struct op op = { .kind = OP_OWNER_ADD, .name = "x" };
