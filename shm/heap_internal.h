@@ -195,6 +195,14 @@
  * obj_evicted and obj_evicted_pages count the evictions since format, in
  * their transactions, so that the counts outlive the daemon exactly.
  *
+ * Whenever an object's span is freed (its last release after a delete,
+ * a delete, its holders' going, an abort, an eviction), the handle's free
+ * hook (heap_obj_set_free_hook()) is told its creator, its uid and its
+ * pages, inside the call: for the caller's accounting by uid, which
+ * lives in the process, not in the metadata.  A transaction that dies
+ * after the hook ran is undone, but the process that kept the counts
+ * died with it.
+ *
  * Journal (journal.c, recover.c).  The heap may die at any instruction
  * (SIGKILL, the watchdog): process death, not power loss, so every store
  * executed has reached the metadata's memfd, in program order.  Each
@@ -596,6 +604,10 @@ struct heap {
 	uint64_t tx_seen[TX_SEEN];
 	void (*tx_hook)(void *ctx); /* heap_tx_set_hook() */
 	void *tx_hook_ctx;
+	/* heap_obj_set_free_hook(): told of every object span freed */
+	void (*obj_free_hook)(void *ctx, uint32_t creator, uint32_t uid,
+			      uint64_t npages);
+	void *obj_free_ctx;
 	struct heap_ops ops;
 	/*
 	 * heap_set_limit(): the most pages grown and not released (heap_sys

@@ -176,6 +176,8 @@ static uint32_t obj_reap(struct heap *h, uint32_t slot, uint64_t now,
 		    slot);
 	if (fn)
 		fn(ctx, x->page, npages);
+	if (h->obj_free_hook)
+		h->obj_free_hook(h->obj_free_ctx, x->creator, x->uid, npages);
 	span_free_used(h, x->page, now);
 	tx_store64(h, &m->obj_deleted, m->obj_deleted - 1);
 	tx_store64(h, &m->obj_bytes, m->obj_bytes - x->size);
@@ -432,6 +434,15 @@ int heap_obj_evict(struct heap *h, uint64_t now, struct heap_obj_info *ret)
 	heap_tx_end(h);
 	HEAP_DEBUG_CHECK(h);
 	return 0;
+}
+
+void heap_obj_set_free_hook(struct heap *h,
+			    void (*fn)(void *ctx, uint32_t creator,
+				       uint32_t uid, uint64_t npages),
+			    void *ctx)
+{
+	h->obj_free_hook = fn;
+	h->obj_free_ctx = ctx;
 }
 
 int heap_obj_lookup(const struct heap *h, uint64_t id,

@@ -200,12 +200,28 @@ int heap_obj_owner_gone(struct heap *h, uint32_t owner, uint64_t now,
  * @ret: the object as it was before it went, written only on success.
  *
  * Its name is free at once and its span is free at @now, like any span
- * freed.  An object that is not evictable,
+ * freed (the free hook is told).  An object that is not evictable,
  * OPEN, deleted or referenced is never evicted.  O(1), one transaction.
  *
  * Return: 0, or -ENOENT if there is no candidate.
  */
 int heap_obj_evict(struct heap *h, uint64_t now, struct heap_obj_info *ret);
+
+/**
+ * heap_obj_set_free_hook() - tell @fn of every object span freed.
+ * @fn: called with @ctx, the object's creator (an owner id, maybe gone),
+ *	its uid and its span's pages, whenever an object's span is freed:
+ *	the last release of a deleted object, a delete, heap_obj_owner_gone(),
+ *	an abort, an eviction.  It runs inside the heap call, in its
+ *	transaction, and must not call into the heap.  NULL: none.
+ *
+ * The hook belongs to this handle, not to the metadata: another handle,
+ * or this one after heap_attach(), has none until it is set.
+ */
+void heap_obj_set_free_hook(struct heap *h,
+			    void (*fn)(void *ctx, uint32_t creator,
+				       uint32_t uid, uint64_t npages),
+			    void *ctx);
 
 /**
  * heap_obj_lookup() - the object @id (deleted ones too).

@@ -4,13 +4,15 @@
  * eviction (the least recently used candidate first), what moves an
  * object on and off the LRU (the last release puts it at the most recent
  * end, a get takes it off, a delete too), what is never evicted (not
- * evictable, referenced, OPEN, deleted), a random sequence against a
- * model of the list, and every call killed at every step.
+ * evictable, referenced, OPEN, deleted), the free hook on every path
+ * that frees an object's span, a second handle, a random sequence
+ * against a model of the list, and every call killed at every step.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/lib/testlib.h"
 #include "tests/shm/killpoint.h"
@@ -291,6 +293,115 @@ START_TEST(test_evict_create_flags)
 	ck_assert_int_eq(heap_obj_create(h, o1, &req, 7, &x), -EINVAL);
 	ck_assert_int_eq(obj_get(o1, "bad", &y), -ENOENT);
 	heap_check(h);
+}
+END_TEST
+
+/* ---- the free hook ---- */
+
+struct freed {
+	unsigned int n;
+	uint32_t creator, uid;
+	uint64_t pages;
+};
+
+static void on_free(void *ctx, uint32_t creator, uint32_t uid,
+		    uint64_t npages)
+{
+	struct freed *f = ctx;
+
+	f->n++;
+	f->creator = creator;
+	f->uid = uid;
+	f->pages += npages;
+}
+
+/* The last call told of one span of @pages pages of @creator's. */
+static void told(struct freed *f, unsigned int n, uint32_t creator,
+		 uint64_t pages)
+{
+	ck_assert_uint_eq(f->n, n);
+	ck_assert_uint_eq(f->creator, creator);
+	ck_assert_uint_eq(f->uid, OBJ_UID);
+	ck_assert_uint_eq(f->pages, pages);
+	f->pages = 0;
+}
+
+START_TEST(test_free_hook)
+{
+	struct heap_obj_info a, x;
+	struct freed f = { 0, 0, 0, 0 };
+
+	heap_obj_set_free_hook(h, on_free, &f);
+	/* Nothing freed: no call, at create, seal, get, release. */
+	a = obj_candidate(o1, "a", 2 * PG);
+	ck_assert_int_eq(obj_get(o2, "a", &x), 0);
+	ck_assert_int_eq(heap_obj_release(h, o2, a.id, 9), 0);
+	ck_assert_uint_eq(f.n, 0);
+	/* Eviction. */
+	evicts("a", 2);
+	told(&f, 1, o1, 2);
+	/* A delete of an unreferenced object. */
+	a = obj_sealed(o2, "b", 3 * PG);
+	ck_assert_int_eq(heap_obj_release(h, o2, a.id, 9), 0);
+	ck_assert_int_eq(obj_delete("b", 0), 0);
+	told(&f, 2, o2, 3);
+	/* The last release of a deleted one; not the delete before it. */
+	a = obj_sealed(o1, "c", PG);
+	ck_assert_int_eq(obj_delete("c", 0), 0);
+	ck_assert_uint_eq(f.n, 2);
+	ck_assert_int_eq(heap_obj_release(h, o1, a.id, 9), 0);
+	told(&f, 3, o1, 1);
+	/* An abort: the creator's release of an OPEN one. */
+	a = obj_create(o2, "d", 5 * PG);
+	ck_assert_int_eq(heap_obj_release(h, o2, a.id, 9), 0);
+	told(&f, 4, o2, 5);
+	/* The holder's going, the last reference of a deleted one. */
+	a = obj_sealed(o1, "e", PG);
+	ck_assert_int_eq(obj_get(o2, "e", &x), 0);
+	ck_assert_int_eq(heap_obj_release(h, o1, a.id, 9), 0);
+	ck_assert_int_eq(obj_delete("e", 0), 0);
+	ck_assert_uint_eq(f.n, 4);
+	ck_assert_int_eq(heap_obj_owner_gone(h, o2, 9, NULL, NULL, NULL), 0);
+	told(&f, 5, o1, 1);
+	/* Unset: no more calls. */
+	heap_obj_set_free_hook(h, NULL, NULL);
+	obj_candidate(o1, "f", PG);
+	evicts("f", 1);
+	ck_assert_uint_eq(f.n, 5);
+	heap_check(h);
+}
+END_TEST
+
+/* ---- a second handle ---- */
+
+START_TEST(test_evict_other_handle)
+{
+	struct heap_obj_info x;
+	struct freed f = { 0, 0, 0, 0 };
+	struct heap *keep = h, *other;
+	struct arena *m2;
+	int fd;
+
+	heap_obj_set_free_hook(h, on_free, &f);
+	obj_candidate(o1, "a", PG);
+	obj_candidate(o1, "b", PG);
+	fd = dup(meta->fd);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(arena_attach(fd, &m2), 0);
+	ck_assert_int_eq(heap_attach(m2->base, m2->size, &keep->ops, &other),
+			 0);
+	heap_check(other);
+	/* The list is in the metadata; the hook is the handle's. */
+	h = other;
+	evicts("a", 1);
+	h = keep;
+	ck_assert_uint_eq(f.n, 0);
+	evicts("b", 1);
+	ck_assert_uint_eq(f.n, 1);
+	ck_assert_int_eq(heap_obj_evict(other, 50, &x), -ENOENT);
+	heap_check(other);
+	heap_detach(other);
+	arena_destroy(m2);
 }
 END_TEST
 
@@ -589,6 +700,12 @@ static Suite *objlru_suite(void)
 	tcase_add_test(tc, test_evict_get_fails_stays);
 	tcase_add_test(tc, test_evict_owner_gone);
 	tcase_add_test(tc, test_evict_create_flags);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hook");
+	tcase_add_checked_fixture(tc, obj_setup, mem_teardown);
+	tcase_add_test(tc, test_free_hook);
+	tcase_add_test(tc, test_evict_other_handle);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");
