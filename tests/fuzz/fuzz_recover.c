@@ -16,6 +16,8 @@
  *           tests' kill points; after the call if it has fewer steps),
  *           with no edit: a real unfinished transaction, which recovery
  *           must accept.
+ * Objects named c and d are evictable (HEAP_OBJ_EVICTABLE): sealed and
+ * released, they are candidates that EVICT takes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,7 +33,7 @@
 
 enum {
 	ALLOC, FREE, MAG_ALLOC, MAG_MOVE, SCAVENGE, OWNER, CREATE, OBJ,
-	OWNER_GONE, NOPS
+	OWNER_GONE, EVICT, NOPS
 };
 
 static unsigned char arena[PAGES * PG];
@@ -124,7 +126,8 @@ static void call(unsigned int kind, unsigned int arg)
 {
 	uint32_t o = owners[arg & 1];
 	char name[2] = { (char)('a' + (arg >> 1) % 4), 0 };
-	struct heap_obj_new req = { name, 1, 1 + (arg >> 3) * 100, 0, 1, 1 };
+	unsigned int fl = (arg >> 1) % 4 >= 2 ? HEAP_OBJ_EVICTABLE : 0;
+	struct heap_obj_new req = { name, 1, 1 + (arg >> 3) * 100, fl, 1, 1 };
 	struct heap_cursor cur = { 0, 0 };
 	struct heap_obj_info x;
 	struct heap_span sp;
@@ -194,6 +197,9 @@ static void call(unsigned int kind, unsigned int arg)
 		break;
 	case OWNER_GONE:
 		heap_obj_owner_gone(h, o, 0, NULL, NULL, NULL);
+		break;
+	case EVICT:
+		heap_obj_evict(h, arg, &x);
 		break;
 	}
 }

@@ -14,7 +14,7 @@
 /* The target's calls (tests/fuzz/fuzz_recover.c). */
 enum {
 	R_ALLOC, R_FREE, R_MAG_ALLOC, R_MAG_MOVE, R_SCAVENGE, R_OWNER,
-	R_CREATE, R_OBJ, R_OWNER_GONE
+	R_CREATE, R_OBJ, R_OWNER_GONE, R_EVICT
 };
 
 /* A workload that leaves spans, free holes, objects and references. */
@@ -26,6 +26,16 @@ static const unsigned char work[][2] = {
 	{ R_ALLOC, 200 },   { R_FREE, 0 },
 };
 #define NWORK (sizeof(work) / sizeof(work[0]))
+
+/*
+ * Then the evictable objects c (of a) and d (of b), sealed and released
+ * by their creators: candidates for eviction, c the older.
+ */
+static const unsigned char evictable[][2] = {
+	{ R_CREATE, 4 }, { R_CREATE, 7 }, { R_OBJ, 4 },
+	{ R_OBJ, 7 },	 { R_OBJ, 20 },	  { R_OBJ, 23 },
+};
+#define NEVICTABLE (sizeof(evictable) / sizeof(evictable[0]))
 
 static void start(struct seed *s, unsigned int mode, unsigned int nwork)
 {
@@ -78,6 +88,25 @@ void seeds_recover(void)
 			put(&s, b, 2);
 			snprintf(name, sizeof(name), "%s-%u", kills[k].name,
 				 at);
+			emit("recover", name, &s);
+		}
+	}
+	/* A kill point in an eviction, and in a get of a candidate. */
+	for (unsigned int at = 0; at < 40; at += 13) {
+		static const unsigned char calls[][2] = { { R_EVICT, 0 },
+							  { R_OBJ, 12 } };
+
+		for (unsigned int c = 0; c < 2; c++) {
+			unsigned char b[2] = { 1, NWORK + NEVICTABLE };
+
+			s.len = 0;
+			put(&s, b, 2);
+			put(&s, work, 2 * NWORK);
+			put(&s, evictable, 2 * NEVICTABLE);
+			put16(&s, at);
+			put(&s, calls[c], 2);
+			snprintf(name, sizeof(name), "kill-%s-%u",
+				 c ? "get-candidate" : "evict", at);
 			emit("recover", name, &s);
 		}
 	}
