@@ -7,7 +7,9 @@
  *
  * Before anything is sent: a NULL handle, name, object or output, a name
  * of 0 or more than SPANHEAP_NAME_MAX bytes, a size of 0, unknown flags
- * and an id of 0 are -EINVAL, and no request goes out.  That a name is
+ * and an id of 0 are -EINVAL, and no request goes out.  SPANHEAP_ZERO
+ * and SPANHEAP_EVICTABLE go out as their wire flags; only the daemon
+ * acts on them.  That a name is
  * UTF-8 without control characters is the daemon's check (-EINVAL too):
  * one rule in one place.  A name rides after the request's fixed head
  * with its length and without its NUL, so a request is exactly
@@ -99,12 +101,14 @@ SPANHEAP_EXPORT int spanheap_obj_create(struct spanheap *h, const char *name,
 	uint16_t len;
 	int r;
 
-	if (!h || !ret || !size || flags & ~SPANHEAP_ZERO ||
+	if (!h || !ret || !size ||
+	    flags & ~(SPANHEAP_ZERO | SPANHEAP_EVICTABLE) ||
 	    obj_name_len(name, &len))
 		return -EINVAL;
 	memset(&req, 0, offsetof(struct proto_obj_create, name));
 	req.size = size;
-	req.flags = flags & SPANHEAP_ZERO ? PROTO_OBJ_ZERO : 0;
+	req.flags = (flags & SPANHEAP_ZERO ? PROTO_OBJ_ZERO : 0) |
+		    (flags & SPANHEAP_EVICTABLE ? PROTO_OBJ_EVICTABLE : 0);
 	req.namelen = len;
 	memcpy(req.name, name, len);
 

@@ -86,6 +86,8 @@ struct spanheap_span {
 };
 
 #define SPANHEAP_ZERO 0x1	/* span must read as zeros */
+/* spanheap_obj_create(): the daemon may evict it once sealed and unheld */
+#define SPANHEAP_EVICTABLE 0x2
 
 /* How spanheap_connect_opts() connects; zero what you do not set. */
 struct spanheap_opts {
@@ -237,13 +239,20 @@ struct spanheap_obj {
  * @name: 1..SPANHEAP_NAME_MAX bytes of UTF-8 without control characters,
  *	NUL-terminated; unique among the live (OPEN or sealed) objects.
  * @size: bytes, >= 1; the object takes whole pages.
- * @flags: 0 or SPANHEAP_ZERO (the memory reads as zeros).
+ * @flags: 0, or SPANHEAP_ZERO (the memory reads as zeros) and
+ *	SPANHEAP_EVICTABLE (see below), or both.
  * @ret: the object, written only on success.
  *
  * The object is invisible to spanheap_obj_get() until this connection
  * seals it with spanheap_obj_seal(); the connection holds one reference
  * to it.  If the connection closes before the seal, the object is
  * aborted and freed.
+ *
+ * With SPANHEAP_EVICTABLE the daemon may delete the object to make room
+ * when an allocation would cross its memory limit, but only once it is
+ * sealed and no connection holds a reference to it, the one unused
+ * longest first; a get then finds no such name (-ENOENT).  A reference
+ * held keeps it: nothing is evicted under a reader.
  *
  * Return: 0; -EINVAL if @h, @name or @ret is NULL, @name is empty, longer
  * than SPANHEAP_NAME_MAX, not UTF-8 or holds a control character, @size

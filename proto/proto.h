@@ -123,9 +123,13 @@ enum proto_type {
 #define PROTO_FREE_CHECK 0x1u	/* check every offset, free nothing */
 #define PROTO_FREE_FLAGS PROTO_FREE_CHECK
 
-/* PROTO_OBJ_CREATE flags */
+/*
+ * PROTO_OBJ_CREATE flags.  A daemon before EVICTABLE refuses it as an
+ * unknown flag (-EBADMSG): nothing else changed, so no version.
+ */
 #define PROTO_OBJ_ZERO 0x1u	/* the object's memory must read as zeros */
-#define PROTO_OBJ_FLAGS PROTO_OBJ_ZERO
+#define PROTO_OBJ_EVICTABLE 0x2u /* the daemon may evict it, sealed, unheld */
+#define PROTO_OBJ_FLAGS (PROTO_OBJ_ZERO | PROTO_OBJ_EVICTABLE)
 /* PROTO_STATS, PROTO_CLIENTS and PROTO_SCAVENGE reply flags */
 #define PROTO_MORE 0x1u		/* another reply to this request follows */
 

@@ -713,7 +713,8 @@ START_TEST(test_wire_malformed)
 	expect(fd, PROTO_OBJ_CREATE, send_create(fd, "\x1b[2J", 4, PG, 0),
 	       -EINVAL);
 	/* Unknown flags, size 0: malformed. */
-	expect(fd, PROTO_OBJ_CREATE, send_create(fd, "ok", 2, PG, 2), -EBADMSG);
+	expect(fd, PROTO_OBJ_CREATE,
+	       send_create(fd, "ok", 2, PG, PROTO_OBJ_FLAGS + 1), -EBADMSG);
 	expect(fd, PROTO_OBJ_CREATE, send_create(fd, "ok", 2, 0, 0), -EBADMSG);
 	/* A length that is not the datagram's. */
 	memset(raw, 0, sizeof(raw));

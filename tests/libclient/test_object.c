@@ -122,6 +122,33 @@ START_TEST(test_create_sends)
 }
 END_TEST
 
+/* SPANHEAP_EVICTABLE (with @flags) goes out as @wire, and only that. */
+static void create_sends_flags(unsigned int flags, uint32_t wire)
+{
+	const struct proto_obj_create *m;
+	struct spanheap_obj o;
+	struct spanheap *h = fake_connect();
+
+	ck_assert_int_eq(spanheap_obj_create(h, "cache-1", 10, flags, &o), 0);
+	spanheap_close(h);
+	fake_join();
+	m = last(PROTO_OBJ_CREATE);
+	ck_assert_uint_eq(m->flags, wire);
+}
+
+START_TEST(test_create_evictable)
+{
+	create_sends_flags(SPANHEAP_EVICTABLE, PROTO_OBJ_EVICTABLE);
+}
+END_TEST
+
+START_TEST(test_create_evictable_zero)
+{
+	create_sends_flags(SPANHEAP_EVICTABLE | SPANHEAP_ZERO,
+			   PROTO_OBJ_EVICTABLE | PROTO_OBJ_ZERO);
+}
+END_TEST
+
 START_TEST(test_create_flags_and_long_name)
 {
 	const struct proto_obj_create *m;
@@ -165,7 +192,7 @@ START_TEST(test_create_invalid)
 	ck_assert_int_eq(spanheap_obj_create(h, name_of(name, 256), 1, 0, &o),
 			 -EINVAL);
 	ck_assert_int_eq(spanheap_obj_create(h, "a", 0, 0, &o), -EINVAL);
-	ck_assert_int_eq(spanheap_obj_create(h, "a", 1, 0x2, &o), -EINVAL);
+	ck_assert_int_eq(spanheap_obj_create(h, "a", 1, 0x4, &o), -EINVAL);
 	ck_assert_int_eq(spanheap_obj_create(h, "a", 1, 0x80000000u, &o),
 			 -EINVAL);
 	assert_untouched(o);
@@ -850,6 +877,8 @@ static Suite *object_suite(void)
 	tc = object_tcase("create");
 	tcase_add_test(tc, test_create_sends);
 	tcase_add_test(tc, test_create_flags_and_long_name);
+	tcase_add_test(tc, test_create_evictable);
+	tcase_add_test(tc, test_create_evictable_zero);
 	tcase_add_test(tc, test_create_invalid);
 	tcase_add_test(tc, test_create_refused);
 	tcase_add_test(tc, test_create_bad_reply);

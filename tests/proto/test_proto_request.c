@@ -320,6 +320,10 @@ START_TEST(test_obj_fields)
 	m.obj_create.flags = PROTO_OBJ_ZERO;
 	m.obj_create.size = UINT64_MAX;
 	expect_req(len, 0, "of ZERO, any size");
+	m.obj_create.flags = PROTO_OBJ_EVICTABLE;
+	expect_req(len, 0, "of EVICTABLE");
+	m.obj_create.flags = PROTO_OBJ_ZERO | PROTO_OBJ_EVICTABLE;
+	expect_req(len, 0, "of ZERO and EVICTABLE");
 	m.obj_create.size = 0;
 	expect_req(len, -EBADMSG, "of size 0");
 	m.obj_create.size = 1;
