@@ -405,6 +405,46 @@ START_TEST(test_evict_other_handle)
 }
 END_TEST
 
+/* ---- what an eviction costs the journal ---- */
+
+static uint64_t most_logged;
+
+static void on_step(void *ctx)
+{
+	(void)ctx;
+	if (h->tx_count > most_logged)
+		most_logged = h->tx_count;
+}
+
+/*
+ * The journal holds 512 words a heap call (heap_internal.h): an
+ * eviction, the record it frees and the span it merges included, is one
+ * call and stays within it; inside a caller's transaction, each is one
+ * of the 64.
+ */
+START_TEST(test_evict_journal_bound)
+{
+	struct heap_obj_info x;
+
+	/* Free neighbours on both sides: the merge logs the most. */
+	obj_candidate(o1, "a", PG);
+	obj_candidate(o1, "b", 200 * PG);
+	obj_candidate(o1, "c", PG);
+	obj_candidate(o1, "d", PG);
+	evicts("a", 1);
+	ck_assert_int_eq(obj_delete("c", 0), 0);
+	heap_tx_set_hook(h, on_step, NULL);
+	ck_assert_int_eq(heap_obj_evict(h, 50, &x), 0);
+	heap_tx_set_hook(h, NULL, NULL);
+	ck_assert_str_eq(x.name, "b");
+	heap_check(h);
+	ck_assert_uint_gt(most_logged, 0);
+	ck_assert_uint_le(most_logged, 512);
+	printf("evict_journal_bound: %llu words logged\n",
+	       (unsigned long long)most_logged);
+}
+END_TEST
+
 /* ---- random, against a model of the list ---- */
 
 #define RND_NAMES 12
@@ -706,6 +746,11 @@ static Suite *objlru_suite(void)
 	tcase_add_checked_fixture(tc, obj_setup, mem_teardown);
 	tcase_add_test(tc, test_free_hook);
 	tcase_add_test(tc, test_evict_other_handle);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("journal");
+	tcase_add_checked_fixture(tc, obj_setup, mem_teardown);
+	tcase_add_test(tc, test_evict_journal_bound);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");
