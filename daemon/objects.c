@@ -300,6 +300,35 @@ int objects_delete(struct objects *o, const char *name, size_t len,
 	return r;
 }
 
+int objects_evict_locked(struct objects *o, uint64_t need_bytes,
+			 uint64_t *ret_bytes, uint64_t *ret_count)
+{
+	uint64_t bytes = 0, count = 0;
+	struct heap_obj_info x;
+	int r = 0;
+
+	daemon_assert_locked(o->core);
+	while (bytes < need_bytes) {
+		r = heap_obj_evict(o->core->heap, daemon_now(), &x);
+		if (r < 0)
+			break;
+		bytes += x.npages * HEAP_PAGE_SIZE;
+		count++;
+		log_limited(&o->log_evict, 6,
+			    "evicted object \"%s\" (%llu bytes, id %llu) to make room: created by %s (pid %u, uid %u), unused",
+			    x.name, (unsigned long long)x.size,
+			    (unsigned long long)x.id, x.creator_name, x.pid,
+			    x.uid);
+	}
+	if (count)
+		o->changes++;
+	if (ret_bytes)
+		*ret_bytes = bytes;
+	if (ret_count)
+		*ret_count = count;
+	return r;
+}
+
 void objects_wait_cancel(struct objects *o, struct obj_wait *w)
 {
 	wait_free(o, w);
@@ -329,12 +358,13 @@ static const char *state_name(const struct heap_obj_info *i)
 static json_t *object_json(const struct heap_obj_info *i, uint64_t now)
 {
 	/* Names and client names are UTF-8 (the heap's rule, HELLO's check). */
-	return json_pack("{s:s, s:I, s:I, s:I, s:s, s:I, s:{s:i, s:I, s:s}, s:I}",
+	return json_pack("{s:s, s:I, s:I, s:I, s:s, s:b, s:I, s:{s:i, s:I, s:s}, s:I}",
 			 "name", i->deleted ? "" : i->name,
 			 "id", (json_int_t)i->id,
 			 "size", (json_int_t)i->size,
 			 "pages", (json_int_t)i->npages,
 			 "state", state_name(i),
+			 "evictable", (int)i->evictable,
 			 "refs", (json_int_t)i->refs,
 			 "creator", "pid", (int)i->pid,
 			 "uid", (json_int_t)i->uid,
@@ -375,7 +405,7 @@ json_t *objects_json_locked(const struct objects *o)
 
 	daemon_assert_locked(o->core);
 	heap_obj_stats(o->core->heap, &s);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "open", (json_int_t)s.open,
 			 "sealed", (json_int_t)s.sealed,
 			 "deleted", (json_int_t)s.deleted,
@@ -385,5 +415,11 @@ json_t *objects_json_locked(const struct objects *o)
 			 "waiters", (json_int_t)o->nwaits,
 			 "woken", (json_int_t)o->woken,
 			 "timeouts", (json_int_t)o->timeouts,
-			 "max_objects", (json_int_t)s.max_objects);
+			 "max_objects", (json_int_t)s.max_objects,
+			 "evictable", (json_int_t)s.evictable,
+			 "evictable_bytes",
+			 (json_int_t)(s.evictable_pages * HEAP_PAGE_SIZE),
+			 "evicted", (json_int_t)s.evicted,
+			 "evicted_bytes",
+			 (json_int_t)(s.evicted_pages * HEAP_PAGE_SIZE));
 }

@@ -12,9 +12,14 @@
  * one wait, and the waits of the daemon are at most its connections
  * (--max-clients): the memory they cost is bounded by the clients'.
  *
- * A part below the connection code (see daemon.h): it includes core.h
- * and scavenger.h, and tells the connection code through its hook.  Loop
- * thread only.
+ * Eviction (objects_evict_locked()) deletes evictable objects that
+ * nobody holds, the least recently used first, for the memory limit's
+ * allocations: the heap keeps the list and counts them (shm/object.h),
+ * the daemon decides when and logs each one.
+ *
+ * A part below the connection code (see daemon.h): it includes core.h,
+ * log.h and scavenger.h, and tells the connection code through its hook.
+ * Loop thread only.
  */
 #ifndef SPANHEAPD_OBJECTS_H
 #define SPANHEAPD_OBJECTS_H
@@ -25,6 +30,7 @@
 #include <sys/queue.h>
 
 #include "core.h"
+#include "log.h"
 #include "shm/object.h"
 
 struct event_base;
@@ -60,6 +66,7 @@ struct objects {
 	uint64_t woken;			/* waits ended by a seal */
 	uint64_t timeouts;		/* waits ended by their time */
 	uint64_t changes;		/* what MemStats shows moved; only grows */
+	struct log_limit log_evict;	/* the evictions' info lines */
 };
 
 /** objects_init() - no waits yet, over @core's heap. */
@@ -121,6 +128,33 @@ int objects_get_locked(struct objects *o, uint32_t owner, const char *name,
 int objects_release_locked(struct objects *o, uint32_t owner, uint64_t id);
 int objects_delete_locked(struct objects *o, const char *name, size_t len,
 			  uint32_t uid);
+
+/**
+ * objects_evict_locked() - evict, the least recently used first, until
+ * @need_bytes of the evicted objects' spans are free or no candidate is
+ * left (heap_obj_evict(): only evictable objects, sealed and held by
+ * nobody).
+ * @need_bytes: bytes of spans wanted; 0 evicts nothing.
+ * @ret_bytes: if not NULL, the bytes of the spans freed (whole pages).
+ * @ret_count: if not NULL, the objects evicted.
+ *
+ * The spans go back to the heap as any span freed: free and dirty, for
+ * the next allocation or the scavenger.  Each eviction is logged at info
+ * level (rate limited) and counted in the heap's metadata (MemStats'
+ * objects.evicted and evicted_bytes, which so outlive restarts).
+ *
+ * Each eviction is one heap transaction of about 90 journal words, so
+ * that outside a transaction any number fit, one at a time.  Inside the
+ * caller's (a request's), they add up: the journal holds 64 heap calls
+ * of 512 words (shm/heap_internal.h), so such a caller evicts a bounded
+ * number, or commits first and evicts between transactions.
+ *
+ * Evictions are not undone, so @ret_bytes and @ret_count are written
+ * whatever the result.  Return: 0 if @need_bytes were freed; -ENOENT if
+ * the candidates ran out first (what was evicted stays evicted).
+ */
+int objects_evict_locked(struct objects *o, uint64_t need_bytes,
+			 uint64_t *ret_bytes, uint64_t *ret_count);
 
 /** objects_wait_cancel() - end @w unanswered: its connection is gone. */
 void objects_wait_cancel(struct objects *o, struct obj_wait *w);

@@ -5,10 +5,17 @@
  * name and no other; a connection destroyed while it waits
  * leaves no wait behind and is sent nothing; a finite wait ends no sooner
  * than its timeout; a client's departure drops its references and aborts
- * its open objects, and the table keeps what others hold.
+ * its open objects, and the table keeps what others hold.  Eviction
+ * (objects_evict_locked()) takes the least recently used of the
+ * evictable objects nobody holds until what it needs is free, counts,
+ * logs and shows what it did.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -268,6 +275,227 @@ START_TEST(test_gone_drops_refs_and_aborts)
 }
 END_TEST
 
+/* ---- eviction ---- */
+
+#define PG HEAP_PAGE_SIZE
+#define EVICT_STORM (3 * LOG_LIMIT_BURST)
+
+/* An evictable object of @pages pages by @c: sealed, and released. */
+static uint64_t candidate(struct client *c, const char *name, uint64_t pages)
+{
+	struct heap_obj_new req = {
+		.name = name, .len = strlen(name), .size = pages * PG,
+		.flags = HEAP_OBJ_EVICTABLE, .pid = 1, .uid = 1000,
+	};
+	struct heap_obj_info x;
+
+	ck_assert_int_eq(objects_create(&d.objects, c->owner, &req, &x), 0);
+	ck_assert_int_eq(objects_seal(&d.objects, c->owner, x.id), 0);
+	ck_assert_int_eq(objects_release(&d.objects, c->owner, x.id), 0);
+	return x.id;
+}
+
+static int evict(uint64_t need, uint64_t *ret_bytes, uint64_t *ret_count)
+{
+	int r;
+
+	daemon_heap_lock(&d.core);
+	r = objects_evict_locked(&d.objects, need, ret_bytes, ret_count);
+	heap_check(d.core.heap);
+	daemon_heap_unlock(&d.core);
+	return r;
+}
+
+static bool exists(uint64_t id)
+{
+	struct heap_obj_info x;
+	int r;
+
+	daemon_heap_lock(&d.core);
+	r = heap_obj_lookup(d.core.heap, id, &x);
+	daemon_heap_unlock(&d.core);
+	return r == 0;
+}
+
+static json_int_t block_num(const char *key)
+{
+	json_t *j, *v;
+	json_int_t n;
+
+	daemon_heap_lock(&d.core);
+	j = objects_json_locked(&d.objects);
+	daemon_heap_unlock(&d.core);
+	ck_assert_ptr_nonnull(j);
+	v = json_object_get(j, key);
+	ck_assert_msg(json_is_integer(v), "no \"%s\" in the objects block",
+		      key);
+	n = json_integer_value(v);
+	json_decref(j);
+	return n;
+}
+
+START_TEST(test_evict_lru_until_enough)
+{
+	uint64_t a, b, c, e, bytes = 7, count = 7;
+	uint64_t changes = d.objects.changes;
+	struct client *m;
+	struct heap_stats hs;
+	int pm;
+
+	m = inproc_welcomed(&d, "cache", &pm);
+	a = candidate(m, "a", 1);
+	b = candidate(m, "b", 2);
+	c = candidate(m, "c", 3);
+	e = candidate(m, "e", 1);
+	ck_assert_int_eq(block_num("evictable"), 4);
+	ck_assert_int_eq(block_num("evictable_bytes"), 7 * PG);
+	/* Nothing needed: nothing evicted. */
+	ck_assert_int_eq(evict(0, &bytes, &count), 0);
+	ck_assert_uint_eq(bytes, 0);
+	ck_assert_uint_eq(count, 0);
+	ck_assert_uint_eq(d.objects.changes, changes);
+	/* One byte: the oldest, whole. */
+	ck_assert_int_eq(evict(1, &bytes, &count), 0);
+	ck_assert_uint_eq(bytes, PG);
+	ck_assert_uint_eq(count, 1);
+	ck_assert(!exists(a) && exists(b));
+	ck_assert_uint_gt(d.objects.changes, changes);
+	/* 4 pages: b (2) is not enough, c (3) makes it; e stays. */
+	ck_assert_int_eq(evict(4 * PG, &bytes, &count), 0);
+	ck_assert_uint_eq(bytes, 5 * PG);
+	ck_assert_uint_eq(count, 2);
+	ck_assert(!exists(b) && !exists(c) && exists(e));
+	ck_assert_int_eq(block_num("evictable"), 1);
+	ck_assert_int_eq(block_num("evicted"), 3);
+	ck_assert_int_eq(block_num("evicted_bytes"), 6 * PG);
+	/* More than is left: e, then -ENOENT, what was done reported. */
+	ck_assert_int_eq(evict(10 * PG, &bytes, &count), -ENOENT);
+	ck_assert_uint_eq(bytes, PG);
+	ck_assert_uint_eq(count, 1);
+	ck_assert(!exists(e));
+	ck_assert_int_eq(evict(1, NULL, NULL), -ENOENT);
+	ck_assert_int_eq(block_num("evicted"), 4);
+	ck_assert_int_eq(block_num("evictable"), 0);
+	/* The spans are the heap's again, free. */
+	daemon_heap_lock(&d.core);
+	heap_stats(d.core.heap, &hs);
+	daemon_heap_unlock(&d.core);
+	ck_assert_uint_eq(hs.inuse, 0);
+	close(pm);
+}
+END_TEST
+
+/* A held object, or one not evictable, is never evicted. */
+START_TEST(test_evict_never_held)
+{
+	struct heap_obj_new req = { .name = "plain", .len = 5, .size = PG };
+	struct heap_obj_info x;
+	struct proto_obj_reply r;
+	struct client *m;
+	uint64_t held, bytes, count;
+	int pm, pr;
+
+	m = inproc_welcomed(&d, "cache", &pm);
+	inproc_welcomed(&d, "reader", &pr);
+	held = candidate(m, "held", 1);
+	send_named(pr, PROTO_OBJ_GET, 5, "held", 0);
+	ck_assert_int_eq(recv_obj(pr, PROTO_OBJ_GET, 5, &r), 0);
+	ck_assert_uint_eq(r.id, held);
+	ck_assert_int_eq(objects_create(&d.objects, m->owner, &req, &x), 0);
+	ck_assert_int_eq(objects_seal(&d.objects, m->owner, x.id), 0);
+	ck_assert_int_eq(objects_release(&d.objects, m->owner, x.id), 0);
+	ck_assert_int_eq(evict(PG, &bytes, &count), -ENOENT);
+	ck_assert_uint_eq(count, 0);
+	ck_assert(exists(held) && exists(x.id));
+	ck_assert_int_eq(block_num("evicted"), 0);
+	/* The reader's going makes it a candidate. */
+	close(pr);
+	for (int i = 0; i < 100 && block_num("evictable") == 0; i++)
+		inproc_turn(&d);
+	ck_assert_int_eq(evict(PG, &bytes, &count), 0);
+	ck_assert_uint_eq(count, 1);
+	ck_assert(!exists(held) && exists(x.id));
+	close(pm);
+}
+END_TEST
+
+/* The list's entries say which objects may be evicted. */
+START_TEST(test_evict_page_json)
+{
+	struct heap_obj_new req = { .name = "plain", .len = 5, .size = PG };
+	struct heap_obj_info x;
+	json_t *page, *list, *o;
+	struct client *m;
+	size_t i;
+	int pm, seen = 0;
+
+	m = inproc_welcomed(&d, "cache", &pm);
+	candidate(m, "cached", 2);
+	ck_assert_int_eq(objects_create(&d.objects, m->owner, &req, &x), 0);
+	page = objects_page_json(&d.objects, 0, 64);
+	ck_assert_ptr_nonnull(page);
+	list = json_object_get(page, "objects");
+	ck_assert_uint_eq(json_array_size(list), 2);
+	json_array_foreach(list, i, o) {
+		const char *name = json_string_value(json_object_get(o, "name"));
+		json_t *ev = json_object_get(o, "evictable");
+
+		ck_assert(json_is_boolean(ev));
+		ck_assert(json_is_true(ev) == !strcmp(name, "cached"));
+		seen++;
+	}
+	ck_assert_int_eq(seen, 2);
+	json_decref(page);
+	close(pm);
+}
+END_TEST
+
+/*
+ * Each eviction is an info line, but a storm of them is cut short: of
+ * three bursts' worth at once, no more than the limit's bursts of the
+ * windows they span (one, unless the machine stalls for seconds).
+ */
+START_TEST(test_evict_logged)
+{
+	char path[] = "/tmp/spanheap-evict.XXXXXX", out[8192];
+	int fd = mkstemp(path), saved, pm;
+	struct client *m;
+	char name[16];
+	uint64_t count;
+	unsigned int lines = 0;
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	m = inproc_welcomed(&d, "cache", &pm);
+	for (int i = 0; i < EVICT_STORM; i++) {
+		snprintf(name, sizeof(name), "entry-%d", i);
+		candidate(m, name, 1);
+	}
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	ck_assert_int_eq(evict(EVICT_STORM * PG, NULL, &count), 0);
+	fflush(stderr);
+	ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	n = read(fd, out, sizeof(out) - 1);
+	close(fd);
+	unlink(path);
+	ck_assert_int_gt(n, 0);
+	out[n] = 0;
+	ck_assert_uint_eq(count, EVICT_STORM);
+	for (char *p = out; (p = strstr(p, "evicted object")); p++)
+		lines++;
+	ck_assert_uint_ge(lines, 1);
+	ck_assert_uint_lt(lines, EVICT_STORM);
+	ck_assert_ptr_nonnull(strstr(out, "evicted object \"entry-0\""));
+	ck_assert_ptr_nonnull(strstr(out, "created by cache"));
+	close(pm);
+}
+END_TEST
+
 static Suite *objects_suite(void)
 {
 	Suite *s = suite_create("objects");
@@ -283,6 +511,14 @@ static Suite *objects_suite(void)
 	tc = tcase_create("gone");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_gone_drops_refs_and_aborts);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("evict");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_evict_lru_until_enough);
+	tcase_add_test(tc, test_evict_never_held);
+	tcase_add_test(tc, test_evict_page_json);
+	tcase_add_test(tc, test_evict_logged);
 	suite_add_tcase(s, tc);
 	return s;
 }
