@@ -476,7 +476,9 @@ static void do_obj_create(struct client *c, const void *msg)
 		.name = req->name,
 		.len = req->namelen,
 		.size = req->size,
-		.flags = req->flags & PROTO_OBJ_ZERO ? HEAP_ALLOC_ZERO : 0,
+		.flags = (req->flags & PROTO_OBJ_ZERO ? HEAP_ALLOC_ZERO : 0) |
+			 (req->flags & PROTO_OBJ_EVICTABLE ?
+				  HEAP_OBJ_EVICTABLE : 0),
 		.pid = (uint32_t)c->cred.pid,
 		.uid = c->cred.uid,
 	};
