@@ -254,6 +254,12 @@ $(BUILD)/tests/metrics.ok: tests/metrics/check-metrics.sh $(BUILD)/spanheapd \
 		SPANCTL=$(BUILD)/spanctl bash $<
 # ---- end metrics ----
 
+# ---- evict: eviction through the client library, in process ----
+# tests/daemon/test_objects_client drives the in-process daemon through
+# libspanclient, on a socket of its own: the daemon's tests link it too.
+$(BUILD)/tests/daemon/test_objects_client: $(CLIENT_A)
+# ---- end evict ----
+
 PROGS := $(BUILD)/spanheapd $(BUILD)/spanctl
 
 .PHONY: all tests check check-run check-sanitize check-tsan check-debug \
