@@ -95,6 +95,34 @@ static bool has_restarts(const json_t *st)
 	return memstats_has_all(st, restart_fields, ARRAY_SIZE(restart_fields));
 }
 
+/*
+ * The objects line: what the table holds and, from a daemon that evicts,
+ * what may be evicted and what was.  Left out for a daemon without it.
+ */
+static void render_objects(FILE *f, const json_t *st)
+{
+	const json_t *ob = json_object_get(st, "objects");
+	char a[32], b[32];
+
+	if (memstats_num(ob, "sealed") < 0 || memstats_num(ob, "open") < 0 ||
+	    memstats_num(ob, "bytes") < 0)
+		return;
+	fprintf(f, "%-16s %lld sealed, %lld open, %s", "objects",
+		(long long)memstats_num(ob, "sealed"),
+		(long long)memstats_num(ob, "open"),
+		size(a, sizeof(a), memstats_num(ob, "bytes")));
+	if (memstats_num(ob, "evictable") >= 0 &&
+	    memstats_num(ob, "evictable_bytes") >= 0 &&
+	    memstats_num(ob, "evicted") >= 0 &&
+	    memstats_num(ob, "evicted_bytes") >= 0)
+		fprintf(f, "; %lld evictable (%s), %lld evicted (%s)",
+			(long long)memstats_num(ob, "evictable"),
+			size(a, sizeof(a), memstats_num(ob, "evictable_bytes")),
+			(long long)memstats_num(ob, "evicted"),
+			size(b, sizeof(b), memstats_num(ob, "evicted_bytes")));
+	fputc('\n', f);
+}
+
 int render_table(FILE *f, const json_t *st)
 {
 	const json_t *sc = json_object_get(st, "scavenger");
@@ -129,6 +157,7 @@ int render_table(FILE *f, const json_t *st)
 		(long long)memstats_num(sc, "forced_releases"));
 	fprintf(f, "%-16s %lld\n", "clients", (long long)memstats_num(cl, "count"));
 	render_quota_table(f, st);
+	render_objects(f, st);
 	fprintf(f, "%-16s %.1f s\n", "uptime", seconds(memstats_num(st, "uptime_ns")));
 	if (has_restarts(st))
 		fprintf(f, "%-16s %lld, %lld s since the last restart\n",
@@ -329,18 +358,23 @@ static const char *const object_required[] = {
 	"id", "size", "refs", "age_ns",
 };
 
+/*
+ * "evictable" is a daemon's since eviction: absent, or a boolean.
+ */
 static int check_objects(const json_t *list)
 {
-	const json_t *o, *cr;
+	const json_t *o, *cr, *ev;
 	size_t i;
 
 	if (!json_is_array(list))
 		return -EBADMSG;
 	json_array_foreach(list, i, o) {
 		cr = json_object_get(o, "creator");
+		ev = json_object_get(o, "evictable");
 		if (!memstats_has_all(o, object_required, ARRAY_SIZE(object_required)) ||
 		    !json_is_string(json_object_get(o, "name")) ||
 		    !json_is_string(json_object_get(o, "state")) ||
+		    (ev && !json_is_boolean(ev)) ||
 		    memstats_num(cr, "pid") < 0 || memstats_num(cr, "uid") < 0 ||
 		    !json_is_string(json_object_get(cr, "name")))
 			return -EBADMSG;
@@ -365,15 +399,16 @@ static void age(char *buf, size_t len, int64_t ns)
 		snprintf(buf, len, "%llud%02lluh", s / 86400, s / 3600 % 24);
 }
 
-enum { C_ID, C_SIZE, C_STATE, C_REFS, C_PID, C_UID, C_CREATOR, C_AGE,
-       C_NAME, C_COLS };
+enum { C_ID, C_SIZE, C_STATE, C_EVICT, C_REFS, C_PID, C_UID, C_CREATOR,
+       C_AGE, C_NAME, C_COLS };
 
 static const struct {
 	const char *head;
 	bool left;
 } obj_cols[C_COLS] = {
 	[C_ID] = { "ID", false },	  [C_SIZE] = { "SIZE", false },
-	[C_STATE] = { "STATE", true },	  [C_REFS] = { "REFS", false },
+	[C_STATE] = { "STATE", true },	  [C_EVICT] = { "EVICT", true },
+	[C_REFS] = { "REFS", false },
 	[C_PID] = { "PID", false },	  [C_UID] = { "UID", false },
 	[C_CREATOR] = { "CREATOR", true }, [C_AGE] = { "AGE", false },
 	[C_NAME] = { "NAME", true },
@@ -385,7 +420,7 @@ static const struct {
 /* Column @col of object @o (checked) into @buf; return its columns. */
 static size_t obj_cell(const json_t *o, int col, char *buf)
 {
-	const json_t *cr = json_object_get(o, "creator");
+	const json_t *cr = json_object_get(o, "creator"), *ev;
 
 	switch (col) {
 	case C_ID:
@@ -397,6 +432,12 @@ static size_t obj_cell(const json_t *o, int col, char *buf)
 	case C_STATE:
 		return safe_cell(buf, json_string_value(json_object_get(o,
 							"state")), 16);
+	case C_EVICT:
+		/* "yes": the daemon may evict it once nobody holds it. */
+		ev = json_object_get(o, "evictable");
+		snprintf(buf, CELL_MAX, "%s",
+			 !ev ? "-" : json_is_true(ev) ? "yes" : "no");
+		break;
 	case C_REFS:
 		snprintf(buf, CELL_MAX, "%lld", (long long)memstats_num(o, "refs"));
 		break;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,6 +220,54 @@ START_TEST(test_table_without_restarts)
 		free(out);
 		json_decref(st);
 	}
+}
+END_TEST
+
+/* The objects block: a daemon that evicts also says what it may, and did. */
+static void set_objects(json_t *st, bool evicts)
+{
+	json_t *ob = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "open",
+			       (json_int_t)1, "sealed", (json_int_t)3,
+			       "deleted", (json_int_t)0, "bytes",
+			       (json_int_t)(12 * MIB), "pages",
+			       (json_int_t)3072, "references",
+			       (json_int_t)4);
+
+	ck_assert_ptr_nonnull(ob);
+	if (evicts) {
+		json_object_set_new(ob, "evictable", json_integer(2));
+		json_object_set_new(ob, "evictable_bytes",
+				    json_integer(8 * KIB));
+		json_object_set_new(ob, "evicted", json_integer(5));
+		json_object_set_new(ob, "evicted_bytes",
+				    json_integer(20 * KIB));
+	}
+	ck_assert_int_eq(json_object_set_new(st, "objects", ob), 0);
+}
+
+START_TEST(test_table_objects_evictions)
+{
+	json_t *st = stats_full();
+	char *out, l[256];
+
+	set_objects(st, true);
+	out = render_ok(render_table, st);
+	assert_has(line_of(out, "objects", l, sizeof(l)),
+		   "3 sealed, 1 open, 12.0 MiB; 2 evictable (8.0 KiB), 5 evicted (20.0 KiB)");
+	free(out);
+	/* A daemon before eviction: the objects alone. */
+	set_objects(st, false);
+	out = render_ok(render_table, st);
+	line_of(out, "objects", l, sizeof(l));
+	assert_has(l, "3 sealed, 1 open, 12.0 MiB");
+	ck_assert_ptr_null(strstr(l, "evict"));
+	free(out);
+	/* One without objects: no line. */
+	json_object_del(st, "objects");
+	out = render_ok(render_table, st);
+	ck_assert_ptr_null(strstr(out, "objects"));
+	free(out);
+	json_decref(st);
 }
 END_TEST
 
@@ -506,6 +555,35 @@ START_TEST(test_objects_table)
 	ck_assert_uint_eq(column_of(l, strstr(l, "caf\xc3\xa9")), col);
 	ck_assert_str_eq(strstr(l, "caf"), "caf\xc3\xa9-\xc3\xbc");
 	free(out);
+	json_decref(list);
+}
+END_TEST
+
+/* EVICT: yes, no, or - from a daemon that does not say. */
+START_TEST(test_objects_evictable)
+{
+	json_t *list = objects_list(), *bad;
+	char *out, l[512];
+
+	json_object_set_new(json_array_get(list, 0), "evictable", json_true());
+	json_object_set_new(json_array_get(list, 1), "evictable",
+			    json_false());
+	out = render_ok(render_objects_fn, list);
+	assert_has(out, " EVICT ");
+	ck_assert(strstr(out, "STATE") < strstr(out, "EVICT"));
+	ck_assert(strstr(out, "EVICT") < strstr(out, "REFS"));
+	assert_has(line_of(out, "4294967297", l, sizeof(l)), " sealed   yes ");
+	assert_has(line_of(out, "4294967298", l, sizeof(l)), " deleted  no ");
+	assert_has(line_of(out, "8589934593", l, sizeof(l)), " open     - ");
+	free(out);
+	/* Anything but a boolean is a malformed list. */
+	bad = json_pack("[o]", object("a", 1, 1, "open", 1, "p", 0));
+	ck_assert_ptr_nonnull(bad);
+	json_object_set_new(json_array_get(bad, 0), "evictable",
+			    json_integer(1));
+	ck_assert_int_eq(render_into(render_objects_fn, bad, &out), -EBADMSG);
+	free(out);
+	json_decref(bad);
 	json_decref(list);
 }
 END_TEST
@@ -857,6 +935,7 @@ static Suite *render_suite(void)
 
 	tc = tcase_create("table");
 	tcase_add_test(tc, test_table_human_sizes);
+	tcase_add_test(tc, test_table_objects_evictions);
 	tcase_add_test(tc, test_table_small_and_zero);
 	tcase_add_test(tc, test_table_without_restarts);
 	suite_add_tcase(s, tc);
@@ -868,6 +947,7 @@ static Suite *render_suite(void)
 
 	tc = tcase_create("objects");
 	tcase_add_test(tc, test_objects_table);
+	tcase_add_test(tc, test_objects_evictable);
 	tcase_add_test(tc, test_objects_empty);
 	tcase_add_test(tc, test_objects_ages);
 	tcase_add_test(tc, test_text_safe);
