@@ -298,17 +298,18 @@ static ObjObject *obj_new(ClientObject *c, const struct spanheap_obj *o,
 
 static PyObject *client_create(ClientObject *c, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "name", "size", "zero", NULL };
+	static char *kwlist[] = { "name", "size", "zero", "evictable", NULL };
 	PyObject *name;
 	const char *cname;
 	Py_ssize_t size;
-	int zero = 0, r;
+	int zero = 0, evictable = 0, r;
+	unsigned int flags;
 	struct spanheap_obj o;
 	struct hold *hd;
 	ObjObject *ob;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "Un|p:create", kwlist,
-					 &name, &size, &zero))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "Un|pp:create", kwlist,
+					 &name, &size, &zero, &evictable))
 		return NULL;
 	if (size <= 0) {
 		PyErr_SetString(PyExc_ValueError,
@@ -322,8 +323,9 @@ static PyObject *client_create(ClientObject *c, PyObject *args, PyObject *kw)
 	if (!hd)
 		return NULL;
 	Py_BEGIN_ALLOW_THREADS
-	r = spanheap_obj_create(hd->h, cname, size, zero ? SPANHEAP_ZERO : 0,
-				&o);
+	flags = (zero ? SPANHEAP_ZERO : 0) |
+		(evictable ? SPANHEAP_EVICTABLE : 0);
+	r = spanheap_obj_create(hd->h, cname, size, flags, &o);
 	Py_END_ALLOW_THREADS
 	hold_put(hd);
 	if (r < 0)
@@ -489,9 +491,11 @@ static PyMethodDef client_methods[] = {
 	  "npages pages (zeroed if zero)." },
 	{ "create", (PyCFunction)(void (*)(void))client_create,
 	  METH_VARARGS | METH_KEYWORDS,
-	  "create(name, size, zero=False) -> Object\n\nCreate an OPEN shared "
-	  "object; seal() makes it visible.  FileExistsError if the name is "
-	  "live." },
+	  "create(name, size, zero=False, evictable=False) -> Object\n\n"
+	  "Create an OPEN shared object; seal() makes it visible.  "
+	  "FileExistsError if the name is live.  With evictable, the daemon "
+	  "may evict it to stay within its memory limit once it is sealed "
+	  "and nobody holds it (then get() finds nothing)." },
 	{ "get", (PyCFunction)(void (*)(void))client_getobj,
 	  METH_VARARGS | METH_KEYWORDS,
 	  "get(name, timeout=None) -> Object\n\nA reference to the sealed "

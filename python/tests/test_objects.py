@@ -1,5 +1,6 @@
 """Objects: create/seal/get/release/delete and their errors."""
 import errno
+import json
 import subprocess
 import sys
 import textwrap
@@ -102,3 +103,42 @@ def test_consumer_reads_after_producer_exits(daemon, client):
         a = np.frombuffer(o, dtype=np.float64)
         assert a[999] == 999.0
         del a
+
+
+def _objects_stats(client):
+    return client.stats()["objects"]
+
+
+def test_evictable_flag_reaches_the_daemon(daemon, client):
+    """evictable=True makes a candidate once sealed and unheld; False not."""
+    plain = client.create("plain", 100)
+    cache = client.create("cache", 3 * client.page_size, evictable=True)
+    for o in (plain, cache):
+        o.seal()
+    assert _objects_stats(client)["evictable"] == 0   # both held
+    plain.release()
+    cache.release()
+    st = _objects_stats(client)
+    assert st["evictable"] == 1
+    assert st["evictable_bytes"] == 3 * client.page_size
+    assert st["evicted"] == 0
+    # A get takes it off the list again; spanctl marks it.
+    g = client.get("cache", timeout=0)
+    assert _objects_stats(client)["evictable"] == 0
+    out = subprocess.run([os.environ.get("SPANCTL", os.path.join(
+        os.path.dirname(PKG), "spanctl")), "--socket=" + daemon,
+        "objects", "--json"], check=True, capture_output=True).stdout
+    listed = {o["name"]: o["evictable"]
+              for o in json.loads(out)["objects"]}
+    assert listed == {"plain": False, "cache": True}
+    g.release()
+    client.delete("cache")
+    client.delete("plain")
+
+
+def test_evictable_is_a_bool_keyword(client):
+    with pytest.raises(TypeError):
+        client.create("x", 10, False, True, 1)
+    o = client.create("kw", 10, zero=True, evictable=True)
+    assert o.size == 10 and bytes(memoryview(o)) == bytes(10)
+    o.release()
