@@ -55,6 +55,30 @@ static void d_life_cycle(void)
 	emit("dispatch", "obj-life-cycle", &s);
 }
 
+/*
+ * An evictable object (PROTO_OBJ_EVICTABLE, zeroed too) through its
+ * life: a candidate once released, off the list while got, on it again.
+ */
+static void d_evictable(void)
+{
+	struct seed s;
+
+	d_begin(&s);
+	d(&s, 0, create_n("cache/0", 7, 3 * PAGE,
+			  PROTO_OBJ_EVICTABLE | PROTO_OBJ_ZERO));
+	d(&s, 0, seal(1));
+	d(&s, 0, release(1));			/* a candidate */
+	d(&s, 1, get("cache/0", 0));		/* off the list */
+	d(&s, 0, objects(0, 8));
+	d(&s, 1, release(1));			/* on it again */
+	d(&s, 1, get("cache/0", 0));
+	d(&s, 1, del("cache/0"));		/* referenced: it lives on */
+	d(&s, 1, release(1));			/* the last: freed */
+	d(&s, 0, create_n("cache/1", 7, PAGE, PROTO_OBJ_EVICTABLE));
+	d(&s, 0, objects(0, 8));
+	emit("dispatch", "obj-evictable", &s);
+}
+
 /* A get that waits without end, woken by the other client's seal. */
 static void d_woken(void)
 {
@@ -768,6 +792,7 @@ static void d_sessions(void)
 void seeds_dispatch(void)
 {
 	d_life_cycle();
+	d_evictable();
 	d_woken();
 	d_timeouts();
 	d_names();
