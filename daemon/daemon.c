@@ -140,6 +140,31 @@ static void scav_publish(void *ctx)
 	stats_save(&d->stats);
 }
 
+/* The heap freed an object's span (its free hook): uncharge its uid. */
+static void on_obj_freed(void *ctx, uint32_t creator, uint32_t uid,
+			 uint64_t npages)
+{
+	(void)creator;
+	charge_obj_sub(ctx, uid, npages << HEAP_PAGE_SHIFT);
+}
+
+/*
+ * Charge every object the heap holds to its creator's uid (an adopted
+ * heap has them), and from now on have the heap say when one goes.
+ */
+static void charge_objects(struct daemon *d)
+{
+	struct heap_obj_info info;
+	uint64_t cursor = 0;
+
+	daemon_heap_lock(&d->core);
+	while (heap_obj_next(d->core.heap, &cursor, &info))
+		charge_obj_add(&d->charge, info.uid,
+			       info.npages << HEAP_PAGE_SHIFT);
+	heap_obj_set_free_hook(d->core.heap, on_obj_freed, &d->charge);
+	daemon_heap_unlock(&d->core);
+}
+
 void daemon_compose(struct daemon *d)
 {
 	const struct clients_hooks ch = {
@@ -199,6 +224,7 @@ void daemon_compose(struct daemon *d)
 	charge_init(&d->charge, &d->core, &(struct charge_hooks){
 			    clients_uid_span_bytes_locked, &d->clients });
 	d->clients.charge = &d->charge;
+	charge_objects(d);
 	if (orphans_init(&d->orphans, &d->core, d->base, &d->objects,
 			 &d->scav, d->opt.reconnect_grace_ns,
 			 &(struct orphans_hooks){
@@ -233,6 +259,7 @@ void daemon_decompose(struct daemon *d)
 	}
 	clients_fini(&d->clients);
 	reclaim_fini(&d->reclaim);
+	heap_obj_set_free_hook(d->core.heap, NULL, NULL);
 	charge_fini(&d->charge);
 	objects_fini(&d->objects);
 	orphans_fini(&d->orphans);

@@ -243,15 +243,25 @@ static void do_hello(struct client *c, const void *msg)
 }
 
 /*
- * An allocation met the memory limit (-ENOBUFS, having changed nothing):
- * unless this was its last try, it goes unanswered, to wait for room
- * for @need bytes (mutate() parks it once its transaction is over).
+ * An allocation of @need bytes met the memory limit (-ENOBUFS, having
+ * changed nothing): unless this was its last try, it goes unanswered, to
+ * wait for room for what it takes past the limit (mutate() parks it once
+ * its transaction is over).
  * Return: whether it waits.
  */
 static bool park(struct client *c, uint64_t need)
 {
+	struct heap *h = c->cs->core->heap;
+	uint64_t limit = heap_limit(h), consumed;
+	struct heap_stats st;
+
 	if (c->reclaim_final)
 		return false;
+	/* Room for what is over the limit: no more is released or evicted. */
+	heap_stats(h, &st);
+	consumed = st.sys - st.released;
+	if (limit && consumed + need > limit)
+		need = consumed + need - limit;
 	c->capture->park = need ? need : 1;
 	return true;
 }
@@ -495,6 +505,10 @@ static void do_obj_create(struct client *c, const void *msg)
 		return;
 	if (r == -ENOBUFS)
 		r = -ENOMEM;
+	/* Its uid pays for it until it is freed (charge.h, the heap's hook). */
+	if (r == 0 && c->cs->charge)
+		charge_obj_add(c->cs->charge, c->cred.uid,
+			       info.npages << HEAP_PAGE_SHIFT);
 	reply_obj(c, PROTO_OBJ_CREATE, req->hdr.seq, r, &info);
 }
 

@@ -133,11 +133,22 @@ static bool release_step(struct reclaim *r)
 	return true;
 }
 
-/* Evict for what the round still needs.  Return: the bytes freed. */
+/*
+ * Evict for what the round still needs, least recently used first, in
+ * the heap calls' own transactions (never a request's: the journal
+ * bounds how many evictions one can hold).  Return: the bytes freed.
+ */
 static uint64_t evict(struct reclaim *r)
 {
-	(void)r;
-	return 0;	/* evictable objects come with the object flag */
+	uint64_t need = r->need > r->released ? r->need - r->released : 1;
+	uint64_t bytes = 0, count = 0;
+
+	daemon_heap_lock(r->core);
+	objects_evict_locked(r->objects, need, &bytes, &count);
+	daemon_heap_unlock(r->core);
+	r->st.evicted += count;
+	r->st.evicted_bytes += bytes;
+	return bytes;
 }
 
 /* Answer every wait of the round; the retries may begin the next. */

@@ -172,7 +172,7 @@ struct heap_config {
  * The metadata is reserved for the whole arena and every table but
  * touched only as the heap grows and the tables fill (a 64 GiB arena
  * needs about 277 MiB, almost all of it the page map, of which a page of
- * memory covers 1 MiB of spans; an object costs 400 bytes of its table
+ * memory covers 1 MiB of spans; an object costs 416 bytes of its table
  * and 4 to 8 of its hash, a reference record 32 and 4 to 8).
  *
  * Return: 0, or -EINVAL for a bad size or count.

@@ -227,6 +227,38 @@ START_TEST(test_uid_quotas)
 }
 END_TEST
 
+/* A uid's objects count against its quota until they are freed. */
+START_TEST(test_uid_quota_counts_objects)
+{
+	const char *const args[] = { "--quota-uid=0:8M", NULL };
+	struct spanheap_obj o, p;
+	struct spanheap_span s;
+	struct spanheap *h;
+
+	test_socket_only();
+	start(args);
+	ck_assert_int_eq(spanheap_connect(td.sock, &h), 0);
+	ck_assert_int_eq(spanheap_obj_create(h, "a", 6 * MiB, 0, &o), 0);
+	ck_assert_int_eq(spanheap_obj_seal(h, &o), 0);
+	/* Released: nobody holds it, but it lives, and its uid pays. */
+	ck_assert_int_eq(spanheap_obj_release(h, &o), 0);
+	ck_assert_uint_eq(my_client(h, "uid_bytes"), 6 * MiB);
+	ck_assert_int_eq(spanheap_span_alloc(h, 4 * MiB / PG, 0, &s), -EDQUOT);
+	ck_assert_int_eq(spanheap_obj_create(h, "b", 4 * MiB, 0, &p), -EDQUOT);
+	/* Even from a new connection: the object is the uid's, not its. */
+	spanheap_close(h);
+	ck_assert_int_eq(spanheap_connect(td.sock, &h), 0);
+	ck_assert_uint_eq(my_client(h, "uid_bytes"), 6 * MiB);
+	ck_assert_int_eq(spanheap_span_alloc(h, 2 * MiB / PG, 0, &s), 0);
+	ck_assert_int_eq(spanheap_span_free(h, s.off), 0);
+	/* Deleted and freed: the quota has its room back. */
+	ck_assert_int_eq(spanheap_obj_delete(h, "a"), 0);
+	ck_assert_uint_eq(my_client(h, "uid_bytes"), 0);
+	ck_assert_int_eq(spanheap_span_alloc(h, 8 * MiB / PG, 0, &s), 0);
+	spanheap_close(h);
+}
+END_TEST
+
 /* MemStats' quotas.loaded_ns, until it is past @after (a reload). */
 static uint64_t wait_loaded(struct spanheap *h, uint64_t after)
 {
@@ -330,6 +362,7 @@ static Suite *quota_suite(void)
 	tcase_add_test(tc, test_client_quota);
 	tcase_add_test(tc, test_client_quota_counts_the_magazine);
 	tcase_add_test(tc, test_uid_quotas);
+	tcase_add_test(tc, test_uid_quota_counts_objects);
 	tcase_add_test(tc, test_quota_file_and_sighup);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("start");
