@@ -257,9 +257,12 @@ struct spanheap_obj {
  * Return: 0; -EINVAL if @h, @name or @ret is NULL, @name is empty, longer
  * than SPANHEAP_NAME_MAX, not UTF-8 or holds a control character, @size
  * is 0 or @flags is unknown; -EEXIST if a live object has that name;
- * -ENOMEM if the arena has no room (or the daemon's object table is
- * full); -ETIMEDOUT; -ENOTCONN; -EBADMSG if the reply names memory
- * outside the arena (the connection is then dead).
+ * -ENOMEM if the arena has no room, or the daemon's memory limit none
+ * even after it released idle memory and evicted what it could (the
+ * call waits for that), or the daemon's object table is full; -EDQUOT if
+ * the object would take this connection's uid past its quota;
+ * -ETIMEDOUT; -ENOTCONN; -EBADMSG if the reply names memory outside the
+ * arena (the connection is then dead).
  */
 SPANHEAP_EXPORT int spanheap_obj_create(struct spanheap *h, const char *name,
 					size_t size, unsigned int flags,

@@ -808,6 +808,19 @@ static void setup_many_fds(void)
  * they have gone its RSS is within 16 MiB of what it was (before, each
  * held every chunk of its reply: 61 MB kept after 900 clients).
  */
+/*
+ * What 900 connections may leave the daemon's RSS grown by: the memory
+ * of the connections themselves, which the allocator keeps (about 5 MiB
+ * here), against the 61 MB of the bug.  Under TSan every byte the
+ * daemon touches also costs shadow memory, which the sanitizer's
+ * allocator never gives back: the same heap shows as about 19 MiB.
+ */
+#ifdef __SANITIZE_THREAD__
+#define FLOOD_RSS_KIB (32 * 1024)
+#else
+#define FLOOD_RSS_KIB (16 * 1024)
+#endif
+
 START_TEST(test_stats_flood_many_clients)
 {
 	enum { N = 900 };
@@ -868,7 +881,7 @@ START_TEST(test_stats_flood_many_clients)
 		"%llu KiB before, %llu while they waited, %llu after\n", N,
 		total, (unsigned long long)rss0, (unsigned long long)rss_peak,
 		(unsigned long long)rss1);
-	ck_assert_msg(rss1 < rss0 + 16 * 1024,
+	ck_assert_msg(rss1 < rss0 + FLOOD_RSS_KIB,
 		      "RSS grew from %llu to %llu KiB",
 		      (unsigned long long)rss0, (unsigned long long)rss1);
 	close(late);

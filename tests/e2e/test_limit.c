@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
+#include "tests/e2e/memstats.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
 
@@ -48,21 +49,11 @@ static void teardown(void)
 /* MemStats' @block.@key (@block NULL: the top level). */
 static uint64_t stat_of(const char *block, const char *key)
 {
-	json_t *root, *v;
-	char *text;
-	uint64_t n;
+	char path[64];
 
-	ck_assert_int_eq(spanheap_stats_json(h, &text), 0);
-	root = json_loads(text, 0, NULL);
-	free(text);
-	ck_assert_ptr_nonnull(root);
-	v = block ? json_object_get(json_object_get(root, block), key) :
-		    json_object_get(root, key);
-	ck_assert_msg(json_is_integer(v), "no %s.%s in MemStats",
-		      block ? block : "", key);
-	n = (uint64_t)json_integer_value(v);
-	json_decref(root);
-	return n;
+	snprintf(path, sizeof(path), "%s%s%s", block ? block : "",
+		 block ? "." : "", key);
+	return memstats_u64(h, path);
 }
 
 /* A span of @bytes, every page written. */
@@ -78,12 +69,9 @@ static struct spanheap_span touched(uint64_t bytes)
 START_TEST(test_limit_in_memstats)
 {
 	json_t *root;
-	char *text;
 
 	ck_assert_uint_eq(stat_of("limit", "bytes"), LIMIT);
-	ck_assert_int_eq(spanheap_stats_json(h, &text), 0);
-	root = json_loads(text, 0, NULL);
-	free(text);
+	root = memstats_get(h);
 	ck_assert_str_eq(json_string_value(json_object_get(
 				 json_object_get(root, "limit"), "source")),
 			 "--memory-limit");

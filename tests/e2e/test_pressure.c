@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
+#include "tests/e2e/memstats.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
 
@@ -51,27 +52,9 @@ static void teardown(void)
 	test_tmpdir_remove(fifo);
 }
 
-static json_t *memstats(void)
-{
-	json_t *root;
-	char *text;
-
-	ck_assert_int_eq(spanheap_stats_json(h, &text), 0);
-	root = json_loads(text, 0, NULL);
-	free(text);
-	ck_assert_ptr_nonnull(root);
-	return root;
-}
-
 static uint64_t stat_of(const char *key)
 {
-	json_t *root = memstats(), *v = json_object_get(root, key);
-	uint64_t n;
-
-	ck_assert_msg(json_is_integer(v), "no %s in MemStats", key);
-	n = (uint64_t)json_integer_value(v);
-	json_decref(root);
-	return n;
+	return memstats_u64(h, key);
 }
 
 static void inject(void)
@@ -114,7 +97,7 @@ START_TEST(test_pressure_releases_idle_at_once)
 	ck_assert_uint_lt(test_arena_resident(), 40 * MiB);
 	ck_assert_uint_ge(test_arena_resident(), 8 * MiB);
 	ck_assert_uint_eq(((unsigned char *)b.ptr)[8 * MiB - 1], 2);
-	root = memstats();
+	root = memstats_get(h);
 	p = json_object_get(root, "pressure");
 	ck_assert(json_is_object(p));
 	/* An injected event only: no PSI file is watched. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "libclient/spanheap.h"
+#include "tests/e2e/memstats.h"
 #include "tests/lib/daemon.h"
 #include "tests/lib/testlib.h"
 
@@ -41,34 +42,18 @@ static void teardown(void)
 	test_daemon_stop(&td);
 }
 
-static json_t *memstats(struct spanheap *h)
-{
-	json_t *root;
-	char *text;
-
-	ck_assert_int_eq(spanheap_stats_json(h, &text), 0);
-	root = json_loads(text, 0, NULL);
-	free(text);
-	ck_assert_ptr_nonnull(root);
-	return root;
-}
-
 static uint64_t quota_stat(struct spanheap *h, const char *key)
 {
-	json_t *root = memstats(h);
-	json_t *v = json_object_get(json_object_get(root, "quotas"), key);
-	uint64_t n;
+	char path[64];
 
-	ck_assert_msg(json_is_integer(v), "no quotas.%s", key);
-	n = (uint64_t)json_integer_value(v);
-	json_decref(root);
-	return n;
+	snprintf(path, sizeof(path), "quotas.%s", key);
+	return memstats_u64(h, path);
 }
 
 /* @key of this connection's entry in the client list. */
 static uint64_t my_client(struct spanheap *h, const char *key)
 {
-	json_t *root = memstats(h), *c;
+	json_t *root = memstats_get(h), *c;
 	json_t *list = json_object_get(json_object_get(root, "clients"), "list");
 	uint64_t n = UINT64_MAX;
 	size_t i;
@@ -206,7 +191,7 @@ START_TEST(test_uid_quotas)
 	ck_assert_uint_eq(quota_stat(a, "refused_uid"), 1);
 	/* nobody's 4 MiB are its own, whatever root holds. */
 	as_nobody(4 * MiB);
-	root = memstats(a);
+	root = memstats_get(a);
 	uids = json_object_get(json_object_get(root, "quotas"), "uids");
 	ck_assert_int_eq(json_array_size(uids), 2);
 	ck_assert_int_eq(json_integer_value(json_object_get(
