@@ -12,42 +12,15 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "tests/daemon/capture.h"
 #include "tests/lib/testlib.h"
 
-static char path[] = "/tmp/spanheap-log.XXXXXX";
-static char out[8192];
-static int saved = -1;
+static const char *out;
 
-/* Send stderr to a temp file until end_capture(). */
-static void begin_capture(void)
-{
-	int fd = mkstemp(path);
-
-	ck_assert_int_ge(fd, 0);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved, 0);
-	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-	close(fd);
-}
-
-/* Restore stderr; what was written goes to out[]. */
+/* Restore stderr; what was written goes to out. */
 static void end_capture(void)
 {
-	ssize_t n;
-	int fd;
-
-	fflush(stderr);
-	ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-	close(saved);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	n = read(fd, out, sizeof(out) - 1);
-	ck_assert_int_ge(n, 0);
-	out[n] = 0;
-	close(fd);
-	unlink(path);
-	memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+	out = capture_end();
 }
 
 /*
@@ -88,7 +61,7 @@ START_TEST(test_msg_prefix_only_off_a_terminal)
 	ck_assert_msg(!strncmp(buf, "to a person\r\n<4>to the journal\r\n", n),
 		      "got '%s'", buf);
 
-	begin_capture();
+	capture_begin();
 	log_warn("to a file");
 	end_capture();
 	ck_assert_str_eq(out, "<4>to a file\n");
@@ -108,7 +81,7 @@ static unsigned int count_lines(const char *s)
 
 START_TEST(test_msg_prefix_and_newline)
 {
-	begin_capture();
+	capture_begin();
 	log_warn("a %s of %d", "line", 7);
 	log_info("second");
 	end_capture();
@@ -122,7 +95,7 @@ START_TEST(test_msg_long_line_cut)
 	static char big[4000];
 
 	memset(big, 'x', sizeof(big) - 1);
-	begin_capture();
+	capture_begin();
 	log_err("%s", big);
 	end_capture();
 	ck_assert_uint_eq(count_lines(out), 1);
@@ -220,7 +193,7 @@ START_TEST(test_limited_lines)
 	struct log_limit l = { 0 };
 	char want[64];
 
-	begin_capture();
+	capture_begin();
 	for (int i = 0; i < LOG_LIMIT_BURST + 7; i++)
 		log_limited(&l, 6, "event %d", i);
 	/* As if the window had ended: the next line reports the 7. */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "shm/object.h"
+#include "tests/daemon/capture.h"
 #include "tests/daemon/inproc.h"
 #include "tests/lib/testlib.h"
 
@@ -457,36 +458,24 @@ END_TEST
  */
 START_TEST(test_evict_logged)
 {
-	char path[] = "/tmp/spanheap-evict.XXXXXX", out[8192];
-	int fd = mkstemp(path), saved, pm;
 	struct client *m;
 	char name[16];
+	const char *out;
 	uint64_t count;
 	unsigned int lines = 0;
-	ssize_t n;
+	int pm;
 
-	ck_assert_int_ge(fd, 0);
 	m = inproc_welcomed(&d, "cache", &pm);
 	for (int i = 0; i < EVICT_STORM; i++) {
 		snprintf(name, sizeof(name), "entry-%d", i);
 		candidate(m, name, 1);
 	}
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved, 0);
-	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	capture_begin();
 	ck_assert_int_eq(evict(EVICT_STORM * PG, NULL, &count), 0);
-	fflush(stderr);
-	ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-	close(saved);
-	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
-	n = read(fd, out, sizeof(out) - 1);
-	close(fd);
-	unlink(path);
-	ck_assert_int_gt(n, 0);
-	out[n] = 0;
+	out = capture_end();
+	ck_assert_uint_gt(strlen(out), 0);
 	ck_assert_uint_eq(count, EVICT_STORM);
-	for (char *p = out; (p = strstr(p, "evicted object")); p++)
+	for (const char *p = out; (p = strstr(p, "evicted object")); p++)
 		lines++;
 	ck_assert_uint_ge(lines, 1);
 	ck_assert_uint_lt(lines, EVICT_STORM);

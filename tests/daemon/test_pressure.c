@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "daemon/pressure.h"
+#include "tests/daemon/capture.h"
 #include "daemon/psi.h"
 #include "tests/daemon/cgtest.h"
 #include "tests/lib/testlib.h"
@@ -74,38 +75,11 @@ static void runner_teardown(void)
 
 /* ---- stderr into a buffer ---- */
 
-static char cap_path[] = "/tmp/spanheap-pressure-log.XXXXXX";
-static char out[16384];
-static int saved = -1;
-
-static void begin_capture(void)
-{
-	int fd = mkstemp(cap_path);
-
-	ck_assert_int_ge(fd, 0);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved, 0);
-	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-	close(fd);
-}
+static const char *out;
 
 static void end_capture(void)
 {
-	ssize_t n;
-	int fd;
-
-	fflush(stderr);
-	ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-	close(saved);
-	fd = open(cap_path, O_RDONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	n = read(fd, out, sizeof(out) - 1);
-	ck_assert_int_ge(n, 0);
-	out[n] = 0;
-	close(fd);
-	unlink(cap_path);
-	memcpy(cap_path + strlen(cap_path) - 6, "XXXXXX", 6);
+	out = capture_end();
 	/* What the daemon logged shows in the suite's log, too. */
 	fputs(out, stderr);
 }
@@ -132,7 +106,7 @@ static int open_watch(const char *trigger, const char *inject,
 	struct pressure *p = (struct pressure *)&fired;
 	int r;
 
-	begin_capture();
+	capture_begin();
 	r = pressure_open(base, trigger, inject, on_fired, &fired, &p);
 	end_capture();
 	if (r < 0)
@@ -280,7 +254,7 @@ START_TEST(test_own_cgroup_then_removed)
 
 	go_home();
 	ck_assert_int_eq(cgtest_remove(dir), 0);
-	begin_capture();
+	capture_begin();
 	ck_assert_int_eq(event_base_loop(base, EVLOOP_ONCE), 0);
 	end_capture();
 	snprintf(want, sizeof(want),
@@ -607,7 +581,7 @@ START_TEST(test_real_stall_fires)
 	fd = big_file();
 	cgtest_make(v2mnt, "stall", dir, sizeof(dir));
 	cgtest_join(dir, 0);
-	begin_capture();
+	capture_begin();
 	ck_assert_int_eq(pressure_open(base, STALL_TRIGGER, NULL, on_stall,
 				       base, &p), 0);
 	end_capture();

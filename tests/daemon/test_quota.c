@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "daemon/quota.h"
+#include "tests/daemon/capture.h"
 #include "tests/lib/testlib.h"
 
 #define KIB UINT64_C(1024)
@@ -41,45 +42,12 @@ static void teardown(void)
 
 /* ---- the log, from stderr ---- */
 
-static char log_path[320];
-static char *logged;		/* what the last capture got; free()d next */
-static int saved_stderr = -1;
+static const char *logged;	/* what the last capture got */
 
-static void begin_capture(void)
-{
-	int fd;
-
-	snprintf(log_path, sizeof(log_path), "%s/log", dir);
-	fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	ck_assert_int_ge(fd, 0);
-	fflush(stderr);
-	saved_stderr = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved_stderr, 0);
-	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-	close(fd);
-}
-
-/* Restore stderr; what was logged since begin_capture() is in logged. */
+/* Restore stderr; what was logged since capture_begin() is in logged. */
 static const char *end_capture(void)
 {
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	fflush(stderr);
-	ck_assert_int_eq(dup2(saved_stderr, STDERR_FILENO), STDERR_FILENO);
-	close(saved_stderr);
-	fd = open(log_path, O_RDONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(fstat(fd, &st), 0);
-	free(logged);
-	logged = malloc((size_t)st.st_size + 1);
-	ck_assert_ptr_nonnull(logged);
-	n = read(fd, logged, (size_t)st.st_size);
-	ck_assert_int_eq(n, st.st_size);
-	logged[n] = '\0';
-	close(fd);
-	unlink(log_path);
+	logged = capture_end();
 	return logged;
 }
 
@@ -144,7 +112,7 @@ static struct quota_rules *load_ok(const struct options *o,
 	int r;
 
 	memset(&rep, 0xa5, sizeof(rep));
-	begin_capture();
+	capture_begin();
 	r = quota_rules_load(o, path, &q, &rep);
 	end_capture();
 	ck_assert_msg(r == 0, "load returned %d; the log:\n%s", r, logged);
@@ -159,7 +127,7 @@ static void load_fails(const struct options *o, const char *path, int want)
 	int r;
 
 	memset(&rep, 0xa5, sizeof(rep));
-	begin_capture();
+	capture_begin();
 	r = quota_rules_load(o, path, &q, &rep);
 	end_capture();
 	ck_assert_msg(r == want, "load of %s returned %d, want %d; the log:\n%s",
@@ -543,7 +511,7 @@ START_TEST(test_permission_denied)
 	nobody = getpwnam("nobody");
 	ck_assert_ptr_nonnull(nobody);
 	/* The child logs into the capture the parent set up. */
-	begin_capture();
+	capture_begin();
 	pid = fork();
 	if (pid == 0) {
 		struct quota_rules *q = NULL;
@@ -597,7 +565,7 @@ START_TEST(test_reload_keeps_table)
 	big[QUOTA_FILE_MAX] = '\n';
 	write_file(file, big, QUOTA_FILE_MAX + 1);
 	free(big);
-	begin_capture();
+	capture_begin();
 	ck_assert_int_eq(quota_rules_load(&o, file, &cur, &rep), -EFBIG);
 	end_capture();
 	ck_assert_ptr_eq(cur, old);
