@@ -151,26 +151,6 @@ uint64_t charge_room_locked(const struct charge *ch, uint32_t uid,
 	return room;
 }
 
-int charge_spans_locked(struct charge *ch, uint32_t uid, uint64_t held,
-			uint64_t bytes)
-{
-	uint64_t uq;
-
-	daemon_assert_locked(ch->core);
-	if (left(charge_client_quota(ch), held) < bytes) {
-		ch->refused_client++;
-		ch->changes++;
-		return -EDQUOT;
-	}
-	uq = charge_uid_quota(ch, uid);
-	if (uq && left(uq, charge_uid_bytes_locked(ch, uid)) < bytes) {
-		ch->refused_uid++;
-		ch->changes++;
-		return -EDQUOT;
-	}
-	return 0;
-}
-
 int charge_object_locked(struct charge *ch, uint32_t uid, uint64_t bytes)
 {
 	uint64_t uq = charge_uid_quota(ch, uid);
@@ -182,6 +162,19 @@ int charge_object_locked(struct charge *ch, uint32_t uid, uint64_t bytes)
 		return -EDQUOT;
 	}
 	return 0;
+}
+
+/* Spans count against the connection's quota, then as an object does. */
+int charge_spans_locked(struct charge *ch, uint32_t uid, uint64_t held,
+			uint64_t bytes)
+{
+	daemon_assert_locked(ch->core);
+	if (left(charge_client_quota(ch), held) < bytes) {
+		ch->refused_client++;
+		ch->changes++;
+		return -EDQUOT;
+	}
+	return charge_object_locked(ch, uid, bytes);
 }
 
 json_t *charge_json_locked(const struct charge *ch)

@@ -177,20 +177,18 @@ static uint64_t to_unix_ns(uint64_t mono)
 }
 
 /* The paced policy's block (zeros with the delay policy). */
-static json_t *paced_json(const struct scavenger_paced_stats *p)
+static json_t *paced_json(const struct scavenger_paced_stats *ps)
 {
-	const struct scavenger_paced_stats ps = *p;
-
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "headroom_pct", (json_int_t)ps.headroom_pct,
-			 "goal_bytes", (json_int_t)ps.goal,
-			 "peak_bytes", (json_int_t)ps.peak,
-			 "retained_bytes", (json_int_t)ps.retained,
-			 "released_bytes_total", (json_int_t)ps.released,
-			 "steps_total", (json_int_t)ps.steps,
-			 "step_bytes", (json_int_t)ps.step_bytes,
-			 "cpu_ns_total", (json_int_t)ps.cpu_ns,
-			 "cpu_ppm", (json_int_t)ps.cpu_ppm);
+			 "headroom_pct", (json_int_t)ps->headroom_pct,
+			 "goal_bytes", (json_int_t)ps->goal,
+			 "peak_bytes", (json_int_t)ps->peak,
+			 "retained_bytes", (json_int_t)ps->retained,
+			 "released_bytes_total", (json_int_t)ps->released,
+			 "steps_total", (json_int_t)ps->steps,
+			 "step_bytes", (json_int_t)ps->step_bytes,
+			 "cpu_ns_total", (json_int_t)ps->cpu_ns,
+			 "cpu_ppm", (json_int_t)ps->cpu_ppm);
 }
 
 static json_t *scavenger_json(const struct scav *s)
