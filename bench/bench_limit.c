@@ -24,6 +24,9 @@
  * written, in a memfd of this process, in two 1 MiB calls as the daemon
  * makes them:
  *   BENCH raw_punch_2mib (us)
+ *   BENCH limit_step_max (us): the longest step of release the daemon's
+ *         loop took in both runs (MemStats' limit.step_max_ns); the loop
+ *         serves others between steps, so this bounds its stall
  *   RATIO alloc_at_limit_vs_free_plus_punch: what the wait costs beyond
  *         the free path and the punch (the daemon's loop steps, the
  *         retried request); 1.0 would be nothing
@@ -143,12 +146,30 @@ static uint64_t raw_punch(void)
 	return m;
 }
 
+/* The daemon's longest step of release on its loop (limit.step_max_ns). */
+static uint64_t step_max_ns(struct spanheap *h)
+{
+	const char *key = "\"step_max_ns\":";
+	uint64_t v = 0;
+	char *text, *p;
+	int r = spanheap_stats_json(h, &text);
+
+	if (r < 0)
+		die("spanheap_stats_json", r);
+	p = strstr(text, key);
+	if (!p)
+		die("no limit.step_max_ns in MemStats", -EPROTO);
+	v = strtoull(p + strlen(key), NULL, 10);
+	free(text);
+	return v;
+}
+
 /*
  * The trials against a daemon on @cpu (-1: anywhere), this process on
  * it too; the medians of the at-limit and free-path allocations.
  */
 static void run(int cpu, uint64_t *lim, uint64_t *fp, uint64_t *ret_lim,
-		uint64_t *ret_fp)
+		uint64_t *ret_fp, uint64_t *ret_step)
 {
 	static const char *const args[] = { "--memory-limit=256M",
 					    "--scavenge-after=1h",
@@ -165,6 +186,7 @@ static void run(int cpu, uint64_t *lim, uint64_t *fp, uint64_t *ret_lim,
 		die("starting the daemon", r);
 	for (int t = 0; t < TRIALS; t++)
 		trial(h, lim + t * PER_TRIAL, fp + t * PER_TRIAL);
+	*ret_step = step_max_ns(h);
 	spanheap_close(h);
 	if (bench_daemon_stop(&bd) < 0)
 		die("stopping the daemon", -EPROTO);
@@ -176,14 +198,14 @@ int main(void)
 {
 	uint64_t *lim = bench_samples_new(TRIALS * PER_TRIAL);
 	uint64_t *fp = bench_samples_new(TRIALS * PER_TRIAL);
-	uint64_t ml, mf, mp, pl, pf;
+	uint64_t ml, mf, mp, pl, pf, step, pstep;
 	cpu_set_t all;
 
 	if (!lim || !fp || sched_getaffinity(0, sizeof(all), &all) < 0)
 		die("samples", -ENOMEM);
-	run(-1, lim, fp, &ml, &mf);
+	run(-1, lim, fp, &ml, &mf, &step);
 	mp = raw_punch();
-	run(0, lim, fp, &pl, &pf);
+	run(0, lim, fp, &pl, &pf, &pstep);
 	sched_setaffinity(0, sizeof(all), &all);
 	printf("BENCH alloc_free_path %.1f us\n", (double)mf / 1e3);
 	printf("BENCH alloc_at_limit %.1f us\n", (double)ml / 1e3);
@@ -191,6 +213,8 @@ int main(void)
 	printf("RATIO alloc_at_limit_vs_free %.2f\n", (double)ml / (double)mf);
 	printf("RATIO alloc_at_limit_vs_free_plus_punch %.2f\n",
 	       (double)ml / (double)(mf + mp));
+	printf("BENCH limit_step_max %.1f us\n",
+	       (double)(step > pstep ? step : pstep) / 1e3);
 	printf("BENCH alloc_free_path_pinned %.1f us\n", (double)pf / 1e3);
 	printf("BENCH alloc_at_limit_pinned %.1f us\n", (double)pl / 1e3);
 	printf("RATIO alloc_at_limit_vs_free_pinned %.2f\n",
